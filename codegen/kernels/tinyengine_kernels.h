@@ -1,0 +1,127 @@
+/*
+ * tinyengine_kernels.h: the whole kernel API of tinyengine-tvm's portable C library.
+ *
+ * Every kernel is bit-exact with TFLite's int8 reference kernels (tflite::reference_ops /
+ * reference_integer_ops, with TFLite's default double-rounding requantization).
+ * Conventions:
+ *   - activations are NHWC with batch 1 (batch folded into the outer loops where allowed);
+ *   - *_offset fields follow TFLite: in_offset = -input_zero_point, out_offset = output_zero_point;
+ *   - requantization uses (multiplier, shift) pairs computed as TFLite's QuantizeMultiplier does
+ *     (shift > 0 is a left shift);
+ *   - no heap, no libc beyond <stdint.h>/<string.h> (float boundary kernels use <math.h> only in
+ *     te_log_softmax_f32).
+ * C99, clean under -Wall -Wextra -Werror, ASan and UBSan.
+ */
+#ifndef TINYENGINE_KERNELS_H_
+#define TINYENGINE_KERNELS_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TFLite's MultiplyByQuantizedMultiplier (SaturatingRoundingDoublingHighMul + RoundingDivideByPOT). */
+int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift);
+
+/* Convolution-like layers (conv2d, depthwise). */
+typedef struct {
+  int32_t in_h, in_w, in_c;
+  int32_t out_h, out_w, out_c;
+  int32_t k_h, k_w;
+  int32_t stride_h, stride_w;
+  int32_t dil_h, dil_w;
+  int32_t pad_top, pad_left;   /* bottom/right padding is implied by out_h/out_w */
+  int32_t depth_multiplier;    /* depthwise only: out_c == in_c * depth_multiplier */
+  int32_t in_offset;           /* -input zero point */
+  int32_t out_offset;          /* output zero point */
+  int32_t act_min, act_max;    /* clamp, in the output's int8 domain */
+} te_conv_params;
+
+/* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
+void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                  const int32_t* bias, const int32_t* mult, const int32_t* shift, int8_t* out);
+
+/* 1x1, stride 1, no padding: a GEMM over pixels. Same weight layout ([out_c][in_c]). */
+void te_conv2d_1x1_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                      const int32_t* bias, const int32_t* mult, const int32_t* shift, int8_t* out);
+
+/* Depthwise conv, weights [k_h][k_w][out_c] (TFLite's 1HWC without the leading 1). */
+void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                            const int32_t* bias, const int32_t* mult, const int32_t* shift,
+                            int8_t* out);
+
+/* Fully connected: out[b][o] = sum_i (in[b][i] + in_offset) * w[o][i] + bias[o], requantized.
+ * mult/shift hold one entry (per-tensor) or out_n entries (per-channel). bias may be NULL. */
+typedef struct {
+  int32_t batches, in_n, out_n;
+  int32_t in_offset, out_offset;
+  int32_t act_min, act_max;
+  int32_t per_channel;         /* 0: mult[0]/shift[0] for all outputs */
+} te_fc_params;
+
+void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t* weights,
+                           const int32_t* bias, const int32_t* mult, const int32_t* shift,
+                           int8_t* out);
+
+/* Elementwise add with TFLite's int8 ADD requantization (left_shift = 20). Same shapes. */
+typedef struct {
+  int32_t n;
+  int32_t in1_offset, in2_offset;  /* -zero points */
+  int32_t in1_mult, in1_shift;
+  int32_t in2_mult, in2_shift;
+  int32_t left_shift;
+  int32_t out_mult, out_shift;
+  int32_t out_offset;
+  int32_t act_min, act_max;
+} te_add_params;
+
+void te_add_s8(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* Pooling (AVERAGE_POOL_2D / MAX_POOL_2D), NHWC, padding cells are excluded from the count. */
+typedef struct {
+  int32_t in_h, in_w, c;
+  int32_t out_h, out_w;
+  int32_t k_h, k_w;
+  int32_t stride_h, stride_w;
+  int32_t pad_top, pad_left;
+  int32_t act_min, act_max;
+} te_pool_params;
+
+void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
+void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
+
+/* MEAN over the middle axis of a contiguous [outer][reduce][inner] view, with TFLite's
+ * int8 MEAN semantics (the same path LiteRT's reference kernel takes for those quant params). */
+typedef struct {
+  int32_t outer, reduce, inner;
+  int32_t in_zp, out_zp;
+  int32_t mult, shift;         /* input_scale / output_scale, QuantizeMultiplier'd */
+} te_mean_params;
+
+void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out);
+
+/* Constant pad of an NHWC tensor with an arbitrary int8 value. */
+typedef struct {
+  int32_t in_h, in_w, c;
+  int32_t pad_top, pad_bottom, pad_left, pad_right;
+  int8_t value;
+} te_pad_params;
+
+void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
+
+/* Quantization boundaries, TFLite QUANTIZE / DEQUANTIZE semantics (scale held in double). */
+void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
+void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point);
+/* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). */
+void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
+                      int32_t mult, int32_t shift);
+
+/* Float LOG_SOFTMAX over the last axis (TFLite reference semantics). Needs <math.h>. */
+void te_log_softmax_f32(int32_t rows, int32_t cols, const float* in, float* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYENGINE_KERNELS_H_ */
