@@ -1,0 +1,55 @@
+/*
+ * depthwise_conv2d_s8.c: int8 depthwise conv2d, NHWC input, weights [k_h][k_w][out_c] with
+ * out_c = in_c * depth_multiplier and output channel oc = ic * depth_multiplier + m.
+ * Per-output-channel requantization. Bit-exact with TFLite's
+ * reference_integer_ops::DepthwiseConvPerChannel.
+ */
+#include "tinyengine_kernels.h"
+
+static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                            const int32_t* bias, const int32_t* mult, const int32_t* shift,
+                            int8_t* out) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+  const int32_t dm = p->depth_multiplier > 0 ? p->depth_multiplier : 1;
+  const int32_t out_c = in_c * dm;
+  const int32_t k_h = p->k_h, k_w = p->k_w;
+  const int32_t dil_h = p->dil_h > 0 ? p->dil_h : 1;
+  const int32_t dil_w = p->dil_w > 0 ? p->dil_w : 1;
+  const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32_t act_min = p->act_min, act_max = p->act_max;
+  int32_t oy, ox, ic, m, ky, kx;
+
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    /* valid kernel rows: iy0 + ky*dil_h in [0, in_h) */
+    for (ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      for (ic = 0; ic < in_c; ++ic) {
+        for (m = 0; m < dm; ++m) {
+          const int32_t oc = ic * dm + m;
+          int32_t acc = 0;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * dil_h;
+            const int8_t* in_row;
+            const int8_t* w_row;
+            if (iy < 0 || iy >= in_h) continue;
+            in_row = in + iy * in_w * in_c + ic;
+            w_row = weights + ky * k_w * out_c + oc;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int32_t ix = ix0 + kx * dil_w;
+              if (ix < 0 || ix >= in_w) continue;
+              acc += ((int32_t)in_row[ix * in_c] + in_offset) * (int32_t)w_row[kx * out_c];
+            }
+          }
+          if (bias) acc += bias[oc];
+          acc = te_requantize(acc, mult[oc], shift[oc]) + out_offset;
+          *out++ = (int8_t)clamp_i32(acc, act_min, act_max);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/*
+ * pool_s8.c: int8 AVERAGE_POOL_2D and MAX_POOL_2D over NHWC, bit-exact with TFLite's
+ * reference_integer_ops::AveragePool / MaxPool. Padding cells are skipped: the average divides by
+ * the number of valid cells, rounding half away from zero.
+ */
+#include "tinyengine_kernels.h"
+
+static int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
+  const int32_t c = p->c;
+  int32_t oy, ox, ch, y, x;
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    const int32_t ky0 = max_i32(0, -iy0), ky1 = min_i32(p->k_h, p->in_h - iy0);
+    for (ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      const int32_t kx0 = max_i32(0, -ix0), kx1 = min_i32(p->k_w, p->in_w - ix0);
+      const int32_t count = (ky1 - ky0) * (kx1 - kx0);
+      for (ch = 0; ch < c; ++ch) {
+        int32_t acc = 0;
+        for (y = ky0; y < ky1; ++y) {
+          const int8_t* row = in + ((iy0 + y) * p->in_w + ix0) * c + ch;
+          for (x = kx0; x < kx1; ++x) acc += row[x * c];
+        }
+        if (count > 0) {
+          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+        } else {
+          acc = 0; /* empty window: TFLite reports an error; never produced by valid padding */
+        }
+        acc = min_i32(max_i32(acc, p->act_min), p->act_max);
+        *out++ = (int8_t)acc;
+      }
+    }
+  }
+}
+
+void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
+  const int32_t c = p->c;
+  int32_t oy, ox, ch, y, x;
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    const int32_t ky0 = max_i32(0, -iy0), ky1 = min_i32(p->k_h, p->in_h - iy0);
+    for (ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      const int32_t kx0 = max_i32(0, -ix0), kx1 = min_i32(p->k_w, p->in_w - ix0);
+      for (ch = 0; ch < c; ++ch) {
+        int32_t m = -128;
+        for (y = ky0; y < ky1; ++y) {
+          const int8_t* row = in + ((iy0 + y) * p->in_w + ix0) * c + ch;
+          for (x = kx0; x < kx1; ++x) m = max_i32(m, row[x * c]);
+        }
+        m = min_i32(max_i32(m, p->act_min), p->act_max);
+        *out++ = (int8_t)m;
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/*
+ * quantize.c: quantization boundaries with TFLite QUANTIZE / DEQUANTIZE semantics.
+ *
+ * te_quantize_f32_s8   reference_ops::AffineQuantize: q = round(x / (float)scale) + zp, the
+ *                      division done in float32 and rounded half away from zero (roundf), then
+ *                      clamped to int8. Implemented without libm. Where TFLite's float->int32 cast
+ *                      is undefined (|x/scale| >= 2^31, NaN) this saturates (+big -> 127,
+ *                      -big -> -128) and maps NaN to the zero point.
+ * te_dequantize_s8_f32 reference_ops::Dequantize: (float)(scale * (double)(q - zp)).
+ * te_requantize_s8     reference_ops::Requantize for int8 -> int8.
+ */
+#include "tinyengine_kernels.h"
+
+static int32_t clamp_s8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+
+/* roundf() for |v| < 2^23, ties away from zero, without libm. */
+static int32_t round_half_away(float v) {
+  int32_t t = (int32_t)v; /* truncation toward zero */
+  const float frac = v - (float)t; /* exact (Sterbenz) */
+  if (frac >= 0.5f) ++t;
+  else if (frac <= -0.5f) --t;
+  return t;
+}
+
+void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point) {
+  const float fscale = (float)scale; /* TFLite divides by static_cast<float>(scale) */
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const float v = in[i] / fscale;
+    int32_t r;
+    if (v != v) r = 0;                    /* NaN */
+    else if (v >= 4096.0f) r = 4096;      /* far beyond int8 range after any zero point */
+    else if (v <= -4096.0f) r = -4096;
+    else r = round_half_away(v);
+    out[i] = (int8_t)clamp_s8(r + zero_point);
+  }
+}
+
+void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point) {
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i] = (float)(scale * (double)((int32_t)in[i] - zero_point));
+}
+
+void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
+                      int32_t mult, int32_t shift) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    out[i] = (int8_t)clamp_s8(te_requantize((int32_t)in[i] - in_zp, mult, shift) + out_zp);
+  }
+}

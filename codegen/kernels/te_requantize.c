@@ -1,0 +1,43 @@
+/*
+ * te_requantize.c: TFLite's fixed-point requantization, default (double-rounding) variant.
+ *
+ *   MultiplyByQuantizedMultiplier(x, m, shift) =
+ *     RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x * 2^max(shift,0), m), max(-shift,0))
+ *
+ * Written without undefined behaviour: the left shift wraps like TFLite does on two's-complement
+ * targets (done in unsigned arithmetic), the INT32_MIN * INT32_MIN doubling high mul saturates, and
+ * negative values are shifted right via bitwise complement.
+ */
+#include "tinyengine_kernels.h"
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away from zero. */
+static int32_t sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  {
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* C99 division truncates toward zero, exactly as gemmlowp expects. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  }
+}
+
+/* gemmlowp RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero. 0 <= e <= 31. */
+static int32_t rounding_divide_by_pot(int32_t x, int32_t e) {
+  uint32_t mask;
+  int32_t remainder, threshold, q;
+  if (e <= 0) return x;
+  if (e > 31) e = 31;
+  mask = ((uint32_t)1 << e) - 1u;
+  remainder = (int32_t)((uint32_t)x & mask);
+  threshold = (int32_t)(mask >> 1) + (x < 0 ? 1 : 0);
+  q = x >= 0 ? (x >> e) : ~(~x >> e); /* arithmetic shift, portably */
+  return q + (remainder > threshold ? 1 : 0);
+}
+
+int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  /* x * (1 << left), wrapping as TFLite's (unsanitized) int32 multiply does. */
+  const int32_t x = left > 0 ? (int32_t)((uint32_t)acc << (left > 31 ? 31 : left)) : acc;
+  return rounding_divide_by_pot(sat_rounding_doubling_high_mul(x, multiplier), right);
+}

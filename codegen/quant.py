@@ -1,0 +1,349 @@
+"""TFLite-exact computation of the int8 kernel parameters.
+
+Everything here reproduces, bit for bit, how TFLite (LiteRT 2.x, tflite/kernels/*.cc and
+tflite/kernels/internal/quantization_util.cc) turns a model's float32 quantization parameters into
+the integers its int8 reference kernels use, so that the C kernels in ``codegen/kernels`` produce
+byte-identical outputs.
+
+Conventions (the same as ``codegen/kernels/tinyengine_kernels.h``):
+
+* scales are float32 in a ``.tflite`` file; every function first rounds its scale arguments to
+  float32 (``np.float32``) and then widens them to double exactly where TFLite does;
+* a requantization is a ``(multiplier, shift)`` pair as produced by ``QuantizeMultiplier``:
+  ``multiplier`` is a Q31 value in ``[2^30, 2^31)`` (or 0) and ``shift > 0`` is a left shift;
+* ``*_offset`` fields follow TFLite: ``in_offset = -input_zero_point``,
+  ``out_offset = output_zero_point``.
+
+Pure Python + numpy; no TVM import.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = [
+    "INT8_MIN",
+    "INT8_MAX",
+    "quantize_multiplier",
+    "quantize_multiplier_smaller_than_one_exp",
+    "multiply_by_quantized_multiplier",
+    "conv_requant_params",
+    "depthwise_requant_params",
+    "fc_requant_params",
+    "add_params",
+    "mean_params",
+    "mean_folded_multiplier",
+    "mean_view",
+    "requantize_params",
+    "activation_range",
+    "compute_padding",
+]
+
+INT8_MIN = -128
+INT8_MAX = 127
+_INT32_MIN = -(1 << 31)
+_INT32_MAX = (1 << 31) - 1
+
+Activation = Union[str, int, None]
+
+# TFLite ActivationFunctionType enum values (schema.fbs) -> canonical names.
+_ACT_BY_ENUM = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH",
+                5: "SIGN_BIT", 6: "SIGMOID"}
+
+
+# --------------------------------------------------------------------------------------------
+# scalar helpers
+
+
+def _f32(x: float) -> float:
+    """Round a Python float to the nearest float32 (how a scale is stored in a .tflite file)."""
+    return float(np.float32(x))
+
+
+def _round_half_away(x: float) -> int:
+    """std::round / TfLiteRound on a double: nearest integer, ties away from zero (exact)."""
+    if not math.isfinite(x):
+        raise ValueError(f"cannot round non-finite value {x!r}")
+    t = math.trunc(x)
+    frac = x - t  # exact: x and t are within a factor of two (or t == 0)
+    if frac >= 0.5:
+        t += 1
+    elif frac <= -0.5:
+        t -= 1
+    return int(t)
+
+
+def _round_half_away_f32(x: np.float32) -> int:
+    """std::round on a float (roundf): the argument is already a float32 value."""
+    return _round_half_away(float(x))
+
+
+# --------------------------------------------------------------------------------------------
+# QuantizeMultiplier and friends
+
+
+def quantize_multiplier(real: float) -> Tuple[int, int]:
+    """TFLite ``QuantizeMultiplier(double, int32_t*, int*)`` (default, non-single-rounding build).
+
+    Returns ``(multiplier, shift)`` with ``real ~= multiplier * 2^(shift - 31)``:
+
+    * ``q, shift = frexp(real)`` (``q`` in [0.5, 1));
+    * ``multiplier = round_half_away(q * 2^31)``; if that rounds up to ``2^31`` it is halved and
+      ``shift`` incremented;
+    * ``shift < -31`` (``|real| < ~2^-32``) flushes to ``(0, 0)``; ``real == 0`` gives ``(0, 0)``.
+    """
+    real = float(real)
+    if not math.isfinite(real):
+        raise ValueError(f"quantize_multiplier: non-finite multiplier {real!r}")
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = _round_half_away(q * float(1 << 31))  # q * 2^31 is exact
+    if abs(q_fixed) > (1 << 31):  # cannot happen for a finite double; TFLITE_CHECK in TFLite
+        raise ValueError(f"quantize_multiplier: bad fixed-point value for {real!r}")
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if q_fixed > _INT32_MAX:
+        raise ValueError(f"quantize_multiplier: multiplier overflow for {real!r}")
+    if shift < -31:
+        shift = 0
+        q_fixed = 0
+    return int(q_fixed), int(shift)
+
+
+def quantize_multiplier_smaller_than_one_exp(real: float) -> Tuple[int, int]:
+    """TFLite ``QuantizeMultiplierSmallerThanOneExp``: requires ``0 < real < 1``; shift <= 0."""
+    real = float(real)
+    if not (0.0 < real < 1.0):
+        raise ValueError(f"multiplier {real!r} must lie in (0, 1)")
+    mult, shift = quantize_multiplier(real)
+    if shift > 0:  # TFLITE_CHECK_LE(shift, 0)
+        raise ValueError(f"multiplier {real!r} quantizes to a positive shift")
+    return mult, shift
+
+
+def _srdhm(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values."""
+    if a == _INT32_MIN and b == _INT32_MIN:
+        return _INT32_MAX
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    num = ab + nudge
+    # C++ integer division truncates toward zero
+    q = abs(num) >> 31
+    return q if num >= 0 else -q
+
+
+def _rdbpot(x: int, e: int) -> int:
+    """gemmlowp RoundingDivideByPOT: x / 2^e, rounding to nearest, ties away from zero."""
+    if e <= 0:
+        return x
+    mask = (1 << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if remainder > threshold else 0)
+
+
+def _wrap_i32(v: int) -> int:
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite ``MultiplyByQuantizedMultiplier(int32_t, int32_t, int)`` (double rounding).
+
+    Python mirror of the C ``te_requantize``: useful for constant folding and tests.
+    """
+    left = shift if shift > 0 else 0
+    right = 0 if shift > 0 else -shift
+    return _rdbpot(_srdhm(_wrap_i32(int(x) * (1 << left)), int(multiplier)), right)
+
+
+# --------------------------------------------------------------------------------------------
+# per-layer parameters
+
+
+def conv_requant_params(in_scale: float, w_scales: Union[float, Sequence[float]],
+                        out_scale: float, out_channels: int | None = None
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel ``(mult[], shift[])`` of CONV_2D / DEPTHWISE_CONV_2D.
+
+    As TFLite's ``PopulateConvolutionQuantizationParams``: for each channel
+    ``effective = double(input_scale) * double(w_scale[c]) / double(output_scale)`` (each scale a
+    float32 first), then ``QuantizeMultiplier``. A single weight scale (per-tensor weights) is
+    broadcast to ``out_channels`` entries when ``out_channels`` is given.
+    Returns two ``int32`` numpy arrays.
+    """
+    scales = np.atleast_1d(np.asarray(w_scales, dtype=np.float32))
+    if scales.size == 1 and out_channels is not None:
+        scales = np.repeat(scales, out_channels)
+    elif out_channels is not None and scales.size != out_channels:
+        raise ValueError(f"{scales.size} weight scales for {out_channels} output channels")
+    si = float(np.float32(in_scale))
+    so = float(np.float32(out_scale))
+    if so <= 0.0:
+        raise ValueError(f"output scale must be positive, got {out_scale!r}")
+    mult = np.empty(scales.size, dtype=np.int32)
+    shift = np.empty(scales.size, dtype=np.int32)
+    for c, ws in enumerate(scales):
+        mult[c], shift[c] = quantize_multiplier(si * float(ws) / so)
+    return mult, shift
+
+
+depthwise_requant_params = conv_requant_params
+
+
+def fc_requant_params(in_scale: float, w_scales: Union[float, Sequence[float]],
+                      out_scale: float) -> Tuple[np.ndarray, np.ndarray, bool]:
+    """FULLY_CONNECTED ``(mult[], shift[], per_channel)``.
+
+    * per-tensor weights (one scale): TFLite's ``GetQuantizedConvolutionMultipler``, which
+      multiplies ``input_scale * filter_scale`` in **float32**, widens the product to double and
+      divides by ``double(output_scale)``; one entry is returned and ``per_channel`` is False;
+    * per-channel weights: the same per-channel formula as conv (double product).
+    """
+    scales = np.atleast_1d(np.asarray(w_scales, dtype=np.float32))
+    if scales.size > 1:
+        mult, shift = conv_requant_params(in_scale, scales, out_scale)
+        return mult, shift, True
+    prod = float(np.float32(np.float32(in_scale) * scales[0]))
+    if prod < 0:
+        raise ValueError("input_scale * filter_scale must be non-negative")
+    m, s = quantize_multiplier(prod / float(np.float32(out_scale)))
+    return np.array([m], dtype=np.int32), np.array([s], dtype=np.int32), False
+
+
+def requantize_params(in_scale: float, out_scale: float) -> Tuple[int, int]:
+    """int8 -> int8 QUANTIZE: ``QuantizeMultiplier(double(in_scale) / double(out_scale))``."""
+    return quantize_multiplier(_f32(in_scale) / _f32(out_scale))
+
+
+def add_params(in1_scale: float, in1_zp: int, in2_scale: float, in2_zp: int,
+               out_scale: float, out_zp: int, act: Activation = "NONE", n: int = 0) -> dict:
+    """int8 ADD parameters, as TFLite's ``add.cc`` Prepare; keys are ``te_add_params`` fields.
+
+    ``left_shift = 20``; ``twice_max = 2 * double(max(s1, s2))``;
+    ``in_k = QuantizeMultiplierSmallerThanOneExp(double(s_k) / twice_max)``;
+    ``out = QuantizeMultiplierSmallerThanOneExp(twice_max / (2^20 * double(s_out)))``.
+    """
+    s1, s2, so = _f32(in1_scale), _f32(in2_scale), _f32(out_scale)
+    left_shift = 20
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier_smaller_than_one_exp(s1 / twice_max)
+    m2, sh2 = quantize_multiplier_smaller_than_one_exp(s2 / twice_max)
+    mo, sho = quantize_multiplier_smaller_than_one_exp(twice_max / (float(1 << left_shift) * so))
+    act_min, act_max = activation_range(act, out_scale, out_zp)
+    return {
+        "n": int(n),
+        "in1_offset": -int(in1_zp), "in2_offset": -int(in2_zp),
+        "in1_mult": m1, "in1_shift": sh1,
+        "in2_mult": m2, "in2_shift": sh2,
+        "left_shift": left_shift,
+        "out_mult": mo, "out_shift": sho,
+        "out_offset": int(out_zp),
+        "act_min": act_min, "act_max": act_max,
+    }
+
+
+def mean_view(shape: Sequence[int], axes: Iterable[int]) -> Tuple[int, int, int]:
+    """``(outer, reduce, inner)`` of MEAN over ``axes`` of a row-major tensor of ``shape``.
+
+    The reduced axes must be adjacent (after normalising negatives and dropping duplicates),
+    e.g. NHWC over (1, 2) -> (N, H*W, C). Raises ValueError otherwise.
+    """
+    rank = len(shape)
+    ax = sorted({(a + rank) if a < 0 else a for a in axes})
+    if any(a < 0 or a >= rank for a in ax):
+        raise ValueError(f"MEAN axes {list(axes)} out of range for rank {rank}")
+    if not ax:
+        return int(np.prod(shape, dtype=np.int64)), 1, 1
+    if ax != list(range(ax[0], ax[-1] + 1)):
+        raise ValueError(f"MEAN over non-adjacent axes {ax} is not supported by te_mean_s8")
+    outer = int(np.prod(shape[:ax[0]], dtype=np.int64))
+    reduce = int(np.prod(shape[ax[0]:ax[-1] + 1], dtype=np.int64))
+    inner = int(np.prod(shape[ax[-1] + 1:], dtype=np.int64))
+    return outer, reduce, inner
+
+
+def mean_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                outer: int = 1, reduce: int = 1, inner: int = 1) -> dict:
+    """int8 MEAN parameters; keys are ``te_mean_params`` fields.
+
+    LiteRT's reference MEAN for int8 always takes ``reference_ops::QuantizedMeanOrSum``
+    (also when input and output share scale and zero point):
+    ``mult, shift = QuantizeMultiplier(double(in_scale) / double(out_scale))``.
+    The kernel folds ``1/reduce`` into them itself (see :func:`mean_folded_multiplier`).
+    """
+    mult, shift = quantize_multiplier(_f32(in_scale) / _f32(out_scale))
+    return {"outer": int(outer), "reduce": int(reduce), "inner": int(inner),
+            "in_zp": int(in_zp), "out_zp": int(out_zp), "mult": mult, "shift": shift}
+
+
+def mean_folded_multiplier(mult: int, shift: int, n: int) -> Tuple[int, int]:
+    """The ``(mult', shift')`` that ``QuantizedMeanOrSum`` applies to ``sum - in_zp * n``.
+
+    ``s = min(floor(log2(n)), 32, 31 + shift)``; ``mult' = (mult << s) // n``; ``shift' = shift - s``.
+    """
+    if n <= 0:
+        raise ValueError("MEAN over an empty axis")
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    s = max(s, 0)
+    return int((mult << s) // n), int(shift - s)
+
+
+def activation_range(act: Activation, out_scale: float, out_zp: int,
+                     qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> Tuple[int, int]:
+    """``CalculateActivationRangeQuantized`` for a fused activation, in the output's int8 domain.
+
+    ``act`` is a name (``"NONE"``, ``"RELU"``, ``"RELU6"``, ``"RELU_N1_TO_1"``, case-insensitive),
+    a TFLite ``ActivationFunctionType`` enum value, or None. Each bound is
+    ``zp + int(roundf(float32(f) / float32(scale)))`` (float32 arithmetic, ties away from zero),
+    intersected with ``[qmin, qmax]``.
+    """
+    if act is None:
+        name = "NONE"
+    elif isinstance(act, (int, np.integer)):
+        if int(act) not in _ACT_BY_ENUM:
+            raise ValueError(f"unknown fused activation enum {act!r}")
+        name = _ACT_BY_ENUM[int(act)]
+    else:
+        name = str(act).upper()
+    scale = np.float32(out_scale)
+
+    def q(f: float) -> int:
+        with np.errstate(all="raise"):
+            v = np.float32(f) / scale
+        return int(out_zp) + _round_half_away_f32(v)
+
+    if name == "NONE":
+        return qmin, qmax
+    if name == "RELU":
+        return max(qmin, q(0.0)), qmax
+    if name == "RELU6":
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if name in ("RELU_N1_TO_1", "RELU1"):
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ValueError(f"fused activation {name} is not supported by the int8 kernels")
+
+
+def compute_padding(in_size: int, k: int, stride: int, dilation: int = 1,
+                    padding: str = "SAME") -> Tuple[int, int, int]:
+    """TFLite ``ComputePaddingHeightWidth`` for one spatial dimension.
+
+    Returns ``(out_size, pad_before, pad_after)``; the extra odd cell goes after (bottom/right).
+    """
+    eff_k = (k - 1) * dilation + 1
+    pad = str(padding).upper()
+    if pad == "SAME":
+        out = (in_size + stride - 1) // stride
+    elif pad == "VALID":
+        out = (in_size - eff_k + stride) // stride
+    else:
+        raise ValueError(f"unknown padding {padding!r}")
+    if out <= 0:
+        raise ValueError(f"kernel {eff_k} larger than input {in_size} with {pad} padding")
+    total = max(0, (out - 1) * stride + eff_k - in_size)
+    return out, total // 2, total - total // 2
