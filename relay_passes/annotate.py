@@ -1,0 +1,258 @@
+"""AnnotateKernelParams: attach to every ``tinyengine.*`` composite the integer parameters its kernel needs.
+
+Reads the composite's float body (scales, zero points, conv geometry, clip bounds)
+and attaches ``tinyengine.params``: a map of plain ints / int lists holding exactly
+what the C kernel consumes: offsets, activation range, geometry and TFLite-exact
+requantization (fixed-point multiplier and shift per output channel, computed the
+way TFLite computes them, see ``tinyengine_tvm.codegen.quant``). Weights and bias
+stay in the body as int8 / int32 constants; ``weight_constants`` hands them out in
+the layout the kernels read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..codegen import quant
+from ..errors import UnsupportedOperatorError
+from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
+
+PARAMS_ATTR = "tinyengine.params"
+
+
+class _Calls(dict):
+    """Calls in a composite body by op name (binding order), plus var -> bound value."""
+
+    def __init__(self, func: relax.Function):
+        super().__init__()
+        self.bound = {}
+        for block in func.body.blocks:
+            for b in block.bindings:
+                self.bound[b.var] = b.value
+                name = call_op_name(b.value)
+                if name:
+                    self.setdefault(name, []).append(b.value)
+
+    def value(self, expr):
+        """Follow var bindings to the bound expression."""
+        while isinstance(expr, relax.Var) and expr in self.bound:
+            expr = self.bound[expr]
+        return expr
+
+
+_calls = _Calls
+
+
+def _qparams(call) -> tuple[float, int]:
+    """(scale, zero point) of a per-tensor quantize/dequantize call."""
+    return scalar(call.args[1]), int(scalar(call.args[2]))
+
+
+def _act_range(calls) -> tuple[int, int]:
+    lo, hi = -128, 127
+    for c in calls.get("relax.clip", []):
+        lo = max(lo, int(round(float(c.args[1].value))))
+        hi = min(hi, int(round(float(c.args[2].value))))
+    return lo, hi
+
+
+def _activation_deq(calls, func, index=0):
+    """The dequantize of the composite's index-th parameter (an int8 activation)."""
+    p = func.params[index]
+    for d in calls.get("relax.dequantize", []):
+        if d.args[0].same_as(p):
+            return d
+    raise ValueError(f"composite has no dequantize of parameter {index}")
+
+
+def _weight_deqs(calls):
+    """Dequantizes of int8 weight constants (possibly through a permute_dims), in body order."""
+    out = []
+    for d in calls.get("relax.dequantize", []):
+        src = d.args[0]
+        if is_constant(src) and dtype_of(src) == "int8":
+            out.append(d)
+        elif call_op_name(calls.value(src)) == "relax.permute_dims" and is_constant(calls.value(src).args[0]):
+            out.append(d)
+    return out
+
+
+def _per_channel(scale_expr, n) -> np.ndarray:
+    s = const_value(scale_expr).astype(np.float32).reshape(-1)
+    return np.broadcast_to(s, (n,)).copy() if s.size == 1 else s
+
+
+def _conv_params(func, calls, depthwise):
+    conv = calls["relax.nn.conv2d"][0]
+    in_deq = _activation_deq(calls, func)
+    q = calls["relax.quantize"][-1]
+    in_s, in_zp = _qparams(in_deq)
+    out_s, out_zp = _qparams(q)
+    _, in_h, in_w, in_c = shape_of(conv.args[0])
+    _, out_h, out_w, out_c = shape_of(conv)
+    w_shape = shape_of(conv.args[1])
+    k_h, k_w = w_shape[0], w_shape[1]
+    w_deq = [d for d in _weight_deqs(calls)][0]
+    w_scales = _per_channel(w_deq.args[1], out_c)
+    mult, shift = quant.conv_requant_params(in_s, w_scales, out_s)
+    act_min, act_max = _act_range(calls)
+    pad_top, pad_left, _, _ = (int(v) for v in conv.attrs.padding)
+    return {
+        "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
+        "k_h": k_h, "k_w": k_w,
+        "stride_h": int(conv.attrs.strides[0]), "stride_w": int(conv.attrs.strides[1]),
+        "dil_h": int(conv.attrs.dilation[0]), "dil_w": int(conv.attrs.dilation[1]),
+        "pad_top": pad_top, "pad_left": pad_left,
+        "depth_multiplier": out_c // in_c if depthwise else 1,
+        "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
+        "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
+        "macs": out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+    }
+
+
+def _fc_params(func, calls):
+    mm = calls["relax.matmul"][0]
+    in_deq = _activation_deq(calls, func)
+    q = calls["relax.quantize"][-1]
+    in_s, in_zp = _qparams(in_deq)
+    out_s, out_zp = _qparams(q)
+    batches, in_n = shape_of(mm.args[0])
+    out_n = shape_of(mm)[-1]
+    w_deq = _weight_deqs(calls)[0]
+    w_scales = const_value(w_deq.args[1]).astype(np.float32).reshape(-1)
+    mult, shift, per_channel = quant.fc_requant_params(in_s, w_scales, out_s)
+    act_min, act_max = _act_range(calls)
+    return {
+        "batches": batches, "in_n": in_n, "out_n": out_n,
+        "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
+        "per_channel": int(per_channel),
+        "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
+        "macs": batches * in_n * out_n,
+    }
+
+
+def _add_params(func, calls):
+    d1, d2 = _activation_deq(calls, func, 0), _activation_deq(calls, func, 1)
+    q = calls["relax.quantize"][-1]
+    s1, z1 = _qparams(d1)
+    s2, z2 = _qparams(d2)
+    so, zo = _qparams(q)
+    p = dict(quant.add_params(s1, z1, s2, z2, so, zo))
+    act_min, act_max = _act_range(calls)
+    p.update(n=int(np.prod(shape_of(q))), act_min=act_min, act_max=act_max)
+    return p
+
+
+def _pool_params(func, calls, opname):
+    pool = calls[opname][0]
+    if str(pool.attrs.layout) != "NHWC" or bool(pool.attrs.ceil_mode):
+        raise UnsupportedOperatorError(f"{opname} with layout {pool.attrs.layout}, ceil_mode={pool.attrs.ceil_mode} has no kernel")
+    _, in_h, in_w, c = shape_of(pool.args[0])
+    _, out_h, out_w, _ = shape_of(pool)
+    lo, hi = _act_range(calls)
+    return {
+        "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
+        "k_h": int(pool.attrs.pool_size[0]), "k_w": int(pool.attrs.pool_size[1]),
+        "stride_h": int(pool.attrs.strides[0]), "stride_w": int(pool.attrs.strides[1]),
+        "pad_top": int(pool.attrs.padding[0]), "pad_left": int(pool.attrs.padding[1]),
+        "act_min": lo, "act_max": hi,
+        "macs": out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
+    }
+
+
+def _mean_params(func, calls):
+    mean = calls["relax.mean"][0]
+    d = _activation_deq(calls, func)
+    q = calls["relax.quantize"][-1]
+    shape = shape_of(mean.args[0])
+    axes = [int(a) for a in mean.attrs.axis]
+    try:
+        outer, reduce, inner = quant.mean_view(shape, axes)
+    except ValueError as err:
+        raise UnsupportedOperatorError(f"MEAN of a {list(shape)} tensor: {err}") from None
+    in_s, in_zp = _qparams(d)
+    out_s, out_zp = _qparams(q)
+    p = dict(quant.mean_params(in_s, in_zp, out_s, out_zp, outer, reduce, inner))
+    p["macs"] = outer * reduce * inner
+    return p
+
+
+def describe(func: relax.Function) -> dict:
+    """Kernel parameters of one composite function (see module docstring)."""
+    kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    calls = _calls(func)
+    if kind in ("conv2d", "depthwise_conv2d"):
+        return _conv_params(func, calls, kind == "depthwise_conv2d")
+    if kind == "fully_connected":
+        return _fc_params(func, calls)
+    if kind == "add":
+        return _add_params(func, calls)
+    if kind == "avg_pool2d":
+        return _pool_params(func, calls, "relax.nn.avg_pool2d")
+    if kind == "max_pool2d":
+        return _pool_params(func, calls, "relax.nn.max_pool2d")
+    if kind == "mean":
+        return _mean_params(func, calls)
+    if kind == "quantize":
+        s, zp = _qparams(calls["relax.quantize"][0])
+        return {"n": int(np.prod(shape_of(func.params[0]))), "scale": s, "zero_point": zp}
+    if kind == "dequantize":
+        s, zp = _qparams(calls["relax.dequantize"][0])
+        return {"n": int(np.prod(shape_of(func.params[0]))), "scale": s, "zero_point": zp}
+    if kind == "requantize":
+        (si, zi), (so, zo) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
+        m, sh = quant.requantize_params(si, so)
+        return {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+    if kind == "pad":
+        p = calls["relax.nn.pad"][0]
+        pw = [int(v) for v in p.attrs.pad_width]
+        shape = shape_of(p.args[0])
+        if len(shape) != 4 or pw[0] or pw[1] or pw[6] or pw[7]:
+            raise UnsupportedOperatorError(f"PAD {pw} of a {list(shape)} tensor (only spatial NHWC padding has a kernel)")
+        return {"in_h": shape[1], "in_w": shape[2], "c": shape[3], "pad_top": pw[2], "pad_bottom": pw[3],
+                "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value))}
+    if kind == "reshape":
+        return {"n": int(np.prod(shape_of(func.params[0])))}
+    if kind == "log_softmax":
+        shape = shape_of(func.params[0])
+        return {"rows": int(np.prod(shape[:-1])), "cols": shape[-1]}
+    raise UnsupportedOperatorError(f"composite {kind} has no kernel")
+
+
+def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
+    """Weights and bias of a conv / depthwise / FC composite, in the kernels' layouts.
+
+    conv2d: OHWI int8; depthwise: [k_h][k_w][out_c] int8; FC: [out_n][in_n] int8; bias: int32.
+    """
+    kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    if kind not in ("conv2d", "depthwise_conv2d", "fully_connected"):
+        return {}
+    calls = _calls(func)
+    w_deq = _weight_deqs(calls)[0]
+    src = calls.value(w_deq.args[0])
+    w = const_value(src.args[0] if call_op_name(src) == "relax.permute_dims" else src)
+    if kind == "conv2d":  # HWIO -> OHWI
+        w = np.ascontiguousarray(w.transpose(3, 0, 1, 2))
+    elif kind == "depthwise_conv2d":  # 1HWC -> HWC
+        w = np.ascontiguousarray(w.reshape(w.shape[-3], w.shape[-2], w.shape[-1]))
+    out = {"weights": w.astype(np.int8)}
+    biases = [d for d in calls.get("relax.dequantize", []) if d is not w_deq and is_constant(d.args[0]) and dtype_of(d.args[0]) == "int32"]
+    if biases:
+        out["bias"] = const_value(biases[0].args[0]).astype(np.int32).reshape(-1)
+    return out
+
+
+@tvm.transform.module_pass(opt_level=0, name="tinyengine.AnnotateKernelParams")
+def AnnotateKernelParams(mod, _ctx):
+    """Attach ``tinyengine.params`` to every tinyengine composite function."""
+    updates = {}
+    for gv, func in mod.functions.items():
+        attrs = func.attrs or {}
+        if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
+            updates[gv] = func.with_attr(PARAMS_ATTR, describe(func))
+    mod = mod.clone()
+    for gv, func in updates.items():
+        mod[gv] = func
+    return mod

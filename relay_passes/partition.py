@@ -1,0 +1,190 @@
+"""PartitionKernels: group each quantized op chain into a composite function ``tinyengine.<kernel>``.
+
+The TFLite and QDQ frontends express an int8 layer as
+``dequantize -> float op (+ bias add) -> quantize (-> clip)``. This pass matches those
+chains with ``relax.dpl`` patterns and lets ``FuseOpsByPattern`` lift each into a
+function carrying ``Composite = "tinyengine.<kernel>"``, so ``main`` becomes a
+sequence of kernel calls with int8 tensors between them (the "kernel graph").
+The composite keeps its original float body, so ``relax.build`` still runs the
+module as a reference.
+
+Patterns (in priority order, longest first):
+
+==============================  ==================================================================
+``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
+``tinyengine.depthwise_conv2d`` same with groups == input channels, W reshaped to HWOI
+``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
+``tinyengine.add``              add(deq(a), deq(b)) -> quantize [-> clip]
+``tinyengine.avg_pool2d``       deq(x) -> avg_pool2d -> quantize [-> clip]
+``tinyengine.max_pool2d``       deq(x) -> max_pool2d -> quantize [-> clip]   (or max_pool2d on int8)
+``tinyengine.mean``             deq(x) -> mean -> quantize
+``tinyengine.requantize``       quantize(deq(x))  (int8 -> int8 with new parameters)
+``tinyengine.quantize``         quantize(x: float32)
+``tinyengine.dequantize``       deq(x) (int8 -> float32, at the graph output)
+``tinyengine.pad``              pad(x: int8) (a pad that FoldPadIntoConv could not fold)
+``tinyengine.reshape``          reshape(x: int8)
+``tinyengine.log_softmax``      log_softmax(x: float32)
+==============================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from tvm import relax
+from tvm.relax.dpl import is_const, is_op, wildcard
+from tvm.relax.transform import FusionPattern
+
+from ._util import dtype_of
+
+
+def _deq(x=None):
+    x = wildcard() if x is None else x
+    return is_op("relax.dequantize")(x, is_const(), is_const())
+
+
+def _const_deq():
+    return is_op("relax.dequantize")(is_const(), is_const(), is_const())
+
+
+def _tail(body, annotations, with_clip):
+    """body [+ deq(bias)] -> quantize [-> clip]; returns list of (pattern, annotations)."""
+    q = is_op("relax.quantize")(body, is_const(), is_const())
+    ann = dict(annotations, quantize=q)
+    if with_clip:
+        c = is_op("relax.clip")(q, wildcard(), wildcard())
+        return c, dict(ann, clip=c, root=c)
+    return q, dict(ann, root=q)
+
+
+def _biased(op_pattern, annotations, with_bias):
+    if not with_bias:
+        return op_pattern, annotations
+    bias = _const_deq()
+    add = is_op("relax.add")(op_pattern, bias)
+    return add, dict(annotations, bias=bias)
+
+
+def _int8_input(ctx, key="input") -> bool:
+    return dtype_of(ctx.annotated_expr[key]) == "int8"
+
+
+def _conv_check(depthwise: bool):
+    def check(ctx) -> bool:
+        conv = ctx.annotated_expr["op"]
+        if str(conv.attrs.data_layout) != "NHWC" or not _int8_input(ctx):
+            return False
+        groups = int(conv.attrs.groups)
+        in_c = int(conv.args[0].ty.shape[3])
+        if depthwise:
+            return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
+        return groups == 1 and str(conv.attrs.kernel_layout) == "HWIO"
+
+    return check
+
+
+def _patterns() -> list[FusionPattern]:
+    pats: list[FusionPattern] = []
+
+    def add_variants(name, make, check):
+        for with_bias in (True, False):
+            for with_clip in (True, False):
+                op, ann = make()
+                body, ann = _biased(op, ann, with_bias)
+                root, ann = _tail(body, ann, with_clip)
+                pats.append(FusionPattern(name, root, ann, check))
+
+    def conv(depthwise):
+        def make():
+            x = wildcard()
+            w = _const_deq()
+            weight = is_op("relax.reshape")(w, wildcard()) if depthwise else w
+            op = is_op("relax.nn.conv2d")(_deq(x), weight)
+            return op, {"input": x, "weight": w, "op": op}
+
+        return make
+
+    add_variants("tinyengine.conv2d", conv(False), _conv_check(False))
+    add_variants("tinyengine.depthwise_conv2d", conv(True), _conv_check(True))
+
+    def fc():
+        x = wildcard()
+        w = is_op("relax.dequantize")(is_op("relax.permute_dims")(is_const()), is_const(), is_const())
+        op = is_op("relax.matmul")(_deq(x), w)
+        return op, {"input": x, "weight": w, "op": op}
+
+    add_variants("tinyengine.fully_connected", fc, lambda ctx: _int8_input(ctx) and len(ctx.annotated_expr["input"].ty.shape) == 2)
+
+    def binary_add():
+        a, b = wildcard(), wildcard()
+        op = is_op("relax.add")(_deq(a), _deq(b))
+        return op, {"input": a, "input2": b, "op": op}
+
+    def unary(opname):
+        def make():
+            x = wildcard()
+            op = is_op(opname)(_deq(x))
+            return op, {"input": x, "op": op}
+
+        return make
+
+    def int8_binary(ctx):
+        return _int8_input(ctx) and _int8_input(ctx, "input2") and (
+            [int(d) for d in ctx.annotated_expr["input"].ty.shape] == [int(d) for d in ctx.annotated_expr["input2"].ty.shape]
+        )
+
+    for name, make, check in (
+        ("tinyengine.add", binary_add, int8_binary),
+        ("tinyengine.avg_pool2d", unary("relax.nn.avg_pool2d"), _int8_input),
+        ("tinyengine.max_pool2d", unary("relax.nn.max_pool2d"), _int8_input),
+    ):
+        for with_clip in (True, False):
+            op, ann = make()
+            root, ann = _tail(op, ann, with_clip)
+            pats.append(FusionPattern(name, root, ann, check))
+
+    op, ann = unary("relax.mean")()
+    root, ann = _tail(op, ann, False)
+    pats.append(FusionPattern("tinyengine.mean", root, ann, _int8_input))
+
+    # int8 max pool applied directly to int8 data (no dequantize around it), optionally clipped.
+    for with_clip in (True, False):
+        x = wildcard()
+        op = is_op("relax.nn.max_pool2d")(x)
+        root = is_op("relax.clip")(op, wildcard(), wildcard()) if with_clip else op
+        ann = {"input": x, "op": op, "root": root}
+        if with_clip:
+            ann["clip"] = root
+        pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
+
+    x = wildcard()
+    q = is_op("relax.quantize")(_deq(x), is_const(), is_const())
+    pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "quantize": q, "root": q}, _int8_input))
+
+    x = wildcard()
+    q = is_op("relax.quantize")(x, is_const(), is_const())
+    pats.append(
+        FusionPattern("tinyengine.quantize", q, {"input": x, "quantize": q, "root": q}, lambda ctx: dtype_of(ctx.annotated_expr["input"]) == "float32")
+    )
+
+    x = wildcard()
+    d = _deq(x)
+    pats.append(FusionPattern("tinyengine.dequantize", d, {"input": x, "op": d, "root": d}, _int8_input))
+
+    for name, opname, dtype in (
+        ("tinyengine.pad", "relax.nn.pad", "int8"),
+        ("tinyengine.reshape", "relax.reshape", "int8"),
+        ("tinyengine.log_softmax", "relax.nn.log_softmax", "float32"),
+    ):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.reshape" else is_op(opname)(x, wildcard())
+        pats.append(
+            FusionPattern(name, op, {"input": x, "op": op, "root": op}, (lambda dt: lambda ctx: dtype_of(ctx.annotated_expr["input"]) == dt)(dtype))
+        )
+    return pats
+
+
+KERNEL_PATTERNS = _patterns()
+
+
+def PartitionKernels() -> "tvm.transform.Pass":  # noqa: F821  (pass factory, TVM naming)
+    """Group every quantized op chain into a ``tinyengine.<kernel>`` composite function."""
+    return relax.transform.FuseOpsByPattern(KERNEL_PATTERNS, bind_constants=True, annotate_codegen=False)

@@ -1,0 +1,55 @@
+"""UnshareDequantize: give every consumer of a dequantized int8 tensor its own ``dequantize``.
+
+Frontends (and common-subexpression elimination) may bind ``d = dequantize(x)`` once
+and use ``d`` in several ops, e.g. a residual input read by both a conv and an add.
+A binding can belong to only one fused group, so a shared ``dequantize`` would keep
+the second consumer from matching its kernel pattern. This pass rewrites each use
+of such a binding into a fresh ``dequantize(x)`` next to the use and removes the
+shared one. Dequantize is pure, so the result is unchanged.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+
+from ._util import call_op_name
+
+
+@relax.expr_functor.mutator
+class _Unshare(relax.PyExprMutator):
+    def __init__(self, mod):
+        super().__init__(mod)
+        self.deq = {}
+
+    def visit_var_binding_(self, binding):
+        value = binding.value
+        if call_op_name(value) == "relax.dequantize" and not isinstance(value.args[0], tvm.ir.expr.GenericConst):
+            self.deq[binding.var] = value
+        super().visit_var_binding_(binding)
+
+    def visit_call_(self, call):
+        call = super().visit_call_(call)
+        if not any(isinstance(a, relax.Var) and a in self.deq for a in call.args):
+            return call
+        args = []
+        for a in call.args:
+            if isinstance(a, relax.Var) and a in self.deq:
+                d = self.deq[a]
+                a = self.builder_.emit(relax.op.dequantize(self.visit_expr(d.args[0]), d.args[1], d.args[2], axis=int(d.attrs.axis), out_dtype=str(d.attrs.out_dtype)))
+            args.append(a)
+        return relax.Call(call.op, args, call.attrs, call.ty_args)
+
+
+@tvm.transform.module_pass(opt_level=0, name="tinyengine.UnshareDequantize")
+def UnshareDequantize(mod, _ctx):
+    """Duplicate shared activation dequantize bindings so each consumer owns one."""
+    updates = {}
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function) and "Composite" not in (func.attrs or {}):
+            new = _Unshare(mod).visit_expr(func)
+            updates[gv] = relax.analysis.remove_all_unused(new)
+    mod = mod.clone()
+    for gv, func in updates.items():
+        mod[gv] = func
+    return mod
