@@ -1,2 +1,30 @@
-"""tinyengine-tvm: a deep-learning compiler for microcontrollers, as an Apache TVM plugin."""
+"""tinyengine-tvm: a deep-learning compiler for microcontrollers, as an Apache TVM plugin.
+
+``compile(model, target)`` turns a .tflite file (or a Relax IRModule) into a
+``CompiledModel`` whose ``export(dir)`` writes a self-contained C99 project.
+Imports are lazy so that the CLI starts without importing TVM.
+"""
+
 __version__ = "0.1.0"
+
+__all__ = ["compile", "build", "CompiledModel", "TinyEngineError", "pipeline"]
+
+
+def __getattr__(name):
+    if name in ("compile", "build", "CompiledModel"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "TinyEngineError":
+        from .errors import TinyEngineError
+
+        return TinyEngineError
+    if name == "pipeline":
+        from .relay_passes import pipeline
+
+        return pipeline
+    if name == "relay_passes":
+        import importlib
+
+        return importlib.import_module(".relay_passes", __name__)
+    raise AttributeError(f"module 'tinyengine_tvm' has no attribute {name!r}")

@@ -1,0 +1,277 @@
+"""C emitter: KernelGraph + MemoryPlan -> a self-contained C99 project.
+
+Files written:
+
+* ``model.h``: the API (``model_run``), I/O shapes, dtypes and quantization, arena size;
+* ``model.c``: one static arena, kernel calls in order with arena offsets, parameter structs;
+* ``model_weights.h``: weights, bias, multipliers and shifts as ``const`` arrays (Flash);
+* ``kernels/``: the portable kernels the model uses and ``tinyengine_kernels.h``;
+* ``host_main.c``: a host harness (raw inputs from a file, raw outputs to a file);
+* ``Makefile``.
+
+No heap, no TVM runtime; libc use is limited to ``<stdint.h>``/``<string.h>``
+(and ``<math.h>`` when a float LOG_SOFTMAX is in the graph).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib import resources
+
+import numpy as np
+
+_C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
+
+# kernel kind -> (C source files it needs)
+_KERNEL_SOURCES = {
+    "conv2d": ["conv2d_s8.c", "conv2d_1x1_s8.c"],
+    "depthwise_conv2d": ["depthwise_conv2d_s8.c"],
+    "fully_connected": ["fully_connected_s8.c"],
+    "add": ["add_s8.c"],
+    "avg_pool2d": ["pool_s8.c"],
+    "max_pool2d": ["pool_s8.c"],
+    "mean": ["mean_s8.c"],
+    "pad": ["pad_s8.c"],
+    "quantize": ["quantize.c"],
+    "dequantize": ["quantize.c"],
+    "requantize": ["quantize.c"],
+    "log_softmax": ["log_softmax_f32.c"],
+    "reshape": [],
+}
+_COMMON_SOURCES = ["te_requantize.c"]
+_HEADER = "tinyengine_kernels.h"
+
+_STRUCT_FIELDS = {
+    "te_conv_params": ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
+                       "dil_h", "dil_w", "pad_top", "pad_left", "depth_multiplier", "in_offset", "out_offset",
+                       "act_min", "act_max"],
+    "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel"],
+    "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
+                      "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
+    "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
+                       "pad_top", "pad_left", "act_min", "act_max"],
+    "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift"],
+    "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
+}
+
+
+def kernel_dir() -> str:
+    return str(resources.files("tinyengine_tvm.codegen") / "kernels")
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> str:
+    flat = np.asarray(values).reshape(-1)
+    if flat.size == 0:
+        return f"static const {ctype} {name}[1] = {{0}};\n"
+    items = [str(int(v)) for v in flat]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    body = ",\n  ".join(lines)
+    return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
+
+
+def _struct(ctype: str, name: str, params: dict) -> str:
+    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype])
+    return f"static const {ctype} {name} = {{{fields}}};\n"
+
+
+def _c_double(x: float) -> str:
+    return repr(float(x))
+
+
+class _Emitter:
+    def __init__(self, graph, plan, name="model"):
+        self.g, self.p, self.name = graph, plan, name
+        self.weights: list[str] = []
+        self.params: list[str] = []
+        self.body: list[str] = []
+
+    def ptr(self, tensor: str, const: bool = False) -> str:
+        t = self.g.tensors[tensor]
+        ctype = _C_TYPES[t.dtype]
+        root = self.p.roots[tensor]
+        if root in self.g.inputs:
+            return f"input_{self.g.inputs.index(root)}"
+        if tensor in self.g.outputs:
+            return f"output_{self.g.outputs.index(tensor)}"
+        if root in self.g.outputs:
+            return f"output_{self.g.outputs.index(root)}"
+        off = self.p.offsets[tensor]
+        return f"({'const ' if const else ''}{ctype}*)(arena.bytes + {off})"
+
+    def const(self, ctype, name, values):
+        self.weights.append(_c_array(ctype, name, values))
+        return name
+
+    def emit_op(self, op):
+        k, p, n = op.kernel, op.params, op.name
+        ins = [self.ptr(t, const=True) for t in op.inputs]
+        out = self.ptr(op.output)
+        call = None
+        if k in ("conv2d", "depthwise_conv2d"):
+            self.params.append(_struct("te_conv_params", f"{n}_p", p))
+            w = self.const("int8_t", f"{n}_w", op.constants["weights"])
+            b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
+            m = self.const("int32_t", f"{n}_mult", p["mult"])
+            s = self.const("int32_t", f"{n}_shift", p["shift"])
+            if k == "depthwise_conv2d":
+                fn = "te_depthwise_conv2d_s8"
+            elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0):
+                fn = "te_conv2d_1x1_s8"
+            else:
+                fn = "te_conv2d_s8"
+            call = f"{fn}(&{n}_p, {ins[0]}, {w}, {b}, {m}, {s}, {out});"
+        elif k == "fully_connected":
+            self.params.append(_struct("te_fc_params", f"{n}_p", p))
+            w = self.const("int8_t", f"{n}_w", op.constants["weights"])
+            b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
+            m = self.const("int32_t", f"{n}_mult", p["mult"])
+            s = self.const("int32_t", f"{n}_shift", p["shift"])
+            call = f"te_fully_connected_s8(&{n}_p, {ins[0]}, {w}, {b}, {m}, {s}, {out});"
+        elif k == "add":
+            self.params.append(_struct("te_add_params", f"{n}_p", p))
+            call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[1]}, {out});"
+        elif k in ("avg_pool2d", "max_pool2d"):
+            self.params.append(_struct("te_pool_params", f"{n}_p", p))
+            fn = "te_avg_pool_s8" if k == "avg_pool2d" else "te_max_pool_s8"
+            call = f"{fn}(&{n}_p, {ins[0]}, {out});"
+        elif k == "mean":
+            self.params.append(_struct("te_mean_params", f"{n}_p", p))
+            call = f"te_mean_s8(&{n}_p, {ins[0]}, {out});"
+        elif k == "pad":
+            self.params.append(_struct("te_pad_params", f"{n}_p", p))
+            call = f"te_pad_s8(&{n}_p, {ins[0]}, {out});"
+        elif k == "quantize":
+            call = f"te_quantize_f32_s8({p['n']}, {ins[0]}, {out}, {_c_double(p['scale'])}, {p['zero_point']});"
+        elif k == "dequantize":
+            call = f"te_dequantize_s8_f32({p['n']}, {ins[0]}, {out}, {_c_double(p['scale'])}, {p['zero_point']});"
+        elif k == "requantize":
+            call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {p['mult']}, {p['shift']});"
+        elif k == "log_softmax":
+            call = f"te_log_softmax_f32({p['rows']}, {p['cols']}, {ins[0]}, {out});"
+        elif k == "reshape":
+            if self.p.roots[op.output] == self.p.roots[op.inputs[0]]:
+                call = None  # a view: same storage
+                self.body.append(f"  /* {n}: reshape is a view of {op.inputs[0]} */")
+                return
+            nbytes = self.g.tensors[op.output].nbytes
+            call = f"memcpy({out}, {ins[0]}, {nbytes});"
+        else:
+            raise NotImplementedError(f"no C emitter for kernel {k}")
+        shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
+        self.body.append(f"  /* {n}: -> {shape} */\n  {call}")
+
+    def signature(self) -> str:
+        args = []
+        for i, t in enumerate(self.g.inputs):
+            args.append(f"const {_C_TYPES[self.g.tensors[t].dtype]}* input_{i}")
+        for i, t in enumerate(self.g.outputs):
+            args.append(f"{_C_TYPES[self.g.tensors[t].dtype]}* output_{i}")
+        return f"int {self.name}_run({', '.join(args)})"
+
+
+def kernel_sources(graph) -> list[str]:
+    files = list(_COMMON_SOURCES)
+    for op in graph.ops:
+        for f in _KERNEL_SOURCES[op.kernel]:
+            if f not in files:
+                files.append(f)
+    return files
+
+
+def emit(graph, plan, out_dir: str, io_info=None, name: str = "model") -> dict:
+    """Write the C project for (graph, plan) into out_dir; return a dict of written paths."""
+    e = _Emitter(graph, plan, name)
+    for op in graph.ops:
+        e.emit_op(op)
+    os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
+    sources = kernel_sources(graph)
+    for f in sources + [_HEADER]:
+        shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
+    guard = f"{name.upper()}_H_"
+    up = name.upper()
+    h = [f"/* {name}.h: generated by tinyengine-tvm. */", f"#ifndef {guard}", f"#define {guard}", "",
+         "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+         f"#define {up}_ARENA_BYTES {plan.arena_bytes}",
+         f"#define {up}_NUM_INPUTS {len(graph.inputs)}", f"#define {up}_NUM_OUTPUTS {len(graph.outputs)}"]
+    for kind, names in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
+        for i, t in enumerate(names):
+            ten = graph.tensors[t]
+            h.append(f"/* {kind.lower()} {i}: {ten.dtype} {list(ten.shape)} */")
+            h.append(f"#define {up}_{kind}_{i}_SIZE {int(np.prod(ten.shape))}")
+            h.append(f"#define {up}_{kind}_{i}_BYTES {ten.nbytes}")
+            if ten.scale is not None:
+                h.append(f"#define {up}_{kind}_{i}_SCALE {_c_double(ten.scale)}")
+                h.append(f"#define {up}_{kind}_{i}_ZERO_POINT {ten.zero_point}")
+    h += ["", "/* Runs one inference. Returns 0 on success. Not re-entrant (one static arena). */",
+          e.signature() + ";", "", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
+    c = [f"/* {name}.c: generated by tinyengine-tvm: {len(graph.ops)} kernels, {graph.macs} MACs, "
+         f"arena {plan.arena_bytes} bytes. */",
+         "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
+         f'#include "{name}.h"', '#include "kernels/tinyengine_kernels.h"', f'#include "{name}_weights.h"', "",
+         "/* One static arena holds every intermediate tensor; offsets come from the memory planner. */",
+         f"static union {{ int64_t align; int8_t bytes[{max(plan.arena_bytes, 8)}]; }} arena;", ""]
+    c += e.params
+    c += ["", e.signature() + " {"]
+    c += e.body
+    c += ["  return 0;", "}", ""]
+    w = [f"/* {name}_weights.h: constant data (Flash), generated by tinyengine-tvm. */",
+         f"#ifndef {up}_WEIGHTS_H_", f"#define {up}_WEIGHTS_H_", "#include <stdint.h>", ""] + e.weights + ["#endif", ""]
+    files = {
+        f"{name}.h": "\n".join(h),
+        f"{name}.c": "\n".join(c),
+        f"{name}_weights.h": "\n".join(w),
+        "host_main.c": _host_main(graph, name),
+        "Makefile": _makefile(name, sources, any(op.kernel == "log_softmax" for op in graph.ops)),
+    }
+    written = {}
+    for fname, text in files.items():
+        path = os.path.join(out_dir, fname)
+        with open(path, "w") as f:
+            f.write(text)
+        written[fname] = path
+    return written
+
+
+def _host_main(graph, name: str) -> str:
+    up = name.upper()
+    lines = [f"/* host_main.c: host harness for {name}; generated by tinyengine-tvm.",
+             " * usage: ./model INPUT.bin OUTPUT.bin [REPEAT]",
+             " * INPUT.bin holds the raw bytes of every input in order; OUTPUT.bin receives every output. */",
+             "#include <stdio.h>", "#include <stdlib.h>", f'#include "{name}.h"', ""]
+    for i, t in enumerate(graph.inputs):
+        lines.append(f"static {_C_TYPES[graph.tensors[t].dtype]} in{i}[{up}_INPUT_{i}_SIZE];")
+    for i, t in enumerate(graph.outputs):
+        lines.append(f"static {_C_TYPES[graph.tensors[t].dtype]} out{i}[{up}_OUTPUT_{i}_SIZE];")
+    lines += ["", "int main(int argc, char** argv) {",
+              "  if (argc < 3) { fprintf(stderr, \"usage: %s INPUT.bin OUTPUT.bin [REPEAT]\\n\", argv[0]); return 2; }",
+              "  FILE* fi = fopen(argv[1], \"rb\");",
+              "  if (!fi) { fprintf(stderr, \"cannot open %s\\n\", argv[1]); return 2; }"]
+    for i, _ in enumerate(graph.inputs):
+        lines.append(f"  if (fread(in{i}, 1, {up}_INPUT_{i}_BYTES, fi) != {up}_INPUT_{i}_BYTES) "
+                     f"{{ fprintf(stderr, \"short input {i}\\n\"); fclose(fi); return 2; }}")
+    args = ", ".join([f"in{i}" for i in range(len(graph.inputs))] + [f"out{i}" for i in range(len(graph.outputs))])
+    lines += ["  fclose(fi);", "  int repeat = argc > 3 ? atoi(argv[3]) : 1;",
+              "  for (int r = 0; r < repeat; ++r) {",
+              f"    if ({name}_run({args}) != 0) {{ fprintf(stderr, \"{name}_run failed\\n\"); return 1; }}",
+              "  }",
+              "  FILE* fo = fopen(argv[2], \"wb\");",
+              "  if (!fo) { fprintf(stderr, \"cannot open %s\\n\", argv[2]); return 2; }"]
+    for i, _ in enumerate(graph.outputs):
+        lines.append(f"  fwrite(out{i}, 1, {up}_OUTPUT_{i}_BYTES, fo);")
+    lines += ["  fclose(fo);", "  return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+def _makefile(name: str, sources: list[str], needs_libm: bool) -> str:
+    srcs = " ".join([f"{name}.c"] + [f"kernels/{s}" for s in sources])
+    return (
+        "# Generated by tinyengine-tvm. `make` builds the host harness.\n"
+        "CC ?= gcc\n"
+        "CFLAGS ?= -std=c99 -O2 -Wall -Wextra -Werror\n"
+        f"SRCS = {srcs}\n"
+        f"LDLIBS = {'-lm' if needs_libm else ''}\n\n"
+        f"{name}: $(SRCS) host_main.c {name}.h {name}_weights.h\n"
+        f"\t$(CC) $(CFLAGS) -I. -o $@ $(SRCS) host_main.c $(LDLIBS)\n\n"
+        f"clean:\n\trm -f {name}\n"
+    )

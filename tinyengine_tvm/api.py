@@ -1,0 +1,181 @@
+"""Python API: ``compile`` a model (path, bytes or Relax IRModule) into a ``CompiledModel``.
+
+The flow is frontend -> relay_passes.pipeline() -> kernel graph -> planner -> C
+emitter. A CompiledModel holds the kernel graph and memory plan; ``export`` writes
+the C project, ``run`` builds it for the host and runs it on numpy inputs, and
+``report`` summarises ops, MACs, weights and memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import TinyEngineError
+
+TARGETS = ("host",)
+
+
+@dataclass
+class IOSpec:
+    name: str
+    shape: tuple
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+def _check_target(target) -> str:
+    t = str(target).strip().lower() if target is not None else "host"
+    if t not in TARGETS:
+        raise TinyEngineError(f"unknown target '{target}'; supported: {', '.join(TARGETS)}")
+    return t
+
+
+class CompiledModel:
+    """A model compiled to a kernel graph and an arena plan, ready to emit as C."""
+
+    def __init__(self, graph, plan, inputs, outputs, target="host", source="<module>"):
+        self.graph, self.plan, self.target, self.source = graph, plan, target, source
+        self.inputs, self.outputs = inputs, outputs
+        self._build_dir = None
+        self._exes = {}
+
+    # -- reporting -------------------------------------------------------------------
+    def report(self) -> dict:
+        from collections import Counter
+
+        g = self.graph
+        return {
+            "model": self.source,
+            "target": self.target,
+            "ops": len(g.ops),
+            "op_counts": dict(Counter(op.kernel for op in g.ops)),
+            "macs": g.macs,
+            "weight_bytes": g.weight_bytes,
+            "arena_bytes": self.plan.arena_bytes,
+            "peak_live_bytes": self.plan.peak_live_bytes,
+            "inputs": [_io_dict(t) for t in self.inputs],
+            "outputs": [_io_dict(t) for t in self.outputs],
+        }
+
+    def summary(self) -> str:
+        r = self.report()
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(r["op_counts"].items()))
+        return (f"{r['model']} -> {r['target']}: {r['ops']} kernels ({ops})\n"
+                f"  MACs {r['macs']:,}   weights {r['weight_bytes']:,} B   arena {r['arena_bytes']:,} B")
+
+    # -- C project -------------------------------------------------------------------
+    def export(self, out_dir: str) -> str:
+        """Write the C project into out_dir (created; must be empty or absent). Returns out_dir."""
+        from .codegen.emitter import emit
+
+        out_dir = os.fspath(out_dir)
+        if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+            raise TinyEngineError(f"output directory {out_dir} exists and is not empty")
+        created = not os.path.exists(out_dir)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            emit(self.graph, self.plan, out_dir)
+        except BaseException:
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        return out_dir
+
+    def _project(self) -> str:
+        if self._build_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tinyengine_")
+            self._build_dir = self.export(os.path.join(self._tmp.name, "project"))
+        return self._build_dir
+
+    def check_inputs(self, inputs) -> list[np.ndarray]:
+        """Validate user inputs against the model's input specs; return them as contiguous arrays."""
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        elif isinstance(inputs, dict):
+            inputs = [inputs[k] for k in sorted(inputs)]
+        inputs = list(inputs)
+        if len(inputs) != len(self.inputs):
+            raise TinyEngineError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
+        out = []
+        for spec, a in zip(self.inputs, inputs):
+            a = np.asarray(a)
+            if tuple(a.shape) != tuple(spec.shape):
+                raise TinyEngineError(f"input '{spec.name}': expected shape {list(spec.shape)}, got {list(a.shape)}")
+            if a.dtype != np.dtype(spec.dtype):
+                raise TinyEngineError(f"input '{spec.name}': expected dtype {spec.dtype}, got {a.dtype}")
+            out.append(np.ascontiguousarray(a))
+        return out
+
+    def run(self, inputs, sanitize: bool = False) -> list[np.ndarray]:
+        """Build (once) for the host and run one inference; returns the outputs in model order."""
+        from .runners import host
+
+        arrays = self.check_inputs(inputs)
+        key = "asan" if sanitize else "o2"
+        if key not in self._exes:
+            self._exes[key] = host.build(self._project(), sanitize=sanitize)
+        return host.run(self._exes[key], arrays, [(t.shape, t.dtype) for t in self.outputs])
+
+
+def _io_dict(t: IOSpec) -> dict:
+    d = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
+    if t.scale is not None:
+        d.update(scale=t.scale, zero_point=t.zero_point)
+    return d
+
+
+def build(mod, target="host", source: str = "<module>") -> CompiledModel:
+    """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops)."""
+    from . import relay_passes
+    from .kernel_graph import extract
+    from .planner import plan as make_plan
+
+    target = _check_target(target)
+    try:
+        lowered = relay_passes.pipeline()(mod)
+    except TinyEngineError:
+        raise
+    except Exception as err:  # surface TVM failures as one line
+        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        raise TinyEngineError(f"{source}: graph passes failed: {lines[-1] if lines else type(err).__name__}") from None
+    graph = extract(lowered)
+    mem = make_plan(graph)
+    ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
+    outs = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype, graph.tensors[t].scale, graph.tensors[t].zero_point)
+            for t in graph.outputs]
+    return CompiledModel(graph, mem, ins, outs, target, source)
+
+
+def compile(model, target="host") -> CompiledModel:  # noqa: A001  (tvmc-style name)
+    """Compile a model file (.tflite), its bytes, or a Relax IRModule for ``target``."""
+    import tvm
+
+    if isinstance(model, tvm.IRModule):
+        return build(model, target)
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        ext = os.path.splitext(path)[1].lower()
+        if not os.path.exists(path):
+            raise TinyEngineError(f"model file not found: {path}")
+        if ext != ".tflite":
+            raise TinyEngineError(f"{path}: unsupported model format '{ext or '(none)'}'; supported: .tflite")
+    elif not isinstance(model, (bytes, bytearray, memoryview)):
+        raise TinyEngineError(f"cannot compile a {type(model).__name__}; give a .tflite path, its bytes, or a tvm.IRModule")
+    from .frontend.tflite import from_tflite
+
+    mod, inputs, outputs = from_tflite(model)
+    label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
+    cm = build(mod, target, source=label)
+    # Keep the model's own tensor names and quantization on the I/O specs.
+    for spec, info in zip(cm.inputs, inputs):
+        spec.name = info.name
+        spec.scale, spec.zero_point = info.scale, info.zero_point
+    for spec, info in zip(cm.outputs, outputs):
+        spec.name = info.name
+    return cm

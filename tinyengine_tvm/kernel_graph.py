@@ -1,0 +1,167 @@
+"""The kernel graph: the one data structure the planner and the C emitter read.
+
+``extract(mod)`` walks ``main`` of a partitioned, annotated Relax module (every
+binding a call to a ``tinyengine.<kernel>`` composite) and returns a
+``KernelGraph``: tensors with shapes, dtypes and quantization, and kernel ops in
+execution order with their integer parameters and constant data (weights in
+kernel layout, bias, per-channel multipliers and shifts). Anything left in
+``main`` that is not a kernel call is reported as an unsupported operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .errors import TinyEngineError, UnsupportedOperatorError
+from .relay_passes.annotate import PARAMS_ATTR, weight_constants
+
+_DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * _DTYPE_BYTES[self.dtype]
+
+
+@dataclass
+class KernelOp:
+    name: str            # unique and C-identifier safe, e.g. "op3_conv2d"
+    kernel: str          # composite kind: conv2d, depthwise_conv2d, fully_connected, add, ...
+    inputs: list         # tensor names
+    output: str          # tensor name
+    params: dict         # ints / int lists from AnnotateKernelParams
+    constants: dict = field(default_factory=dict)  # weights, bias (numpy)
+
+    @property
+    def macs(self) -> int:
+        return int(self.params.get("macs", 0))
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.constants.values())
+
+
+@dataclass
+class KernelGraph:
+    tensors: dict        # name -> Tensor
+    ops: list            # KernelOp, in execution order
+    inputs: list         # tensor names
+    outputs: list        # tensor names
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(op.weight_bytes for op in self.ops)
+
+    def producer(self, tensor: str):
+        for op in self.ops:
+            if op.output == tensor:
+                return op
+        return None
+
+
+def _tensor_of(var: relax.Expr, name: str) -> Tensor:
+    ty = var.ty
+    if not isinstance(ty, relax.TensorType) or ty.shape is None:
+        raise TinyEngineError(f"tensor {name} has no static tensor type ({ty}); dynamic shapes are not supported")
+    try:
+        shape = tuple(int(d) for d in ty.shape)
+    except TypeError:
+        raise TinyEngineError(f"tensor {name} has a dynamic shape {ty.shape}; give a static input shape") from None
+    dtype = str(ty.dtype)
+    if dtype not in _DTYPE_BYTES:
+        raise TinyEngineError(f"tensor {name} has unsupported dtype {dtype}")
+    return Tensor(name, shape, dtype)
+
+
+def _describe_binding(value) -> str:
+    if isinstance(value, relax.Call):
+        op = value.op
+        return op.name if isinstance(op, tvm.ir.Op) else getattr(op, "name_hint", str(op))
+    return type(value).__name__
+
+
+def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
+    """Build the KernelGraph of ``mod['main']`` (see module docstring)."""
+    main = mod["main"]
+    tensors: dict[str, Tensor] = {}
+    names: dict = {}  # relax var -> tensor name
+    inputs = []
+    for i, p in enumerate(main.params):
+        name = f"input_{i}"
+        tensors[name] = _tensor_of(p, name)
+        names[p] = name
+        inputs.append(name)
+    ops: list[KernelOp] = []
+    bindings = [b for block in main.body.blocks for b in block.bindings]
+    for b in bindings:
+        v = b.value
+        if isinstance(v, relax.Var) and v in names:  # plain alias (e.g. the dataflow output)
+            names[b.var] = names[v]
+            continue
+        if not (isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar)):
+            raise UnsupportedOperatorError(
+                f"operator {_describe_binding(v)} (bound to '{b.var.name_hint}' in main) has no tinyengine kernel"
+            )
+        func = mod[v.op]
+        kind = str((func.attrs or {}).get("Composite", ""))
+        if not kind.startswith("tinyengine."):
+            raise UnsupportedOperatorError(f"function {v.op.name_hint} (bound to '{b.var.name_hint}') is not a tinyengine kernel")
+        kernel = kind.split(".", 1)[1]
+        for a in v.args:
+            if not (isinstance(a, relax.Var) and a in names):
+                raise UnsupportedOperatorError(f"kernel {kernel} at '{b.var.name_hint}' takes a non-tensor argument {a}")
+        idx = len(ops)
+        out_name = f"t{idx}_{kernel}"
+        out = _tensor_of(b.var, out_name)
+        params = {k: _plain(v2) for k, v2 in dict(func.attrs[PARAMS_ATTR]).items()}
+        _set_output_quant(out, kernel, params)
+        tensors[out_name] = out
+        names[b.var] = out_name
+        ops.append(KernelOp(f"op{idx}_{kernel}", kernel, [names[a] for a in v.args], out_name, params, weight_constants(func)))
+    body = main.body.body
+    outs = list(body.fields) if isinstance(body, relax.Tuple) else [body]
+    outputs = []
+    for o in outs:
+        if not (isinstance(o, relax.Var) and o in names):
+            raise TinyEngineError(f"model output {o} is not a tensor produced by a kernel")
+        outputs.append(names[o])
+    return KernelGraph(tensors, ops, inputs, outputs)
+
+
+def _plain(value):
+    """An attr value as a plain Python int / float / str / list of ints."""
+    if isinstance(value, (int, float, str)):
+        return value
+    try:
+        return [int(x) for x in value]
+    except TypeError:
+        return value
+
+
+def _set_output_quant(t: Tensor, kernel: str, p: dict) -> None:
+    if t.dtype != "int8":
+        return
+    if "out_offset" in p:
+        t.zero_point = int(p["out_offset"])
+    elif "out_zp" in p:
+        t.zero_point = int(p["out_zp"])
+    elif "zero_point" in p:
+        t.zero_point = int(p["zero_point"])
+    if "scale" in p:
+        t.scale = float(p["scale"])

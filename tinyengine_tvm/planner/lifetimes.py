@@ -1,0 +1,54 @@
+"""Buffers and their lifetimes: which tensors share storage, and from which step to which step they live.
+
+A reshape's output is a view of its input, so both map to one buffer (the "root").
+A buffer lives from the step that produces it to the last step that reads any
+tensor mapped to it. Graph inputs and outputs are external (the caller's memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALIAS_KERNELS = frozenset({"reshape"})
+
+
+@dataclass
+class Buffer:
+    root: str            # tensor that owns the storage
+    size: int            # bytes
+    first: int           # step that writes it (-1: before the first step)
+    last: int            # last step that reads it
+    external: bool       # graph input/output: lives in the caller's buffer
+
+    def overlaps_in_time(self, other: "Buffer") -> bool:
+        return not (self.last < other.first or other.last < self.first)
+
+
+def alias_roots(graph) -> dict[str, str]:
+    """tensor name -> root tensor name whose storage it uses."""
+    root = {name: name for name in graph.tensors}
+    for op in graph.ops:
+        if op.kernel in ALIAS_KERNELS and op.output not in graph.outputs:
+            root[op.output] = root[op.inputs[0]]
+    return root
+
+
+def buffers(graph) -> tuple[dict[str, Buffer], dict[str, str]]:
+    """(root name -> Buffer, tensor name -> root name)."""
+    root = alias_roots(graph)
+    external = {root[t] for t in graph.inputs} | set(graph.outputs)
+    bufs: dict[str, Buffer] = {}
+    for name in graph.inputs:
+        r = root[name]
+        bufs[r] = Buffer(r, graph.tensors[r].nbytes, -1, -1, True)
+    for step, op in enumerate(graph.ops):
+        r = root[op.output]
+        if r not in bufs:
+            bufs[r] = Buffer(r, graph.tensors[r].nbytes, step, step, r in external)
+        for t in op.inputs:
+            b = bufs[root[t]]
+            b.last = max(b.last, step)
+    n = len(graph.ops)
+    for t in graph.outputs:  # outputs must survive to the end
+        bufs[root[t]].last = n
+    return bufs, root
