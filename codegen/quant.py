@@ -33,6 +33,7 @@ __all__ = [
     "conv_requant_params",
     "depthwise_requant_params",
     "fc_requant_params",
+    "fc_dscale_params",
     "add_params",
     "mean_params",
     "mean_folded_multiplier",
@@ -198,7 +199,10 @@ depthwise_requant_params = conv_requant_params
 
 def fc_requant_params(in_scale: float, w_scales: Union[float, Sequence[float]],
                       out_scale: float) -> Tuple[np.ndarray, np.ndarray, bool]:
-    """FULLY_CONNECTED ``(mult[], shift[], per_channel)``.
+    """FULLY_CONNECTED fixed-point ``(mult[], shift[], per_channel)`` for ``te_fully_connected_s8``.
+
+    This is what TFLite's optimized kernels (and TFLite Micro) use; LiteRT's reference kernel
+    scales in double instead, see :func:`fc_dscale_params`.
 
     * per-tensor weights (one scale): TFLite's ``GetQuantizedConvolutionMultipler``, which
       multiplies ``input_scale * filter_scale`` in **float32**, widens the product to double and
@@ -214,6 +218,25 @@ def fc_requant_params(in_scale: float, w_scales: Union[float, Sequence[float]],
         raise ValueError("input_scale * filter_scale must be non-negative")
     m, s = quantize_multiplier(prod / float(np.float32(out_scale)))
     return np.array([m], dtype=np.int32), np.array([s], dtype=np.int32), False
+
+
+def fc_dscale_params(in_scale: float, w_scales: Union[float, Sequence[float]],
+                     out_scale: float) -> Tuple[np.ndarray, bool]:
+    """FULLY_CONNECTED output scales for ``te_fully_connected_s8_dscale``: ``(scale[], per_channel)``.
+
+    LiteRT's *reference* int8 FULLY_CONNECTED (what ``OpResolverType.BUILTIN_REF`` runs) does not
+    requantize in fixed point: ``reference_integer_ops::FullyConnected{,PerChannel}`` computes
+    ``round(double(acc) * effective)`` with
+    ``effective = double(input_scale) * double(filter_scale[c]) / double(output_scale)``
+    (double product, also for per-tensor weights). Returns float64 scales (one entry for
+    per-tensor weights) and whether they are per channel.
+    """
+    scales = np.atleast_1d(np.asarray(w_scales, dtype=np.float32))
+    si, so = _f32(in_scale), _f32(out_scale)
+    if so <= 0.0:
+        raise ValueError(f"output scale must be positive, got {out_scale!r}")
+    eff = np.array([si * float(ws) / so for ws in scales], dtype=np.float64)
+    return eff, bool(scales.size > 1)
 
 
 def requantize_params(in_scale: float, out_scale: float) -> Tuple[int, int]:

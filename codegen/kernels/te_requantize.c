@@ -10,7 +10,8 @@
  */
 #include "tinyengine_kernels.h"
 
-/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away from zero. */
+/* gemmlowp SaturatingRoundingDoublingHighMul: floor(a * b / 2^31 + 1/2) (nearest, ties toward
+ * +infinity), saturating the single overflow case INT32_MIN * INT32_MIN. */
 static int32_t sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
   {

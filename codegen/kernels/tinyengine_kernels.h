@@ -64,6 +64,15 @@ void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t
                            const int32_t* bias, const int32_t* mult, const int32_t* shift,
                            int8_t* out);
 
+/* Fully connected with the output scaling of LiteRT's *reference* int8 FULLY_CONNECTED
+ * (OpResolverType.BUILTIN_REF), which does not use mult/shift: per output,
+ *   out = clamp(round_half_away((double)acc * scale[ch]) + out_offset, act_min, act_max),
+ *   scale[ch] = (double)input_scale * (double)weight_scale[ch] / (double)output_scale
+ * (ch = o if per_channel, else 0). te_fully_connected_s8 (fixed point) matches TFLite's optimized
+ * kernels / TFLite Micro instead; the two differ by 1 on rare ties. */
+void te_fully_connected_s8_dscale(const te_fc_params* p, const int8_t* in, const int8_t* weights,
+                                  const int32_t* bias, const double* scale, int8_t* out);
+
 /* Elementwise add with TFLite's int8 ADD requantization (left_shift = 20). Same shapes. */
 typedef struct {
   int32_t n;
@@ -92,7 +101,11 @@ void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
 void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
 
 /* MEAN over the middle axis of a contiguous [outer][reduce][inner] view, with TFLite's
- * int8 MEAN semantics (the same path LiteRT's reference kernel takes for those quant params). */
+ * int8 MEAN semantics (the same path LiteRT's reference kernel takes for those quant params:
+ * reference_ops::QuantizedMeanOrSum for every int8 MEAN, also when input and output share scale
+ * and zero point). The kernel folds 1/reduce into (mult, shift) exactly as TFLite does:
+ *   s = min(floor(log2(reduce)), 32, 31 + shift); mult' = (mult << s) / reduce; shift' = shift - s;
+ *   out = clamp(MultiplyByQuantizedMultiplier(sum - in_zp * reduce, mult', shift') + out_zp). */
 typedef struct {
   int32_t outer, reduce, inner;
   int32_t in_zp, out_zp;
@@ -110,7 +123,9 @@ typedef struct {
 
 void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
 
-/* Quantization boundaries, TFLite QUANTIZE / DEQUANTIZE semantics (scale held in double). */
+/* Quantization boundaries, TFLite QUANTIZE / DEQUANTIZE semantics (scale held in double).
+ * Quantize divides in float32 as TFLite's reference AffineQuantize does: q = roundf(x / (float)scale)
+ * + zp, clamped; dequantize is (float)(scale * (double)(q - zp)). */
 void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point);
 /* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). */
