@@ -125,9 +125,10 @@ class _Emitter:
             self.params.append(_struct("te_fc_params", f"{n}_p", p))
             w = self.const("int8_t", f"{n}_w", op.constants["weights"])
             b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
-            m = self.const("int32_t", f"{n}_mult", p["mult"])
-            s = self.const("int32_t", f"{n}_shift", p["shift"])
-            call = f"te_fully_connected_s8(&{n}_p, {ins[0]}, {w}, {b}, {m}, {s}, {out});"
+            # LiteRT's reference FC rescales in double; match it bit for bit.
+            scales = ", ".join(_c_double(v) for v in p["scale"])
+            self.weights.append(f"static const double {n}_scale[{len(p['scale'])}] = {{{scales}}};\n")
+            call = f"te_fully_connected_s8_dscale(&{n}_p, {ins[0]}, {w}, {b}, {n}_scale, {out});"
         elif k == "add":
             self.params.append(_struct("te_add_params", f"{n}_p", p))
             call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[1]}, {out});"

@@ -123,12 +123,15 @@ def _fc_params(func, calls):
     w_deq = _weight_deqs(calls)[0]
     w_scales = const_value(w_deq.args[1]).astype(np.float32).reshape(-1)
     mult, shift, per_channel = quant.fc_requant_params(in_s, w_scales, out_s)
+    # LiteRT's reference FC (the correctness bar) rescales in double, not in fixed point.
+    dscale, _ = quant.fc_dscale_params(in_s, w_scales, out_s)
     act_min, act_max = _act_range(calls)
     return {
         "batches": batches, "in_n": in_n, "out_n": out_n,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "per_channel": int(per_channel),
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
+        "scale": [float(v) for v in dscale],
         "macs": batches * in_n * out_n,
     }
 

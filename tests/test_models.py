@@ -24,7 +24,7 @@ def _inputs(spec, n, seed):
                                            ("vww.tflite", True), ("lenet_mnist.tflite", True)])
 def test_bit_exact_with_litert(compiled, name, sanitize):
     cm = compiled(name)
-    n = N_INPUTS if not sanitize or name != "vww.tflite" else 4  # the ASan build of vww is ~10x slower
+    n = N_INPUTS
     for i, x in enumerate(_inputs(cm.inputs[0], n, seed=100 if sanitize else 0)):
         ours = cm.run([x], sanitize=sanitize)
         ref = run_litert(model_path(name), [x])

@@ -149,9 +149,10 @@ def _plain(value):
     if isinstance(value, (int, float, str)):
         return value
     try:
-        return [int(x) for x in value]
+        items = list(value)
     except TypeError:
         return value
+    return [x if isinstance(x, float) else int(x) for x in items]
 
 
 def _set_output_quant(t: Tensor, kernel: str, p: dict) -> None:
@@ -163,5 +164,5 @@ def _set_output_quant(t: Tensor, kernel: str, p: dict) -> None:
         t.zero_point = int(p["out_zp"])
     elif "zero_point" in p:
         t.zero_point = int(p["zero_point"])
-    if "scale" in p:
+    if kernel == "quantize":
         t.scale = float(p["scale"])
