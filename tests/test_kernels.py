@@ -826,3 +826,51 @@ def test_log_softmax_f32(drivers):
         expected.append(y)
         labels.append(f"{rows}x{cols} sigma={sigma}")
     assert_cases_equal(run_both(drivers, batch), expected, labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# a real model, layer by layer
+
+
+LENET = kh.ROOT.parent / "shared" / "models" / "lenet_mnist.tflite"
+
+
+@pytest.mark.skipif(not LENET.exists(), reason="shared lenet_mnist.tflite not available")
+def test_lenet_mnist_chain_bit_exact(drivers):
+    """lenet_mnist.tflite (QUANTIZE, RESHAPE, 3x FULLY_CONNECTED, DEQUANTIZE, LOG_SOFTMAX) run
+    kernel by kernel must equal LiteRT's reference output bit for bit; it needs the double-scaled
+    FC (the fixed-point FC is off by one quantum on some inputs)."""
+    model = LENET.read_bytes()
+    ops = [kh.read_op(model, i) for i in range(7)]
+    assert [o.opname for o in ops] == ["QUANTIZE", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED",
+                                       "FULLY_CONNECTED", "DEQUANTIZE", "LOG_SOFTMAX"]
+    rng = np.random.default_rng(2024)
+    xs = [rng.uniform(0, 1, (1, 28, 28, 1)).astype(np.float32) if i % 2
+          else (rng.random((1, 28, 28, 1)) > 0.7).astype(np.float32) for i in range(24)]
+    expected = [run_litert(model, [x])[0] for x in xs]
+
+    def layer(add):
+        batch = kh.Batch()
+        for i in range(len(xs)):
+            add(batch, i)
+        return run_both(drivers, batch)
+
+    qo = ops[0].outputs[0]
+    h = layer(lambda b, i: b.add("quant", [784, qo.zero_point], [np.array([qo.scale]), xs[i]],
+                                 np.int8, (1, 784)))
+    for od in ops[2:5]:
+        xt, wt, bt = od.inputs
+        yt = od.outputs[0]
+        amin, amax = quant.activation_range(od.options["FusedActivationFunction"], yt.scale,
+                                            yt.zero_point)
+        p = kh.struct_values("te_fc_params", dict(
+            batches=1, in_n=wt.shape[1], out_n=wt.shape[0], in_offset=-xt.zero_point,
+            out_offset=yt.zero_point, act_min=amin, act_max=amax, per_channel=0))
+        scale, _ = quant.fc_dscale_params(xt.scale, wt.scales, yt.scale)
+        h = layer(lambda b, i, p=p, wt=wt, bt=bt, scale=scale, yt=yt: b.add(
+            "fc_dscale", p, [h[i], wt.data, bt.data, scale], np.int8, yt.shape))
+    dt = ops[5].inputs[0]
+    f = layer(lambda b, i: b.add("dequant", [10, dt.zero_point], [np.array([dt.scale]), h[i]],
+                                 np.float32, (1, 10)))
+    out = layer(lambda b, i: b.add("log_softmax", [1, 10], [f[i]], np.float32, (1, 10)))
+    assert_cases_equal(out, expected, [f"input {i}" for i in range(len(xs))])

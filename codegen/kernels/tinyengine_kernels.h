@@ -2,7 +2,9 @@
  * tinyengine_kernels.h: the whole kernel API of tinyengine-tvm's portable C library.
  *
  * Every kernel is bit-exact with TFLite's int8 reference kernels (tflite::reference_ops /
- * reference_integer_ops, with TFLite's default double-rounding requantization).
+ * reference_integer_ops, with TFLite's default double-rounding requantization). One exception:
+ * LiteRT's reference FULLY_CONNECTED scales in double, which te_fully_connected_s8_dscale
+ * reproduces; te_fully_connected_s8 is the fixed-point (optimized-kernel / TFLM) variant.
  * Conventions:
  *   - activations are NHWC with batch 1 (batch folded into the outer loops where allowed);
  *   - *_offset fields follow TFLite: in_offset = -input_zero_point, out_offset = output_zero_point;
