@@ -210,8 +210,10 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model") -> dict:
          f"arena {plan.arena_bytes} bytes. */",
          "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
          f'#include "{name}.h"', '#include "kernels/tinyengine_kernels.h"', f'#include "{name}_weights.h"', "",
-         "/* One static arena holds every intermediate tensor; offsets come from the memory planner. */",
-         f"static union {{ int64_t align; int8_t bytes[{max(plan.arena_bytes, 8)}]; }} arena;", ""]
+         ]
+    if plan.arena_bytes > 0:
+        c += ["/* One static arena holds every intermediate tensor; offsets come from the memory planner. */",
+              f"static union {{ int64_t align; int8_t bytes[{plan.arena_bytes}]; }} arena;", ""]
     c += e.params
     c += ["", e.signature() + " {"]
     c += e.body

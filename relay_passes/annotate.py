@@ -51,10 +51,24 @@ def _qparams(call) -> tuple[float, int]:
 
 
 def _act_range(calls) -> tuple[int, int]:
+    """int8 clamp bounds from int8 clips after quantize, or float relu/clip before it.
+
+    A float activation before quantize maps to q(bound) = round(bound / scale) + zp, which
+    is how TFLite's CalculateActivationRangeQuantized computes the fused range.
+    """
     lo, hi = -128, 127
+    q = calls.get("relax.quantize", [None])[-1]
     for c in calls.get("relax.clip", []):
-        lo = max(lo, int(round(float(c.args[1].value))))
-        hi = min(hi, int(round(float(c.args[2].value))))
+        a, b = float(c.args[1].value), float(c.args[2].value)
+        if dtype_of(c) == "int8":
+            lo, hi = max(lo, int(round(a))), min(hi, int(round(b)))
+        else:
+            s, zp = _qparams(q)
+            # float32 division then round, as CalculateActivationRangeQuantized does
+            lo = max(lo, zp + quant._round_half_away(float(np.float32(a) / np.float32(s)))) if np.isfinite(a) else lo
+            hi = min(hi, zp + quant._round_half_away(float(np.float32(b) / np.float32(s)))) if np.isfinite(b) else hi
+    if calls.get("relax.nn.relu"):
+        lo = max(lo, _qparams(q)[1])
     return lo, hi
 
 

@@ -14,8 +14,8 @@ Patterns (in priority order, longest first):
 ``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.depthwise_conv2d`` same with groups == input channels, W reshaped to HWOI
 ``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
-``tinyengine.add``              add(deq(a), deq(b)) -> quantize [-> clip]
-``tinyengine.avg_pool2d``       deq(x) -> avg_pool2d -> quantize [-> clip]
+``tinyengine.add``              add(deq(a), deq(b)) [-> relu | float clip] -> quantize [-> clip]
+``tinyengine.avg_pool2d``       deq(x) -> avg_pool2d -> quantize [-> clip], or astype(int32) -> avg_pool2d -> astype(int8)
 ``tinyengine.max_pool2d``       deq(x) -> max_pool2d -> quantize [-> clip]   (or max_pool2d on int8)
 ``tinyengine.mean``             deq(x) -> mean -> quantize
 ``tinyengine.requantize``       quantize(deq(x))  (int8 -> int8 with new parameters)
@@ -131,6 +131,13 @@ def _patterns() -> list[FusionPattern]:
             [int(d) for d in ctx.annotated_expr["input"].ty.shape] == [int(d) for d in ctx.annotated_expr["input2"].ty.shape]
         )
 
+    # ADD with a fused activation: the TFLite importer applies it in float before quantize.
+    for act in ("relax.nn.relu", "relax.clip"):
+        op, ann = binary_add()
+        a = is_op(act)(op) if act == "relax.nn.relu" else is_op(act)(op, wildcard(), wildcard())
+        root, ann = _tail(a, dict(ann, float_act=a), False)
+        pats.append(FusionPattern("tinyengine.add", root, ann, int8_binary))
+
     for name, make, check in (
         ("tinyengine.add", binary_add, int8_binary),
         ("tinyengine.avg_pool2d", unary("relax.nn.avg_pool2d"), _int8_input),
@@ -144,6 +151,17 @@ def _patterns() -> list[FusionPattern]:
     op, ann = unary("relax.mean")()
     root, ann = _tail(op, ann, False)
     pats.append(FusionPattern("tinyengine.mean", root, ann, _int8_input))
+
+    # int8 average pool as the TFLite importer writes it: astype(int32) -> avg_pool2d -> astype(int8).
+    for with_clip in (True, False):
+        x = wildcard()
+        op = is_op("relax.nn.avg_pool2d")(is_op("relax.astype")(x))
+        cast = is_op("relax.astype")(op)
+        root = is_op("relax.clip")(cast, wildcard(), wildcard()) if with_clip else cast
+        ann = {"input": x, "op": op, "root": root}
+        if with_clip:
+            ann["clip"] = root
+        pats.append(FusionPattern("tinyengine.avg_pool2d", root, ann, _int8_input))
 
     # int8 max pool applied directly to int8 data (no dequantize around it), optionally clipped.
     for with_clip in (True, False):

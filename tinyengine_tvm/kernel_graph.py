@@ -89,10 +89,19 @@ def _tensor_of(var: relax.Expr, name: str) -> Tensor:
     return Tensor(name, shape, dtype)
 
 
+def _var_name(var) -> str:
+    for attr in ("name_hint", "name"):
+        try:
+            return str(getattr(var, attr))
+        except AttributeError:
+            continue
+    return "?"
+
+
 def _describe_binding(value) -> str:
     if isinstance(value, relax.Call):
         op = value.op
-        return op.name if isinstance(op, tvm.ir.Op) else getattr(op, "name_hint", str(op))
+        return op.name if isinstance(op, tvm.ir.Op) else _var_name(op)
     return type(value).__name__
 
 
@@ -116,16 +125,16 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
             continue
         if not (isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar)):
             raise UnsupportedOperatorError(
-                f"operator {_describe_binding(v)} (bound to '{b.var.name_hint}' in main) has no tinyengine kernel"
+                f"operator {_describe_binding(v)} (bound to '{_var_name(b.var)}' in main) has no tinyengine kernel"
             )
         func = mod[v.op]
         kind = str((func.attrs or {}).get("Composite", ""))
         if not kind.startswith("tinyengine."):
-            raise UnsupportedOperatorError(f"function {v.op.name_hint} (bound to '{b.var.name_hint}') is not a tinyengine kernel")
+            raise UnsupportedOperatorError(f"function {_var_name(v.op)} (bound to '{_var_name(b.var)}') is not a tinyengine kernel")
         kernel = kind.split(".", 1)[1]
         for a in v.args:
             if not (isinstance(a, relax.Var) and a in names):
-                raise UnsupportedOperatorError(f"kernel {kernel} at '{b.var.name_hint}' takes a non-tensor argument {a}")
+                raise UnsupportedOperatorError(f"kernel {kernel} at '{_var_name(b.var)}' takes a non-tensor argument {a}")
         idx = len(ops)
         out_name = f"t{idx}_{kernel}"
         out = _tensor_of(b.var, out_name)
