@@ -131,7 +131,7 @@ class _Emitter:
             call = f"te_fully_connected_s8_dscale(&{n}_p, {ins[0]}, {w}, {b}, {n}_scale, {out});"
         elif k == "add":
             self.params.append(_struct("te_add_params", f"{n}_p", p))
-            call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[1]}, {out});"
+            call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[-1]}, {out});"  # add(x, x) has one input
         elif k in ("avg_pool2d", "max_pool2d"):
             self.params.append(_struct("te_pool_params", f"{n}_p", p))
             fn = "te_avg_pool_s8" if k == "avg_pool2d" else "te_max_pool_s8"

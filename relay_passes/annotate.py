@@ -151,7 +151,8 @@ def _fc_params(func, calls):
 
 
 def _add_params(func, calls):
-    d1, d2 = _activation_deq(calls, func, 0), _activation_deq(calls, func, 1)
+    # add(x, x) fuses into a one-parameter composite
+    d1, d2 = _activation_deq(calls, func, 0), _activation_deq(calls, func, min(1, len(func.params) - 1))
     q = calls["relax.quantize"][-1]
     s1, z1 = _qparams(d1)
     s2, z2 = _qparams(d2)

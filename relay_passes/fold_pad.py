@@ -10,10 +10,11 @@ the batch/channel axes, are left alone (they become a pad kernel).
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import relax
 from tvm.relax.dpl import is_op, wildcard
 
-from ._util import function_pass, rewrite_to_fixpoint, scalar
+from ._util import const_value, function_pass, rewrite_to_fixpoint
 
 
 def _rewrite(func: relax.Function) -> relax.Function:
@@ -30,8 +31,8 @@ def _rewrite(func: relax.Function) -> relax.Function:
         pw = [int(v) for v in p.attrs.pad_width]
         if len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)):
             return expr
-        try:
-            if float(p.attrs.pad_value) != scalar(d.args[2]):
+        try:  # every (per-channel) zero point must equal the pad value
+            if not np.all(const_value(d.args[2]) == float(p.attrs.pad_value)):
                 return expr
         except TypeError:  # zero point is not a constant
             return expr

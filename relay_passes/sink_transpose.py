@@ -6,15 +6,24 @@ the order the surviving axes had, and drops ``rest`` when it is the identity.
 Repeated to a fixpoint, this turns TFLite's TRANSPOSE(NHWC->NCHW) + MEAN + MEAN
 idiom (a global average pool, as in MCUNet's vww) into reductions over the NHWC
 tensor itself with no transpose left. Each MEAN keeps its own rounding, so the
-result is bit-exact with the original graph.
+integer kernels compute exactly what the original graph specifies. (A MEAN over
+several axes keeps its set of reduced elements but, in the float reference, may
+sum them in another order.) Per-channel quantization follows the permutation on
+the dequantize; a per-channel quantize after the MEAN blocks the rewrite.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import relax
 from tvm.relax.dpl import is_op, wildcard
 
 from ._util import function_pass, rewrite_to_fixpoint
+
+
+def _elements(expr) -> int:
+    shape = expr.ty.shape
+    return int(np.prod([int(v) for v in shape])) if shape is not None else 1
 
 
 def _rewrite(func: relax.Function) -> relax.Function:
@@ -34,7 +43,10 @@ def _rewrite(func: relax.Function) -> relax.Function:
         axes = sorted(int(a) % rank for a in mn.attrs.axis)
         keepdims = bool(mn.attrs.keepdims)
         new_axes = sorted(perm[a] for a in axes)
-        d2 = relax.op.dequantize(src, d.args[1], d.args[2], axis=int(d.attrs.axis), out_dtype=str(d.attrs.out_dtype))
+        if _elements(q.args[1]) > 1 or _elements(q.args[2]) > 1:
+            return expr  # per-channel output quantization: its axis would move too; leave it
+        d_axis = int(d.attrs.axis) % rank
+        d2 = relax.op.dequantize(src, d.args[1], d.args[2], axis=perm[d_axis], out_dtype=str(d.attrs.out_dtype))
         m2 = relax.op.mean(d2, axis=new_axes, keepdims=keepdims)
         q2 = relax.op.quantize(m2, q.args[1], q.args[2], axis=int(q.attrs.axis), out_dtype=str(q.attrs.out_dtype))
         if keepdims:

@@ -22,9 +22,21 @@ class _Unshare(relax.PyExprMutator):
         super().__init__(mod)
         self.deq = {}
 
+    def visit_dataflow_block_(self, block):
+        # Only uses inside the same dataflow block are rewritten: a copy emitted
+        # elsewhere would use a DataflowVar outside its block.
+        self.deq = {}
+        out = super().visit_dataflow_block_(block)
+        self.deq = {}
+        return out
+
     def visit_var_binding_(self, binding):
         value = binding.value
-        if call_op_name(value) == "relax.dequantize" and not isinstance(value.args[0], tvm.ir.expr.GenericConst):
+        if (
+            isinstance(binding.var, relax.DataflowVar)
+            and call_op_name(value) == "relax.dequantize"
+            and not isinstance(value.args[0], tvm.ir.expr.GenericConst)
+        ):
             self.deq[binding.var] = value
         super().visit_var_binding_(binding)
 

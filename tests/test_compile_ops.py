@@ -122,3 +122,13 @@ def test_residual_block_with_quantize_boundaries():
     b.output(yf)
     cm = _check(b.finish(), n_inputs=4)
     assert cm.report()["op_counts"] == {"quantize": 1, "conv2d": 2, "depthwise_conv2d": 1, "add": 1, "dequantize": 1}
+
+
+def test_add_of_a_tensor_with_itself():
+    b = tb.ModelBuilder()
+    x = b.input("x", (1, 3, 4, 5), scale=0.05, zero_point=-3)
+    y = b.tensor("y", (1, 3, 4, 5), scale=0.09, zero_point=1)
+    b.op("ADD", [x, x], [y])
+    b.output(y)
+    cm = _check(b.finish())
+    assert cm.report()["op_counts"] == {"add": 1}
