@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import TinyEngineError
 
-TARGETS = ("host",)
+TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 
 
 @dataclass
@@ -30,18 +30,19 @@ class IOSpec:
 
 
 def _check_target(target) -> str:
-    t = str(target).strip().lower() if target is not None else "host"
-    if t not in TARGETS:
-        raise TinyEngineError(f"unknown target '{target}'; supported: {', '.join(TARGETS)}")
-    return t
+    from .codegen.targets import get
+
+    return get(target).name
 
 
 class CompiledModel:
     """A model compiled to a kernel graph and an arena plan, ready to emit as C."""
 
-    def __init__(self, graph, plan, inputs, outputs, target="host", source="<module>"):
+    def __init__(self, graph, plan, inputs, outputs, target="host", source="<module>", budgets=None):
         self.graph, self.plan, self.target, self.source = graph, plan, target, source
         self.inputs, self.outputs = inputs, outputs
+        self.budgets = budgets          # runners.firmware.Budgets for Cortex-M targets, else None
+        self.last_measurement = None    # set by run() on a Cortex-M target
         self._build_dir = None
         self._exes = {}
 
@@ -61,6 +62,7 @@ class CompiledModel:
             "peak_live_bytes": self.plan.peak_live_bytes,
             "inputs": [_io_dict(t) for t in self.inputs],
             "outputs": [_io_dict(t) for t in self.outputs],
+            **({"budgets": vars(self.budgets)} if self.budgets is not None else {}),
         }
 
     def summary(self) -> str:
@@ -81,6 +83,11 @@ class CompiledModel:
         try:
             os.makedirs(out_dir, exist_ok=True)
             emit(self.graph, self.plan, out_dir)
+            if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
+                from .codegen.targets import get
+                from .runners import firmware
+
+                firmware.write(out_dir, get(self.target), self.inputs, self.outputs, len(self.graph.ops), self.budgets)
         except BaseException:
             if created:
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -113,14 +120,43 @@ class CompiledModel:
         return out
 
     def run(self, inputs, sanitize: bool = False) -> list[np.ndarray]:
-        """Build (once) for the host and run one inference; returns the outputs in model order."""
+        """Build (once) and run one inference; returns the outputs in model order.
+
+        On the host this is gcc; on a Cortex-M target the firmware runs under QEMU, and the
+        measurements (instructions, Flash, SRAM) are kept in ``last_measurement``."""
         from .runners import host
 
+        if self.budgets is not None:
+            outs, self.last_measurement = self.measure(inputs)
+            return outs
         arrays = self.check_inputs(inputs)
         key = "asan" if sanitize else "o2"
         if key not in self._exes:
             self._exes[key] = host.build(self._project(), sanitize=sanitize)
         return host.run(self._exes[key], arrays, [(t.shape, t.dtype) for t in self.outputs])
+
+
+    def measure(self, inputs, profile: bool = False, runner: str = "qemu"):
+        """Cortex-M targets: build the firmware (once) and run it; returns (outputs, measurements).
+
+        ``runner='qemu'`` counts instructions (one warm-up, one timed inference); ``profile=True``
+        adds per-kernel figures under ``layers``."""
+        from .codegen.targets import get
+        from .runners import firmware, qemu
+
+        if self.budgets is None:
+            raise TinyEngineError(f"measure() needs a Cortex-M target; this model was compiled for {self.target}")
+        if runner != "qemu":
+            raise TinyEngineError(f"unknown runner '{runner}' for run(); use runners.board for a real board")
+        arrays = self.check_inputs(inputs)
+        target = get(self.target)
+        key = ("qemu", profile)
+        if key not in self._exes:
+            self._exes[key] = firmware.build(self._project(), target, self.budgets, profile=profile)
+        outs, m = qemu.measure(self._exes[key], target, arrays, [(t.shape, t.dtype) for t in self.outputs],
+                               self.graph.ops)
+        m.update(arena_bytes=self.plan.arena_bytes, macs=self.graph.macs)
+        return outs, m
 
 
 def _io_dict(t: IOSpec) -> dict:
@@ -130,8 +166,12 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
-def build(mod, target="host", source: str = "<module>") -> CompiledModel:
-    """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops)."""
+def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None) -> CompiledModel:
+    """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
+
+    For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
+    firmware's linker script gets (default: the QEMU board's memories); a model whose arena
+    or weights alone exceed them fails here, naming the budget and the need."""
     from . import relay_passes
     from .kernel_graph import extract
     from .planner import plan as make_plan
@@ -149,15 +189,27 @@ def build(mod, target="host", source: str = "<module>") -> CompiledModel:
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
     outs = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype, graph.tensors[t].scale, graph.tensors[t].zero_point)
             for t in graph.outputs]
-    return CompiledModel(graph, mem, ins, outs, target, source)
+    budgets = None
+    if target != "host":
+        from .codegen.targets import get
+        from .runners import firmware
+
+        budgets = firmware.budgets_for(get(target), sram, flash, stack)
+        firmware.check_budgets(mem.arena_bytes, graph.weight_bytes, ins, outs, budgets)
+    elif sram is not None or flash is not None:
+        raise TinyEngineError("--sram/--flash budgets apply to Cortex-M targets, not to the host")
+    return CompiledModel(graph, mem, ins, outs, target, source, budgets)
 
 
-def compile(model, target="host") -> CompiledModel:  # noqa: A001  (tvmc-style name)
-    """Compile a model file (.tflite), its bytes, or a Relax IRModule for ``target``."""
+def compile(model, target="host", sram=None, flash=None, stack=None) -> CompiledModel:  # noqa: A001
+    """Compile a model file (.tflite), its bytes, or a Relax IRModule for ``target``
+    (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55; budgets as in ``build``)."""
     import tvm
 
+    budget_kw = dict(sram=sram, flash=flash, stack=stack)
+    target = _check_target(target)
     if isinstance(model, tvm.IRModule):
-        return build(model, target)
+        return build(model, target, **budget_kw)
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         ext = os.path.splitext(path)[1].lower()
@@ -171,7 +223,7 @@ def compile(model, target="host") -> CompiledModel:  # noqa: A001  (tvmc-style n
 
     mod, inputs, outputs = from_tflite(model)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
-    cm = build(mod, target, source=label)
+    cm = build(mod, target, source=label, **budget_kw)
     # Keep the model's own tensor names and quantization on the I/O specs.
     for spec, info in zip(cm.inputs, inputs):
         spec.name = info.name

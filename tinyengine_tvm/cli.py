@@ -21,16 +21,30 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="compile a model into a C project")
     c.add_argument("model", help="model file (.tflite)")
     c.add_argument("-o", "--output", required=True, help="output directory for the C project (must not exist or be empty)")
-    c.add_argument("--target", default="host", help="target (default: host)")
+    c.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
+    _budget_args(c)
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
 
     r = sub.add_parser("run", help="compile (if needed), build and run a model on inputs")
     r.add_argument("model", help="model file (.tflite) or a directory written by 'compile'")
-    r.add_argument("--target", default="host", help="target (default: host)")
+    r.add_argument("--target", default=None,
+                   help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host, or the project's target)")
+    r.add_argument("--runner", choices=("qemu", "board"), default=None,
+                   help="for Cortex-M targets: qemu (default; counts instructions) or board (pyOCD, DWT cycles)")
+    r.add_argument("--profile", action="store_true", help="Cortex-M targets: per-kernel instruction (or cycle) counts")
+    r.add_argument("--probe", default=None, help="board runner: pyOCD probe unique id (default: the only probe)")
+    r.add_argument("--pyocd-target", default=None, help="board runner: pyOCD target name, e.g. stm32f746zgtx")
+    _budget_args(r)
     r.add_argument("--input", required=True, help="inputs: .npy (one input) or .npz (input_0, input_1, ... or the model's input names)")
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
     return p
+
+
+def _budget_args(p) -> None:
+    p.add_argument("--sram", default=None, help="Cortex-M targets: SRAM budget in bytes (e.g. 320K); default: the board's RAM")
+    p.add_argument("--flash", default=None, help="Cortex-M targets: Flash budget in bytes (e.g. 1M); default: the board's")
+    p.add_argument("--stack", default=None, help="Cortex-M targets: stack size in bytes (default 4096)")
 
 
 def _load_inputs(path: str, specs) -> list:
@@ -65,7 +79,7 @@ def _cmd_compile(args) -> int:
     from .api import compile as te_compile
 
     out = args.output
-    cm = te_compile(args.model, target=args.target)
+    cm = te_compile(args.model, target=args.target, **_budget_kw(args))
     cm.export(out)
     rep = cm.report()
     rep["output_dir"] = os.path.abspath(out)
@@ -79,53 +93,122 @@ def _cmd_compile(args) -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
+def _budget_kw(args) -> dict:
+    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack") if getattr(args, k, None) is not None}
+
+
+def _check_arrays(arrays, specs) -> list:
     import numpy as np
 
     from .errors import TinyEngineError
-    from .runners import host
 
-    if args.target != "host":
-        raise TinyEngineError(f"unknown target '{args.target}'; supported: host")
+    if len(arrays) != len(specs):
+        raise TinyEngineError(f"model takes {len(specs)} input(s), got {len(arrays)}")
+    checked = []
+    for spec, a in zip(specs, arrays):
+        if list(a.shape) != list(spec["shape"]):
+            raise TinyEngineError(f"input '{spec['name']}': expected shape {spec['shape']}, got {list(a.shape)}")
+        if str(a.dtype) != spec["dtype"]:
+            raise TinyEngineError(f"input '{spec['name']}': expected dtype {spec['dtype']}, got {a.dtype}")
+        checked.append(np.ascontiguousarray(a))
+    return checked
+
+
+def _run_project_dir(args, target):
+    """Run a project written by 'compile' (host gcc, or its firmware on QEMU / a board)."""
+    from .codegen.targets import get
+    from .errors import TinyEngineError
+    from .runners import firmware, host
+
+    rep_path = os.path.join(args.model, "report.json")
+    if not os.path.isfile(rep_path):
+        raise TinyEngineError(f"{args.model} is not a project written by 'tinyengine-tvm compile' (no report.json)")
+    with open(rep_path) as f:
+        rep = json.load(f)
+    t = get(target or rep.get("target", "host"))
+    checked = _check_arrays(_load_inputs(args.input, rep["inputs"]), rep["inputs"])
+    out_specs = [(tuple(o["shape"]), o["dtype"]) for o in rep["outputs"]]
+    tmp = tempfile.mkdtemp(prefix="tinyengine_build_")
+    try:
+        proj = os.path.join(tmp, "p")
+        shutil.copytree(args.model, proj)
+        if t.is_host:
+            return rep, host.run(host.build(proj), checked, out_specs), None
+        saved = rep.get("budgets") or {}
+        budgets = firmware.budgets_for(t, args.sram or saved.get("sram"), args.flash or saved.get("flash"),
+                                       args.stack or saved.get("stack"))
+        from types import SimpleNamespace as NS
+
+        specs = lambda items: [NS(shape=tuple(i["shape"]), dtype=i["dtype"]) for i in items]  # noqa: E731
+        if rep.get("target") != t.name or not os.path.isdir(os.path.join(proj, "firmware")):
+            firmware.write(proj, t, specs(rep["inputs"]), specs(rep["outputs"]), int(rep["ops"]), budgets)
+        outs, m = _measure(proj, t, budgets, checked, out_specs, None, args)
+        m.update(arena_bytes=rep["arena_bytes"], macs=rep["macs"])
+        return rep, outs, m
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _measure(proj, t, budgets, arrays, out_specs, ops, args):
+    from .runners import firmware
+
+    if (args.runner or "qemu") == "board":
+        from .runners import board
+
+        return board.measure(proj, t, budgets, arrays, out_specs, ops, profile=args.profile,
+                             probe=args.probe, pyocd_target=args.pyocd_target)
+    from .runners import qemu
+
+    elf = firmware.build(proj, t, budgets, profile=args.profile)
+    return qemu.measure(elf, t, arrays, out_specs, ops)
+
+
+def _cmd_run(args) -> int:
+    import numpy as np
+
+    from .codegen.targets import get
+    from .errors import TinyEngineError
+
+    target = get(args.target).name if args.target is not None else None
+    if args.runner is not None and (target or "") in ("", "host") and not os.path.isdir(args.model):
+        raise TinyEngineError(f"--runner {args.runner} needs a Cortex-M --target (e.g. --target cortex-m7)")
     if os.path.isdir(args.model):
-        rep_path = os.path.join(args.model, "report.json")
-        if not os.path.isfile(rep_path):
-            raise TinyEngineError(f"{args.model} is not a project written by 'tinyengine-tvm compile' (no report.json)")
-        with open(rep_path) as f:
-            rep = json.load(f)
-        arrays = _load_inputs(args.input, rep["inputs"])
-        checked = []
-        for spec, a in zip(rep["inputs"], arrays):
-            if list(a.shape) != spec["shape"]:
-                raise TinyEngineError(f"input '{spec['name']}': expected shape {spec['shape']}, got {list(a.shape)}")
-            if str(a.dtype) != spec["dtype"]:
-                raise TinyEngineError(f"input '{spec['name']}': expected dtype {spec['dtype']}, got {a.dtype}")
-            checked.append(np.ascontiguousarray(a))
-        if len(arrays) != len(rep["inputs"]):
-            raise TinyEngineError(f"model takes {len(rep['inputs'])} input(s), got {len(arrays)}")
-        tmp = tempfile.mkdtemp(prefix="tinyengine_build_")
-        try:
-            proj = os.path.join(tmp, "p")
-            shutil.copytree(args.model, proj)
-            exe = host.build(proj)
-            outs = host.run(exe, checked, [(tuple(o["shape"]), o["dtype"]) for o in rep["outputs"]])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        rep, outs, m = _run_project_dir(args, target)
     else:
         from .api import compile as te_compile
 
-        cm = te_compile(args.model, target=args.target)
+        cm = te_compile(args.model, target=target or "host", **_budget_kw(args))
         rep = cm.report()
-        outs = cm.run(_load_inputs(args.input, cm.inputs))
+        if cm.budgets is None:
+            outs, m = cm.run(_load_inputs(args.input, cm.inputs)), None
+        else:
+            arrays = cm.check_inputs(_load_inputs(args.input, cm.inputs))
+            outs, m = _measure(cm._project(), get(cm.target), cm.budgets, arrays,
+                               [(t.shape, t.dtype) for t in cm.outputs], cm.graph.ops, args)
+            m.update(arena_bytes=cm.plan.arena_bytes, macs=cm.graph.macs)
     np.savez(args.output, **{f"output_{i}": o for i, o in enumerate(outs)})
     if args.json:
-        print(json.dumps({"arena_bytes": rep["arena_bytes"], "weight_bytes": rep["weight_bytes"], "macs": rep["macs"],
-                          "outputs": [o.tolist() for o in outs], "output_file": os.path.abspath(args.output)}))
+        res = {"arena_bytes": rep["arena_bytes"], "weight_bytes": rep["weight_bytes"], "macs": rep["macs"]}
+        if m is not None:
+            res.update(m)
+        res.update(outputs=[o.tolist() for o in outs], output_file=os.path.abspath(args.output))
+        print(json.dumps(res))
     else:
         for i, o in enumerate(outs):
             print(f"output_{i} {o.dtype}{list(o.shape)}: {np.array2string(o.reshape(-1)[:16], precision=5)}")
+        if m is not None:
+            _print_measurement(m)
         print(f"wrote {args.output}")
     return 0
+
+
+def _print_measurement(m) -> None:
+    count = "instructions" if "instructions" in m else "cycles"
+    print(f"{m['target']} ({m['runner']}): {m[count]:,} {count}, arena {m['arena_bytes']:,} B, "
+          f"Flash {m['flash_bytes']:,} B, SRAM {m['sram_bytes']:,} B (stack used {m['stack_used']:,} B)")
+    for layer in m.get("layers", []):
+        per_mac = f"{layer[count] / layer['macs']:6.2f}/MAC" if layer["macs"] else ""
+        print(f"  {layer['name']:<28} {layer[count]:>12,} {per_mac}")
 
 
 def main(argv=None) -> int:
