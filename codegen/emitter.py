@@ -85,6 +85,8 @@ class _Emitter:
         self.weights: list[str] = []
         self.params: list[str] = []
         self.body: list[str] = []
+        self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
+        self.extra_sources: list[str] = []
 
     def ptr(self, tensor: str, const: bool = False) -> str:
         t = self.g.tensors[tensor]
@@ -105,6 +107,12 @@ class _Emitter:
 
     def emit_op(self, op):
         k, p, n = op.kernel, op.params, op.name
+        special = self.specialize(self, op) if self.specialize is not None else None
+        if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
+            self.extra_sources += [f for f in special[1] if f not in self.extra_sources]
+            shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
+            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {special[0]}")
+            return
         ins = [self.ptr(t, const=True) for t in op.inputs]
         out = self.ptr(op.output)
         call = None
@@ -180,13 +188,19 @@ def kernel_sources(graph) -> list[str]:
     return files
 
 
-def emit(graph, plan, out_dir: str, io_info=None, name: str = "model") -> dict:
-    """Write the C project for (graph, plan) into out_dir; return a dict of written paths."""
+def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None) -> dict:
+    """Write the C project for (graph, plan) into out_dir; return a dict of written paths.
+
+    ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
     e = _Emitter(graph, plan, name)
+    if target is not None and getattr(target, "dsp", False):
+        from .dsp import specialize
+
+        e.specialize = specialize
     for op in graph.ops:
         e.emit_op(op)
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
-    sources = kernel_sources(graph)
+    sources = kernel_sources(graph) + e.extra_sources
     for f in sources + [_HEADER]:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
     guard = f"{name.upper()}_H_"

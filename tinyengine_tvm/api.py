@@ -82,7 +82,7 @@ class CompiledModel:
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
-            emit(self.graph, self.plan, out_dir)
+            emit(self.graph, self.plan, out_dir, target=self._target_obj())
             if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
                 from .codegen.targets import get
                 from .runners import firmware
@@ -93,6 +93,11 @@ class CompiledModel:
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
         return out_dir
+
+    def _target_obj(self):
+        from .codegen.targets import get
+
+        return get(self.target)
 
     def _project(self) -> str:
         if self._build_dir is None:

@@ -4,7 +4,7 @@
 #include <string.h>
 
 enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_WRITE0 = 0x04, SYS_WRITE = 0x05, SYS_READ = 0x06,
-       SYS_EXIT = 0x18 };
+       SYS_FLEN = 0x0C, SYS_EXIT = 0x18 };
 enum { ADP_APPLICATION_EXIT = 0x20026, ADP_RUNTIME_ERROR = 0x20023 };
 
 static int32_t sh_call(int32_t op, const void* arg) {
@@ -42,6 +42,12 @@ int32_t te_sh_write(int32_t handle, const void* buf, uint32_t len) {
   args[1] = (uint32_t)(uintptr_t)buf;
   args[2] = len;
   return sh_call(SYS_WRITE, args);
+}
+
+int32_t te_sh_flen(int32_t handle) {
+  uint32_t args[1];
+  args[0] = (uint32_t)handle;
+  return sh_call(SYS_FLEN, args);
 }
 
 void te_sh_puts(const char* s) { (void)sh_call(SYS_WRITE0, s); }

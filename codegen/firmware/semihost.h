@@ -15,6 +15,8 @@ int32_t te_sh_close(int32_t handle);
 /* Both return the number of bytes NOT transferred (0 on success). */
 int32_t te_sh_read(int32_t handle, void* buf, uint32_t len);
 int32_t te_sh_write(int32_t handle, const void* buf, uint32_t len);
+/* Length in bytes of an open host file, or -1. */
+int32_t te_sh_flen(int32_t handle);
 /* Writes a NUL-terminated string to the debugger console. */
 void te_sh_puts(const char* s);
 /* Ends the session: status 0 reports success to the host, anything else a failure. */

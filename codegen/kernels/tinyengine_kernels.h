@@ -137,6 +137,21 @@ void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, i
 /* Float LOG_SOFTMAX over the last axis (TFLite reference semantics). Needs <math.h>. */
 void te_log_softmax_f32(int32_t rows, int32_t cols, const float* in, float* out);
 
+/* ---- Armv7E-M DSP kernels (*_dsp.c: SMLAD/SXTB16/SMMULR; exact C models of those instructions
+ * elsewhere, so they also run on the host). Same bytes out as the portable kernels; their weights
+ * and requantization tables are packed at compile time (tinyengine_tvm.codegen.dsp documents the
+ * layouts and the bounds that make the fast requantization exact). ---- */
+typedef struct {
+  int32_t pixels, in_c, out_c;
+  int32_t in_offset, out_offset;
+  int32_t act_min, act_max;
+} te_pw_params;
+
+/* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512. Reads a pixel pair's inputs before writing
+ * any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
+void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int8_t* weights,
+                          const int32_t* qp, const int8_t* sh, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,134 @@
+"""Armv7E-M DSP specialisation: choose a ``*_dsp.c`` kernel per layer and pre-pack its data.
+
+For a target with the DSP extension (``Target.dsp``) the C emitter asks ``specialize``
+about every op. When a DSP kernel applies it returns the C call (and the kernel source
+to ship); the layer's weights are packed at compile time into the order the kernel's
+loop reads them, and its requantization tables into the form the fast requantization
+uses. Otherwise it returns None and the portable kernel is emitted.
+
+A DSP kernel is chosen only when it is provably byte-identical to the portable one:
+
+* the fast requantization ``SMMULR``-based formula (see ``conv2d_1x1_s8_dsp.c``) equals
+  TFLite's MultiplyByQuantizedMultiplier when ``|acc << (left+1)| < 2^31`` and
+  ``2|y| + 2^right < 2^31``; ``acc_bounds`` bounds |acc| from the layer's weights, bias
+  and input offset, and ``fast_requant_ok`` checks every output channel;
+* the memory plan's assumptions hold: the planner may overlap an op's output with its
+  input according to the *portable* kernel's access order (``MemoryPlan.kernel_fns``).
+  A DSP kernel that keeps that contract (reads never later, writes never earlier, than
+  the portable kernel's, relative to each other) may replace it; one that does not is
+  used only when the plan keeps its input and output apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PW_MAX_IN_C = 512
+_I32 = 1 << 31
+
+
+def split_shift(shift: int) -> tuple[int, int]:
+    """TFLite shift -> (left, right)."""
+    return max(int(shift), 0), max(-int(shift), 0)
+
+
+def acc_bounds(w2d: np.ndarray, bias, in_offset: int) -> np.ndarray:
+    """Per output channel, a bound on |bias + sum (x + in_offset) * w| over all int8 x. w2d: [oc][K]."""
+    xmax = max(abs(-128 + in_offset), abs(127 + in_offset))
+    b = np.abs(np.asarray(bias, np.int64)) if bias is not None else 0
+    return np.abs(w2d.astype(np.int64)).sum(axis=1) * xmax + b
+
+
+def fast_requant_ok(acc_bound: int, mult: int, shift: int) -> bool:
+    """True when the SMMULR formulation equals MultiplyByQuantizedMultiplier for every |acc| <= acc_bound."""
+    left, right = split_shift(shift)
+    if right > 30 or left > 29 or not (0 <= mult < _I32):
+        return False
+    xb = int(acc_bound) << (left + 1)
+    if xb >= _I32:
+        return False
+    yb = ((xb * int(mult)) >> 32) + 1
+    return 2 * yb + (1 << right) < _I32
+
+
+def fast_requant_tables(mult, shift, bias, out_c: int):
+    """qp = [bias, mult] per channel (int32), sh = [left + 1, right] per channel (int8)."""
+    b = np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
+    qp = np.stack([b, np.asarray(mult, np.int64)], axis=1).reshape(-1).astype(np.int32)
+    lr = np.array([split_shift(s) for s in shift], np.int64)
+    sh = np.stack([lr[:, 0] + 1, lr[:, 1]], axis=1).reshape(-1).astype(np.int8)
+    return qp, sh
+
+
+def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
+    """[oc][ic] int8 -> the te_conv2d_1x1_s8_dsp order: per oc pair, per 4 ic: 4 bytes of oc, 4 of oc+1."""
+    oc, ic = w2d.shape
+    parts = []
+    for o in range(0, oc - 1, 2):
+        a, b = w2d[o].reshape(-1, 4), w2d[o + 1].reshape(-1, 4)
+        parts.append(np.stack([a, b], axis=1).reshape(-1))
+    if oc % 2:
+        parts.append(w2d[oc - 1].reshape(-1))
+    return np.concatenate(parts).astype(np.int8)
+
+
+def _requant_ok(op, w2d) -> bool:
+    p = op.params
+    bounds = acc_bounds(w2d, op.constants.get("bias"), int(p["in_offset"]))
+    return all(fast_requant_ok(int(bd), int(m), int(s)) for bd, m, s in zip(bounds, p["mult"], p["shift"]))
+
+
+def _plan_allows(em, op, portable: str, keeps_contract: bool) -> bool:
+    """May the DSP kernel replace ``portable`` under em's memory plan?"""
+    plan = em.p
+    if op.name in (getattr(plan, "scratch_offsets", None) or {}):
+        return False
+    assumed = (getattr(plan, "kernel_fns", None) or {}).get(op.name)
+    if assumed not in (None, portable):
+        return False
+    if keeps_contract:
+        return True
+    return not _overlaps(em, op)
+
+
+def _overlaps(em, op) -> bool:
+    offs = em.p.offsets
+    o = offs.get(op.output)
+    if o is None:
+        return False
+    ob = em.g.tensors[op.output].nbytes
+    for t in op.inputs:
+        i = offs.get(t)
+        if i is not None and i < o + ob and o < i + em.g.tensors[t].nbytes:
+            return True
+    return False
+
+
+def _pointwise(em, op):
+    p = op.params
+    if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
+        return None
+    in_c, out_c = int(p["in_c"]), int(p["out_c"])
+    if in_c % 4 or in_c > PW_MAX_IN_C or max(p.get("dil_h", 1), p.get("dil_w", 1)) > 1:
+        return None
+    w2d = np.asarray(op.constants["weights"]).reshape(out_c, in_c)
+    if not _requant_ok(op, w2d) or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
+        return None
+    n = op.name
+    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    pixels = int(p["out_h"]) * int(p["out_w"])
+    em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
+                     f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
+                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
+    w = em.const("int8_t", f"{n}_wp", pack_pointwise(w2d))
+    q = em.const("int32_t", f"{n}_qp", qp)
+    s = em.const("int8_t", f"{n}_sh", sh)
+    ins = em.ptr(op.inputs[0], const=True)
+    return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {s}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
+
+
+def specialize(em, op):
+    """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.kernel == "conv2d":
+        return _pointwise(em, op)
+    return None

@@ -1,0 +1,72 @@
+"""Test-only helpers for the DSP kernels: build tests/dsp_driver.c for the host (exact C models of
+the DSP instructions, plain and ASan+UBSan) or for a Cortex-M target (run under QEMU), and run a
+kernel_harness.Batch of cases on either."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from tinyengine_tvm.codegen.targets import get
+from tinyengine_tvm.runners import firmware, qemu
+
+from . import kernel_harness as kh
+
+DRIVER = Path(__file__).resolve().parent / "dsp_driver.c"
+OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "pw_dsp": 100, "dw_dsp": 101, "conv_dsp": 102}
+
+
+def kernel_sources() -> list[Path]:
+    return kh.kernel_sources()
+
+
+def build_host(out_dir: Path, sanitize: bool) -> Path:
+    exe = Path(out_dir) / ("dsp_driver_asan" if sanitize else "dsp_driver")
+    flags = kh.WARN_FLAGS + (kh.SANITIZE_FLAGS if sanitize else ["-O2"])
+    cmd = ["gcc", *flags, "-I", str(kh.KERNEL_DIR), *map(str, kernel_sources()), str(DRIVER), "-o", str(exe), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"dsp driver build failed:\n{r.stderr}")
+    return exe
+
+
+def build_arm(out_dir: Path, target_name: str) -> Path:
+    target = get(target_name)
+    d = Path(out_dir) / f"arm_{target.name}"
+    d.mkdir(parents=True, exist_ok=True)
+    for f in firmware.STATIC_FILES:
+        shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
+    (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size, 8192)))
+    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(), "-ffunction-sections",
+           "-fdata-sections", "-I", str(kh.KERNEL_DIR), "-I", str(d), *map(str, kernel_sources()), str(DRIVER),
+           str(d / "startup.c"), str(d / "semihost.c"), "-o", str(d / "dsp_driver.elf"), "-nostartfiles", "-T",
+           str(d / "link.ld"), "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"arm dsp driver build failed:\n{r.stderr}")
+    return d / "dsp_driver.elf"
+
+
+def run(exe: Path, batch: kh.Batch, target_name: str | None = None) -> list[np.ndarray]:
+    """Run the cases on a host driver (target_name None) or an ARM driver under QEMU."""
+    if target_name is None:
+        return batch.run(exe)
+    out, _ = qemu.run_elf(str(exe), get(target_name), batch.serialize(), timeout=300)
+    outs, pos = [], 0
+    for c in batch.cases:
+        n = int(np.prod(c.out_shape, dtype=np.int64)) * c.out_dtype.itemsize
+        outs.append(np.frombuffer(out[pos:pos + n], dtype=c.out_dtype).reshape(c.out_shape).copy())
+        pos += n
+    assert pos == len(out), (pos, len(out))
+    return outs
+
+
+def add(batch: kh.Batch, op: str, params, bufs, out_dtype, out_shape) -> int:
+    """Batch.add with this driver's op codes."""
+    kh.OPS.setdefault(op, OPS[op])
+    assert kh.OPS[op] == OPS[op], f"op code clash for {op}"
+    return batch.add(op, params, bufs, out_dtype, out_shape)

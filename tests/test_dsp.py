@@ -1,0 +1,195 @@
+"""Armv7E-M DSP kernels: byte-identical with the portable kernels (themselves LiteRT-exact).
+
+Each DSP kernel runs on random shapes and data three ways: on the host through exact C models of
+the DSP instructions (plain and ASan+UBSan), and under QEMU on Cortex-M4 and M7 with the real
+instructions. The fast SMMULR requantization is checked against TFLite's arithmetic on every
+accumulator value near its bound (exhaustively for small bounds). A small random sample runs by
+default; ``-m slow`` runs the full sweep.
+"""
+
+import numpy as np
+import pytest
+
+from tinyengine_tvm.codegen import dsp, quant
+
+from . import dsp_harness as dh
+from . import kernel_harness as kh
+from .mcu_tools import require_arm_tools
+
+I32 = 1 << 31
+
+
+# ---------------------------------------------------------------------------------------------
+# requantization identity
+
+
+def mbqm_ref(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier on int64 arrays (no wrap: callers keep x << left in range)."""
+    left, right = dsp.split_shift(shift)
+    x = x.astype(np.int64) << left
+    ab = x * m
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    t = ab + nudge
+    y = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C division: toward zero
+    if right == 0:
+        return y
+    mask = (1 << right) - 1
+    rem = y & mask
+    thr = (mask >> 1) + (y < 0)
+    return (y >> right) + (rem > thr)
+
+
+def fast_ref(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """The DSP kernels' formula, with SMMULR as floor((a*b + 2^31) / 2^32)."""
+    left, right = dsp.split_shift(shift)
+    a = x.astype(np.int64) << (left + 1)
+    y = (a * m + (1 << 31)) >> 32
+    return (2 * y + (1 << right) + (y >> 31)) >> (right + 1)
+
+
+def test_mbqm_reference_matches_quant_module():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        m, s = quant.quantize_multiplier(float(np.exp(rng.uniform(np.log(1e-6), np.log(4.0)))))
+        xs = rng.integers(-(1 << 22), 1 << 22, 20)
+        got = mbqm_ref(xs, m, s)
+        for x, g in zip(xs, got):
+            if abs(int(x) << max(s, 0)) < I32:
+                assert int(g) == quant.multiply_by_quantized_multiplier(int(x), m, s)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_requant_equals_tflite_within_proven_bound(seed):
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for _ in range(60):
+        real = float(np.exp(rng.uniform(np.log(1e-5), np.log(2.0))))
+        m, s = quant.quantize_multiplier(real)
+        bound = int(rng.choice([1 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 28]))
+        while bound > 1 and not dsp.fast_requant_ok(bound, m, s):
+            bound //= 2
+        if bound <= 1:
+            continue
+        if bound <= (1 << 20):
+            xs = np.arange(-bound, bound + 1, dtype=np.int64)        # every accumulator value
+        else:
+            xs = np.concatenate([rng.integers(-bound, bound + 1, 1 << 18), np.arange(-4096, 4097),
+                                 np.array([bound, -bound, bound - 1, -bound + 1])])
+        np.testing.assert_array_equal(fast_ref(xs, m, s), mbqm_ref(xs, m, s))
+        checked += 1
+    assert checked > 40
+
+
+def test_fast_requant_bound_is_tight_enough_for_vww():
+    """vww's layers pass the proof (else the DSP path would silently fall back)."""
+    assert dsp.fast_requant_ok(1 << 20, 1 << 30, -8)
+    assert not dsp.fast_requant_ok(1 << 30, 1 << 30, 0)
+    assert not dsp.fast_requant_ok(1 << 20, 1 << 30, 12)
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels
+
+
+@pytest.fixture(scope="module")
+def host_drivers(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dsp_host")
+    return dh.build_host(d, sanitize=False), dh.build_host(d, sanitize=True)
+
+
+_ARM = {}
+
+
+def arm_driver(tmp_path_factory, target):
+    require_arm_tools()
+    if target not in _ARM:
+        _ARM[target] = dh.build_arm(tmp_path_factory.mktemp("dsp_arm"), target)
+    return _ARM[target]
+
+
+def _requant_params(rng, w2d, bias, in_offset, max_tries=40):
+    """Per-channel (mult, shift) from random scales, shrunk until the fast path's proof holds."""
+    bounds = dsp.acc_bounds(w2d, bias, in_offset)
+    mults, shifts = [], []
+    for bd in bounds:
+        real = float(np.exp(rng.uniform(np.log(1e-4), np.log(0.05))))
+        for _ in range(max_tries):
+            m, s = quant.quantize_multiplier(real)
+            if dsp.fast_requant_ok(int(bd), m, s):
+                break
+            real /= 4
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, np.int32), np.array(shifts, np.int32)
+
+
+def _act(rng, out_offset):
+    if rng.random() < 0.5:
+        return -128, 127
+    lo = max(-128, out_offset)
+    return lo, int(rng.integers(lo, 128))
+
+
+def pointwise_case(rng, batch_port, batch_dsp):
+    pixels = int(rng.integers(1, 8))
+    in_c = int(rng.choice([4, 8, 12, 16, 24, 32, 48, 96])) if rng.random() < 0.9 else int(rng.choice([480, 512]))
+    out_c = int(rng.integers(1, 12))
+    x = rng.integers(-128, 128, (pixels, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+    w = rng.integers(-128, 128, (out_c, in_c), dtype=np.int8)
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    mult, shift = _requant_params(rng, w, bias, in_offset)
+    assert all(dsp.fast_requant_ok(int(b), int(m), int(s))
+               for b, m, s in zip(dsp.acc_bounds(w, bias, in_offset), mult, shift))
+    act_min, act_max = _act(rng, out_offset)
+    conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
+                stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
+                out_offset=out_offset, act_min=act_min, act_max=act_max)
+    dh.add(batch_port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift],
+           np.int8, (pixels, out_c))
+    qp, sh = dsp.fast_requant_tables(mult, shift, bias, out_c)
+    dh.add(batch_dsp, "pw_dsp", [pixels, in_c, out_c, in_offset, out_offset, act_min, act_max],
+           [x, dsp.pack_pointwise(w), qp, sh], np.int8, (pixels, out_c))
+
+
+CASES = {"pointwise": pointwise_case}
+
+
+def _batches(kind, n, seed):
+    rng = np.random.default_rng(seed)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(n):
+        CASES[kind](rng, port, fast)
+    return port, fast
+
+
+def _check(kind, n, seed, host_drivers, tmp_path_factory, targets):
+    port, fast = _batches(kind, n, seed)
+    expected = dh.run(host_drivers[0], port)
+    for exe in host_drivers:
+        got = dh.run(exe, fast)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.tobytes() == e.tobytes(), f"{kind} case {i} on host ({exe.name})"
+    for t in targets:
+        exe = arm_driver(tmp_path_factory, t)
+        got_port = dh.run(exe, port, t)
+        got = dh.run(exe, fast, t)
+        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
+            assert gp.tobytes() == e.tobytes(), f"portable {kind} case {i} differs on {t}"
+            assert g.tobytes() == e.tobytes(), f"{kind} case {i} on {t}"
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_dsp_kernel_matches_portable(kind, host_drivers, tmp_path_factory):
+    _check(kind, 30, seed=11, host_drivers=host_drivers, tmp_path_factory=tmp_path_factory,
+           targets=["cortex-m4", "cortex-m7"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(CASES))
+@pytest.mark.parametrize("seed", range(5))
+def test_dsp_kernel_matches_portable_sweep(kind, seed, host_drivers, tmp_path_factory):
+    _check(kind, 200, seed=100 + seed, host_drivers=host_drivers, tmp_path_factory=tmp_path_factory,
+           targets=["cortex-m4", "cortex-m7", "cortex-m33"])
