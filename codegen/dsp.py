@@ -78,17 +78,42 @@ def _requant_ok(op, w2d) -> bool:
     return all(fast_requant_ok(int(bd), int(m), int(s)) for bd, m, s in zip(bounds, p["mult"], p["shift"]))
 
 
-def _plan_allows(em, op, portable: str, keeps_contract: bool) -> bool:
-    """May the DSP kernel replace ``portable`` under em's memory plan?"""
+def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None) -> bool:
+    """May the DSP kernel replace ``portable`` under em's memory plan?
+
+    ``overlap_safe(in_off, out_off)``, for kernels that do not keep the portable contract: an exact
+    check of the kernel's own access order against the planned placement."""
     plan = em.p
     if op.name in (getattr(plan, "scratch_offsets", None) or {}):
         return False
     assumed = (getattr(plan, "kernel_fns", None) or {}).get(op.name)
     if assumed not in (None, portable):
         return False
-    if keeps_contract:
+    if keeps_contract or not _overlaps(em, op):
         return True
-    return not _overlaps(em, op)
+    if overlap_safe is None or len(op.inputs) != 1:
+        return False
+    return bool(overlap_safe(em.p.offsets[op.inputs[0]], em.p.offsets[op.output]))
+
+
+def dw_channel_major_safe(p, in_off: int, out_off: int) -> bool:
+    """Exact check that te_depthwise_conv2d_s8_dsp's order (channel, output row: gather the new input
+    rows, then write the row's outputs) never overwrites an input byte before it is read, with the
+    output placed at out_off and the input at in_off in the same arena."""
+    c, in_h, in_w = int(p["in_c"]), int(p["in_h"]), int(p["in_w"])
+    out_h, out_w, k_h, s_h = int(p["out_h"]), int(p["out_w"]), int(p["k_h"]), int(p["stride_h"])
+    unit = out_w + 1
+    prow = np.arange(in_h) + int(p["pad_top"])
+    first = np.maximum(0, -(-(prow - k_h + 1) // s_h))
+    read = (first * s_h <= prow) & (first < out_h)
+    ch = np.arange(c)
+    t_row = np.where(read[:, None], (ch[None, :] * out_h + first[:, None]) * unit, -1)   # [iy][ch]
+    t_read = np.broadcast_to(t_row[:, None, :], (in_h, in_w, c)).reshape(-1)
+    oy, ox = np.meshgrid(np.arange(out_h), np.arange(out_w), indexing="ij")
+    t_write = ((ch[None, None, :] * out_h + oy[:, :, None]) * unit + 1 + ox[:, :, None]).reshape(-1)
+    addr = out_off + np.arange(t_write.size) - in_off
+    hit = (addr >= 0) & (addr < t_read.size)
+    return bool(np.all(t_read[addr[hit]] < t_write[hit]))
 
 
 def _overlaps(em, op) -> bool:
@@ -127,8 +152,91 @@ def _pointwise(em, op):
     return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {s}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
 
 
+DW_RING = 1024
+DW_MAX_K = 8
+
+
+def dw_pad_right(p) -> int:
+    """Right padding a depthwise window needs beyond the input (the portable params only carry the left)."""
+    return max(0, (int(p["out_w"]) - 1) * int(p["stride_w"]) + int(p["k_w"]) - int(p["pad_left"]) - int(p["in_w"]))
+
+
+def dw_fits(p) -> bool:
+    pw = int(p["pad_left"]) + int(p["in_w"]) + dw_pad_right(p) + 1
+    return int(p["k_h"]) <= DW_MAX_K and int(p["k_w"]) <= DW_MAX_K and int(p["k_h"]) * pw <= DW_RING
+
+
+def _depthwise(em, op):
+    p = op.params
+    if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+        return None
+    if not dw_fits(p):
+        return None
+    c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
+    w = np.asarray(op.constants["weights"]).reshape(k_h * k_w, c)
+    if not _requant_ok(op, np.ascontiguousarray(w.T)):
+        return None
+    safe = lambda i, o: dw_channel_major_safe(p, i, o)  # noqa: E731
+    if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False, overlap_safe=safe):
+        return None
+    n = op.name
+    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), c)
+    fields = dict(in_h=p["in_h"], in_w=p["in_w"], c=c, out_h=p["out_h"], out_w=p["out_w"], k_h=k_h, k_w=k_w,
+                  stride_h=p["stride_h"], stride_w=p["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
+                  pad_right=dw_pad_right(p), in_offset=p["in_offset"], out_offset=p["out_offset"],
+                  act_min=p["act_min"], act_max=p["act_max"])
+    em.params.append(f"static const te_dw_params {n}_dw = {{" + ", ".join(f".{k} = {int(v)}" for k, v in fields.items())
+                     + "};\n")
+    wname = em.const("int8_t", f"{n}_w", np.asarray(op.constants["weights"]).reshape(-1))
+    q = em.const("int32_t", f"{n}_qp", qp)
+    s = em.const("int8_t", f"{n}_sh", sh)
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_depthwise_conv2d_s8_dsp(&{n}_dw, {ins}, {wname}, {q}, {s}, {em.ptr(op.output)});",
+            ["depthwise_conv2d_s8_dsp.c"])
+
+
+CONV_MAX_K = 256
+
+
+def pack_conv_pairs(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 weights -> int32 words of 16-bit pairs, [oc][ceil(K/2)] in [ky][kx][ic] order."""
+    oc = w.shape[0]
+    flat = w.reshape(oc, -1).astype(np.int64)
+    if flat.shape[1] % 2:
+        flat = np.concatenate([flat, np.zeros((oc, 1), np.int64)], axis=1)
+    lo, hi = flat[:, 0::2] & 0xFFFF, flat[:, 1::2] & 0xFFFF
+    return ((hi << 16) | lo).astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def _conv(em, op):
+    p = op.params
+    k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
+    if k > CONV_MAX_K or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+        return None
+    w = np.asarray(op.constants["weights"])
+    out_c = int(p["out_c"])
+    if not _requant_ok(op, w.reshape(out_c, -1)) or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
+        return None
+    n = op.name
+    em.params.append(_conv_struct(n, p))
+    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
+    q = em.const("int32_t", f"{n}_qp", qp)
+    s = em.const("int8_t", f"{n}_sh", sh)
+    ins = em.ptr(op.inputs[0], const=True)
+    return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {s}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+
+
+def _conv_struct(n, p) -> str:
+    from .emitter import _struct
+
+    return _struct("te_conv_params", f"{n}_p", p)
+
+
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
     if op.kernel == "conv2d":
-        return _pointwise(em, op)
+        return _pointwise(em, op) or _conv(em, op)
+    if op.kernel == "depthwise_conv2d":
+        return _depthwise(em, op)
     return None

@@ -103,6 +103,23 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       te_conv2d_1x1_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
       break;
     }
+    case OP_DW_DSP: {
+      te_dw_params p;
+      if (np != 16) die("dw_dsp: 16 params");
+      p.in_h = q[0]; p.in_w = q[1]; p.c = q[2]; p.out_h = q[3]; p.out_w = q[4];
+      p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
+      p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
+      p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
+      te_depthwise_conv2d_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
+      break;
+    }
+    case OP_CONV_DSP: {
+      te_conv_params p;
+      if (np != 19) die("conv_dsp: 19 params");
+      conv_params(q, &p);
+      te_conv2d_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
+      break;
+    }
     default:
       die("unknown op");
   }

@@ -154,7 +154,69 @@ def pointwise_case(rng, batch_port, batch_dsp):
            [x, dsp.pack_pointwise(w), qp, sh], np.int8, (pixels, out_c))
 
 
-CASES = {"pointwise": pointwise_case}
+def _window(rng, size, k, stride):
+    if rng.random() < 0.5:  # VALID
+        return (size - k) // stride + 1, 0
+    out = -(-size // stride)  # SAME
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+def depthwise_case(rng, batch_port, batch_dsp):
+    while True:
+        k_h, k_w = int(rng.choice([1, 2, 3, 5, 7])), int(rng.choice([1, 3, 4, 5, 7]))
+        if rng.random() < 0.6:
+            k_w = k_h
+        s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        in_h, in_w, c = int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 10))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        if out_h >= 1 and out_w >= 1:
+            break
+    x = rng.integers(-128, 128, (in_h, in_w, c), dtype=np.int8)
+    w = rng.integers(-128, 128, (k_h, k_w, c), dtype=np.int8)
+    bias = rng.integers(-(1 << 15), 1 << 15, c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    w2d = np.ascontiguousarray(w.reshape(k_h * k_w, c).T)
+    mult, shift = _requant_params(rng, w2d, bias, in_offset)
+    act_min, act_max = _act(rng, out_offset)
+    conv = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=c, k_h=k_h, k_w=k_w, stride_h=s_h,
+                stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left, depth_multiplier=1,
+                in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
+    dh.add(batch_port, "dwconv", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift],
+           np.int8, (out_h, out_w, c))
+    assert dsp.dw_fits(conv)
+    qp, sh = dsp.fast_requant_tables(mult, shift, bias, c)
+    dh.add(batch_dsp, "dw_dsp", [in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left,
+                                 dsp.dw_pad_right(conv), in_offset, out_offset, act_min, act_max],
+           [x, w, qp, sh], np.int8, (out_h, out_w, c))
+
+
+def conv_case(rng, batch_port, batch_dsp):
+    while True:
+        k_h, k_w = int(rng.choice([1, 2, 3, 5])), int(rng.choice([1, 3, 5]))
+        s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        in_h, in_w, in_c = int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 6))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        if out_h >= 1 and out_w >= 1 and k_h * k_w * in_c <= dsp.CONV_MAX_K:
+            break
+    out_c = int(rng.integers(1, 10))
+    x = rng.integers(-128, 128, (in_h, in_w, in_c), dtype=np.int8)
+    w = rng.integers(-128, 128, (out_c, k_h, k_w, in_c), dtype=np.int8)
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    mult, shift = _requant_params(rng, w.reshape(out_c, -1), bias, in_offset)
+    act_min, act_max = _act(rng, out_offset)
+    conv = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
+                stride_h=s_h, stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left,
+                depth_multiplier=1, in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
+    params = kh.struct_values("te_conv_params", conv)
+    dh.add(batch_port, "conv", params, [x, w, bias, mult, shift], np.int8, (out_h, out_w, out_c))
+    qp, sh = dsp.fast_requant_tables(mult, shift, bias, out_c)
+    dh.add(batch_dsp, "conv_dsp", params, [x, dsp.pack_conv_pairs(w), qp, sh], np.int8, (out_h, out_w, out_c))
+
+
+CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "conv": conv_case}
 
 
 def _batches(kind, n, seed):
@@ -193,3 +255,67 @@ def test_dsp_kernel_matches_portable(kind, host_drivers, tmp_path_factory):
 def test_dsp_kernel_matches_portable_sweep(kind, seed, host_drivers, tmp_path_factory):
     _check(kind, 200, seed=100 + seed, host_drivers=host_drivers, tmp_path_factory=tmp_path_factory,
            targets=["cortex-m4", "cortex-m7", "cortex-m33"])
+
+
+# ---------------------------------------------------------------------------------------------
+# in-place safety of the channel-major depthwise kernel
+
+
+def _dw_order_run(mem, p, in_off, out_off, w):
+    """Python model of te_depthwise_conv2d_s8_dsp's memory order on a shared arena (mixing function
+    instead of requantization: only the order of reads and writes matters here)."""
+    c, in_h, in_w = p["in_c"], p["in_h"], p["in_w"]
+    k_h, k_w, s_h, s_w = p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]
+    pw = p["pad_left"] + in_w + dsp.dw_pad_right(p) + 1
+    for ch in range(c):
+        ring, loaded = {}, -1
+        for oy in range(p["out_h"]):
+            for ky in range(k_h):
+                prow = oy * s_h + ky
+                if prow > loaded:
+                    iy = prow - p["pad_top"]
+                    row = np.zeros(pw, np.int64)
+                    if 0 <= iy < in_h:
+                        for ix in range(in_w):
+                            row[p["pad_left"] + ix] = mem[in_off + (iy * in_w + ix) * c + ch]
+                    ring[prow % k_h], loaded = row, prow
+            for ox in range(p["out_w"]):
+                acc = 0
+                for ky in range(k_h):
+                    row = ring[(oy * s_h + ky) % k_h]
+                    acc += int(np.dot(row[ox * s_w: ox * s_w + k_w], w[ky]))
+                mem[out_off + (oy * p["out_w"] + ox) * c + ch] = (acc * 2654435761) % 251
+
+
+def test_channel_major_depthwise_overlap_check_is_exact():
+    rng = np.random.default_rng(5)
+    accepted = rejected = 0
+    for _ in range(60):
+        k, s = int(rng.choice([3, 5])), int(rng.choice([1, 2]))
+        in_h = in_w = int(rng.integers(3, 8))
+        c = int(rng.integers(1, 4))
+        out_h, pad = _window(rng, in_h, k, s)
+        if out_h < 1:
+            continue
+        p = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_h, k_h=k, k_w=k, stride_h=s, stride_w=s,
+                 pad_top=pad, pad_left=pad)
+        w = rng.integers(-3, 4, (k, k))
+        in_bytes, out_bytes = in_h * in_w * c, out_h * out_h * c
+        x = rng.integers(0, 256, in_bytes)
+        ref = np.zeros(in_bytes + out_bytes, np.int64)
+        ref[:in_bytes] = x
+        _dw_order_run(ref, p, 0, in_bytes, w)
+        expected = ref[in_bytes:].copy()
+        for delta in range(-out_bytes, in_bytes + 1, max(1, c)):
+            lo = min(0, delta)
+            mem = np.zeros(max(in_bytes, delta + out_bytes) - lo, np.int64)
+            mem[-lo: -lo + in_bytes] = x
+            ok = dsp.dw_channel_major_safe(p, -lo, delta - lo)
+            _dw_order_run(mem, p, -lo, delta - lo, w)
+            same = np.array_equal(mem[delta - lo: delta - lo + out_bytes], expected)
+            if ok:
+                assert same, (p, delta)
+                accepted += 1
+            else:
+                rejected += 1
+    assert accepted > 50 and rejected > 50

@@ -152,6 +152,25 @@ typedef struct {
 void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int8_t* weights,
                           const int32_t* qp, const int8_t* sh, int8_t* out);
 
+/* Depthwise conv, depth multiplier 1, no dilation, k <= 8; weights [k_h][k_w][c] as the portable
+ * kernel. Writes channel by channel: its output must not overlap its input. */
+typedef struct {
+  int32_t in_h, in_w, c;
+  int32_t out_h, out_w;
+  int32_t k_h, k_w, stride_h, stride_w;
+  int32_t pad_top, pad_left, pad_right;
+  int32_t in_offset, out_offset;
+  int32_t act_min, act_max;
+} te_dw_params;
+
+void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
+                                const int32_t* qp, const int8_t* sh, int8_t* out);
+
+/* General conv (no dilation) with a small reduction K = k_h*k_w*in_c <= 256: weights widened at
+ * compile time to 16-bit pairs, [out_c][K rounded up to even / 2] words in [ky][kx][ic] order. */
+void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
+                      const int32_t* qp, const int8_t* sh, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,144 @@
+/*
+ * conv2d_s8_dsp.c: general int8 conv2d (any kernel, stride, padding; no dilation) for Armv7E-M
+ * DSP cores, meant for small reductions such as a network's first layer on 3-channel input.
+ * Per pair of output pixels, both receptive fields are gathered (im2col) into 16-bit lanes with
+ * the input offset added (padding cells 0, length rounded up to even), then every pair of output
+ * channels takes SMLADs of those lanes against the weights, pre-widened at compile time to 16-bit
+ * pairs in the same [ky][kx][ic] order ([oc][K/2] int32 words, low half first, a zero pad for odd K).
+ * qp/sh are the fast requantization tables described in conv2d_1x1_s8_dsp.c.
+ * Both windows of a pixel pair are read before either output is written, so it keeps
+ * te_conv2d_s8's overlap contract. Scratch: 2 * TE_CONV_MAX_K int16 on the stack.
+ */
+#include <string.h>
+
+#include "tinyengine_kernels.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static inline int32_t sxtb16(int32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+  return r;
+}
+static inline int32_t sxtb16_ror8(int32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+static inline int32_t sxtab16(int32_t a, int32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
+static inline int32_t sxtab16_ror8(int32_t a, int32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
+static inline int32_t smlad(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
+static inline int32_t smmulr(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+#else
+static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
+static inline int32_t pack16(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+static inline int32_t lo16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
+static inline int32_t hi16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16); }
+static inline int32_t sxtb16(int32_t x) { return pack16(lane(x, 0), lane(x, 2)); }
+static inline int32_t sxtb16_ror8(int32_t x) { return pack16(lane(x, 1), lane(x, 3)); }
+static inline int32_t sxtab16(int32_t a, int32_t x) { return pack16(lo16(a) + lane(x, 0), hi16(a) + lane(x, 2)); }
+static inline int32_t sxtab16_ror8(int32_t a, int32_t x) { return pack16(lo16(a) + lane(x, 1), hi16(a) + lane(x, 3)); }
+static inline int32_t smlad(int32_t x, int32_t y, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(lo16(x) * lo16(y)) + (uint32_t)(hi16(x) * hi16(y)));
+}
+static inline int32_t smmulr(int32_t a, int32_t b) {
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+}
+#endif
+
+static inline int32_t requant(int32_t acc, int32_t mult, int32_t lsh, int32_t rsh, int32_t out_offset,
+                              int32_t act_min, int32_t act_max) {
+  const int32_t y = smmulr((int32_t)((uint32_t)acc << lsh), mult);
+  int32_t r = (int32_t)((uint32_t)y * 2u + ((uint32_t)1 << rsh) + (uint32_t)(y >> 31)) >> (rsh + 1);
+  r += out_offset;
+  r = r < act_min ? act_min : r;
+  return r > act_max ? act_max : r;
+}
+
+
+#define TE_CONV_MAX_K 256
+
+/* im2col of one output pixel: K values (x + offset, 0 for padding) as 16-bit lanes, zero tail. */
+static void gather(const te_conv_params* p, const int8_t* in, int32_t oy, int32_t ox, int32_t k2, int16_t* col) {
+  const int32_t in_c = p->in_c, off = p->in_offset;
+  const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+  int32_t ky, kx, ic, n = 0;
+  for (ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = iy0 + ky;
+    for (kx = 0; kx < p->k_w; ++kx) {
+      const int32_t ix = ix0 + kx;
+      if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+        for (ic = 0; ic < in_c; ++ic) col[n++] = 0;
+      } else {
+        const int8_t* x = in + (iy * p->in_w + ix) * in_c;
+        for (ic = 0; ic < in_c; ++ic) col[n++] = (int16_t)(x[ic] + off);
+      }
+    }
+  }
+  while (n < k2) col[n++] = 0;
+}
+
+static inline int32_t word(const int16_t* v) {
+  int32_t w;
+  memcpy(&w, v, 4);
+  return w;
+}
+
+void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
+                      const int32_t* qp, const int8_t* sh, int8_t* out) {
+  int16_t cols[2 * TE_CONV_MAX_K]; /* two pixels' columns, k2 lanes each */
+  const int32_t k2 = (p->k_h * p->k_w * p->in_c + 1) & ~1, kw = k2 >> 1;
+  const int32_t out_c = p->out_c, npix = p->out_h * p->out_w;
+  const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+  int32_t px, oc, j;
+
+  if (k2 > TE_CONV_MAX_K) return; /* never emitted */
+  for (px = 0; px < npix; px += 2) {
+    const int two = px + 1 < npix;
+    const int32_t px1 = two ? px + 1 : px;
+    int8_t* o0 = out + px * out_c;
+    int8_t* o1 = o0 + out_c;
+    gather(p, in, px / p->out_w, px % p->out_w, k2, cols);
+    gather(p, in, px1 / p->out_w, px1 % p->out_w, k2, cols + k2);
+    for (oc = 0; oc < out_c; oc += 2) {
+      const int pair = oc + 1 < out_c;
+      const int32_t* wa = weights + oc * kw;
+      const int32_t* wb = pair ? wa + kw : wa;
+      const int16_t* x0 = cols;
+      const int16_t* x1 = cols + k2;
+      int32_t a00 = qp[2 * oc], a01 = pair ? qp[2 * oc + 2] : 0, a10 = a00, a11 = a01;
+      for (j = 0; j < kw; ++j) {
+        const int32_t va = wa[j], vb = wb[j], v0 = word(x0 + 2 * j), v1 = word(x1 + 2 * j);
+        a00 = smlad(v0, va, a00);
+        a01 = smlad(v0, vb, a01);
+        a10 = smlad(v1, va, a10);
+        a11 = smlad(v1, vb, a11);
+      }
+      o0[oc] = (int8_t)requant(a00, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
+      if (two) o1[oc] = (int8_t)requant(a10, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
+      if (pair) {
+        o0[oc + 1] = (int8_t)requant(a01, qp[2 * oc + 3], sh[2 * oc + 2], sh[2 * oc + 3], out_offset, act_min, act_max);
+        if (two)
+          o1[oc + 1] = (int8_t)requant(a11, qp[2 * oc + 3], sh[2 * oc + 2], sh[2 * oc + 3], out_offset, act_min,
+                                       act_max);
+      }
+    }
+  }
+}
