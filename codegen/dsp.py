@@ -8,10 +8,9 @@ uses. Otherwise it returns None and the portable kernel is emitted.
 
 A DSP kernel is chosen only when it is provably byte-identical to the portable one:
 
-* the fast requantization ``SMMULR``-based formula (see ``conv2d_1x1_s8_dsp.c``) equals
-  TFLite's MultiplyByQuantizedMultiplier when ``|acc << (left+1)| < 2^31`` and
-  ``2|y| + 2^right < 2^31``; ``acc_bounds`` bounds |acc| from the layer's weights, bias
-  and input offset, and ``fast_requant_ok`` checks every output channel;
+* the fast ``SMMULR``-based requantization (``fast_requant_ok`` states it) equals TFLite's
+  MultiplyByQuantizedMultiplier within bounds; ``acc_bounds`` bounds |acc| from the layer's
+  weights, bias and input offset, and ``fast_requant_ok`` checks every output channel;
 * the memory plan's assumptions hold: the planner may overlap an op's output with its
   input according to the *portable* kernel's access order (``MemoryPlan.kernel_fns``).
   A DSP kernel that keeps that contract (reads never later, writes never earlier, than
@@ -39,25 +38,40 @@ def acc_bounds(w2d: np.ndarray, bias, in_offset: int) -> np.ndarray:
     return np.abs(w2d.astype(np.int64)).sum(axis=1) * xmax + b
 
 
-def fast_requant_ok(acc_bound: int, mult: int, shift: int) -> bool:
-    """True when the SMMULR formulation equals MultiplyByQuantizedMultiplier for every |acc| <= acc_bound."""
+def fast_requant_ok(acc_bound: int, mult: int, shift: int, out_offset: int = 128) -> bool:
+    """True when the DSP kernels' requantization equals MultiplyByQuantizedMultiplier(acc, mult, shift)
+    + out_offset for every |acc| <= acc_bound. The kernels accumulate 2 * acc (inputs widened as
+    2 * (x + in_offset), bias doubled) and compute
+        y = SMMULR(2 * acc, mult)                     (= SaturatingRoundingDoublingHighMul(acc, mult))
+        r = (y + 2^(right-1) + out_offset * 2^right + (y >> 31)) >> right
+                                                      (= RoundingDivideByPOT(y, right) + out_offset)
+    exact when |2 acc| < 2^31 (no SMMULR overflow), right >= 1, no left shift, and the sum in the
+    second line stays inside int32."""
     left, right = split_shift(shift)
-    if right > 30 or left > 29 or not (0 <= mult < _I32):
+    if left > 0 or not (1 <= right <= 30) or not (0 <= mult < _I32):
         return False
-    xb = int(acc_bound) << (left + 1)
+    xb = int(acc_bound) << 1
     if xb >= _I32:
         return False
     yb = ((xb * int(mult)) >> 32) + 1
-    return 2 * yb + (1 << right) < _I32
+    base = (1 << (right - 1)) + int(out_offset) * (1 << right)
+    return -_I32 <= base - yb - 1 and base + yb < _I32
 
 
-def fast_requant_tables(mult, shift, bias, out_c: int):
-    """qp = [bias, mult] per channel (int32), sh = [left + 1, right] per channel (int8)."""
+def rq_table(mult, shift, bias, out_c: int):
+    """The compact requantization table of the DSP kernels: per channel {(2*bias) << 8 | right, mult}
+    (int32), or None when a channel's right shift is 0 (or a left shift) or 2*bias does not fit 24 bits."""
     b = np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
-    qp = np.stack([b, np.asarray(mult, np.int64)], axis=1).reshape(-1).astype(np.int32)
-    lr = np.array([split_shift(s) for s in shift], np.int64)
-    sh = np.stack([lr[:, 0] + 1, lr[:, 1]], axis=1).reshape(-1).astype(np.int8)
-    return qp, sh
+    if np.any(np.asarray(shift) > -1) or np.any(np.abs(2 * b) >= (1 << 23)):
+        return None
+    right = -np.asarray(shift, np.int64)
+    word0 = ((2 * b) << 8) | right
+    return np.stack([word0, np.asarray(mult, np.int64)], axis=1).reshape(-1).astype(np.int32)
+
+
+def as_words(b: np.ndarray) -> np.ndarray:
+    """int8 bytes (length a multiple of 4) -> little-endian int32 words."""
+    return np.ascontiguousarray(b, dtype=np.int8).view("<i4").astype(np.int32)
 
 
 def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
@@ -75,7 +89,8 @@ def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
 def _requant_ok(op, w2d) -> bool:
     p = op.params
     bounds = acc_bounds(w2d, op.constants.get("bias"), int(p["in_offset"]))
-    return all(fast_requant_ok(int(bd), int(m), int(s)) for bd, m, s in zip(bounds, p["mult"], p["shift"]))
+    off = int(p["out_offset"])
+    return all(fast_requant_ok(int(bd), int(m), int(s), off) for bd, m, s in zip(bounds, p["mult"], p["shift"]))
 
 
 def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None) -> bool:
@@ -140,16 +155,17 @@ def _pointwise(em, op):
     if not _requant_ok(op, w2d) or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
         return None
     n = op.name
-    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    if rq is None:
+        return None
     pixels = int(p["out_h"]) * int(p["out_w"])
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
                      f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
-    w = em.const("int8_t", f"{n}_wp", pack_pointwise(w2d))
-    q = em.const("int32_t", f"{n}_qp", qp)
-    s = em.const("int8_t", f"{n}_sh", sh)
+    w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
+    q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {s}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
+    return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
 
 
 DW_RING = 1024
@@ -180,18 +196,19 @@ def _depthwise(em, op):
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False, overlap_safe=safe):
         return None
     n = op.name
-    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
+    if k_h != k_w or rq is None:
+        return None
     fields = dict(in_h=p["in_h"], in_w=p["in_w"], c=c, out_h=p["out_h"], out_w=p["out_w"], k_h=k_h, k_w=k_w,
                   stride_h=p["stride_h"], stride_w=p["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
                   pad_right=dw_pad_right(p), in_offset=p["in_offset"], out_offset=p["out_offset"],
                   act_min=p["act_min"], act_max=p["act_max"])
     em.params.append(f"static const te_dw_params {n}_dw = {{" + ", ".join(f".{k} = {int(v)}" for k, v in fields.items())
                      + "};\n")
-    wname = em.const("int8_t", f"{n}_w", np.asarray(op.constants["weights"]).reshape(-1))
-    q = em.const("int32_t", f"{n}_qp", qp)
-    s = em.const("int8_t", f"{n}_sh", sh)
+    wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))  # channel-major [c][k][k]
+    q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return (f"te_depthwise_conv2d_s8_dsp(&{n}_dw, {ins}, {wname}, {q}, {s}, {em.ptr(op.output)});",
+    return (f"te_depthwise_conv2d_s8_dsp(&{n}_dw, {ins}, {wname}, {q}, {em.ptr(op.output)});",
             ["depthwise_conv2d_s8_dsp.c"])
 
 
@@ -218,13 +235,14 @@ def _conv(em, op):
     if not _requant_ok(op, w.reshape(out_c, -1)) or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
         return None
     n = op.name
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    if rq is None:
+        return None
     em.params.append(_conv_struct(n, p))
-    qp, sh = fast_requant_tables(p["mult"], p["shift"], op.constants.get("bias"), out_c)
     wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
-    q = em.const("int32_t", f"{n}_qp", qp)
-    s = em.const("int8_t", f"{n}_sh", sh)
+    q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {s}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+    return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 
 
 def _conv_struct(n, p) -> str:

@@ -100,7 +100,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 7) die("pw_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
-      te_conv2d_1x1_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
+      te_conv2d_1x1_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_DW_DSP: {
@@ -110,14 +110,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
       p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
       p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
-      te_depthwise_conv2d_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
+      te_depthwise_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_CONV_DSP: {
       te_conv_params p;
       if (np != 19) die("conv_dsp: 19 params");
       conv_params(q, &p);
-      te_conv2d_s8_dsp(&p, b[0], b[1], b[2], b[3], out);
+      te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     default:

@@ -126,3 +126,13 @@ def test_console_script_is_installed():
     exe = os.path.join(os.path.dirname(sys.executable), "tinyengine-tvm")
     r = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "compile" in r.stdout and "run" in r.stdout
+
+
+def test_recompiling_into_own_project_dir_replaces_it(tmp_path):
+    out = tmp_path / "proj"
+    assert cli("compile", model_path("lenet_mnist.tflite"), "-o", out).returncode == 0
+    (out / "stale.c").write_text("left over")
+    r = cli("compile", model_path("lenet_mnist.tflite"), "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert not (out / "stale.c").exists() and (out / "model.c").is_file()
+    assert json.loads((out / "report.json").read_text())["macs"] == json.loads(r.stdout)["macs"]

@@ -4,21 +4,22 @@
  * iteration and SMLAD doing two 16-bit MACs per instruction.
  *
  * Data layout, prepared at compile time by tinyengine_tvm.codegen.dsp:
- *   - weights are packed in the order the loop reads them: for each pair of output channels,
- *     for each group of 4 input channels, 4 bytes of channel oc then 4 bytes of oc + 1 (a last odd
- *     channel follows alone, 4 bytes per group); in_c must be a multiple of 4;
- *   - qp[2*oc] = bias, qp[2*oc + 1] = multiplier;  sh[2*oc] = left shift + 1, sh[2*oc + 1] = right
- *     shift, where TFLite's shift s gives left = max(s, 0), right = max(-s, 0).
- * The two pixels' inputs are widened once to 16 bits with the input offset added (SXTAB16, lanes
- * [x0,x2] and [x1,x3]); the weights are widened with the same lane order (SXTB16), so SMLAD pairs
- * them without any reordering.
+ *   - weights, as int32 words, in the order the loop reads them: for each pair of output channels,
+ *     for each group of 4 input channels, the 4 bytes of channel oc then the 4 of oc + 1 (a last odd
+ *     channel follows alone, one word per group); in_c must be a multiple of 4;
+ *   - rq[2*oc] = (2 * bias) << 8 | right shift, rq[2*oc + 1] = multiplier (TFLite's shift must be
+ *     <= 0 for every channel, i.e. no left shift).
+ * The two pixels' inputs are widened once to 16 bits as 2 * (x + in_offset) (SXTAB16, SADD16; lanes
+ * [x0,x2] and [x1,x3], interleaved pixel 0 / pixel 1 per group), and the weights with the same lane
+ * order (SXTB16), so SMLAD pairs them without reordering and the accumulator holds 2 * acc.
  *
- * Requantization is TFLite's MultiplyByQuantizedMultiplier, computed as
- *   y = SMMULR(acc << (left + 1), mult)                     (= SaturatingRoundingDoublingHighMul)
- *   r = (2y + 2^right + (y >> 31)) >> (right + 1)           (= RoundingDivideByPOT(y, right))
- * which is exact when |acc << (left + 1)| < 2^31 and 2|y| + 2^right < 2^31: the compiler emits
- * this kernel only for layers where the weights and bias prove those bounds (tests check the
- * identity exhaustively near every rounding boundary). Bytes out equal te_conv2d_1x1_s8's.
+ * Requantization is TFLite's MultiplyByQuantizedMultiplier(acc, mult, -right) + out_offset:
+ *   y = SMMULR(2 * acc, mult)                                         (= SaturatingRoundingDoublingHighMul)
+ *   r = (y + 2^(right-1) + out_offset * 2^right + (y >> 31)) >> right  (= RoundingDivideByPOT + offset)
+ * exact when |2 acc| < 2^31, right >= 1 and the sum stays in int32: the compiler emits this kernel
+ * only for layers where the weights and bias prove those bounds (codegen/dsp.py fast_requant_ok;
+ * tests check the identity exhaustively near the rounding boundaries). Bytes out equal
+ * te_conv2d_1x1_s8's.
  *
  * Without __ARM_FEATURE_DSP the instructions are exact C models, so the kernel also runs (and is
  * tested, with sanitizers) on the host.
@@ -58,6 +59,16 @@ static inline int32_t smmulr(int32_t a, int32_t b) {
   __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
   return r;
 }
+static inline int32_t sadd16(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline int32_t ssat8(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -75,100 +86,175 @@ static inline int32_t smlad(int32_t x, int32_t y, int32_t acc) {
 static inline int32_t smmulr(int32_t a, int32_t b) {
   return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline int32_t sadd16(int32_t a, int32_t b) { return pack16(lo16(a) + lo16(b), hi16(a) + hi16(b)); }
+static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
+
 
 #define TE_PW_MAX_IN_C 512
 
-static inline int32_t requant(int32_t acc, int32_t mult, int32_t lsh, int32_t rsh, int32_t out_offset,
-                              int32_t act_min, int32_t act_max) {
-  const int32_t y = smmulr((int32_t)((uint32_t)acc << lsh), mult);
-  int32_t r = (int32_t)((uint32_t)y * 2u + ((uint32_t)1 << rsh) + (uint32_t)(y >> 31)) >> (rsh + 1);
-  r += out_offset;
-  r = r < act_min ? act_min : r;
-  return r > act_max ? act_max : r;
+#define INLINE static inline __attribute__((always_inline))
+
+/* r = requantized 2 * acc + out_offset (folded into rnd), saturated to int8, clamped when needed. */
+INLINE int32_t requant2(int32_t acc2, int32_t mult, int32_t rnd, int32_t rsh, int clamp, int32_t act_min,
+                        int32_t act_max) {
+  const int32_t y = smmulr(acc2, mult);
+  int32_t r = ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+  if (clamp) {
+    r = r < act_min ? act_min : r;
+    r = r > act_max ? act_max : r;
+  }
+  return r;
 }
 
-/* in: in_c int8 of one pixel -> in_c / 2 words of 16-bit lanes (x + offset), order [x0,x2],[x1,x3],... */
-static inline void widen(const int8_t* in, int32_t n4, int32_t off2, int32_t* dst) {
+/* Two pixels (in0, in1) -> n4 groups of 4 words: [p0 x02, p0 x13, p1 x02, p1 x13], lanes 2 * (x + off). */
+INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off2, int32_t* dst) {
   int32_t i;
   for (i = 0; i < n4; ++i) {
-    int32_t v;
-    memcpy(&v, in + 4 * i, 4);
-    dst[2 * i] = sxtab16(off2, v);
-    dst[2 * i + 1] = sxtab16_ror8(off2, v);
+    int32_t v0, v1, t;
+    memcpy(&v0, in0 + 4 * i, 4);
+    memcpy(&v1, in1 + 4 * i, 4);
+    t = sxtab16(off2, v0);
+    dst[0] = sadd16(t, t);
+    t = sxtab16_ror8(off2, v0);
+    dst[1] = sadd16(t, t);
+    t = sxtab16(off2, v1);
+    dst[2] = sadd16(t, t);
+    t = sxtab16_ror8(off2, v1);
+    dst[3] = sadd16(t, t);
+    dst += 4;
   }
 }
 
-void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int8_t* weights,
-                          const int32_t* qp, const int8_t* sh, int8_t* out) {
-  int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each */
-  const int32_t in_c = p->in_c, out_c = p->out_c, n4 = p->in_c >> 2, half = p->in_c >> 1;
-  const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
-  const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
-  int32_t px, oc, i;
+/* 4 input channels of 2 pixels x 2 output channels: 8 SMLADs. */
+#define PW_STEP(x, wa, wb)                \
+  do {                                    \
+    int32_t t_ = sxtb16(wa);              \
+    a00 = smlad((x)[0], t_, a00);         \
+    a10 = smlad((x)[2], t_, a10);         \
+    t_ = sxtb16_ror8(wa);                 \
+    a00 = smlad((x)[1], t_, a00);         \
+    a10 = smlad((x)[3], t_, a10);         \
+    t_ = sxtb16(wb);                      \
+    a01 = smlad((x)[0], t_, a01);         \
+    a11 = smlad((x)[2], t_, a11);         \
+    t_ = sxtb16_ror8(wb);                 \
+    a01 = smlad((x)[1], t_, a01);         \
+    a11 = smlad((x)[3], t_, a11);         \
+  } while (0)
 
-  if (in_c > TE_PW_MAX_IN_C || (in_c & 3) != 0) return; /* never emitted for such layers */
-  for (px = 0; px < p->pixels; px += 2) {
-    const int two = px + 1 < p->pixels;
-    const int8_t* w = weights;
-    int8_t* o0 = out + px * out_c;
-    int8_t* o1 = o0 + out_c;
-    widen(in + px * in_c, n4, off2, buf);
-    widen(in + (two ? px + 1 : px) * in_c, n4, off2, buf + half);
-    for (oc = 0; oc + 1 < out_c; oc += 2) {
-      const int32_t* x0 = buf;
-      const int32_t* x1 = buf + half;
-      int32_t a00 = qp[2 * oc], a01 = qp[2 * oc + 2];
-      int32_t a10 = a00, a11 = a01;
-      for (i = 0; i < n4; ++i) {
-        int32_t wa, wb;
-        memcpy(&wa, w, 4);
-        memcpy(&wb, w + 4, 4);
-        w += 8;
-        {
-          const int32_t wa02 = sxtb16(wa), wa13 = sxtb16_ror8(wa);
-          const int32_t wb02 = sxtb16(wb), wb13 = sxtb16_ror8(wb);
-          const int32_t x002 = x0[0], x013 = x0[1], x102 = x1[0], x113 = x1[1];
-          x0 += 2;
-          x1 += 2;
-          a00 = smlad(x002, wa02, a00);
-          a01 = smlad(x002, wb02, a01);
-          a10 = smlad(x102, wa02, a10);
-          a11 = smlad(x102, wb02, a11);
-          a00 = smlad(x013, wa13, a00);
-          a01 = smlad(x013, wb13, a01);
-          a10 = smlad(x113, wa13, a10);
-          a11 = smlad(x113, wb13, a11);
-        }
-      }
-      {
-        const int32_t m0 = qp[2 * oc + 1], m1 = qp[2 * oc + 3];
-        const int32_t l0 = sh[2 * oc], r0 = sh[2 * oc + 1], l1 = sh[2 * oc + 2], r1 = sh[2 * oc + 3];
-        o0[oc] = (int8_t)requant(a00, m0, l0, r0, out_offset, act_min, act_max);
-        o0[oc + 1] = (int8_t)requant(a01, m1, l1, r1, out_offset, act_min, act_max);
-        if (two) {
-          o1[oc] = (int8_t)requant(a10, m0, l0, r0, out_offset, act_min, act_max);
-          o1[oc + 1] = (int8_t)requant(a11, m1, l1, r1, out_offset, act_min, act_max);
-        }
-      }
+/* n (> 0) groups of 4 input channels: x += 4 n words, w += 2 n words, accumulators updated. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define PW_GROUPS(x, w, n, a00, a01, a10, a11)                                                           \
+  do {                                                                                                   \
+    int32_t x0_, x1_, x2_, x3_, wa_, wb_, t_;                                                            \
+    __asm__ volatile(                                                                                    \
+        "1:\n\t"                                                                                         \
+        "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                                             \
+        "ldrd %[x2], %[x3], [%[px]], #8\n\t"                                                             \
+        "ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                             \
+        "sxtb16 %[t], %[wa]\n\t"                                                                         \
+        "smlad %[c00], %[x0], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x2], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wa], ror #8\n\t"                                                                 \
+        "smlad %[c00], %[x1], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x3], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wb]\n\t"                                                                         \
+        "smlad %[c01], %[x0], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x2], %[t], %[c11]\n\t"                                                          \
+        "sxtb16 %[t], %[wb], ror #8\n\t"                                                                 \
+        "smlad %[c01], %[x1], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x3], %[t], %[c11]\n\t"                                                          \
+        "subs %[cnt], %[cnt], #1\n\t"                                                                    \
+        "bne 1b"                                                                                         \
+        : [px] "+r"(x), [pw] "+r"(w), [cnt] "+r"(n), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10),  \
+          [c11] "+r"(a11), [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_),           \
+          [wa] "=&r"(wa_), [wb] "=&r"(wb_), [t] "=&r"(t_)                                                \
+        :                                                                                                \
+        : "cc", "memory");                                                                               \
+  } while (0)
+#else
+#define PW_GROUPS(x, w, n, a00, a01, a10, a11) \
+  do {                                         \
+    int32_t n_ = (n);                          \
+    for (; n_ > 0; --n_) {                     \
+      PW_STEP(x, w[0], w[1]);                  \
+      x += 4;                                  \
+      w += 2;                                  \
+    }                                          \
+  } while (0)
+#endif
+
+/* One pixel pair (widened in buf) against every output channel; o0 / o0 + out_c receive them. */
+INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
+                      int32_t out_c, int32_t k1, int8_t* restrict o0, int two, int clamp, int32_t act_min,
+                      int32_t act_max) {
+  int32_t oc2, i;
+  for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+    const int32_t* x = buf;
+    const int32_t q0 = rq[0], m0 = rq[1], q1 = rq[2], m1 = rq[3];
+    int32_t a00 = q0 >> 8, a01 = q1 >> 8;
+    int32_t a10 = a00, a11 = a01;
+    rq += 4;
+    {
+      int32_t n = n4;
+      PW_GROUPS(x, w, n, a00, a01, a10, a11);
     }
-    if (oc < out_c) { /* last odd channel: 4 weight bytes per group */
-      const int32_t* x0 = buf;
-      const int32_t* x1 = buf + half;
-      int32_t a0 = qp[2 * oc], a1 = a0;
-      for (i = 0; i < n4; ++i) {
-        int32_t wa;
-        memcpy(&wa, w, 4);
-        w += 4;
-        a0 = smlad(x0[0], sxtb16(wa), a0);
-        a1 = smlad(x1[0], sxtb16(wa), a1);
-        a0 = smlad(x0[1], sxtb16_ror8(wa), a0);
-        a1 = smlad(x1[1], sxtb16_ror8(wa), a1);
-        x0 += 2;
-        x1 += 2;
+    {
+      const int32_t r0 = q0 & 0xFF, r1 = q1 & 0xFF;
+      const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1)), rnd1 = (int32_t)((uint32_t)k1 << (r1 - 1));
+      o0[0] = (int8_t)requant2(a00, m0, rnd0, r0, clamp, act_min, act_max);
+      o0[1] = (int8_t)requant2(a01, m1, rnd1, r1, clamp, act_min, act_max);
+      if (two) {
+        o0[out_c] = (int8_t)requant2(a10, m0, rnd0, r0, clamp, act_min, act_max);
+        o0[out_c + 1] = (int8_t)requant2(a11, m1, rnd1, r1, clamp, act_min, act_max);
       }
-      o0[oc] = (int8_t)requant(a0, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
-      if (two) o1[oc] = (int8_t)requant(a1, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
+      o0 += 2;
     }
   }
+  if (out_c & 1) { /* last odd channel: one weight word per group */
+    const int32_t* x = buf;
+    const int32_t q0 = rq[0], m0 = rq[1], r0 = q0 & 0xFF;
+    const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1));
+    int32_t a0 = q0 >> 8, a1 = a0;
+    for (i = 0; i < n4; ++i) {
+      const int32_t wa = *w++;
+      a0 = smlad(x[0], sxtb16(wa), a0);
+      a1 = smlad(x[2], sxtb16(wa), a1);
+      a0 = smlad(x[1], sxtb16_ror8(wa), a0);
+      a1 = smlad(x[3], sxtb16_ror8(wa), a1);
+      x += 4;
+    }
+    o0[0] = (int8_t)requant2(a0, m0, rnd0, r0, clamp, act_min, act_max);
+    if (two) o0[out_c] = (int8_t)requant2(a1, m0, rnd0, r0, clamp, act_min, act_max);
+  }
+}
+
+INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
+                    int clamp) {
+  int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each */
+  const int32_t in_c = p->in_c, out_c = p->out_c, n4 = p->in_c >> 2, pixels = p->pixels;
+  const int32_t act_min = p->act_min, act_max = p->act_max;
+  /* 2^(right-1) + out_offset * 2^right = (1 + 2 * out_offset) << (right - 1) */
+  const int32_t k1 = 1 + 2 * p->out_offset;
+  const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
+  int32_t px;
+
+  for (px = 0; px + 1 < pixels; px += 2) {
+    widen2(in + px * in_c, in + (px + 1) * in_c, n4, off2, buf);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 1, clamp, act_min, act_max);
+  }
+  if (px < pixels) { /* odd pixel count: the last pixel pairs with itself, one copy stored */
+    widen2(in + px * in_c, in + px * in_c, n4, off2, buf);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 0, clamp, act_min, act_max);
+  }
+}
+
+void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                          int8_t* out) {
+  if (p->in_c > TE_PW_MAX_IN_C || (p->in_c & 3) != 0) return; /* never emitted for such layers */
+  if (p->act_min > -128 || p->act_max < 127)
+    pw_body(p, in, weights, rq, out, 1);
+  else
+    pw_body(p, in, weights, rq, out, 0);
 }

@@ -5,7 +5,8 @@
  * the input offset added (padding cells 0, length rounded up to even), then every pair of output
  * channels takes SMLADs of those lanes against the weights, pre-widened at compile time to 16-bit
  * pairs in the same [ky][kx][ic] order ([oc][K/2] int32 words, low half first, a zero pad for odd K).
- * qp/sh are the fast requantization tables described in conv2d_1x1_s8_dsp.c.
+ * rq is the requantization table of conv2d_1x1_s8_dsp.c ({(2 * bias) << 8 | right, mult}); lanes
+ * hold 2 * (x + in_offset), so the accumulator is 2 * acc as that formula wants.
  * Both windows of a pixel pair are read before either output is written, so it keeps
  * te_conv2d_s8's overlap contract. Scratch: 2 * TE_CONV_MAX_K int16 on the stack.
  */
@@ -44,6 +45,16 @@ static inline int32_t smmulr(int32_t a, int32_t b) {
   __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
   return r;
 }
+static inline int32_t sadd16(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline int32_t ssat8(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -61,18 +72,12 @@ static inline int32_t smlad(int32_t x, int32_t y, int32_t acc) {
 static inline int32_t smmulr(int32_t a, int32_t b) {
   return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline int32_t sadd16(int32_t a, int32_t b) { return pack16(lo16(a) + lo16(b), hi16(a) + hi16(b)); }
+static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
-static inline int32_t requant(int32_t acc, int32_t mult, int32_t lsh, int32_t rsh, int32_t out_offset,
-                              int32_t act_min, int32_t act_max) {
-  const int32_t y = smmulr((int32_t)((uint32_t)acc << lsh), mult);
-  int32_t r = (int32_t)((uint32_t)y * 2u + ((uint32_t)1 << rsh) + (uint32_t)(y >> 31)) >> (rsh + 1);
-  r += out_offset;
-  r = r < act_min ? act_min : r;
-  return r > act_max ? act_max : r;
-}
 
-
+#define INLINE_RQ static inline __attribute__((always_inline))
 #define TE_CONV_MAX_K 256
 
 /* im2col of one output pixel: K values (x + offset, 0 for padding) as 16-bit lanes, zero tail. */
@@ -88,7 +93,7 @@ static void gather(const te_conv_params* p, const int8_t* in, int32_t oy, int32_
         for (ic = 0; ic < in_c; ++ic) col[n++] = 0;
       } else {
         const int8_t* x = in + (iy * p->in_w + ix) * in_c;
-        for (ic = 0; ic < in_c; ++ic) col[n++] = (int16_t)(x[ic] + off);
+        for (ic = 0; ic < in_c; ++ic) col[n++] = (int16_t)(2 * (x[ic] + off));
       }
     }
   }
@@ -101,12 +106,20 @@ static inline int32_t word(const int16_t* v) {
   return w;
 }
 
+INLINE_RQ int32_t rq_out(int32_t acc2, const int32_t* rq, int32_t k1, int32_t act_min, int32_t act_max) {
+  const int32_t rsh = rq[0] & 0xFF;
+  const int32_t y = smmulr(acc2, rq[1]);
+  int32_t r = ssat8((int32_t)((uint32_t)y + ((uint32_t)k1 << (rsh - 1)) + (uint32_t)(y >> 31)) >> rsh);
+  r = r < act_min ? act_min : r;
+  return r > act_max ? act_max : r;
+}
+
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
-                      const int32_t* qp, const int8_t* sh, int8_t* out) {
+                      const int32_t* rq, int8_t* out) {
   int16_t cols[2 * TE_CONV_MAX_K]; /* two pixels' columns, k2 lanes each */
   const int32_t k2 = (p->k_h * p->k_w * p->in_c + 1) & ~1, kw = k2 >> 1;
   const int32_t out_c = p->out_c, npix = p->out_h * p->out_w;
-  const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+  const int32_t k1 = 1 + 2 * p->out_offset, act_min = p->act_min, act_max = p->act_max;
   int32_t px, oc, j;
 
   if (k2 > TE_CONV_MAX_K) return; /* never emitted */
@@ -123,7 +136,7 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
       const int32_t* wb = pair ? wa + kw : wa;
       const int16_t* x0 = cols;
       const int16_t* x1 = cols + k2;
-      int32_t a00 = qp[2 * oc], a01 = pair ? qp[2 * oc + 2] : 0, a10 = a00, a11 = a01;
+      int32_t a00 = rq[2 * oc] >> 8, a01 = pair ? rq[2 * oc + 2] >> 8 : 0, a10 = a00, a11 = a01;
       for (j = 0; j < kw; ++j) {
         const int32_t va = wa[j], vb = wb[j], v0 = word(x0 + 2 * j), v1 = word(x1 + 2 * j);
         a00 = smlad(v0, va, a00);
@@ -131,13 +144,11 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
         a10 = smlad(v1, va, a10);
         a11 = smlad(v1, vb, a11);
       }
-      o0[oc] = (int8_t)requant(a00, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
-      if (two) o1[oc] = (int8_t)requant(a10, qp[2 * oc + 1], sh[2 * oc], sh[2 * oc + 1], out_offset, act_min, act_max);
+      o0[oc] = (int8_t)rq_out(a00, rq + 2 * oc, k1, act_min, act_max);
+      if (two) o1[oc] = (int8_t)rq_out(a10, rq + 2 * oc, k1, act_min, act_max);
       if (pair) {
-        o0[oc + 1] = (int8_t)requant(a01, qp[2 * oc + 3], sh[2 * oc + 2], sh[2 * oc + 3], out_offset, act_min, act_max);
-        if (two)
-          o1[oc + 1] = (int8_t)requant(a11, qp[2 * oc + 3], sh[2 * oc + 2], sh[2 * oc + 3], out_offset, act_min,
-                                       act_max);
+        o0[oc + 1] = (int8_t)rq_out(a01, rq + 2 * oc + 2, k1, act_min, act_max);
+        if (two) o1[oc + 1] = (int8_t)rq_out(a11, rq + 2 * oc + 2, k1, act_min, act_max);
       }
     }
   }

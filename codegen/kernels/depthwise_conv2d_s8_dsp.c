@@ -1,16 +1,20 @@
 /*
- * depthwise_conv2d_s8_dsp.c: int8 depthwise conv2d (depth multiplier 1, no dilation, any kernel
- * size and stride) for Armv7E-M DSP cores. Channel by channel: the input rows a channel needs are
- * widened once into a small ring of k_h zero-padded 16-bit rows (x + in_offset; padding cells 0),
- * and every output sums k_h rows of SMLADs over adjacent 16-bit pairs (an unaligned 32-bit load
- * picks any pair). The weights of the channel are widened into 16-bit pairs per kernel row
- * ([w0,w1],[w2,w3],...,[w_{k-1},0]; the zero pairs the extra ring column read past the row).
+ * depthwise_conv2d_s8_dsp.c: int8 depthwise conv2d (depth multiplier 1, no dilation, square
+ * kernel k <= 8, any stride) for Armv7E-M DSP cores. Channel by channel: the input rows of the
+ * current window are widened into a ring of k zero-padded 16-bit rows holding 2 * (x + in_offset)
+ * (padding cells 0; rows rotate as the window moves down, so each input row is widened once per
+ * channel), and every output sums k rows of SMLADs over adjacent 16-bit pairs (an unaligned
+ * 32-bit load picks any pair) against the channel's weights, widened to 16-bit pairs per kernel row
+ * ([w0,w1],[w2,w3],...,[w_{k-1},0]: the zero pairs the one extra ring column).
  *
- * Weights are HWC [k_h][k_w][channels] as for te_depthwise_conv2d_s8; qp/sh are the fast
- * requantization tables described in conv2d_1x1_s8_dsp.c (bias, multiplier; left + 1, right).
- * The output is written channel by channel, so unlike te_depthwise_conv2d_s8 this kernel must not
- * overlap its input (the compiler only emits it when the memory plan keeps them apart).
- * Scratch: TE_DW_RING int16 on the stack (the compiler checks k_h * padded width fits).
+ * Weights are channel-major [c][k][k] (transposed at compile time); rq is the requantization table
+ * of conv2d_1x1_s8_dsp.c ({(2 * bias) << 8 | right, mult}, right >= 1), here computed as
+ *   y = SMMULR(2 * acc, mult),  r = (y + 2^(right-1) + out_offset * 2^right + (y >> 31)) >> right
+ * (= RoundingDivideByPOT(y, right) + out_offset; bounds proven per layer by the compiler).
+ * The output is written channel by channel: the compiler emits this kernel only where the memory
+ * plan keeps input and output apart or an exact check of this order against the placement passes
+ * (tinyengine_tvm.codegen.dsp.dw_channel_major_safe).
+ * Scratch: TE_DW_RING int16 on the stack (the compiler checks k * padded width fits).
  */
 #include <string.h>
 
@@ -47,6 +51,16 @@ static inline int32_t smmulr(int32_t a, int32_t b) {
   __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
   return r;
 }
+static inline int32_t sadd16(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline int32_t ssat8(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -64,101 +78,113 @@ static inline int32_t smlad(int32_t x, int32_t y, int32_t acc) {
 static inline int32_t smmulr(int32_t a, int32_t b) {
   return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline int32_t sadd16(int32_t a, int32_t b) { return pack16(lo16(a) + lo16(b), hi16(a) + hi16(b)); }
+static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
-
-static inline int32_t requant(int32_t acc, int32_t mult, int32_t lsh, int32_t rsh, int32_t out_offset,
-                              int32_t act_min, int32_t act_max) {
-  const int32_t y = smmulr((int32_t)((uint32_t)acc << lsh), mult);
-  int32_t r = (int32_t)((uint32_t)y * 2u + ((uint32_t)1 << rsh) + (uint32_t)(y >> 31)) >> (rsh + 1);
-  r += out_offset;
-  r = r < act_min ? act_min : r;
-  return r > act_max ? act_max : r;
-}
 
 
 #define TE_DW_RING 1024
 #define TE_DW_MAX_K 8
+#define INLINE static inline __attribute__((always_inline))
 
-/* Sum over one kernel row: kp pairs of 16-bit inputs starting at r, times packed weight pairs. */
-static inline __attribute__((always_inline)) int32_t row_dot(const int16_t* r, const int32_t* wp, int32_t kp,
-                                                             int32_t acc) {
-  int32_t j;
-  for (j = 0; j < kp; ++j) {
-    int32_t v;
-    memcpy(&v, r + 2 * j, 4);
-    acc = smlad(v, wp[j], acc);
-  }
-  return acc;
+INLINE int32_t word_at(const int16_t* v) {
+  int32_t w;
+  memcpy(&w, v, 4);
+  return w;
 }
 
-static inline __attribute__((always_inline)) void out_row(const te_dw_params* p, int16_t* const* rows,
-                                                          const int32_t* wp, int32_t kp, int32_t bias,
-                                                          int32_t mult, int32_t lsh, int32_t rsh, int8_t* o) {
-  const int32_t out_w = p->out_w, s = p->stride_w, c = p->c, k_h = p->k_h;
-  const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
-  int32_t ox, ky;
-  for (ox = 0; ox < out_w; ++ox) {
-    int32_t acc = bias;
-    for (ky = 0; ky < k_h; ++ky) acc = row_dot(rows[ky] + ox * s, wp + ky * kp, kp, acc);
-    *o = (int8_t)requant(acc, mult, lsh, rsh, out_offset, act_min, act_max);
-    o += c;
+/* Padded row prow of this channel -> r (pw lanes). */
+INLINE void load_row(const te_dw_params* p, const int8_t* in, int32_t prow, int32_t pw, int32_t off2, int16_t* r) {
+  const int32_t iy = prow - p->pad_top, c = p->c, in_w = p->in_w;
+  int32_t ix;
+  if (iy < 0 || iy >= p->in_h) {
+    memset(r, 0, (size_t)pw * sizeof(int16_t));
+    return;
+  }
+  {
+    const int8_t* x = in + iy * in_w * c;
+    int16_t* d = r + p->pad_left;
+    for (ix = 0; ix < p->pad_left; ++ix) r[ix] = 0;
+    for (ix = 0; ix < in_w; ++ix) {
+      d[ix] = (int16_t)(off2 + 2 * (int32_t)*x);
+      x += c;
+    }
+    for (ix = p->pad_left + in_w; ix < pw; ++ix) r[ix] = 0;
+  }
+}
+
+INLINE void dw_channel(const te_dw_params* p, const int8_t* in, const int8_t* w, int32_t q, int32_t mult, int8_t* out,
+                       int16_t* ring, const int32_t K, const int clamp) {
+  const int32_t KP = (K + 1) >> 1, s_h = p->stride_h, s_w = p->stride_w, c = p->c, out_w = p->out_w;
+  const int32_t pw = p->pad_left + p->in_w + p->pad_right + 1;
+  const int32_t off2 = 2 * p->in_offset, act_min = p->act_min, act_max = p->act_max;
+  const int32_t bias2 = q >> 8, rsh = q & 0xFF;
+  const int32_t rnd = (int32_t)(((uint32_t)1 << (rsh - 1)) + ((uint32_t)p->out_offset << rsh));
+  int32_t wv[TE_DW_MAX_K * (TE_DW_MAX_K / 2)];
+  int16_t* rows[TE_DW_MAX_K];
+  int16_t* tmp[TE_DW_MAX_K];
+  int32_t ky, j, oy, ox, have = 0;
+
+  for (ky = 0; ky < K; ++ky) {
+    for (j = 0; j < KP; ++j) {
+      const int32_t w0 = w[ky * K + 2 * j], w1 = 2 * j + 1 < K ? w[ky * K + 2 * j + 1] : 0;
+      wv[ky * KP + j] = (int32_t)(((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16));
+    }
+    rows[ky] = ring + ky * pw;
+  }
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int32_t top = oy * s_h;
+    if (oy > 0) { /* slide the window down by s_h rows: reuse the rows still inside it */
+      if (s_h >= K) {
+        have = 0;
+      } else {
+        for (j = 0; j < s_h; ++j) tmp[j] = rows[j];
+        for (j = 0; j + s_h < K; ++j) rows[j] = rows[j + s_h];
+        for (j = 0; j < s_h; ++j) rows[K - s_h + j] = tmp[j];
+        have = K - s_h;
+      }
+    }
+    for (ky = have; ky < K; ++ky) load_row(p, in, top + ky, pw, off2, rows[ky]);
+    have = K;
+    {
+      int8_t* o = out + oy * out_w * c;
+      for (ox = 0; ox < out_w; ++ox) {
+        int32_t acc = bias2, y, r;
+        for (ky = 0; ky < K; ++ky) {
+          const int16_t* rr = rows[ky] + ox * s_w;
+          for (j = 0; j < KP; ++j) acc = smlad(word_at(rr + 2 * j), wv[ky * KP + j], acc);
+        }
+        y = smmulr(acc, mult);
+        r = ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+        if (clamp) {
+          r = r < act_min ? act_min : r;
+          r = r > act_max ? act_max : r;
+        }
+        *o = (int8_t)r;
+        o += c;
+      }
+    }
   }
 }
 
 void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
-                                const int32_t* qp, const int8_t* sh, int8_t* out) {
+                                const int32_t* rq, int8_t* out) {
   int16_t ring[TE_DW_RING];
-  int32_t wp[TE_DW_MAX_K * (TE_DW_MAX_K / 2)];
-  int16_t* rows[TE_DW_MAX_K];
-  const int32_t c = p->c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
-  const int32_t kp = (k_w + 1) >> 1;
-  const int32_t pw = p->pad_left + in_w + p->pad_right + 1; /* +1: the zero-weighted column past odd k */
-  const int32_t off = p->in_offset;
-  int32_t ch, oy, ky, kx, ix;
-
-  if (k_h > TE_DW_MAX_K || k_w > TE_DW_MAX_K || k_h * pw > TE_DW_RING) return; /* never emitted */
+  const int32_t c = p->c, k = p->k_h, kk = p->k_h * p->k_w;
+  const int clamp = p->act_min > -128 || p->act_max < 127;
+  int32_t ch;
+  if (k != p->k_w || k > TE_DW_MAX_K || k * (p->pad_left + p->in_w + p->pad_right + 1) > TE_DW_RING) return;
   for (ch = 0; ch < c; ++ch) {
-    const int32_t bias = qp[2 * ch], mult = qp[2 * ch + 1], lsh = sh[2 * ch], rsh = sh[2 * ch + 1];
-    int32_t loaded = -1; /* highest padded input row held in the ring */
-    for (ky = 0; ky < k_h; ++ky) {
-      for (kx = 0; kx < kp; ++kx) {
-        const int32_t w0 = weights[(ky * k_w + 2 * kx) * c + ch];
-        const int32_t w1 = 2 * kx + 1 < k_w ? weights[(ky * k_w + 2 * kx + 1) * c + ch] : 0;
-        wp[ky * kp + kx] = (int32_t)(((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16));
-      }
-    }
-    for (oy = 0; oy < p->out_h; ++oy) {
-      const int32_t top = oy * p->stride_h; /* first padded row of the window */
-      for (ky = 0; ky < k_h; ++ky) {
-        const int32_t prow = top + ky;
-        int16_t* r = ring + (prow % k_h) * pw;
-        if (prow > loaded) { /* load padded row prow */
-          const int32_t iy = prow - p->pad_top;
-          if (iy < 0 || iy >= in_h) {
-            memset(r, 0, (size_t)pw * sizeof(int16_t));
-          } else {
-            const int8_t* x = in + iy * in_w * c + ch;
-            int16_t* d = r + p->pad_left;
-            for (ix = 0; ix < p->pad_left; ++ix) r[ix] = 0;
-            for (ix = 0; ix < in_w; ++ix) {
-              d[ix] = (int16_t)(*x + off);
-              x += c;
-            }
-            for (ix = p->pad_left + in_w; ix < pw; ++ix) r[ix] = 0;
-          }
-          loaded = prow;
-        }
-        rows[ky] = r;
-      }
-      {
-        int8_t* o = out + oy * p->out_w * c + ch;
-        switch (kp) { /* constant pair counts let the compiler unroll the row sums */
-          case 1: out_row(p, rows, wp, 1, bias, mult, lsh, rsh, o); break;
-          case 2: out_row(p, rows, wp, 2, bias, mult, lsh, rsh, o); break;
-          case 3: out_row(p, rows, wp, 3, bias, mult, lsh, rsh, o); break;
-          case 4: out_row(p, rows, wp, 4, bias, mult, lsh, rsh, o); break;
-          default: break;
-        }
+    const int8_t* w = weights + ch * kk;
+    const int32_t q = rq[2 * ch], m = rq[2 * ch + 1];
+    if (clamp) {
+      dw_channel(p, in + ch, w, q, m, out + ch, ring, k, 1);
+    } else {
+      switch (k) { /* constant kernel sizes unroll the row sums */
+        case 3: dw_channel(p, in + ch, w, q, m, out + ch, ring, 3, 0); break;
+        case 5: dw_channel(p, in + ch, w, q, m, out + ch, ring, 5, 0); break;
+        case 7: dw_channel(p, in + ch, w, q, m, out + ch, ring, 7, 0); break;
+        default: dw_channel(p, in + ch, w, q, m, out + ch, ring, k, 0); break;
       }
     }
   }

@@ -147,13 +147,15 @@ typedef struct {
   int32_t act_min, act_max;
 } te_pw_params;
 
-/* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512. Reads a pixel pair's inputs before writing
- * any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
-void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int8_t* weights,
-                          const int32_t* qp, const int8_t* sh, int8_t* out);
+/* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512; weights packed as int32 words, rq per channel
+ * {(2 * bias) << 8 | right shift, multiplier} (no left shifts). Reads a pixel pair's inputs before
+ * writing any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
+void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
+                          const int32_t* rq, int8_t* out);
 
-/* Depthwise conv, depth multiplier 1, no dilation, k <= 8; weights [k_h][k_w][c] as the portable
- * kernel. Writes channel by channel: its output must not overlap its input. */
+/* Depthwise conv, depth multiplier 1, no dilation, square k <= 8; weights channel-major
+ * [c][k][k]; rq as for te_conv2d_1x1_s8_dsp (right shift >= 1). Writes channel by channel (the
+ * compiler checks that order against the memory plan). */
 typedef struct {
   int32_t in_h, in_w, c;
   int32_t out_h, out_w;
@@ -164,12 +166,12 @@ typedef struct {
 } te_dw_params;
 
 void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
-                                const int32_t* qp, const int8_t* sh, int8_t* out);
+                                const int32_t* rq, int8_t* out);
 
 /* General conv (no dilation) with a small reduction K = k_h*k_w*in_c <= 256: weights widened at
  * compile time to 16-bit pairs, [out_c][K rounded up to even / 2] words in [ky][kx][ic] order. */
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
-                      const int32_t* qp, const int8_t* sh, int8_t* out);
+                      const int32_t* rq, int8_t* out);
 
 #ifdef __cplusplus
 }
