@@ -26,7 +26,7 @@ _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "
 # kernel kind -> (C source files it needs)
 _KERNEL_SOURCES = {
     "conv2d": ["conv2d_s8.c", "conv2d_1x1_s8.c"],
-    "depthwise_conv2d": ["depthwise_conv2d_s8.c"],
+    "depthwise_conv2d": ["depthwise_conv2d_s8.c", "depthwise_conv2d_s8_inplace.c"],
     "fully_connected": ["fully_connected_s8.c"],
     "add": ["add_s8.c"],
     "avg_pool2d": ["pool_s8.c"],
@@ -167,8 +167,23 @@ class _Emitter:
             call = f"memcpy({out}, {ins[0]}, {nbytes});"
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
+        call = self.planned_call(n, call)
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
         self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
+
+    def planned_call(self, n: str, call: str) -> str:
+        """Honour the plan: the kernel whose overlap contract / scratch it assumed, scratch as last argument."""
+        assumed = getattr(self.p, "kernel_fns", {}).get(n)
+        emitted = call.split("(")[0]
+        if assumed and assumed.startswith(emitted + "_"):  # the plan picked a variant (same args + scratch)
+            call = assumed + call[len(emitted):]
+        if assumed and not call.startswith(assumed + "("):
+            raise RuntimeError(f"{n}: the memory plan assumed {assumed}'s overlap/scratch contract but the emitter "
+                               f"calls {call.split('(')[0]}; register its contract in planner/contracts.py")
+        off = getattr(self.p, "scratch_offsets", {}).get(n)
+        if off is not None:
+            call = f"{call[:-2]}, (int8_t*)(arena.bytes + {off}));"
+        return call
 
     def signature(self) -> str:
         args = []
@@ -197,7 +212,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
         from .dsp import specialize
 
         e.specialize = specialize
-    for op in graph.ops:
+    for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order
         e.emit_op(op)
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
     sources = kernel_sources(graph) + e.extra_sources

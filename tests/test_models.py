@@ -42,8 +42,10 @@ def test_vww_report_matches_model_facts(compiled):
     assert r["weight_bytes"] == 444_976
     assert r["op_counts"] == {"conv2d": 30, "depthwise_conv2d": 15, "add": 8, "mean": 2,
                               "fully_connected": 1, "quantize": 1, "dequantize": 1}
-    # the arena must at least hold the widest layer's input and output (12,800 + 76,800 bytes)
-    assert 89_600 <= r["arena_bytes"] <= 120_000
+    # the widest step (8->48-channel 1x1 expansion at 40x40) needs its 76,800-byte output plus the
+    # 8-channel input pixel the kernel still reads (te_conv2d_1x1_s8 overlap contract): 76,807 bytes
+    assert r["lower_bound_bytes"] == 76_807
+    assert r["lower_bound_bytes"] <= r["peak_sram_bytes"] <= r["arena_bytes"] <= 77_000  # issue 4: <= 77 kB
 
 
 def test_generated_c_is_warning_free_c99(compiled, tmp_path):

@@ -30,9 +30,10 @@ class IOSpec:
 
 
 def _check_target(target) -> str:
-    from .codegen.targets import get
+    """Canonical target name from a name ("cortex-m7") or a tvm.target.Target("c -mcpu=cortex-m7")."""
+    from .target_spec import target_name
 
-    return get(target).name
+    return target_name(target)
 
 
 class CompiledModel:
@@ -201,18 +202,35 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
 
         budgets = firmware.budgets_for(get(target), sram, flash, stack)
         firmware.check_budgets(mem.arena_bytes, graph.weight_bytes, ins, outs, budgets)
-    elif sram is not None or flash is not None:
-        raise TinyEngineError("--sram/--flash budgets apply to Cortex-M targets, not to the host")
+    elif flash is not None:
+        raise TinyEngineError("--flash budgets apply to Cortex-M targets, not to the host")
+    elif sram is not None:  # host: the arena must fit; the one-line message names the peak step
+        from .planner.report import check_sram
+
+        check_sram(graph, mem, sram, source)
     return CompiledModel(graph, mem, ins, outs, target, source, budgets)
 
 
-def compile(model, target="host", sram=None, flash=None, stack=None) -> CompiledModel:  # noqa: A001
-    """Compile a model file (.tflite), its bytes, or a Relax IRModule for ``target``
-    (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55; budgets as in ``build``)."""
+def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
+            calibration_method="minmax") -> CompiledModel:
+    """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
+    IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
+    budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
+    model's own layout, or a .npz file / directory; see ``frontend.load``); ``input_shapes`` fixes dynamic
+    ONNX input shapes. The compiled model's image inputs are NHWC."""
     import tvm
 
     budget_kw = dict(sram=sram, flash=flash, stack=stack)
     target = _check_target(target)
+    from .frontend import load
+
+    if load.handles(model):
+        mod, label, names, qreport = load.to_relax(model, calibration, input_shapes, calibration_method)
+        cm = build(mod, target, source=label, **budget_kw)
+        for spec, name in zip(cm.inputs, names):
+            spec.name = name
+        cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
+        return cm
     if isinstance(model, tvm.IRModule):
         return build(model, target, **budget_kw)
     if isinstance(model, (str, os.PathLike)):

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, help="inputs: .npy (one input) or .npz (input_0, input_1, ... or the model's input names)")
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
+
+    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, arena high-water mark, weights) and SRAM timeline")
+    pr.add_argument("model", help="model file (.tflite)")
+    pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
+    pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
+    pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
     return p
 
 
@@ -211,6 +217,27 @@ def _print_measurement(m) -> None:
         print(f"  {layer['name']:<28} {layer[count]:>12,} {per_mac}")
 
 
+def _cmd_profile(args) -> int:
+    """Per-layer memory/compute table of the planned model (planner/report.py), optionally the timeline PNG."""
+    from .api import compile as te_compile
+    from .planner.report import format_table, layer_rows, plot_timeline
+
+    cm = te_compile(args.model, target=args.target)
+    label = os.path.basename(os.fspath(args.model))
+    if args.plot:
+        plot_timeline(cm.graph, cm.plan, args.plot, f"{label} ({cm.target}): SRAM timeline")
+    if args.json:
+        rep = cm.report()
+        rep["layers"] = layer_rows(cm.graph, cm.plan)
+        rep["plot"] = os.path.abspath(args.plot) if args.plot else None
+        print(json.dumps(rep))
+    else:
+        print(format_table(cm.graph, cm.plan, f"{label} -> {cm.target}"))
+        if args.plot:
+            print(f"wrote {args.plot}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .errors import TinyEngineError
@@ -218,7 +245,7 @@ def main(argv=None) -> int:
     out_dir = getattr(args, "output", None) if args.command == "compile" else None
     existed = out_dir is not None and os.path.exists(out_dir)
     try:
-        return {"compile": _cmd_compile, "run": _cmd_run}[args.command](args)
+        return {"compile": _cmd_compile, "run": _cmd_run, "profile": _cmd_profile}[args.command](args)
     except TinyEngineError as err:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)

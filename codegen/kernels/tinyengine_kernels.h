@@ -13,6 +13,22 @@
  *   - no heap, no libc beyond <stdint.h>/<string.h> (float boundary kernels use <math.h> only in
  *     te_log_softmax_f32).
  * C99, clean under -Wall -Wextra -Werror, ASan and UBSan.
+ *
+ * Overlap contracts (the memory planner relies on them; tinyengine_tvm/planner/contracts.py models
+ * each kernel's access order and tests/test_planner_kernels.py runs the kernels overlapped):
+ *   - in/out pointers are never `restrict`: out may overlap an input that dies at this call;
+ *   - te_conv2d_s8, te_conv2d_1x1_s8, te_depthwise_conv2d_s8, te_avg_pool_s8, te_max_pool_s8,
+ *     te_add_s8, te_mean_s8, te_requantize_s8, te_fully_connected_s8{,_dscale} write every output
+ *     byte exactly once, in increasing address order (out++), and read input bytes only to compute
+ *     the output byte being produced (its window / row / element), before storing it. So an input
+ *     byte is dead once the last output that reads it is stored, and out may start `d` bytes before
+ *     in for any d >= the bound derived from that order (e.g. 1x1 conv expanding: out ends in_c - 1
+ *     bytes before in's end; add and 3x3 stride-2 depthwise: out == in), or at/above in's end;
+ *   - te_pad_s8 (memcpy) and any kernel not listed: no overlap;
+ *   - a variant (e.g. *_dsp.c) may replace a listed kernel in an overlapping plan only if it reads
+ *     no input byte later, and writes no output byte earlier, relative to the other accesses;
+ *   - scratch: a kernel that needs scratch takes it as its last argument (int8_t*), sized by the
+ *     planner (contracts.scratch_bytes) inside the arena; no current portable kernel needs one.
  */
 #ifndef TINYENGINE_KERNELS_H_
 #define TINYENGINE_KERNELS_H_
@@ -52,6 +68,12 @@ void te_conv2d_1x1_s8(const te_conv_params* p, const int8_t* in, const int8_t* w
 void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                             const int32_t* bias, const int32_t* mult, const int32_t* shift,
                             int8_t* out);
+
+/* The same result computed channel by channel through `scratch` (in_h * in_w bytes, in the arena),
+ * so out may equal in (in place, TinyEngine-style); depth_multiplier 1 only. */
+void te_depthwise_conv2d_s8_inplace(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                    const int32_t* bias, const int32_t* mult, const int32_t* shift,
+                                    int8_t* out, int8_t* scratch);
 
 /* Fully connected: out[b][o] = sum_i (in[b][i] + in_offset) * w[o][i] + bias[o], requantized.
  * mult/shift hold one entry (per-tensor) or out_n entries (per-channel). bias may be NULL. */

@@ -1,57 +1,83 @@
-"""Greedy-by-size placement of buffers into one arena (the TFLite Micro GreedyMemoryPlanner idea).
+"""Greedy placement of a Problem's buffers into one arena.
 
-Buffers are placed largest first, each at the lowest aligned offset where it does
-not overlap any already placed buffer whose lifetime intersects its own.
+Buffers are taken one at a time (largest first, "by size", as TFLite Micro's
+GreedyMemoryPlanner; or most crowded first, "by conflicts": the buffer whose
+lifetime sees the most live bytes) and each goes to the lowest aligned offset
+that every already placed buffer it meets in time allows: either disjoint, or at
+an overlap the kernel contract permits (the candidates are the edges of the allowed
+intervals next to each placed neighbour).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .lifetimes import Buffer, buffers
-
 ALIGN = 8
 
 
-def _align(x: int) -> int:
-    return (x + ALIGN - 1) // ALIGN * ALIGN
+def align_up(x: int, a: int = ALIGN) -> int:
+    return -(-x // a) * a
 
 
-@dataclass
-class MemoryPlan:
-    arena_bytes: int
-    offsets: dict                     # tensor name -> arena offset, or None when external
-    buffers: dict = field(default_factory=dict)   # root -> Buffer
-    roots: dict = field(default_factory=dict)     # tensor -> root
-    live_bytes: list = field(default_factory=list)  # per step: bytes of arena buffers alive
-
-    @property
-    def peak_live_bytes(self) -> int:
-        return max(self.live_bytes, default=0)
+def align_down(x: int, a: int = ALIGN) -> int:
+    return (x // a) * a
 
 
-def place(bufs: list[Buffer]) -> tuple[dict[str, int], int]:
-    """Offsets for arena buffers; returns (root -> offset, arena size)."""
-    placed: list[tuple[int, Buffer]] = []
-    offsets: dict[str, int] = {}
-    for b in sorted(bufs, key=lambda b: (-b.size, b.first, b.root)):
-        busy = sorted((off, off + o.size) for off, o in placed if o.overlaps_in_time(b))
-        off = 0
-        for lo, hi in busy:
-            if off + b.size <= lo:
+def neighbours(problem) -> list:
+    """Per buffer: [(other, Overlap, sign)], sign=+1 if delta = off[self] - off[other] (self is the pair's b)."""
+    nb = [[] for _ in problem.bufs]
+    for a, b, ov in problem.pairs:
+        nb[b].append((a, ov, +1))
+        nb[a].append((b, ov, -1))
+    return nb
+
+
+def _allowed(ov, sign: int, off_self: int, off_other: int) -> bool:
+    delta = (off_self - off_other) if sign > 0 else (off_other - off_self)
+    return ov.allows(delta)
+
+
+def _candidates(ov, sign: int, off_other: int):
+    """Offsets for self at the edges of the allowed set relative to a placed neighbour."""
+    if sign > 0:  # off_self = off_other + delta
+        yield align_down(off_other + ov.lo)
+        yield align_up(off_other + ov.hi)
+        for d in ov.points:
+            yield off_other + d
+    else:  # off_other - off_self = delta  -> off_self = off_other - delta
+        yield align_up(off_other - ov.lo)
+        yield align_down(off_other - ov.hi)
+        for d in ov.points:
+            yield off_other - d
+
+
+def crowding(problem) -> list:
+    """Per buffer: the most live bytes at any step of its lifetime."""
+    live = problem.live_bytes()
+    return [max(live[max(b.first, 0): b.last + 1] or [b.size]) for b in problem.bufs]
+
+
+def place(problem, key: str = "size", order=None) -> tuple[list, int]:
+    """(offset per buffer, arena end) with the given greedy order ("size" or "conflicts")."""
+    bufs = problem.bufs
+    nb = neighbours(problem)
+    if order is None:
+        if key == "size":
+            order = sorted(range(len(bufs)), key=lambda i: (-bufs[i].size, bufs[i].first, i))
+        elif key == "conflicts":
+            crowd = crowding(problem)
+            order = sorted(range(len(bufs)), key=lambda i: (-crowd[i], -bufs[i].size, bufs[i].first, i))
+        else:
+            raise ValueError(f"unknown greedy key {key}")
+    off: list = [None] * len(bufs)
+    for i in order:
+        placed = [(j, ov, s) for j, ov, s in nb[i] if off[j] is not None]
+        cands = {0}
+        for j, ov, s in placed:
+            cands.update(c for c in _candidates(ov, s, off[j]) if c >= 0 and c % ALIGN == 0)
+        for c in sorted(cands):
+            if all(_allowed(ov, s, c, off[j]) for j, ov, s in placed):
+                off[i] = c
                 break
-            off = max(off, _align(hi))
-        offsets[b.root] = off
-        placed.append((off, b))
-    size = max((off + b.size for off, b in placed), default=0)
-    return offsets, _align(size)
-
-
-def plan(graph) -> MemoryPlan:
-    """Plan the arena for a KernelGraph."""
-    bufs, roots = buffers(graph)
-    internal = [b for b in bufs.values() if not b.external]
-    root_off, arena = place(internal)
-    offsets = {t: (None if bufs[r].external else root_off[r]) for t, r in roots.items() if r in bufs}
-    live = [sum(b.size for b in internal if b.first <= s <= b.last) for s in range(len(graph.ops))]
-    return MemoryPlan(arena, offsets, bufs, roots, live)
+        else:  # unreachable: above every neighbour is always allowed
+            off[i] = align_up(max((off[j] + bufs[j].size for j, _, _ in placed), default=0))
+    end = max((off[i] + b.size for i, b in enumerate(bufs)), default=0)
+    return off, end
