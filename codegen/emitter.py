@@ -51,7 +51,7 @@ _STRUCT_FIELDS = {
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
     "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
                        "pad_top", "pad_left", "act_min", "act_max"],
-    "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift"],
+    "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
 }
 

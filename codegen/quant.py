@@ -292,17 +292,18 @@ def mean_view(shape: Sequence[int], axes: Iterable[int]) -> Tuple[int, int, int]
 
 
 def mean_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
-                outer: int = 1, reduce: int = 1, inner: int = 1) -> dict:
+                outer: int = 1, reduce: int = 1, inner: int = 1, exact: bool = False) -> dict:
     """int8 MEAN parameters; keys are ``te_mean_params`` fields.
 
     LiteRT's reference MEAN for int8 always takes ``reference_ops::QuantizedMeanOrSum``
     (also when input and output share scale and zero point):
     ``mult, shift = QuantizeMultiplier(double(in_scale) / double(out_scale))``.
     The kernel folds ``1/reduce`` into them itself (see :func:`mean_folded_multiplier`).
+    ``exact=True`` asks the kernel for one rounding instead (ONNX/PyTorch graphs, as onnxruntime).
     """
     mult, shift = quantize_multiplier(_f32(in_scale) / _f32(out_scale))
     return {"outer": int(outer), "reduce": int(reduce), "inner": int(inner),
-            "in_zp": int(in_zp), "out_zp": int(out_zp), "mult": mult, "shift": shift}
+            "in_zp": int(in_zp), "out_zp": int(out_zp), "mult": mult, "shift": shift, "exact": int(bool(exact))}
 
 
 def mean_folded_multiplier(mult: int, shift: int, n: int) -> Tuple[int, int]:

@@ -9,24 +9,53 @@ from __future__ import annotations
 import tvm
 
 from .annotate import AnnotateKernelParams
+from .canonicalize_clip import CanonicalizeClip
+from .fold_const_layout import FoldConstantLayout
 from .fold_pad import FoldPadIntoConv
+from .layout_nhwc import ConvertToNHWC
 from .partition import PartitionKernels
+from .simplify_qdq import RemoveIdentityRequantize
 from .sink_transpose import SinkTransposeThroughMean
 from .unshare_dequantize import UnshareDequantize
 
 __all__ = [
     "AnnotateKernelParams",
+    "CanonicalizeClip",
+    "ConvertToNHWC",
+    "FoldConstantLayout",
     "FoldPadIntoConv",
     "PartitionKernels",
+    "RemoveIdentityRequantize",
     "SinkTransposeThroughMean",
     "UnshareDequantize",
+    "canonicalize",
     "pipeline",
 ]
 
 
-def pipeline() -> tvm.transform.Sequential:
-    """canonicalize (fold pads, sink transposes, unshare dequantize) -> partition -> annotate."""
+def canonicalize() -> tvm.transform.Sequential:
+    """ONNX/PyTorch graphs -> the TFLite-like form: clip spelling, NHWC layout, folded constant layouts, no identity requantize.
+
+    Every pass here is a no-op on TFLite-imported graphs.
+    """
     return tvm.transform.Sequential(
-        [FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, PartitionKernels(), AnnotateKernelParams],
+        [CanonicalizeClip, ConvertToNHWC, FoldConstantLayout, RemoveIdentityRequantize], name="tinyengine.canonicalize"
+    )
+
+
+def pipeline(target=None) -> tvm.transform.Sequential:
+    """canonicalize (clip, NHWC layout, constant layouts, identity requantize, pads, transposes, shared dequantize)
+    -> partition -> annotate.
+
+    ``target`` (a name such as ``"cortex-m7"`` or a ``tvm.target.Target``) is checked and
+    recorded; the passes themselves are target-independent (kernel variants are chosen by
+    the C emitter).
+    """
+    if target is not None:
+        from ..target_spec import target_name
+
+        target_name(target)  # raises a clear error for an unknown target
+    return tvm.transform.Sequential(
+        [canonicalize(), FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, PartitionKernels(), AnnotateKernelParams],
         name="tinyengine.pipeline",
     )

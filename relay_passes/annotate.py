@@ -20,6 +20,7 @@ from ..errors import UnsupportedOperatorError
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
 
 PARAMS_ATTR = "tinyengine.params"
+ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
 
 
 class _Calls(dict):
@@ -253,8 +254,9 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     w = const_value(src.args[0] if call_op_name(src) == "relax.permute_dims" else src)
     if kind == "conv2d":  # HWIO -> OHWI
         w = np.ascontiguousarray(w.transpose(3, 0, 1, 2))
-    elif kind == "depthwise_conv2d":  # 1HWC -> HWC
-        w = np.ascontiguousarray(w.reshape(w.shape[-3], w.shape[-2], w.shape[-1]))
+    elif kind == "depthwise_conv2d":  # 1HWC (TFLite) or HWC1 (HWOI, ONNX/PyTorch) -> HWC: same memory order
+        k_h, k_w, out_c = shape_of(calls["relax.nn.conv2d"][0].args[1])[:3]
+        w = np.ascontiguousarray(w.reshape(k_h, k_w, out_c))
     out = {"weights": w.astype(np.int8)}
     biases = [d for d in calls.get("relax.dequantize", []) if d is not w_deq and is_constant(d.args[0]) and dtype_of(d.args[0]) == "int32"]
     if biases:
@@ -264,12 +266,21 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
 
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.AnnotateKernelParams")
 def AnnotateKernelParams(mod, _ctx):
-    """Attach ``tinyengine.params`` to every tinyengine composite function."""
+    """Attach ``tinyengine.params`` to every tinyengine composite function.
+
+    ``main`` carrying ``tinyengine.rounding = "exact"`` (ONNX and PyTorch graphs) selects
+    one-rounding MEAN (onnxruntime's semantics) instead of TFLite's double rounding.
+    """
+    main_attrs = mod["main"].attrs if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
+    exact = main_attrs is not None and str(main_attrs.get(ROUNDING_ATTR, "")) == "exact"
     updates = {}
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
-            updates[gv] = func.with_attr(PARAMS_ATTR, describe(func))
+            params = describe(func)
+            if exact and "exact" in params:
+                params["exact"] = 1
+            updates[gv] = func.with_attr(PARAMS_ATTR, params)
     mod = mod.clone()
     for gv, func in updates.items():
         mod[gv] = func

@@ -12,7 +12,7 @@ Patterns (in priority order, longest first):
 
 ==============================  ==================================================================
 ``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
-``tinyengine.depthwise_conv2d`` same with groups == input channels, W reshaped to HWOI
+``tinyengine.depthwise_conv2d`` same with groups == input channels, W (reshaped) in HWOI
 ``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.add``              add(deq(a), deq(b)) [-> relu | float clip] -> quantize [-> clip]
 ``tinyengine.avg_pool2d``       deq(x) -> avg_pool2d -> quantize [-> clip], or astype(int32) -> avg_pool2d -> astype(int8)
@@ -96,7 +96,8 @@ def _patterns() -> list[FusionPattern]:
         def make():
             x = wildcard()
             w = _const_deq()
-            weight = is_op("relax.reshape")(w, wildcard()) if depthwise else w
+            # depthwise: TFLite writes reshape(deq(W[1,H,W,O])); ONNX/PyTorch after FoldConstantLayout deq(W[H,W,O,1])
+            weight = (is_op("relax.reshape")(w, wildcard()) | w) if depthwise else w
             op = is_op("relax.nn.conv2d")(_deq(x), weight)
             return op, {"input": x, "weight": w, "op": op}
 

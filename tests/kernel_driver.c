@@ -118,10 +118,11 @@ static void run(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
     }
     case OP_MEAN: {
       te_mean_params p;
-      need(np, 7);
+      if (np != 7) need(np, 8); /* 8th: exact (one-rounding mode) */
       p.outer = q[0]; p.reduce = q[1]; p.inner = q[2];
       p.in_zp = q[3]; p.out_zp = q[4];
       p.mult = q[5]; p.shift = q[6];
+      p.exact = np > 7 ? q[7] : 0;
       te_mean_s8(&p, b[0], out);
       break;
     }

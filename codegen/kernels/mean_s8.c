@@ -19,6 +19,35 @@ void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out) {
   int32_t o, r, i;
 
   if (n <= 0) return; /* empty reduction: TFLite leaves the zero-initialised output alone */
+  if (p->exact) {
+    /* one rounding of (sum - in_zp*n) * mult * 2^shift / (2^31 * n), ties away from zero */
+    const int32_t e = 31 - shift;
+    int64_t den;
+    int32_t bits = 0;
+    while (((uint32_t)n >> bits) != 0u && bits < 31) ++bits;
+    if (e < 0 || e + bits > 62) { /* ratio outside what the int64 division below can hold */
+      for (o = 0; o < outer * inner; ++o) {
+        int32_t v = p->out_zp;
+        out[o] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+      }
+      return;
+    }
+    den = (int64_t)n << e;
+    for (o = 0; o < outer; ++o) {
+      const int8_t* base = in + o * n * inner;
+      for (i = 0; i < inner; ++i) {
+        int32_t sum = 0, v;
+        int64_t num, q;
+        const int8_t* x = base + i;
+        for (r = 0; r < n; ++r) sum += x[r * inner];
+        num = (int64_t)(sum - p->in_zp * n) * (int64_t)mult;
+        q = num >= 0 ? (num + den / 2) / den : -((-num + den / 2) / den);
+        v = (int32_t)(q > 1000 ? 1000 : (q < -1000 ? -1000 : q)) + p->out_zp;
+        *out++ = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+      }
+    }
+    return;
+  }
   {
     /* fold 1/n into the multiplier exactly as TFLite does */
     int32_t s = 0;

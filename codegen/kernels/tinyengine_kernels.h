@@ -134,6 +134,9 @@ typedef struct {
   int32_t outer, reduce, inner;
   int32_t in_zp, out_zp;
   int32_t mult, shift;         /* input_scale / output_scale, QuantizeMultiplier'd */
+  int32_t exact;               /* 0: TFLite's rounding above. 1 (ONNX/PyTorch graphs): one rounding,
+                                * out = round_half_away((sum - in_zp*reduce) * mult * 2^shift / (2^31 * reduce))
+                                * + out_zp, as onnxruntime's float mean rounds once (no folded multiplier). */
 } te_mean_params;
 
 void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out);

@@ -1,0 +1,96 @@
+"""Small float ONNX models built with the ``onnx`` helper API, quantized by onnxruntime: test inputs for the ONNX path.
+
+``small_cnn()`` is a float NCHW network with the layers the kernels cover (conv + Clip,
+depthwise conv + Relu, residual add, max pool, global average pool, flatten, Gemm).
+``ort_quantize()`` quantizes a float model with ``onnxruntime.quantization.quantize_static``
+in QDQ format, int8 activations and weights, per-channel or per-tensor, calibrated on
+given inputs; ``ort_run()`` runs any ONNX model in onnxruntime. The references the tests
+compare with are onnxruntime's own results on those models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _init(name, arr, dtype=np.float32):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(arr, dtype=dtype), name)
+
+
+def small_cnn(in_shape=(1, 3, 16, 16), classes=5, seed=0, opset=13):
+    """A float ONNX ModelProto: conv3x3/2 + Clip(0,6) -> dw3x3 + Relu -> add -> maxpool -> conv1x1 -> GAP -> flatten -> Gemm."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(seed)
+    c_in = in_shape[1]
+    nodes, inits = [], []
+    inits += [_init("w1", rng.normal(0, 0.3, (8, c_in, 3, 3))), _init("b1", rng.normal(0, 0.1, 8))]
+    nodes.append(helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]))
+    inits += [_init("lo", 0.0), _init("hi", 6.0)]
+    nodes.append(helper.make_node("Clip", ["c1", "lo", "hi"], ["r1"]))
+    inits += [_init("w2", rng.normal(0, 0.3, (8, 1, 3, 3))), _init("b2", rng.normal(0, 0.1, 8))]
+    nodes.append(helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=8))
+    nodes.append(helper.make_node("Relu", ["c2"], ["r2"]))
+    nodes.append(helper.make_node("Add", ["r2", "r1"], ["a"]))
+    nodes.append(helper.make_node("MaxPool", ["a"], ["p"], kernel_shape=[2, 2], strides=[2, 2]))
+    inits += [_init("w3", rng.normal(0, 0.3, (12, 8, 1, 1))), _init("b3", rng.normal(0, 0.1, 12))]
+    nodes.append(helper.make_node("Conv", ["p", "w3", "b3"], ["c3"], kernel_shape=[1, 1]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["c3"], ["g"]))
+    nodes.append(helper.make_node("Flatten", ["g"], ["f"]))
+    inits += [_init("wf", rng.normal(0, 0.3, (classes, 12))), _init("bf", rng.normal(0, 0.1, classes))]
+    nodes.append(helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1))
+    g = helper.make_graph(nodes, "small_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [in_shape[0], classes])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    onnx.checker.check_model(m)
+    return m
+
+
+def ort_quantize(model, calibration, per_channel=True):
+    """Quantize a float ModelProto with onnxruntime quantize_static (QDQ, int8/int8, MinMax); returns a ModelProto."""
+    import os
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    name = model.graph.input[0].name
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{name: np.asarray(x, np.float32)} for x in calibration])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
+        onnx.save(model, src)
+        quantize_static(src, dst, _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        return onnx.load(dst)
+
+
+def ort_run(model, inputs, output_names=None):
+    """Run a ModelProto in onnxruntime (CPU) on a list of input arrays; returns the outputs."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run(output_names, dict(zip(names, inputs)))
+
+
+def output_qparams(qdq_model):
+    """(scale, zero_point) of the QuantizeLinear that produces the graph output of a QDQ model."""
+    from onnx import numpy_helper
+
+    inits = {t.name: numpy_helper.to_array(t) for t in qdq_model.graph.initializer}
+    out = qdq_model.graph.output[0].name
+    producer = {o: n for n in qdq_model.graph.node for o in n.output}
+    dq = producer[out]
+    if dq.op_type != "DequantizeLinear":
+        raise ValueError("graph output is not produced by DequantizeLinear")
+    return float(inits[dq.input[1]]), int(inits[dq.input[2]])
