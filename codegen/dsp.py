@@ -251,8 +251,60 @@ def _conv_struct(n, p) -> str:
     return _struct("te_conv_params", f"{n}_p", p)
 
 
+def add_fast_ok(p) -> bool:
+    """te_add_s8_dsp equals te_add_s8 for these parameters (every SMMULR step within its bounds)."""
+    if int(p["left_shift"]) != 20 or int(p["in1_shift"]) > 0 or int(p["in2_shift"]) > 0:
+        return False
+    if int(p["in1_shift"]) < -30 or int(p["in2_shift"]) < -30:
+        return False
+    total = 0
+    for k in ("in1", "in2"):
+        v = 255 << 21                                   # 2 * ((x + offset) << 20), |x + offset| <= 255
+        m, right = int(p[f"{k}_mult"]), -int(p[f"{k}_shift"])
+        if not (0 <= m < _I32) or v >= _I32:
+            return False
+        total += (((v * m) >> 32) + 1 >> right) + 1
+    return fast_requant_ok(total, int(p["out_mult"]), int(p["out_shift"]), int(p["out_offset"]))
+
+
+def _add(em, op):
+    p = op.params
+    if not add_fast_ok(p) or not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
+        return None
+    from .emitter import _struct
+
+    em.params.append(_struct("te_add_params", f"{op.name}_p", p))
+    ins = [em.ptr(t, const=True) for t in op.inputs]
+    return f"te_add_s8_dsp(&{op.name}_p, {ins[0]}, {ins[-1]}, {em.ptr(op.output)});", ["add_s8_dsp.c"]
+
+
+FC_MAX_IN = 1024
+
+
+def _fully_connected(em, op):
+    p = op.params
+    in_n = int(p["in_n"])
+    if in_n % 4 or in_n > FC_MAX_IN or not _plan_allows(em, op, "te_fully_connected_s8_dscale", keeps_contract=True):
+        return None
+    from .emitter import _c_double, _struct
+
+    n = op.name
+    em.params.append(_struct("te_fc_params", f"{n}_p", p))
+    w = em.const("int32_t", f"{n}_w32", as_words(np.asarray(op.constants["weights"]).reshape(-1)))
+    b = em.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
+    scales = ", ".join(_c_double(v) for v in p["scale"])
+    em.weights.append(f"static const double {n}_scale[{len(p['scale'])}] = {{{scales}}};\n")
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_fully_connected_s8_dscale_dsp(&{n}_p, {ins}, {w}, {b}, {n}_scale, {em.ptr(op.output)});",
+            ["fully_connected_s8_dsp.c"])
+
+
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.kernel == "fully_connected":
+        return _fully_connected(em, op)
+    if op.kernel == "add":
+        return _add(em, op)
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":

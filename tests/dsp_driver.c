@@ -11,7 +11,8 @@
 
 #include "tinyengine_kernels.h"
 
-enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_DSP = 100, OP_DW_DSP = 101, OP_CONV_DSP = 102 };
+enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
+       OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -111,6 +112,25 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
       p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
       te_depthwise_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_FC_DSCALE: case OP_FC_DSP: {
+      te_fc_params p;
+      if (np != 8) die("fc: 8 params");
+      p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
+      p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
+      if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
+      else te_fully_connected_s8_dscale_dsp(&p, b[0], b[1], b[2], b[3], out);
+      break;
+    }
+    case OP_ADD: case OP_ADD_DSP: {
+      te_add_params p;
+      if (np != 13) die("add: 13 params");
+      p.n = q[0]; p.in1_offset = q[1]; p.in2_offset = q[2]; p.in1_mult = q[3]; p.in1_shift = q[4];
+      p.in2_mult = q[5]; p.in2_shift = q[6]; p.left_shift = q[7]; p.out_mult = q[8]; p.out_shift = q[9];
+      p.out_offset = q[10]; p.act_min = q[11]; p.act_max = q[12];
+      if (op == OP_ADD) te_add_s8(&p, b[0], b[1], out);
+      else te_add_s8_dsp(&p, b[0], b[1], out);
       break;
     }
     case OP_CONV_DSP: {

@@ -216,7 +216,39 @@ def conv_case(rng, batch_port, batch_dsp):
     dh.add(batch_dsp, "conv_dsp", params, [x, dsp.pack_conv_pairs(w), rq], np.int8, (out_h, out_w, out_c))
 
 
-CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "conv": conv_case}
+def fc_case(rng, batch_port, batch_dsp):
+    batches, in_n, out_n = int(rng.integers(1, 3)), 4 * int(rng.integers(1, 60)), int(rng.integers(1, 12))
+    x = rng.integers(-128, 128, (batches, in_n), dtype=np.int8)
+    w = rng.integers(-128, 128, (out_n, in_n), dtype=np.int8)
+    bias = rng.integers(-(1 << 15), 1 << 15, out_n).astype(np.int32)
+    per_channel = int(rng.random() < 0.5)
+    scale = np.exp(rng.uniform(np.log(1e-5), np.log(1e-2), out_n if per_channel else 1)).astype(np.float64)
+    if rng.random() < 0.3:  # exact ties: acc * scale lands on k + 0.5
+        scale[:] = 0.5 ** int(rng.integers(8, 14))
+    out_offset = int(rng.integers(-128, 128))
+    act_min, act_max = _act(rng, out_offset)
+    params = [batches, in_n, out_n, int(rng.integers(-127, 129)), out_offset, act_min, act_max, per_channel]
+    dh.add(batch_port, "fc_dscale", params, [x, w, bias, scale], np.int8, (batches, out_n))
+    dh.add(batch_dsp, "fc_dsp", params, [x, dsp.as_words(w.reshape(-1)), bias, scale], np.int8, (batches, out_n))
+
+
+def add_case(rng, batch_port, batch_dsp):
+    while True:
+        s1, s2, so = (float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))) for _ in range(3))
+        zp1, zp2, zpo = (int(rng.integers(-128, 128)) for _ in range(3))
+        act = str(rng.choice(["NONE", "RELU", "RELU6"]))
+        n = int(rng.integers(1, 200))
+        params = quant.add_params(s1, zp1, s2, zp2, so, zpo, act, n=n)
+        if dsp.add_fast_ok(params):
+            break
+    x1 = rng.integers(-128, 128, n, dtype=np.int8)
+    x2 = rng.integers(-128, 128, n, dtype=np.int8)
+    values = kh.struct_values("te_add_params", params)
+    dh.add(batch_port, "add", values, [x1, x2], np.int8, (n,))
+    dh.add(batch_dsp, "add_dsp", values, [x1, x2], np.int8, (n,))
+
+
+CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "conv": conv_case, "fc": fc_case, "add": add_case}
 
 
 def _batches(kind, n, seed):

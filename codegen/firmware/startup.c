@@ -102,6 +102,31 @@ __attribute__((noinline)) static void enable_fpu(void) {
   __asm__ volatile("dsb\n\tisb" ::: "memory");
 }
 
+#ifdef TE_ENABLE_CACHES
+/* Cortex-M7 boards: invalidate and enable the instruction and data caches (QEMU has none). */
+#define SCB_CCR (*(volatile uint32_t*)0xE000ED14u)
+#define SCB_CCSIDR (*(volatile uint32_t*)0xE000ED80u)
+#define SCB_CSSELR (*(volatile uint32_t*)0xE000ED84u)
+#define SCB_ICIALLU (*(volatile uint32_t*)0xE000EF50u)
+#define SCB_DCISW (*(volatile uint32_t*)0xE000EF60u)
+__attribute__((noinline)) static void enable_caches(void) {
+  uint32_t ccsidr, sets, ways, s, w;
+  SCB_ICIALLU = 0u;
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+  SCB_CCR |= 1u << 17; /* IC */
+  SCB_CSSELR = 0u;     /* level 1 data cache */
+  __asm__ volatile("dsb" ::: "memory");
+  ccsidr = SCB_CCSIDR;
+  sets = (ccsidr >> 13) & 0x7FFFu;
+  ways = (ccsidr >> 3) & 0x3FFu;
+  for (s = 0; s <= sets; ++s)
+    for (w = 0; w <= ways; ++w) SCB_DCISW = (w << 30) | (s << 5);
+  __asm__ volatile("dsb" ::: "memory");
+  SCB_CCR |= 1u << 16; /* DC */
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+}
+#endif
+
 __attribute__((noinline)) static void paint_stack(void) {
   volatile uint32_t here = 0;
   uint32_t* p = &__stack_limit;
@@ -113,6 +138,9 @@ void Reset_Handler(void) {
   uint32_t* src = &__data_load;
   uint32_t* dst = &__data_start;
   enable_fpu();
+#ifdef TE_ENABLE_CACHES
+  enable_caches();
+#endif
   while (dst < &__data_end) *dst++ = *src++;
   for (dst = &__bss_start; dst < &__bss_end; ++dst) *dst = 0;
   paint_stack();

@@ -98,7 +98,7 @@ INLINE void load_row(const te_dw_params* p, const int8_t* in, int32_t prow, int3
   const int32_t iy = prow - p->pad_top, c = p->c, in_w = p->in_w;
   int32_t ix;
   if (iy < 0 || iy >= p->in_h) {
-    memset(r, 0, (size_t)pw * sizeof(int16_t));
+    for (ix = 0; ix < pw; ++ix) r[ix] = 0;
     return;
   }
   {
@@ -167,6 +167,67 @@ INLINE void dw_channel(const te_dw_params* p, const int8_t* in, const int8_t* w,
   }
 }
 
+/* k = 3 with the six weight pairs in registers and the three ring rows as plain pointers. */
+INLINE void dw_channel3(const te_dw_params* p, const int8_t* in, const int8_t* w, int32_t q, int32_t mult, int8_t* out,
+                        int16_t* ring) {
+  const int32_t s_h = p->stride_h, s_w = p->stride_w, c = p->c, out_w = p->out_w;
+  const int32_t pw = p->pad_left + p->in_w + p->pad_right + 1;
+  const int32_t off2 = 2 * p->in_offset;
+  const int32_t bias2 = q >> 8, rsh = q & 0xFF;
+  const int32_t rnd = (int32_t)((uint32_t)(1 + 2 * p->out_offset) << (rsh - 1));
+#define PK(a, b) ((int32_t)(((uint32_t)(int32_t)(a) & 0xFFFFu) | ((uint32_t)(int32_t)(b) << 16)))
+  const int32_t w00 = PK(w[0], w[1]), w01 = PK(w[2], 0), w10 = PK(w[3], w[4]), w11 = PK(w[5], 0);
+  const int32_t w20 = PK(w[6], w[7]), w21 = PK(w[8], 0);
+#undef PK
+  int16_t* r0 = ring;
+  int16_t* r1 = ring + pw;
+  int16_t* r2 = ring + 2 * pw;
+  int32_t oy, ox;
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int32_t top = oy * s_h;
+    if (oy == 0 || s_h >= 3) {
+      load_row(p, in, top, pw, off2, r0);
+      load_row(p, in, top + 1, pw, off2, r1);
+      load_row(p, in, top + 2, pw, off2, r2);
+    } else if (s_h == 1) { /* rows top, top+1 are the old r1, r2 */
+      int16_t* t = r0;
+      r0 = r1;
+      r1 = r2;
+      r2 = t;
+      load_row(p, in, top + 2, pw, off2, r2);
+    } else { /* stride 2: row top is the old r2 */
+      int16_t* t0 = r0;
+      int16_t* t1 = r1;
+      r0 = r2;
+      r1 = t0;
+      r2 = t1;
+      load_row(p, in, top + 1, pw, off2, r1);
+      load_row(p, in, top + 2, pw, off2, r2);
+    }
+    {
+      const int16_t* a = r0;
+      const int16_t* b = r1;
+      const int16_t* d = r2;
+      int8_t* o = out + oy * out_w * c;
+      for (ox = out_w; ox > 0; --ox) {
+        int32_t acc = bias2, y;
+        acc = smlad(word_at(a), w00, acc);
+        acc = smlad(word_at(a + 2), w01, acc);
+        acc = smlad(word_at(b), w10, acc);
+        acc = smlad(word_at(b + 2), w11, acc);
+        acc = smlad(word_at(d), w20, acc);
+        acc = smlad(word_at(d + 2), w21, acc);
+        y = smmulr(acc, mult);
+        *o = (int8_t)ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+        o += c;
+        a += s_w;
+        b += s_w;
+        d += s_w;
+      }
+    }
+  }
+}
+
 void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
                                 const int32_t* rq, int8_t* out) {
   int16_t ring[TE_DW_RING];
@@ -181,7 +242,7 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
       dw_channel(p, in + ch, w, q, m, out + ch, ring, k, 1);
     } else {
       switch (k) { /* constant kernel sizes unroll the row sums */
-        case 3: dw_channel(p, in + ch, w, q, m, out + ch, ring, 3, 0); break;
+        case 3: dw_channel3(p, in + ch, w, q, m, out + ch, ring); break;
         case 5: dw_channel(p, in + ch, w, q, m, out + ch, ring, 5, 0); break;
         case 7: dw_channel(p, in + ch, w, q, m, out + ch, ring, 7, 0); break;
         default: dw_channel(p, in + ch, w, q, m, out + ch, ring, k, 0); break;

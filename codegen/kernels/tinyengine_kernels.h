@@ -198,6 +198,14 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out);
 
+/* te_add_s8 with SMMULR requantization; only for layers codegen/dsp.py proves exact. */
+void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* te_fully_connected_s8_dscale with SMLAD: weights [out_n][in_n] as int32 words, in_n % 4 == 0,
+ * in_n <= 1024. */
+void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
+                                      const int32_t* bias, const double* scale, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif

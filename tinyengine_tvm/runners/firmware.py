@@ -200,6 +200,8 @@ def build(project_dir: str, target: Target, budgets: Budgets, profile: bool = Fa
                      if f.endswith(".c"))
     elf = "fw" + ("_board" if board else "") + ("_profile" if profile else "") + ".elf"
     defs = (["-DTE_PROFILE"] if profile else []) + (["-DTE_USE_DWT"] if board else [])
+    if board and target.cpu == "cortex-m7":
+        defs.append("-DTE_ENABLE_CACHES")
     cmd = [cc, *WARN_FLAGS, *OPT_FLAGS, *target.cflags(), "-ffunction-sections", "-fdata-sections", *defs, "-I..",
            "-o", elf, f"../{name}.c", *kernels, "startup.c", "semihost.c", "mcu_main.c",
            "-nostartfiles", "-T", "link.ld", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]

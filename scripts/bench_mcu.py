@@ -1,0 +1,118 @@
+"""Benchmark the shared models on Cortex-M4 and M7 under QEMU against the published baselines.
+
+For each model and target: compile with tinyengine-tvm, run the measuring firmware
+(one warm-up, one timed inference, ``-icount shift=0``), check the outputs are
+byte-identical with LiteRT's reference kernels, and print instructions,
+instructions per MAC, arena and Flash next to the baselines of issue 5 (TinyEngine,
+TFLite Micro + CMSIS-NN on Cortex-M7) with the ratio ours / theirs.
+
+    python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite]
+                                [--profile] [--json out.json]
+
+``--profile`` also prints the per-layer instruction counts (the gap analysis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.environ.get("TINYENGINE_MODELS", os.path.join(HERE, "..", "..", "shared", "models"))
+
+# Cortex-M7, QEMU mps2-an500, -icount shift=0, same harness (issue 5): (engine, instructions, arena, flash, exact)
+BASELINES = {
+    "vww.tflite": [
+        ("TinyEngine, integer requantization", 41_620_000, 93_992, 567_840, True),
+        ("TinyEngine, float requantization", 33_450_000, 93_992, 541_720, False),
+        ("TFLite Micro + CMSIS-NN", 48_410_000, 219_808, 781_752, True),
+    ],
+    "lenet_mnist.tflite": [
+        ("TFLite Micro + CMSIS-NN", 537_000, 4_912, 366_848, True),
+    ],
+}
+GOAL = {"vww.tflite": 20_000_000}
+
+
+def _input(spec, seed=0):
+    lo, hi = (0.0, 1.0) if spec.shape[-1] == 1 else (-1.0, 1.0)
+    return np.random.default_rng(seed).uniform(lo, hi, size=spec.shape).astype(np.float32)
+
+
+def measure(name: str, target: str, profile: bool) -> dict:
+    import tinyengine_tvm as te
+    from tinyengine_tvm.testing.reference import run_litert
+
+    path = os.path.join(MODELS, name)
+    cm = te.compile(path, target=target)
+    x = _input(cm.inputs[0])
+    outs, m = cm.measure([x], profile=profile)
+    ref = run_litert(path, [x])
+    m["bit_exact"] = all(o.tobytes() == r.tobytes() for o, r in zip(outs, ref))
+    m["model"], m["macs"] = name, cm.graph.macs
+    return m
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:5.2f}x" if b else "  -  "
+
+
+def table(results: list[dict]) -> str:
+    head = (f"{'model':<20} {'engine':<38} {'target':<10} {'instructions':>13} {'insn/MAC':>9} {'arena B':>9} "
+            f"{'Flash B':>9} {'exact':>5}  {'vs ours: insn / arena / Flash'}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r['model']:<20} {'tinyengine-tvm':<38} {r['target']:<10} {r['instructions']:>13,} "
+                     f"{r['instructions'] / r['macs']:>9.2f} {r['arena_bytes']:>9,} {r['flash_bytes']:>9,} "
+                     f"{'yes' if r['bit_exact'] else 'NO':>5}")
+        if r["target"] != "cortex-m7":
+            continue
+        for engine, insns, arena, flash, exact in BASELINES.get(r["model"], []):
+            lines.append(f"{'':<20} {engine:<38} {'cortex-m7':<10} {insns:>13,} {insns / r['macs']:>9.2f} "
+                         f"{arena:>9,} {flash:>9,} {'yes' if exact else 'no':>5}  "
+                         f"{_ratio(r['instructions'], insns)} / {_ratio(r['arena_bytes'], arena)} / "
+                         f"{_ratio(r['flash_bytes'], flash)}")
+        if r["model"] in GOAL:
+            g = GOAL[r["model"]]
+            lines.append(f"{'':<20} {'goal (issue 5)':<38} {'cortex-m7':<10} {g:>13,} {g / r['macs']:>9.2f} "
+                         f"{'':>9} {'':>9} {'yes':>5}  {_ratio(r['instructions'], g)}")
+    return "\n".join(lines)
+
+
+def profile_table(r: dict) -> str:
+    lines = [f"per-layer profile: {r['model']} on {r['target']} (instructions, instructions per MAC)"]
+    for layer in r.get("layers", []):
+        per = f"{layer['instructions'] / layer['macs']:6.2f}" if layer["macs"] else "      "
+        lines.append(f"  {layer['name']:<26} {layer['instructions']:>11,} {per}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--targets", default="cortex-m4,cortex-m7")
+    ap.add_argument("--models", default="vww.tflite,lenet_mnist.tflite")
+    ap.add_argument("--profile", action="store_true", help="print per-layer instruction counts")
+    ap.add_argument("--json", help="also write the measurements here")
+    args = ap.parse_args(argv)
+    results = []
+    for name in args.models.split(","):
+        for target in args.targets.split(","):
+            results.append(measure(name, target, args.profile))
+            print(f"measured {name} on {target}", file=sys.stderr)
+    print(table(results))
+    if args.profile:
+        for r in results:
+            print()
+            print(profile_table(r))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0 if all(r["bit_exact"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
