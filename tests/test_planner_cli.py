@@ -40,7 +40,12 @@ def test_sram_budget_fails_naming_the_peak_step(capsys, tmp_path):
                      r"1x40x40x8 -> 1x40x40x48", lines[0]), lines[0]
 
 
-def test_profile_prints_the_table_and_draws_the_timeline(capsys, tmp_path):
+def test_profile_prints_the_table_and_draws_the_timeline(capsys, tmp_path, monkeypatch, compiled):
+    import tinyengine_tvm.api as api
+
+    # the CLI path is real; the model compile is the session's cached one
+    cache = {n: compiled(n) for n in ("vww.tflite", "lenet_mnist.tflite")}
+    monkeypatch.setattr(api, "compile", lambda path, target="host", **kw: cache[str(path).rsplit("/", 1)[-1]])
     png = tmp_path / "mem.png"
     rc, out, err = _main(capsys, "profile", model_path("vww.tflite"), "--plot", png)
     assert rc == 0, err

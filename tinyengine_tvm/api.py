@@ -61,6 +61,9 @@ class CompiledModel:
             "weight_bytes": g.weight_bytes,
             "arena_bytes": self.plan.arena_bytes,
             "peak_live_bytes": self.plan.peak_live_bytes,
+            "peak_sram_bytes": getattr(self.plan, "peak_sram_bytes", self.plan.arena_bytes),
+            "lower_bound_bytes": getattr(self.plan, "lower_bound_bytes", 0),
+            "planner": _planner_dict(self.plan),
             "inputs": [_io_dict(t) for t in self.inputs],
             "outputs": [_io_dict(t) for t in self.outputs],
             **({"budgets": vars(self.budgets)} if self.budgets is not None else {}),
@@ -165,6 +168,14 @@ class CompiledModel:
         return outs, m
 
 
+def _planner_dict(plan) -> dict:
+    """How the arena was planned: method, every method's result, bound, gap, time (planner/plan.py)."""
+    return {"method": getattr(plan, "method", None), "methods": dict(getattr(plan, "methods", {})),
+            "gap_bytes": getattr(plan, "gap_bytes", None), "order_exact": getattr(plan, "order_exact", None),
+            "placement_optimal": getattr(plan, "placement_optimal", None),
+            "seconds": round(getattr(plan, "planner_seconds", 0.0), 3)}
+
+
 def _io_dict(t: IOSpec) -> dict:
     d = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
     if t.scale is not None:
@@ -181,6 +192,7 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     from . import relay_passes
     from .kernel_graph import extract
     from .planner import plan as make_plan
+    from .planner import verify as verify_plan
 
     target = _check_target(target)
     try:
@@ -191,7 +203,8 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"{source}: graph passes failed: {lines[-1] if lines else type(err).__name__}") from None
     graph = extract(lowered)
-    mem = make_plan(graph)
+    mem = make_plan(graph, target=target)
+    verify_plan(graph, mem, target)  # independent check of every plan (raises PlanError)
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
     outs = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype, graph.tensors[t].scale, graph.tensors[t].zero_point)
             for t in graph.outputs]
