@@ -2,10 +2,12 @@
 
 Buffers are taken one at a time (largest first, "by size", as TFLite Micro's
 GreedyMemoryPlanner; or most crowded first, "by conflicts": the buffer whose
-lifetime sees the most live bytes) and each goes to the lowest aligned offset
-that every already placed buffer it meets in time allows: either disjoint, or at
-an overlap the kernel contract permits (the candidates are the edges of the allowed
-intervals next to each placed neighbour).
+lifetime sees the most live bytes) and each goes to an aligned offset that every
+already placed buffer it meets in time allows: either disjoint, or at an overlap
+the kernel contract permits (the candidates are the edges of the allowed intervals
+next to each placed neighbour). Two rules are tried, the better kept: the lowest
+offset >= 0 (TFLM), and the offset that grows the placed span least, negative
+offsets allowed (so an output can go below an input placed before it).
 """
 
 from __future__ import annotations
@@ -56,7 +58,19 @@ def crowding(problem) -> list:
 
 
 def place(problem, key: str = "size", order=None) -> tuple[list, int]:
-    """(offset per buffer, arena end) with the given greedy order ("size" or "conflicts")."""
+    """(offset per buffer, arena end): the better of lowest-offset and tightest-span placement."""
+    a = _place(problem, key, order, span=False)
+    b = _place(problem, key, order, span=True)
+    return a if a[1] <= b[1] else b
+
+
+def _place(problem, key: str = "size", order=None, span: bool = False) -> tuple[list, int]:
+    """(offset per buffer, arena end) with the given greedy order ("size" or "conflicts").
+
+    span=False: each buffer at the lowest offset >= 0 its placed neighbours allow (TFLM's rule).
+    span=True: offsets may go negative (an output may sit *below* an input placed first, as the
+    overlap contracts want), each buffer where the placed buffers' total span grows least; the
+    result is shifted back to start at 0."""
     bufs = problem.bufs
     nb = neighbours(problem)
     if order is None:
@@ -68,16 +82,25 @@ def place(problem, key: str = "size", order=None) -> tuple[list, int]:
         else:
             raise ValueError(f"unknown greedy key {key}")
     off: list = [None] * len(bufs)
+    lo_all, hi_all = 0, 0
+    first = True
     for i in order:
         placed = [(j, ov, s) for j, ov, s in nb[i] if off[j] is not None]
         cands = {0}
         for j, ov, s in placed:
-            cands.update(c for c in _candidates(ov, s, off[j]) if c >= 0 and c % ALIGN == 0)
-        for c in sorted(cands):
-            if all(_allowed(ov, s, c, off[j]) for j, ov, s in placed):
-                off[i] = c
-                break
-        else:  # unreachable: above every neighbour is always allowed
-            off[i] = align_up(max((off[j] + bufs[j].size for j, _, _ in placed), default=0))
+            cands.update(c for c in _candidates(ov, s, off[j]) if (span or c >= 0) and c % ALIGN == 0)
+        ok = [c for c in cands if all(_allowed(ov, s, c, off[j]) for j, ov, s in placed)]
+        if not ok:  # unreachable: above every neighbour is always allowed
+            ok = [align_up(max((off[j] + bufs[j].size for j, _, _ in placed), default=0))]
+        if span and not first:
+            size = bufs[i].size
+            off[i] = min(ok, key=lambda c: (max(hi_all, c + size) - min(lo_all, c), abs(c)))
+        else:
+            off[i] = min(ok)
+        lo_all = off[i] if first else min(lo_all, off[i])
+        hi_all = off[i] + bufs[i].size if first else max(hi_all, off[i] + bufs[i].size)
+        first = False
+    base = min((o for o in off if o is not None), default=0)
+    off = [o - base for o in off]  # base is a multiple of ALIGN
     end = max((off[i] + b.size for i, b in enumerate(bufs)), default=0)
     return off, end
