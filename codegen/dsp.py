@@ -169,6 +169,14 @@ def _pointwise(em, op):
 
 
 DW_RING = 1024
+
+
+def dw_prefers_channel_major(p) -> bool:
+    """Measured on vww (M7): the channel-major ring kernel wins on large output planes (it widens each
+    input row once per channel), the pixel-major 4-channel kernel on small planes and on 3x3 stride 2
+    (the ring then widens 4 inputs per output)."""
+    pixels = int(p["out_h"]) * int(p["out_w"])
+    return pixels >= 100 and int(p["k_h"]) == 3 and int(p["stride_h"]) == 1
 DW_MAX_K = 8
 
 
@@ -182,10 +190,39 @@ def dw_fits(p) -> bool:
     return int(p["k_h"]) <= DW_MAX_K and int(p["k_w"]) <= DW_MAX_K and int(p["k_h"]) * pw <= DW_RING
 
 
+def _depthwise_hwc(em, op):
+    """te_depthwise_conv2d_s8_hwc_dsp: the portable order, 4 channels per step (keeps the contract)."""
+    p = op.params
+    c = int(p["in_c"])
+    if c % 4:
+        return None
+    w = np.asarray(op.constants["weights"]).reshape(-1, c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
+    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+        return None
+    if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True):
+        return None
+    n = op.name
+    em.params.append(_conv_struct(n, p))
+    wname = em.const("int8_t", f"{n}_w", w.reshape(-1))
+    q = em.const("int32_t", f"{n}_rq", rq)
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_depthwise_conv2d_s8_hwc_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});",
+            ["depthwise_conv2d_s8_hwc_dsp.c"])
+
+
 def _depthwise(em, op):
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None
+    if dw_prefers_channel_major(p):
+        return _depthwise_cm(em, op) or _depthwise_hwc(em, op)
+    return _depthwise_hwc(em, op) or _depthwise_cm(em, op)
+
+
+def _depthwise_cm(em, op):
+    """te_depthwise_conv2d_s8_dsp: channel-major with a ring of widened rows."""
+    p = op.params
     if not dw_fits(p):
         return None
     c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])

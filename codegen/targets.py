@@ -64,12 +64,12 @@ TARGETS = {
                          qemu_machine="mps2-an505", sysclk_hz=20_000_000,
                          flash_origin=0x10000000, flash_size=0x00400000,
                          sram_origin=0x38000000, sram_size=0x00400000),
-    # MPS3 AN547 (Armv8.1-M + Helium, runs secure): ITCM secure alias at 0x10000000 (512 kB) is too
-    # small for vww's weights, so code + constants go to the FPGA SRAM secure alias at 0x11000000
-    # (2 MB) and data to DTCM at 0x30000000 (512 kB); 32 MHz system clock.
+    # MPS3 AN547 (Armv8.1-M + Helium, runs secure): code + constants in ITCM (secure alias 0x10000000,
+    # 512 kB; the reset vector table is read there), data in DTCM (secure alias 0x30000000, 512 kB);
+    # 32 MHz system clock.
     "cortex-m55": Target("cortex-m55", "cortex-m55", ("-mfloat-abi=hard",), dsp=True, mve=True,
                          qemu_machine="mps3-an547", sysclk_hz=32_000_000,
-                         flash_origin=0x11000000, flash_size=0x00200000,
+                         flash_origin=0x10000000, flash_size=0x00080000,
                          sram_origin=0x30000000, sram_size=0x00080000),
 }
 

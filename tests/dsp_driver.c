@@ -12,7 +12,7 @@
 #include "tinyengine_kernels.h"
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
-       OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104 };
+       OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -131,6 +131,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       p.out_offset = q[10]; p.act_min = q[11]; p.act_max = q[12];
       if (op == OP_ADD) te_add_s8(&p, b[0], b[1], out);
       else te_add_s8_dsp(&p, b[0], b[1], out);
+      break;
+    }
+    case OP_DW_HWC_DSP: {
+      te_conv_params p;
+      if (np != 19) die("dw_hwc_dsp: 19 params");
+      conv_params(q, &p);
+      te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_CONV_DSP: {

@@ -162,12 +162,14 @@ def _window(rng, size, k, stride):
     return out, max((out - 1) * stride + k - size, 0) // 2
 
 
-def depthwise_case(rng, batch_port, batch_dsp):
+def depthwise_case(rng, batch_port, batch_dsp, hwc=False):
     while True:
         k_h = int(rng.choice([1, 2, 3, 4, 5, 7]))
-        k_w = k_h
+        k_w = k_h if not hwc or rng.random() < 0.7 else int(rng.choice([1, 3, 5]))
         s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         in_h, in_w, c = int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 10))
+        if hwc:
+            c = 4 * int(rng.integers(1, 4))
         out_h, pad_top = _window(rng, in_h, k_h, s_h)
         out_w, pad_left = _window(rng, in_w, k_w, s_w)
         if out_h >= 1 and out_w >= 1:
@@ -184,8 +186,11 @@ def depthwise_case(rng, batch_port, batch_dsp):
                 in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
     dh.add(batch_port, "dwconv", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift],
            np.int8, (out_h, out_w, c))
-    assert dsp.dw_fits(conv)
     rq = dsp.rq_table(mult, shift, bias, c)
+    if hwc:
+        dh.add(batch_dsp, "dw_hwc_dsp", kh.struct_values("te_conv_params", conv), [x, w, rq], np.int8, (out_h, out_w, c))
+        return
+    assert dsp.dw_fits(conv)
     dh.add(batch_dsp, "dw_dsp", [in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left,
                                  dsp.dw_pad_right(conv), in_offset, out_offset, act_min, act_max],
            [x, np.ascontiguousarray(w2d), rq], np.int8, (out_h, out_w, c))
@@ -248,7 +253,11 @@ def add_case(rng, batch_port, batch_dsp):
     dh.add(batch_dsp, "add_dsp", values, [x1, x2], np.int8, (n,))
 
 
-CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "conv": conv_case, "fc": fc_case, "add": add_case}
+def depthwise_hwc_case(rng, batch_port, batch_dsp):
+    depthwise_case(rng, batch_port, batch_dsp, hwc=True)
+
+
+CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "depthwise_hwc": depthwise_hwc_case, "conv": conv_case, "fc": fc_case, "add": add_case}
 
 
 def _batches(kind, n, seed):

@@ -147,3 +147,13 @@ def test_cli_budget_error_is_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("tinyengine-tvm: error: model does not fit the SRAM budget") and "32,768" in r.stderr
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("target", ["cortex-m33", "cortex-m55"])
+def test_lenet_on_armv8m_boards(target):
+    """The same firmware on MPS2 AN505 (Cortex-M33) and MPS3 AN547 (Cortex-M55, ITCM/DTCM)."""
+    require_arm_tools()
+    cm = mcu_compiled("lenet_mnist.tflite", target)
+    x = _input(cm.inputs[0], seed=3)
+    assert cm.run([x])[0].tobytes() == run_litert(model_path("lenet_mnist.tflite"), [x])[0].tobytes()
+    assert cm.last_measurement["board"] == targets.get(target).qemu_machine

@@ -145,10 +145,31 @@ INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off
 
 /* n (> 0) groups of 4 input channels: x += 4 n words, w += 2 n words, accumulators updated. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The loop body handles two groups (8 input channels) per iteration; an odd group runs first. */
 #define PW_GROUPS(x, w, n, a00, a01, a10, a11)                                                           \
   do {                                                                                                   \
     int32_t x0_, x1_, x2_, x3_, wa_, wb_, t_;                                                            \
     __asm__ volatile(                                                                                    \
+        "tst %[cnt], #1\n\t"                                                                             \
+        "beq 2f\n\t"                                                                                     \
+        "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                                             \
+        "ldrd %[x2], %[x3], [%[px]], #8\n\t"                                                             \
+        "ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                             \
+        "sxtb16 %[t], %[wa]\n\t"                                                                         \
+        "smlad %[c00], %[x0], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x2], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wa], ror #8\n\t"                                                                 \
+        "smlad %[c00], %[x1], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x3], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wb]\n\t"                                                                         \
+        "smlad %[c01], %[x0], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x2], %[t], %[c11]\n\t"                                                          \
+        "sxtb16 %[t], %[wb], ror #8\n\t"                                                                 \
+        "smlad %[c01], %[x1], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x3], %[t], %[c11]\n\t"                                                          \
+        "2:\n\t"                                                                                         \
+        "lsrs %[cnt], %[cnt], #1\n\t"                                                                    \
+        "beq 3f\n\t"                                                                                     \
         "1:\n\t"                                                                                         \
         "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                                             \
         "ldrd %[x2], %[x3], [%[px]], #8\n\t"                                                             \
@@ -165,8 +186,24 @@ INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off
         "sxtb16 %[t], %[wb], ror #8\n\t"                                                                 \
         "smlad %[c01], %[x1], %[t], %[c01]\n\t"                                                          \
         "smlad %[c11], %[x3], %[t], %[c11]\n\t"                                                          \
+        "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                                             \
+        "ldrd %[x2], %[x3], [%[px]], #8\n\t"                                                             \
+        "ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                             \
+        "sxtb16 %[t], %[wa]\n\t"                                                                         \
+        "smlad %[c00], %[x0], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x2], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wa], ror #8\n\t"                                                                 \
+        "smlad %[c00], %[x1], %[t], %[c00]\n\t"                                                          \
+        "smlad %[c10], %[x3], %[t], %[c10]\n\t"                                                          \
+        "sxtb16 %[t], %[wb]\n\t"                                                                         \
+        "smlad %[c01], %[x0], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x2], %[t], %[c11]\n\t"                                                          \
+        "sxtb16 %[t], %[wb], ror #8\n\t"                                                                 \
+        "smlad %[c01], %[x1], %[t], %[c01]\n\t"                                                          \
+        "smlad %[c11], %[x3], %[t], %[c11]\n\t"                                                          \
         "subs %[cnt], %[cnt], #1\n\t"                                                                    \
-        "bne 1b"                                                                                         \
+        "bne 1b\n\t"                                                                                     \
+        "3:"                                                                                             \
         : [px] "+r"(x), [pw] "+r"(w), [cnt] "+r"(n), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10),  \
           [c11] "+r"(a11), [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_),           \
           [wa] "=&r"(wa_), [wb] "=&r"(wb_), [t] "=&r"(t_)                                                \

@@ -94,7 +94,7 @@ INLINE int32_t word_at(const int16_t* v) {
 }
 
 /* Padded row prow of this channel -> r (pw lanes). */
-INLINE void load_row(const te_dw_params* p, const int8_t* in, int32_t prow, int32_t pw, int32_t off2, int16_t* r) {
+static __attribute__((noinline)) void load_row(const te_dw_params* p, const int8_t* in, int32_t prow, int32_t pw, int32_t off2, int16_t* r) {
   const int32_t iy = prow - p->pad_top, c = p->c, in_w = p->in_w;
   int32_t ix;
   if (iy < 0 || iy >= p->in_h) {
@@ -243,8 +243,6 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
     } else {
       switch (k) { /* constant kernel sizes unroll the row sums */
         case 3: dw_channel3(p, in + ch, w, q, m, out + ch, ring); break;
-        case 5: dw_channel(p, in + ch, w, q, m, out + ch, ring, 5, 0); break;
-        case 7: dw_channel(p, in + ch, w, q, m, out + ch, ring, 7, 0); break;
         default: dw_channel(p, in + ch, w, q, m, out + ch, ring, k, 0); break;
       }
     }

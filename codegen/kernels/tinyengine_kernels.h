@@ -198,6 +198,11 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out);
 
+/* Depthwise conv in the portable kernel's order (keeps its overlap contract), 4 channels per step:
+ * depth multiplier 1, no dilation, in_c % 4 == 0; weights HWC [k_h][k_w][c]; rq as above. */
+void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                    const int32_t* rq, int8_t* out);
+
 /* te_add_s8 with SMMULR requantization; only for layers codegen/dsp.py proves exact. */
 void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 

@@ -26,7 +26,7 @@ from ..errors import TinyEngineError
 
 STATIC_FILES = ["startup.c", "semihost.c", "semihost.h", "te_timer.h"]
 DEFAULT_STACK = 4096
-OPT_FLAGS = ["-O3"]
+OPT_FLAGS = ["-O2"]  # measured on vww: faster and smaller than -O3
 WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 RESULT_MAGIC = 0x524D4554  # "TEMR"
 INPUT_FILE, OUTPUT_FILE, RESULT_FILE = "te_input.bin", "te_output.bin", "te_result.bin"
