@@ -202,7 +202,7 @@ def test_random_graphs_run_the_same_with_and_without_overlap():
 
     rng = np.random.default_rng(13)
     n_overlaps = n_variants = 0
-    for i in range(5):
+    for i in range(3):
         g = random_graph(rng, ("residual", "mixed", "multi", "chain")[i % 4], n_blocks=3)
         ins, outs = _io(g)
         tight = plan(g, inplace="all" if i % 2 else "auto")
@@ -214,7 +214,7 @@ def test_random_graphs_run_the_same_with_and_without_overlap():
         b = CompiledModel(g, apart, ins, outs).run([x])
         for u, v in zip(a, b):
             assert u.tobytes() == v.tobytes(), f"graph {i}"
-    assert n_overlaps >= 5 and n_variants >= 1
+    assert n_overlaps >= 3 and n_variants >= 1
 
 
 def test_vww_with_every_inplace_variant_is_bit_exact(compiled):

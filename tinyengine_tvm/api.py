@@ -73,7 +73,8 @@ class CompiledModel:
         r = self.report()
         ops = ", ".join(f"{k} x{v}" for k, v in sorted(r["op_counts"].items()))
         return (f"{r['model']} -> {r['target']}: {r['ops']} kernels ({ops})\n"
-                f"  MACs {r['macs']:,}   weights {r['weight_bytes']:,} B   arena {r['arena_bytes']:,} B")
+                f"  MACs {r['macs']:,}   weights {r['weight_bytes']:,} B   arena {r['arena_bytes']:,} B"
+                f" (lower bound {r['lower_bound_bytes']:,} B)")
 
     # -- C project -------------------------------------------------------------------
     def export(self, out_dir: str) -> str:
