@@ -82,23 +82,60 @@ static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127
 
 /* im2col of one output pixel: K values (x + offset, 0 for padding) as 16-bit lanes, zero tail. */
 static void gather(const te_conv_params* p, const int8_t* in, int32_t oy, int32_t ox, int32_t k2, int16_t* col) {
-  const int32_t in_c = p->in_c, off = p->in_offset;
+  const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+  const int32_t off2 = 2 * p->in_offset, span = k_w * in_c;
   const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-  int32_t ky, kx, ic, n = 0;
-  for (ky = 0; ky < p->k_h; ++ky) {
-    const int32_t iy = iy0 + ky;
-    for (kx = 0; kx < p->k_w; ++kx) {
-      const int32_t ix = ix0 + kx;
-      if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-        for (ic = 0; ic < in_c; ++ic) col[n++] = 0;
+  int32_t ky, kx, ic, i, n = 0;
+  if (ix0 >= 0 && ix0 + k_w <= in_w) { /* no padding columns: each kernel row is span contiguous bytes */
+    for (ky = 0; ky < k_h; ++ky, n += span) {
+      const int32_t iy = iy0 + ky;
+      if (iy < 0 || iy >= in_h) {
+        for (i = 0; i < span; ++i) col[n + i] = 0;
       } else {
-        const int8_t* x = in + (iy * p->in_w + ix) * in_c;
-        for (ic = 0; ic < in_c; ++ic) col[n++] = (int16_t)(2 * (x[ic] + off));
+        const int8_t* x = in + (iy * in_w + ix0) * in_c;
+        for (i = 0; i < span; ++i) col[n + i] = (int16_t)(off2 + 2 * (int32_t)x[i]);
+      }
+    }
+  } else {
+    for (ky = 0; ky < k_h; ++ky) {
+      const int32_t iy = iy0 + ky;
+      for (kx = 0; kx < k_w; ++kx) {
+        const int32_t ix = ix0 + kx;
+        if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
+          for (ic = 0; ic < in_c; ++ic) col[n++] = 0;
+        } else {
+          const int8_t* x = in + (iy * in_w + ix) * in_c;
+          for (ic = 0; ic < in_c; ++ic) col[n++] = (int16_t)(off2 + 2 * (int32_t)x[ic]);
+        }
       }
     }
   }
   while (n < k2) col[n++] = 0;
 }
+
+/* kw words of two pixels' columns (x0, x1) against weight rows wa, wb: 2 x 2 accumulators. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define CONV_DOT(x0, x1, wa, wb, n, a00, a01, a10, a11)                                                      \
+  do {                                                                                                      \
+    int32_t v0_, v1_, va_, vb_;                                                                             \
+    __asm__ volatile("1:\n\t"                                                                               \
+                     "ldr %[v0], [%[p0]], #4\n\t"                                                           \
+                     "ldr %[v1], [%[p1]], #4\n\t"                                                           \
+                     "ldr %[va], [%[pa]], #4\n\t"                                                           \
+                     "ldr %[vb], [%[pb]], #4\n\t"                                                           \
+                     "smlad %[c00], %[v0], %[va], %[c00]\n\t"                                               \
+                     "smlad %[c01], %[v0], %[vb], %[c01]\n\t"                                               \
+                     "smlad %[c10], %[v1], %[va], %[c10]\n\t"                                               \
+                     "smlad %[c11], %[v1], %[vb], %[c11]\n\t"                                               \
+                     "subs %[cnt], %[cnt], #1\n\t"                                                          \
+                     "bne 1b"                                                                               \
+                     : [p0] "+r"(x0), [p1] "+r"(x1), [pa] "+r"(wa), [pb] "+r"(wb), [cnt] "+r"(n),           \
+                       [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11), [v0] "=&r"(v0_), \
+                       [v1] "=&r"(v1_), [va] "=&r"(va_), [vb] "=&r"(vb_)                                    \
+                     :                                                                                      \
+                     : "cc", "memory");                                                                     \
+  } while (0)
+#endif
 
 static inline int32_t word(const int16_t* v) {
   int32_t w;
@@ -116,11 +153,15 @@ INLINE_RQ int32_t rq_out(int32_t acc2, const int32_t* rq, int32_t k1, int32_t ac
 
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out) {
-  int16_t cols[2 * TE_CONV_MAX_K]; /* two pixels' columns, k2 lanes each */
+  int32_t colw[TE_CONV_MAX_K]; /* two pixels' columns, k2 lanes each (word aligned) */
+  int16_t* cols = (int16_t*)(void*)colw;
   const int32_t k2 = (p->k_h * p->k_w * p->in_c + 1) & ~1, kw = k2 >> 1;
   const int32_t out_c = p->out_c, npix = p->out_h * p->out_w;
   const int32_t k1 = 1 + 2 * p->out_offset, act_min = p->act_min, act_max = p->act_max;
-  int32_t px, oc, j;
+  int32_t px, oc;
+#ifndef CONV_DOT
+  int32_t j;
+#endif
 
   if (k2 > TE_CONV_MAX_K) return; /* never emitted */
   for (px = 0; px < npix; px += 2) {
@@ -137,6 +178,12 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
       const int16_t* x0 = cols;
       const int16_t* x1 = cols + k2;
       int32_t a00 = rq[2 * oc] >> 8, a01 = pair ? rq[2 * oc + 2] >> 8 : 0, a10 = a00, a11 = a01;
+#ifdef CONV_DOT
+      {
+        int32_t n = kw;
+        CONV_DOT(x0, x1, wa, wb, n, a00, a01, a10, a11);
+      }
+#else
       for (j = 0; j < kw; ++j) {
         const int32_t va = wa[j], vb = wb[j], v0 = word(x0 + 2 * j), v1 = word(x1 + 2 * j);
         a00 = smlad(v0, va, a00);
@@ -144,6 +191,7 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
         a10 = smlad(v1, va, a10);
         a11 = smlad(v1, vb, a11);
       }
+#endif
       o0[oc] = (int8_t)rq_out(a00, rq + 2 * oc, k1, act_min, act_max);
       if (two) o1[oc] = (int8_t)rq_out(a10, rq + 2 * oc, k1, act_min, act_max);
       if (pair) {
