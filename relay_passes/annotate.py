@@ -269,7 +269,8 @@ def AnnotateKernelParams(mod, _ctx):
     """Attach ``tinyengine.params`` to every tinyengine composite function.
 
     ``main`` carrying ``tinyengine.rounding = "exact"`` (ONNX and PyTorch graphs) selects
-    one-rounding MEAN (onnxruntime's semantics) instead of TFLite's double rounding.
+    one-rounding MEAN and requantization (onnxruntime's semantics) instead of TFLite's double
+    rounding: ``params["single_rounding"] = 1`` on every kernel, ``exact = 1`` on MEAN.
     """
     main_attrs = mod["main"].attrs if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
     exact = main_attrs is not None and str(main_attrs.get(ROUNDING_ATTR, "")) == "exact"
@@ -278,8 +279,10 @@ def AnnotateKernelParams(mod, _ctx):
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
             params = describe(func)
-            if exact and "exact" in params:
-                params["exact"] = 1
+            if exact:  # one-rounding MEAN and requantization (te_requantize.c built with TE_SINGLE_ROUNDING)
+                params["single_rounding"] = 1
+                if "exact" in params:
+                    params["exact"] = 1
             updates[gv] = func.with_attr(PARAMS_ATTR, params)
     mod = mod.clone()
     for gv, func in updates.items():

@@ -349,3 +349,47 @@ def test_pipeline_accepts_targets_and_composes_with_user_pass():
     with pytest.raises(te.TinyEngineError, match="unknown target"):
         te.pipeline("cortex-z99")
     assert pipeline is te.pipeline or callable(pipeline)
+
+
+# ----------------------------------------------------------------------------- FoldFloatConstants
+
+BN_W = relax.const(np.random.default_rng(11).normal(0, 0.3, (4, 3, 1, 1)).astype(np.float32))
+BN_G = relax.const(np.array([1.0, 0.5, 2.0, 1.5], np.float32))
+BN_V = relax.const(np.array([0.25, 1.0, 4.0, 0.5], np.float32))
+
+
+def test_fold_float_constants_bn_weight_chain():
+    """The weight chain FoldBatchnormToConv2D + ConvertToNHWC leave behind becomes one constant."""
+    from tinyengine_tvm.relay_passes.fold_float_constants import FoldFloatConstants
+
+    folded = (BN_W.value.numpy() * (BN_G.value.numpy() / np.sqrt(BN_V.value.numpy() + np.float32(1e-5))).reshape(4, 1, 1, 1))
+    W_FOLDED = relax.const(np.ascontiguousarray(folded.transpose(2, 3, 1, 0)).astype(np.float32))
+
+    @I.ir_module
+    class Before:
+        @R.function
+        def main(x: R.Tensor((1, 5, 5, 3), "float32")):
+            with R.dataflow():
+                a = R.add(BN_V, R.const(1e-5, "float32"))
+                b = R.sqrt(a)
+                c = R.divide(BN_G, b)
+                d = R.reshape(c, R.shape([4, 1, 1, 1]))
+                e = R.multiply(BN_W, d)
+                w = R.permute_dims(e, axes=[2, 3, 1, 0])
+                y = R.nn.conv2d(x, w, data_layout="NHWC", kernel_layout="HWIO", out_layout="NHWC")
+                R.output(y)
+            return y
+
+    @I.ir_module
+    class Expected:
+        @R.function
+        def main(x: R.Tensor((1, 5, 5, 3), "float32")):
+            with R.dataflow():
+                y = R.nn.conv2d(x, W_FOLDED, data_layout="NHWC", kernel_layout="HWIO", out_layout="NHWC")
+                R.output(y)
+            return y
+
+    after = FoldFloatConstants(Before)
+    tvm.ir.assert_structural_equal(after, Expected, map_free_vars=True)
+    x = np.random.default_rng(12).uniform(-1, 1, (1, 5, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(_run(after, [x]), _run(Before, [x]), rtol=1e-6, atol=1e-6)

@@ -19,10 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model into a C project")
-    c.add_argument("model", help="model file (.tflite)")
+    c.add_argument("model", help="model file (.tflite, or .onnx: QDQ int8, or float with --calibration)")
     c.add_argument("-o", "--output", required=True, help="output directory for the C project (must not exist or be empty)")
     c.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     _budget_args(c)
+    c.add_argument("--calibration", default=None, metavar="DATA.npz|DIR",
+                   help="float ONNX models: calibration inputs for post-training quantization in the model's own layout "
+                        "(NCHW): a .npz (one stacked [N, ...] array, or one array per sample) or a directory of .npy/.npz")
+    c.add_argument("--calibration-method", default="minmax", choices=("minmax", "percentile", "mse"),
+                   help="activation range from calibration (default: minmax)")
+    c.add_argument("--input-shape", action="append", default=None, metavar="NAME:D0,D1,...",
+                   help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable)")
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
 
     r = sub.add_parser("run", help="compile (if needed), build and run a model on inputs")
@@ -81,14 +88,35 @@ def _load_inputs(path: str, specs) -> list:
     return out
 
 
+def _input_shapes(specs):
+    """--input-shape NAME:D0,D1,... (repeatable) -> {name: (d0, d1, ...)}."""
+    from .errors import TinyEngineError
+
+    shapes = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition(":")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            sep = ""
+        if not sep or not name or any(d <= 0 for d in shapes.get(name, (0,))):
+            raise TinyEngineError(f"--input-shape {spec!r}: expected NAME:D0,D1,... with positive integers")
+    return shapes or None
+
+
 def _cmd_compile(args) -> int:
     from .api import compile as te_compile
 
     out = args.output
-    cm = te_compile(args.model, target=args.target, **_budget_kw(args))
+    cm = te_compile(args.model, target=args.target, calibration=args.calibration, input_shapes=_input_shapes(args.input_shape),
+                    calibration_method=args.calibration_method, **_budget_kw(args))
     cm.export(out)
     rep = cm.report()
     rep["output_dir"] = os.path.abspath(out)
+    if getattr(cm, "quantization_report", None) is not None:  # float model: post-training quantization
+        rep["quantization"] = str(cm.quantization_report)
+        if not args.json:
+            print(rep["quantization"])
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(rep, f, indent=2)
     if args.json:

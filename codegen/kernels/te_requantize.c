@@ -10,6 +10,32 @@
  */
 #include "tinyengine_kernels.h"
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* One rounding (graphs from ONNX / PyTorch, "tinyengine.rounding" = "exact"; the emitter defines
+ * TE_SINGLE_ROUNDING at the top of this file in such a project):
+ *   round(acc * multiplier * 2^shift / 2^31), ties away from zero, saturated to int32,
+ * the real-valued rescale onnxruntime computes in float, without gemmlowp's second rounding. */
+int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+  const int32_t total = 31 - shift;
+  const int64_t prod = (int64_t)acc * (int64_t)multiplier; /* |prod| < 2^62 */
+  int64_t q;
+  if (total <= 0) {
+    const int32_t up = total < -31 ? 31 : -total; /* a left shift: saturate before it can overflow */
+    if (prod > ((int64_t)INT32_MAX >> up)) return INT32_MAX;
+    if (prod < -((-(int64_t)INT32_MIN) >> up)) return INT32_MIN;
+    q = prod * ((int64_t)1 << up);
+  } else if (total > 62) {
+    q = 0;
+  } else {
+    const int64_t half = (int64_t)1 << (total - 1);
+    q = prod >= 0 ? (prod + half) >> total : -((-prod + half) >> total);
+  }
+  if (q > INT32_MAX) return INT32_MAX;
+  if (q < INT32_MIN) return INT32_MIN;
+  return (int32_t)q;
+}
+#else /* TFLite's double rounding */
+
 /* gemmlowp SaturatingRoundingDoublingHighMul: floor(a * b / 2^31 + 1/2) (nearest, ties toward
  * +infinity), saturating the single overflow case INT32_MIN * INT32_MIN. */
 static int32_t sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
@@ -42,3 +68,4 @@ int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
   const int32_t x = left > 0 ? (int32_t)((uint32_t)acc << (left > 31 ? 31 : left)) : acc;
   return rounding_divide_by_pot(sat_rounding_doubling_high_mul(x, multiplier), right);
 }
+#endif

@@ -57,6 +57,7 @@ def float_canonicalize(mod):
     from tvm import relax
 
     from ..relay_passes import CanonicalizeClip, ConvertToNHWC
+    from ..relay_passes.fold_float_constants import FoldFloatConstants
 
     seq = tvm.transform.Sequential([
         relax.transform.FoldBatchnormToConv2D(),
@@ -65,7 +66,7 @@ def float_canonicalize(mod):
         relax.transform.DeadCodeElimination(),
         CanonicalizeClip,
         ConvertToNHWC,
-        relax.transform.FoldConstant(),
+        FoldFloatConstants,  # numpy; relax.transform.FoldConstant compiles a kernel per weight (~100 s on MobileNetV2)
         relax.transform.CanonicalizeBindings(),
         relax.transform.DeadCodeElimination(),
         relax.transform.ToNonDataflow(),
