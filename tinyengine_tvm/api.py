@@ -8,6 +8,7 @@ the C project, ``run`` builds it for the host and runs it on numpy inputs, and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TinyEngineError
+
+PROJECT_MARKER = "report.json"  # written into every exported project
 
 TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 
@@ -83,7 +86,10 @@ class CompiledModel:
 
         out_dir = os.fspath(out_dir)
         if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-            raise TinyEngineError(f"output directory {out_dir} exists and is not empty")
+            # Re-exporting over a project this compiler wrote is fine; anything else is the user's.
+            if not os.path.isfile(os.path.join(out_dir, PROJECT_MARKER)):
+                raise TinyEngineError(f"output directory {out_dir} exists and is not empty (and is not a tinyengine-tvm project)")
+            shutil.rmtree(out_dir)
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
@@ -93,6 +99,8 @@ class CompiledModel:
                 from .runners import firmware
 
                 firmware.write(out_dir, get(self.target), self.inputs, self.outputs, len(self.graph.ops), self.budgets)
+            with open(os.path.join(out_dir, PROJECT_MARKER), "w") as f:  # lets `tinyengine-tvm run DIR` run it
+                json.dump(self.report(), f, indent=2)
         except BaseException:
             if created:
                 shutil.rmtree(out_dir, ignore_errors=True)

@@ -124,14 +124,37 @@ def order_ops(graph, target: str = "host", max_states: int = 200, fns=None) -> O
 
 
 def per_op_bound(graph, target: str = "host", fns=None) -> int:
-    """Order-independent bound: every op needs its inputs, output and scratch at once (minus contract overlap)."""
+    """Order-independent bound: while op v runs, every order holds v's inputs, output and scratch
+    (minus contract overlap) and every tensor produced by an ancestor of v and read by a descendant."""
     n, roots, size, consumers, info, _ = _ops_info(graph, target, fns)
+    anc = [0] * n  # bitmask of ops that precede v in every order
+    for v in range(n):  # graph.ops is a topological order
+        for d in info[v][0]:
+            anc[v] |= anc[d] | (1 << d)
+    desc = [0] * n
+    for v in range(n):
+        m = anc[v]
+        while m:
+            low = m & -m
+            desc[low.bit_length() - 1] |= 1 << v
+            m ^= low
+    producer = {}
+    for v in range(n):
+        if info[v][2] is not None:
+            producer[info[v][2]] = v
+    cons_mask = {r: sum(1 << c for c in cs) for r, cs in consumers.items()}
     best = 0
     for v in range(n):
         _, ins, out_r, scratch, ov = info[v]
         total = sum(size[r] for r in ins) + scratch
         if out_r is not None:
-            total += size[out_r] - min(sum(ov), size[out_r])
+            # an input can share bytes with the output only if v may be its last reader
+            save = sum(o for k, o in enumerate(ov)
+                       if not cons_mask.get(roots[graph.ops[v].inputs[k]], 0) & desc[v])
+            total += size[out_r] - min(save, size[out_r])
+        for r, p in producer.items():  # alive across v in every order
+            if r not in ins and r != out_r and size[r] and anc[v] >> p & 1 and cons_mask.get(r, 0) & desc[v]:
+                total += size[r]
         best = max(best, total)
     return best
 
