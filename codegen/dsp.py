@@ -342,6 +342,13 @@ def specialize(em, op):
         return _fully_connected(em, op)
     if op.kernel == "add":
         return _add(em, op)
+    if op.kernel == "quantize" and _plan_allows(em, op, "te_quantize_f32_s8", keeps_contract=True):
+        from .emitter import _c_double
+
+        p = op.params
+        ins = em.ptr(op.inputs[0], const=True)
+        return (f"te_quantize_f32_s8_dsp({p['n']}, {ins}, {em.ptr(op.output)}, {_c_double(p['scale'])}, "
+                f"{p['zero_point']});", ["quantize_f32_s8_dsp.c"])
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":

@@ -12,7 +12,8 @@
 #include "tinyengine_kernels.h"
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
-       OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105 };
+       OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
+       OP_QUANT_DSP = 106 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -138,6 +139,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 19) die("dw_hwc_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_QUANT: case OP_QUANT_DSP: {
+      double scale;
+      if (np != 2) die("quant: 2 params");
+      memcpy(&scale, b[0], sizeof scale);
+      if (op == OP_QUANT) te_quantize_f32_s8(q[0], b[1], out, scale, q[1]);
+      else te_quantize_f32_s8_dsp(q[0], b[1], out, scale, q[1]);
       break;
     }
     case OP_CONV_DSP: {

@@ -257,7 +257,21 @@ def depthwise_hwc_case(rng, batch_port, batch_dsp):
     depthwise_case(rng, batch_port, batch_dsp, hwc=True)
 
 
-CASES = {"pointwise": pointwise_case, "depthwise": depthwise_case, "depthwise_hwc": depthwise_hwc_case, "conv": conv_case, "fc": fc_case, "add": add_case}
+def quantize_case(rng, batch_port, batch_dsp):
+    n = int(rng.integers(1, 300))
+    scale = float(np.float32(np.exp(rng.uniform(np.log(1e-3), np.log(0.1)))))
+    zp = int(rng.integers(-128, 128))
+    x = (rng.uniform(-200, 200, n) * scale).astype(np.float32)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 4096 * scale, -4096 * scale, 4095.5 * scale,
+                        -4095.5 * scale, 0.5 * scale, -0.5 * scale, 2.5 * scale, -2.5 * scale, 1e30, -1e30],
+                       np.float32)
+    x = np.concatenate([x, special, (np.round(x / scale) + 0.5).astype(np.float32) * np.float32(scale)])
+    buf = [np.array([scale], np.float64), x]
+    dh.add(batch_port, "quant", [x.size, zp], buf, np.int8, (x.size,))
+    dh.add(batch_dsp, "quant_dsp", [x.size, zp], buf, np.int8, (x.size,))
+
+
+CASES = {"quantize": quantize_case, "pointwise": pointwise_case, "depthwise": depthwise_case, "depthwise_hwc": depthwise_hwc_case, "conv": conv_case, "fc": fc_case, "add": add_case}
 
 
 def _batches(kind, n, seed):

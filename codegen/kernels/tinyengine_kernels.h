@@ -203,6 +203,9 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
 void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
 
+/* te_quantize_f32_s8, same semantics, fewer branches (FPU cores). */
+void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
+
 /* te_add_s8 with SMMULR requantization; only for layers codegen/dsp.py proves exact. */
 void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
