@@ -348,6 +348,11 @@ def test_pipeline_accepts_targets_and_composes_with_user_pass():
     assert seen[0] == 1 and seen[1] > 1
     with pytest.raises(te.TinyEngineError, match="unknown target"):
         te.pipeline("cortex-z99")
+    from tinyengine_tvm.target_spec import target_name
+
+    assert target_name(tvm.target.Target({"kind": "c", "mcpu": "cortex-m7"})) == "cortex-m7"
+    assert target_name("c -mcpu=cortex-m4") == "cortex-m4" and target_name(tvm.target.Target("llvm")) == "host"
+    assert te.build(Mod, tvm.target.Target({"kind": "c", "mcpu": "cortex-m7"})).target == "cortex-m7"
     assert pipeline is te.pipeline or callable(pipeline)
 
 

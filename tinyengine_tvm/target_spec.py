@@ -1,13 +1,16 @@
 """Target names from what users pass: ``"cortex-m7"``, ``"m7"``, ``"host"``, or a ``tvm.target.Target``.
 
 ``target_name(target)`` returns the canonical name the rest of the compiler uses.
-A ``tvm.target.Target`` is read by its ``mcpu`` (``Target("c -mcpu=cortex-m7")`` ->
-``"cortex-m7"``); a C/LLVM target without ``-mcpu`` means the host. Names are
+A ``tvm.target.Target`` is read by its ``mcpu`` (``Target({"kind": "c", "mcpu": "cortex-m7"})``
+-> ``"cortex-m7"``; TVM 0.27 no longer parses the string form, which is accepted here as a
+string: ``"c -mcpu=cortex-m7"``); a C/LLVM target without ``mcpu`` means the host. Names are
 checked against ``codegen.targets`` when that module exists, else against ``host``.
 No TVM import unless a ``tvm.target.Target`` object is passed.
 """
 
 from __future__ import annotations
+
+import re
 
 from .errors import TinyEngineError
 
@@ -32,9 +35,9 @@ def target_name(target) -> str:
         raise TinyEngineError(f"target must be a name like 'cortex-m7' or a tvm.target.Target, got {type(target).__name__}")
     text = target.strip()
     if text.startswith(("c ", "llvm ")) or text in ("c", "llvm"):
-        import tvm
-
-        return target_name(tvm.target.Target(text))
+        # TVM's old CLI form, which tvm.target.Target(str) no longer parses in 0.27
+        m = re.search(r"-mcpu=(\S+)", text)
+        return target_name(m.group(1) if m else "host")
     try:
         from .codegen.targets import get
     except ImportError:

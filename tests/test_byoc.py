@@ -1,0 +1,59 @@
+"""BYOC bridge: tinyengine composites offloaded through relax.transform.RunCodegen run inside TVM's VM.
+
+The second, independent execution path: the module is partitioned with
+``partition_for_tinyengine``, ``RunCodegen`` calls ``relax.ext.tinyengine`` (our C per kernel
+plus a tvm-ffi wrapper), TVM builds the rest for llvm, ``export_library`` compiles the C with
+g++, and the Relax VM runs it. The outputs must be the same bytes as the standalone C project.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+import tinyengine_tvm as te
+from tinyengine_tvm import byoc
+from tinyengine_tvm.frontend.tflite import from_tflite
+from tinyengine_tvm.testing import tflite_builder as tb
+
+
+def _byoc_vm(mod, tmp_path):
+    pm = byoc.partition_for_tinyengine(mod)
+    funcs = [f for _, f in pm.functions.items() if isinstance(f, relax.Function) and f.attrs is not None
+             and str(f.attrs.get("Codegen", "")) == "tinyengine"]
+    assert funcs, "nothing offloaded"
+    pm = relax.transform.RunCodegen()(pm)
+    ex = tvm.compile(pm, target="llvm")
+    path = str(tmp_path / "lib.so")
+    ex.export_library(path)
+    return relax.VirtualMachine(tvm.runtime.load_module(path), tvm.cpu()), len(funcs)
+
+
+def test_byoc_tflite_residual_block_same_bytes(tmp_path):
+    m = tb.conv2d_model((1, 9, 9, 3), 8, kernel=(3, 3), stride=(2, 2), padding="SAME", activation="RELU6", seed=3)
+    mod, _, _ = from_tflite(bytes(m))
+    cm = te.build(mod)
+    vm, n = _byoc_vm(mod, tmp_path)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.integers(-128, 128, (1, 9, 9, 3), dtype=np.int8)
+        np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), cm.run([x])[0])
+
+
+def test_byoc_onnx_qdq_same_bytes(tmp_path):
+    """A QDQ ONNX model (one-rounding requantization carried to the offloaded kernels)."""
+    pytest.importorskip("onnxruntime")
+    from tinyengine_tvm.frontend.onnx import from_onnx
+    from tinyengine_tvm.testing import onnx_models as om
+
+    rng = np.random.default_rng(1)
+    cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
+    mod = from_onnx(om.ort_quantize(om.small_cnn(), cal)).mod
+    cm = te.build(mod)
+    vm, n = _byoc_vm(mod, tmp_path)
+    assert n == len(cm.graph.ops)  # every kernel offloaded
+    for _ in range(3):
+        x = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+        np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), cm.run([x])[0])
