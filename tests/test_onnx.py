@@ -15,7 +15,8 @@ measured in LSB of the output's quantization step. Roundings that differ, and wh
   average pool's outputs; graphs from ONNX/PyTorch therefore use the kernel's one-rounding
   mode (``tinyengine.rounding = "exact"``), which matches onnxruntime up to ties.
 
-1-LSB differences in early layers can grow through a following FC, hence the thresholds.
+Measured on the small CNN here: every output equal to onnxruntime's (per-channel and per-tensor);
+on a deep random-weight MobileNetV2 rare 1-LSB differences compound with depth (see test_torch_ptq).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def test_qdq_small_cnn_matches_onnxruntime(small_cnn_data, per_channel):
                                         "mean": 1, "reshape": 1, "fully_connected": 1, "dequantize": 1}
     assert tuple(cm.inputs[0].shape) == (1, 16, 16, 3)  # NHWC
     d, top1 = _agreement(q, cm, xs)
-    assert (d <= 1).mean() >= 0.95 and d.max() <= 2, (d.max(), (d <= 1).mean())
-    assert (d == 0).mean() >= 0.8
+    # with one-rounding requantization the outputs are the same bytes as onnxruntime's (measured: all
+    # 125 values equal); the margin allows for ties (onnxruntime rounds half to even) and float32 scales
+    assert d.max() <= 1 and (d == 0).mean() >= 0.97, (d.max(), (d == 0).mean())
     assert top1 == 1.0
 
 

@@ -70,7 +70,8 @@ def test_torch_ptq_matches_onnxruntime_and_float(compiled_net):
     ref = [om.ort_run(qdq, [x])[0] for x in xs]
     flt = [tm.run_torch(net, x) for x in xs]
     d = np.abs(np.round(np.concatenate(ours) / s) - np.round(np.concatenate(ref) / s))
-    assert (d <= 1).mean() >= 0.99 and (d == 0).mean() >= 0.9, (d.max(), (d <= 1).mean(), (d == 0).mean())
+    # measured: all 200 values equal to onnxruntime's (margin for ties and float32 scales)
+    assert d.max() <= 1 and (d == 0).mean() >= 0.97, (d.max(), (d <= 1).mean(), (d == 0).mean())
     assert np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(ours, ref)]) >= 0.95
     assert np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(ours, flt)]) >= 0.8
     assert np.abs(np.concatenate(ours) - np.concatenate(flt)).max() < 0.5
