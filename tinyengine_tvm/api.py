@@ -223,7 +223,14 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         from .runners import firmware
 
         budgets = firmware.budgets_for(get(target), sram, flash, stack)
-        firmware.check_budgets(mem.arena_bytes, graph.weight_bytes, ins, outs, budgets)
+        try:
+            firmware.check_budgets(mem.arena_bytes, graph.weight_bytes, ins, outs, budgets)
+        except firmware.BudgetError as err:
+            if "SRAM" in str(err):  # name the step that sets the arena size, as on the host
+                from .planner.report import peak_description
+
+                raise firmware.BudgetError(f"{source}: {err}; arena {peak_description(graph, mem)}") from None
+            raise
     elif flash is not None:
         raise TinyEngineError("--flash budgets apply to Cortex-M targets, not to the host")
     elif sram is not None:  # host: the arena must fit; the one-line message names the peak step

@@ -148,10 +148,15 @@ def check_sram(graph, plan, budget, source: str = "model") -> None:
     limit = parse_bytes(budget)
     if plan.arena_bytes <= limit:
         return
+    raise TinyEngineError(
+        f"{source}: needs {plan.arena_bytes:,} bytes of SRAM (arena), over the budget of {limit:,} bytes; "
+        f"{peak_description(graph, plan)}")
+
+
+def peak_description(graph, plan) -> str:
+    """'peak at step S (op: kernel shapes, N bytes in use); lower bound B bytes', for budget errors."""
     s = plan.peak_step
     op = plan.ops(graph)[s]
     ins = ", ".join(_shape(graph.tensors[t]) for t in op.inputs)
-    raise TinyEngineError(
-        f"{source}: needs {plan.arena_bytes:,} bytes of SRAM (arena), over the budget of {limit:,} bytes; "
-        f"peak at step {s} ({op.name}: {op.kernel} {ins} -> {_shape(graph.tensors[op.output])}, "
-        f"{plan.high_water[s]:,} bytes in use); lower bound {plan.lower_bound_bytes:,} bytes")
+    return (f"peak at step {s} ({op.name}: {op.kernel} {ins} -> {_shape(graph.tensors[op.output])}, "
+            f"{plan.high_water[s]:,} bytes in use); lower bound {plan.lower_bound_bytes:,} bytes")
