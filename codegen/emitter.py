@@ -217,7 +217,8 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
         e.emit_op(op)
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
     sources = kernel_sources(graph) + e.extra_sources
-    for f in sources + [_HEADER]:
+    dsp_header = ["te_dsp.h"] if any(f.endswith("_dsp.c") for f in sources) else []
+    for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
     if single_rounding:  # one-rounding requantization (as onnxruntime) instead of gemmlowp's two
         path = os.path.join(out_dir, "kernels", "te_requantize.c")
