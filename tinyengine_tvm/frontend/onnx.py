@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ._files import read_bytes
 from ..errors import TinyEngineError, UnsupportedOperatorError
 from .tflite import TensorInfo
 
@@ -63,17 +64,7 @@ def read_model(model):
 
     if isinstance(model, onnx.ModelProto):
         return model, "<onnx model>"
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        buf, label = bytes(model), "<bytes>"
-    else:
-        path = os.fspath(model)
-        label = path
-        if not os.path.exists(path):
-            raise TinyEngineError(f"model file not found: {path}")
-        if not os.path.isfile(path):
-            raise TinyEngineError(f"model path is not a file: {path}")
-        with open(path, "rb") as f:
-            buf = f.read()
+    buf, label = read_bytes(model)
     try:
         m = onnx.load_from_string(buf)
     except Exception as err:

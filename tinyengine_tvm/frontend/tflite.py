@@ -11,9 +11,9 @@ Built on TVM's Relax TFLite frontend. Two things are added around it:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from ._files import read_bytes
 from ..errors import TinyEngineError, UnsupportedOperatorError
 
 # TFLite builtins the kernel graph can express. TRANSPOSE is accepted only where a
@@ -61,17 +61,7 @@ def read_model(model) -> tuple:
     """Parse a .tflite path or bytes; return (tflite.Model, raw bytes, source label)."""
     import tflite
 
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        buf, label = bytes(model), "<bytes>"
-    else:
-        path = os.fspath(model)
-        label = path
-        if not os.path.exists(path):
-            raise TinyEngineError(f"model file not found: {path}")
-        if not os.path.isfile(path):
-            raise TinyEngineError(f"model path is not a file: {path}")
-        with open(path, "rb") as f:
-            buf = f.read()
+    buf, label = read_bytes(model)
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise TinyEngineError(f"{label}: not a TFLite flatbuffer (missing 'TFL3' identifier); corrupt or wrong file type")
     try:
