@@ -16,21 +16,27 @@ static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* acc + sum_i (x[i] + in_offset) * w[i]: the accumulation both variants share. */
+static int32_t dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t in_offset, int32_t acc) {
+  int32_t i;
+  for (i = 0; i < n; ++i) acc += ((int32_t)x[i] + in_offset) * (int32_t)w[i];
+  return acc;
+}
+
 void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t* weights,
                            const int32_t* bias, const int32_t* mult, const int32_t* shift,
                            int8_t* out) {
   const int32_t in_n = p->in_n, out_n = p->out_n;
   const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
   const int32_t act_min = p->act_min, act_max = p->act_max;
-  int32_t b, o, i;
+  int32_t b, o;
 
   for (b = 0; b < p->batches; ++b) {
     const int8_t* x = in + b * in_n;
     const int8_t* w = weights;
     for (o = 0; o < out_n; ++o, w += in_n) {
       const int32_t ch = p->per_channel ? o : 0;
-      int32_t acc = bias ? bias[o] : 0;
-      for (i = 0; i < in_n; ++i) acc += ((int32_t)x[i] + in_offset) * (int32_t)w[i];
+      int32_t acc = dot_s8(x, w, in_n, in_offset, bias ? bias[o] : 0);
       acc = te_requantize(acc, mult[ch], shift[ch]) + out_offset;
       *out++ = (int8_t)clamp_i32(acc, act_min, act_max);
     }
@@ -63,14 +69,13 @@ void te_fully_connected_s8_dscale(const te_fc_params* p, const int8_t* in, const
   const int32_t in_n = p->in_n, out_n = p->out_n;
   const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
   const int32_t act_min = p->act_min, act_max = p->act_max;
-  int32_t b, o, i;
+  int32_t b, o;
 
   for (b = 0; b < p->batches; ++b) {
     const int8_t* x = in + b * in_n;
     const int8_t* w = weights;
     for (o = 0; o < out_n; ++o, w += in_n) {
-      int32_t acc = bias ? bias[o] : 0;
-      for (i = 0; i < in_n; ++i) acc += ((int32_t)x[i] + in_offset) * (int32_t)w[i];
+      int32_t acc = dot_s8(x, w, in_n, in_offset, bias ? bias[o] : 0);
       acc = scale_round(acc, scale[p->per_channel ? o : 0]) + out_offset;
       *out++ = (int8_t)clamp_i32(acc, act_min, act_max);
     }

@@ -8,21 +8,33 @@
 static int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 
+/* The valid (non-padding) part of one pooling window: rows ky0..ky1-1, columns kx0..kx1-1,
+ * relative to the window's top-left input cell (iy0, ix0). */
+typedef struct { int32_t iy0, ix0, ky0, ky1, kx0, kx1; } pool_window;
+
+static pool_window window_at(const te_pool_params* p, int32_t oy, int32_t ox) {
+  pool_window w;
+  w.iy0 = oy * p->stride_h - p->pad_top;
+  w.ix0 = ox * p->stride_w - p->pad_left;
+  w.ky0 = max_i32(0, -w.iy0);
+  w.ky1 = min_i32(p->k_h, p->in_h - w.iy0);
+  w.kx0 = max_i32(0, -w.ix0);
+  w.kx1 = min_i32(p->k_w, p->in_w - w.ix0);
+  return w;
+}
+
 void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
   const int32_t c = p->c;
   int32_t oy, ox, ch, y, x;
   for (oy = 0; oy < p->out_h; ++oy) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_top;
-    const int32_t ky0 = max_i32(0, -iy0), ky1 = min_i32(p->k_h, p->in_h - iy0);
     for (ox = 0; ox < p->out_w; ++ox) {
-      const int32_t ix0 = ox * p->stride_w - p->pad_left;
-      const int32_t kx0 = max_i32(0, -ix0), kx1 = min_i32(p->k_w, p->in_w - ix0);
-      const int32_t count = (ky1 - ky0) * (kx1 - kx0);
+      const pool_window win = window_at(p, oy, ox);
+      const int32_t count = (win.ky1 - win.ky0) * (win.kx1 - win.kx0);
       for (ch = 0; ch < c; ++ch) {
         int32_t acc = 0;
-        for (y = ky0; y < ky1; ++y) {
-          const int8_t* row = in + ((iy0 + y) * p->in_w + ix0) * c + ch;
-          for (x = kx0; x < kx1; ++x) acc += row[x * c];
+        for (y = win.ky0; y < win.ky1; ++y) {
+          const int8_t* row = in + ((win.iy0 + y) * p->in_w + win.ix0) * c + ch;
+          for (x = win.kx0; x < win.kx1; ++x) acc += row[x * c];
         }
         if (count > 0) {
           acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
@@ -40,16 +52,13 @@ void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
   const int32_t c = p->c;
   int32_t oy, ox, ch, y, x;
   for (oy = 0; oy < p->out_h; ++oy) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_top;
-    const int32_t ky0 = max_i32(0, -iy0), ky1 = min_i32(p->k_h, p->in_h - iy0);
     for (ox = 0; ox < p->out_w; ++ox) {
-      const int32_t ix0 = ox * p->stride_w - p->pad_left;
-      const int32_t kx0 = max_i32(0, -ix0), kx1 = min_i32(p->k_w, p->in_w - ix0);
+      const pool_window win = window_at(p, oy, ox);
       for (ch = 0; ch < c; ++ch) {
         int32_t m = -128;
-        for (y = ky0; y < ky1; ++y) {
-          const int8_t* row = in + ((iy0 + y) * p->in_w + ix0) * c + ch;
-          for (x = kx0; x < kx1; ++x) m = max_i32(m, row[x * c]);
+        for (y = win.ky0; y < win.ky1; ++y) {
+          const int8_t* row = in + ((win.iy0 + y) * p->in_w + win.ix0) * c + ch;
+          for (x = win.kx0; x < win.kx1; ++x) m = max_i32(m, row[x * c]);
         }
         m = min_i32(max_i32(m, p->act_min), p->act_max);
         *out++ = (int8_t)m;
