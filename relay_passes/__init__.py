@@ -10,6 +10,8 @@ import tvm
 
 from .annotate import AnnotateKernelParams
 from .canonicalize_clip import CanonicalizeClip
+from .fold_bias_into_batchnorm import FoldConvBiasIntoBatchnorm
+from .fold_flatten_transpose import FoldFlattenTransposeIntoDense
 from .fold_const_layout import FoldConstantLayout
 from .fold_pad import FoldPadIntoConv
 from .layout_nhwc import ConvertToNHWC
@@ -23,6 +25,8 @@ __all__ = [
     "CanonicalizeClip",
     "ConvertToNHWC",
     "FoldConstantLayout",
+    "FoldConvBiasIntoBatchnorm",
+    "FoldFlattenTransposeIntoDense",
     "FoldPadIntoConv",
     "PartitionKernels",
     "RemoveIdentityRequantize",

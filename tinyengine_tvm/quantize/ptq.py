@@ -4,10 +4,11 @@
 frontend, NCHW or NHWC) and returns the quantized module in the form the TFLite
 importer writes, so the kernel patterns take it as they take a ``.tflite`` model:
 
-1. float canonicalization: batch norm folded into the preceding conv
-   (``FoldBatchnormToConv2D``), bindings canonicalized and dead code removed, clip
+1. float canonicalization: batch norm folded into the preceding conv, through its bias
+   (``FoldConvBiasIntoBatchnorm``, ``FoldBatchnormToConv2D``), bindings canonicalized and dead code removed, clip
    spellings unified (``CanonicalizeClip``: ReLU6 / Clip become ``R.clip``), NHWC layout
-   (``ConvertToNHWC``), constants folded;
+   (``ConvertToNHWC``), constants folded, an NCHW flatten before a dense layer turned into
+   an NHWC one (``FoldFlattenTransposeIntoDense``);
 2. grouping: every conv2d / matmul with its bias add and a following ReLU/ReLU6/clip
    (fused before calibration, so the range observed is the activation's output), every
    residual add (with its activation), pools, means and reshapes;
@@ -56,10 +57,11 @@ def float_canonicalize(mod):
     import tvm
     from tvm import relax
 
-    from ..relay_passes import CanonicalizeClip, ConvertToNHWC
+    from ..relay_passes import CanonicalizeClip, ConvertToNHWC, FoldConvBiasIntoBatchnorm, FoldFlattenTransposeIntoDense
     from ..relay_passes.fold_float_constants import FoldFloatConstants
 
     seq = tvm.transform.Sequential([
+        FoldConvBiasIntoBatchnorm,  # conv(bias=True) + BN: FoldBatchnormToConv2D needs conv -> BN directly
         relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),  # batch norms not after a conv
         relax.transform.CanonicalizeBindings(),
@@ -67,6 +69,7 @@ def float_canonicalize(mod):
         CanonicalizeClip,
         ConvertToNHWC,
         FoldFloatConstants,  # numpy; relax.transform.FoldConstant compiles a kernel per weight (~100 s on MobileNetV2)
+        FoldFlattenTransposeIntoDense,  # flatten(NCHW) -> linear: renumber the weight rows instead
         relax.transform.CanonicalizeBindings(),
         relax.transform.DeadCodeElimination(),
         relax.transform.ToNonDataflow(),

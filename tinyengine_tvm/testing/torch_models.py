@@ -71,7 +71,7 @@ def mobilenet_v2(width: float = 0.35, classes: int = 1000, seed: int = 0, resolu
     return model.eval()
 
 
-def calibrate_bn(model, resolution=96, seed=0, batches=4, batch=16):
+def calibrate_bn(model, resolution=96, seed=0, batches=4, batch=16, channels=3):
     """Set every BatchNorm's running statistics to those of the activations on random images."""
     import torch
     from torch import nn
@@ -84,7 +84,7 @@ def calibrate_bn(model, resolution=96, seed=0, batches=4, batch=16):
     model.train()
     with torch.no_grad():
         for _ in range(batches):
-            model(torch.rand(batch, 3, resolution, resolution, generator=g) * 2 - 1)
+            model(torch.rand(batch, channels, resolution, resolution, generator=g) * 2 - 1)
     return model.eval()
 
 
