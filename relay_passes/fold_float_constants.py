@@ -64,7 +64,7 @@ def _substitute(e, env, remap):
             return relax.const(env[e])
         return remap.get(e, e)
     if isinstance(e, relax.Call):
-        return relax.Call(e.op, [_substitute(a, env, remap) for a in e.args], e.attrs, e.ty_args)
+        return relax.Call(e.op, [_substitute(a, env, remap) for a in e.args], e.attrs, e.ty_args, span=e.span)  # source location
     if isinstance(e, relax.Tuple):
         return relax.Tuple([_substitute(f, env, remap) for f in e.fields])
     if isinstance(e, relax.TupleGetItem):

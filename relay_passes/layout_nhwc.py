@@ -47,6 +47,14 @@ _POOLS = {"relax.nn.max_pool2d", "relax.nn.avg_pool2d"}
 _REDUCTIONS = {"relax.mean", "relax.sum", "relax.max", "relax.min"}
 
 
+def _spanned(new, old):
+    """new carrying old's span: frontends record source locations there (PyTorch: the module path)."""
+    span = getattr(old, "span", None)
+    if span is None or not isinstance(new, relax.Call):
+        return new
+    return relax.Call(new.op, new.args, new.attrs, new.ty_args, span=span)
+
+
 def _rank(expr) -> int:
     ty = expr.ty
     return int(ty.ndim) if isinstance(ty, relax.TensorType) else -1
@@ -55,6 +63,10 @@ def _rank(expr) -> int:
 def _shape(expr):
     return [int(d) for d in expr.ty.shape]
 
+
+# Bindings the pass adds get their own name, so each converted binding keeps its var's name
+# (the PyTorch frontend's source locations are keyed by it).
+_AUX = "layout"
 
 LAYOUT_ATTR = "tinyengine.layout"  # frontends mark NCHW graphs with it (a graph may hold no conv at all)
 
@@ -85,7 +97,7 @@ class _Converter:
             if e in self.orig:
                 return self.orig[e]
             if e in self.nhwc:
-                self.orig[e] = self.bb.emit(relax.op.permute_dims(self.nhwc[e], TO_NCHW))
+                self.orig[e] = self.bb.emit(relax.op.permute_dims(self.nhwc[e], TO_NCHW), name_hint=_AUX)
                 return self.orig[e]
             return e
         if isinstance(e, relax.Tuple):
@@ -103,8 +115,8 @@ class _Converter:
         o = self.get_orig(e)
         r = _rank(o)
         if r < 4:
-            o = self.bb.emit(relax.op.reshape(o, [1] * (4 - r) + _shape(o)))
-        t = self.bb.emit(relax.op.permute_dims(o, TO_NHWC))
+            o = self.bb.emit(relax.op.reshape(o, [1] * (4 - r) + _shape(o)), name_hint=_AUX)
+        t = self.bb.emit(relax.op.permute_dims(o, TO_NHWC), name_hint=_AUX)
         if isinstance(e, relax.Var):
             self.nhwc[e] = t
         return t
@@ -134,13 +146,13 @@ class _Converter:
             self.orig[var] = self.bb.emit(relax.op.reshape(self.nhwc[value.args[0]], value.args[1]), name_hint=str(var.name))
             return
         if out is not None:
-            self.nhwc[var] = self.bb.emit(out, name_hint=str(var.name))
+            self.nhwc[var] = self.bb.emit(_spanned(out, value), name_hint=str(var.name))
             return
         if isinstance(value, relax.Tuple) and var.same_as(self.result_var):  # the returned tuple: 4-D results in NHWC
             fields = [self.nhwc[f] if isinstance(f, relax.Var) and f in self.nhwc else self.get_orig(f) for f in value.fields]
             self.orig[var] = self.bb.emit(relax.Tuple(fields), name_hint=str(var.name))
             return
-        self.orig[var] = self.bb.emit(self._with_orig_args(value), name_hint=str(var.name))
+        self.orig[var] = self.bb.emit(_spanned(self._with_orig_args(value), value), name_hint=str(var.name))
 
     def _with_orig_args(self, value):
         if isinstance(value, relax.Call):
@@ -168,13 +180,11 @@ class _Converter:
         o, i, kh, kw = _shape(c.args[1])
         in_c = _shape(c.args[0])[1]
         groups = int(a.groups)
-        if groups == 1:
-            weight, layout = self.bb.emit(relax.op.permute_dims(w, [2, 3, 1, 0])), "HWIO"
-        elif groups == in_c and i == 1:
-            t = self.bb.emit(relax.op.permute_dims(w, [1, 2, 3, 0]))  # (1, H, W, O), as TFLite stores it
-            weight, layout = self.bb.emit(relax.op.reshape(t, [kh, kw, o, 1])), "HWOI"
-        else:
-            return None
+        if groups == in_c and i == 1 and groups > 1:
+            t = self.bb.emit(relax.op.permute_dims(w, [1, 2, 3, 0]), name_hint=_AUX)  # (1, H, W, O), as TFLite stores it
+            weight, layout = self.bb.emit(relax.op.reshape(t, [kh, kw, o, 1]), name_hint=_AUX), "HWOI"
+        else:  # plain, or grouped (no int8 kernel: converted anyway, so the error names the conv itself)
+            weight, layout = self.bb.emit(relax.op.permute_dims(w, [2, 3, 1, 0]), name_hint=_AUX), "HWIO"
         return relax.op.nn.conv2d(
             x, weight, strides=[int(v) for v in a.strides], padding=[int(v) for v in a.padding],
             dilation=[int(v) for v in a.dilation], groups=groups, data_layout="NHWC", kernel_layout=layout,
@@ -193,7 +203,7 @@ class _Converter:
         keep = bool(value.attrs.keepdims)
         new_axes = sorted(_AXIS[x] for x in axes)
         fn = {"relax.mean": relax.op.mean, "relax.sum": relax.op.sum, "relax.max": relax.op.max, "relax.min": relax.op.min}[call_op_name(value)]
-        call = fn(self.nhwc[value.args[0]], axis=new_axes, keepdims=keep)
+        call = _spanned(fn(self.nhwc[value.args[0]], axis=new_axes, keepdims=keep), value)
         if keep:
             self.nhwc[var] = self.bb.emit(call, name_hint=str(var.name))
             return
@@ -201,7 +211,7 @@ class _Converter:
         kept_nhwc = [d for d in TO_NHWC if d not in axes]
         r = self.bb.emit(call, name_hint=str(var.name))
         if kept_orig != kept_nhwc:
-            r = self.bb.emit(relax.op.permute_dims(r, [kept_nhwc.index(d) for d in kept_orig]))
+            r = self.bb.emit(relax.op.permute_dims(r, [kept_nhwc.index(d) for d in kept_orig]), name_hint=_AUX)
         self.orig[var] = r
 
 

@@ -64,3 +64,36 @@ def test_lenet_with_conv_bias_bn_and_nchw_flatten():
     assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.95
     assert (ours.argmax(1) == flt.argmax(1)).mean() >= 0.9
     assert np.abs(ours - flt).max() < 0.1 * np.abs(flt).max()
+
+
+def test_errors_name_the_torch_module():
+    """An op without an int8 kernel is reported at its place in the user's module, not as a Relax var."""
+    from torch import nn
+
+    from tinyengine_tvm.errors import UnsupportedOperatorError
+
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.ReLU())
+            self.gate = nn.Sigmoid()
+            self.head = nn.Linear(6, 4)
+
+        def forward(self, x):
+            h = self.gate(self.body(x))
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+    class Grouped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Conv2d(4, 4, 1), nn.Conv2d(4, 6, 3, groups=2)])
+
+        def forward(self, x):
+            return torch.relu(self.blocks[1](self.blocks[0](x)))
+
+    with pytest.raises(UnsupportedOperatorError,
+                       match=r"sigmoid at torch module 'gate' \(Sigmoid, aten\.sigmoid\.default\) has no int8 kernel"):
+        te.compile(Gate(), calibration=[np.zeros((1, 3, 8, 8), np.float32)])
+    with pytest.raises(UnsupportedOperatorError,
+                       match=r"grouped conv2d \(groups=2\) at torch module 'blocks\.1' \(Conv2d, aten\.convolution"):
+        te.compile(Grouped(), calibration=[np.zeros((1, 4, 8, 8), np.float32)])

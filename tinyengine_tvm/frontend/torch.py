@@ -24,7 +24,6 @@ def is_torch_module(obj) -> bool:
 def from_torch(module, example_inputs):
     """Export and import ``module`` on ``example_inputs`` (arrays or tensors, NCHW); returns (mod, inputs)."""
     import torch
-    from tvm.relax.frontend.torch import from_exported_program
 
     from .onnx import mark_nchw
 
@@ -42,9 +41,67 @@ def from_torch(module, example_inputs):
         msg = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"torch.export failed on {type(module).__name__}: {msg[0] if msg else type(err).__name__}") from None
     try:
-        mod = from_exported_program(ep, keep_params_as_input=False)
+        mod, where = _import(ep, type(module).__name__)
     except Exception as err:
         msg = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"TVM's PyTorch importer failed on {type(module).__name__}: {msg[-1] if msg else type(err).__name__}") from None
+    if where:
+        mod = _with_spans(mod, where)
     inputs = [TensorInfo(f"input_{i}", tuple(int(d) for d in x.shape), "float32") for i, x in enumerate(xs)]
     return mark_nchw(mod), inputs
+
+
+def _import(ep, top: str):
+    """Import ep as from_exported_program does, and map each bound Relax var to the torch module
+    (and aten op) it came from, so errors can name a place in the user's model, not a Relax var."""
+    from tvm.relax.frontend.torch import exported_program_translator as ept
+
+    importer_cls = getattr(ept, "ExportedProgramImporter", None)
+    if importer_cls is None:  # a TVM without the importer class: no source locations
+        return ept.from_exported_program(ep, keep_params_as_input=False), {}
+    ep = ep.run_decompositions()  # what from_exported_program does by default
+    importer = importer_cls()
+    mod = importer.from_exported_program(ep, False, False, False, None)
+    where = {}
+    for node, value in importer.env.items():
+        if node.op != "call_function" or not hasattr(value, "name"):
+            continue
+        stack = node.meta.get("nn_module_stack") or {}
+        path, cls = list(stack.values())[-1] if stack else ("", top)
+        cls = str(cls).rsplit(".", 1)[-1]
+        place = f"torch module '{path}' ({cls}, " if path else f"{cls}.forward ("
+        where.setdefault(value, f"{place}{node.target})")
+    return mod, where
+
+
+def _with_spans(mod, where: dict):
+    """main with each call bound to a var in ``where`` carrying that location as its span.
+
+    A span, unlike a var name, survives the passes before quantization (they keep unchanged calls,
+    and var names are neither unique nor stable across them), so the PTQ's errors can say where in
+    the torch module an op without a kernel came from (``tinyengine_tvm.quantize.ptq._where``).
+    """
+    import tvm
+    from tvm import relax
+
+    func = mod["main"]
+    # The importer emits a node's helper bindings (a bias reshape, ...) just before the var it maps
+    # the node to: each untagged binding belongs to the next tagged one.
+    loc_of, cur = {}, None
+    for b in reversed([b for block in func.body.blocks for b in block.bindings]):
+        cur = where.get(b.var, cur)
+        loc_of[b.var] = cur
+    blocks = []
+    for block in func.body.blocks:
+        bindings = []
+        for b in block.bindings:
+            loc, v = loc_of.get(b.var), b.value
+            if loc is not None and isinstance(v, relax.Call) and isinstance(b, relax.VarBinding):
+                span = tvm.ir.Span(tvm.ir.SourceName(loc), 0, 0, 0, 0)
+                b = relax.VarBinding(b.var, relax.Call(v.op, v.args, v.attrs, v.ty_args, span=span, ret_ty=v.ty))
+            bindings.append(b)
+        blocks.append(relax.DataflowBlock(bindings) if isinstance(block, relax.DataflowBlock) else relax.BindingBlock(bindings))
+    new = relax.Function(func.params, relax.SeqExpr(blocks, func.body.body), func.ret_ty, func.is_pure, func.attrs)
+    mod = mod.clone()
+    mod["main"] = new
+    return mod

@@ -111,8 +111,14 @@ def _op(e):
     return e.op.name if isinstance(e, relax.Call) and isinstance(e.op, tvm.ir.Op) else None
 
 
-def _where(var) -> str:
-    return f"'{var.name}'" if hasattr(var, "name") else "?"
+def _where(binding) -> str:
+    """Where a binding's value came from: its span's source (the PyTorch frontend records the torch
+    module path there) or else the Relax var it is bound to."""
+    span = getattr(binding.value, "span", None)
+    source = getattr(getattr(span, "source_name", None), "name", "") if span is not None else ""
+    if source:
+        return str(source)
+    return f"'{binding.var.name}'" if hasattr(binding.var, "name") else "?"
 
 
 def _group(func) -> list[_Group]:
@@ -170,7 +176,7 @@ def _group(func) -> list[_Group]:
         if op == "relax.nn.conv2d":
             a = v.attrs
             if str(a.data_layout) != "NHWC" or not _is_const(v.args[1]):
-                raise UnsupportedOperatorError(f"conv2d at {_where(b.var)}: needs an NHWC conv with constant weights")
+                raise UnsupportedOperatorError(f"conv2d at {_where(b)}: needs an NHWC conv with constant weights")
             w = v.args[1].value.numpy().astype(np.float32)
             in_c = int(v.args[0].ty.shape[3])
             n_groups = int(a.groups)
@@ -179,12 +185,12 @@ def _group(func) -> list[_Group]:
             elif n_groups == in_c and n_groups > 1 and str(a.kernel_layout) == "HWOI" and w.shape[3] == 1:
                 kind = "depthwise_conv2d"
             else:
-                raise UnsupportedOperatorError(f"grouped conv2d (groups={n_groups}) at {_where(b.var)} has no kernel")
+                raise UnsupportedOperatorError(f"grouped conv2d (groups={n_groups}) at {_where(b)} has no kernel")
             g = _Group(kind, v, [v.args[0]], b.var, weight=w)
             absorb_bias_act(g, True)
         elif op == "relax.matmul":
             if not _is_const(v.args[1]) or len(v.args[0].ty.shape) != 2:
-                raise UnsupportedOperatorError(f"matmul at {_where(b.var)}: only [batch, in] x constant [in, out] has a kernel")
+                raise UnsupportedOperatorError(f"matmul at {_where(b)}: only [batch, in] x constant [in, out] has a kernel")
             g = _Group("matmul", v, [v.args[0]], b.var, weight=v.args[1].value.numpy().astype(np.float32))
             absorb_bias_act(g, True)
         elif op == "relax.add" and all(isinstance(x, relax.Var) for x in v.args):
@@ -198,14 +204,14 @@ def _group(func) -> list[_Group]:
             g = _Group("reshape", v, [v.args[0]], b.var, shares_input_qparams=True)
         elif op in ("relax.clip", "relax.nn.relu"):
             raise UnsupportedOperatorError(
-                f"{op.split('.')[-1]} at {_where(b.var)} does not follow a conv, matmul or add; a standalone activation has no int8 kernel")
+                f"{op.split('.')[-1]} at {_where(b)} does not follow a conv, matmul or add; a standalone activation has no int8 kernel")
         elif isinstance(v, relax.Tuple) and b.var.same_as(_body_var(func)):
             continue  # the returned tuple of outputs (resolved by _outputs)
         elif isinstance(v, relax.Var):
-            raise UnsupportedOperatorError(f"alias binding at {_where(b.var)} (canonicalization left it)")
+            raise UnsupportedOperatorError(f"alias binding at {_where(b)} (canonicalization left it)")
         else:
             name = op or type(v).__name__
-            raise UnsupportedOperatorError(f"operator {name} (bound to {_where(b.var)}) has no int8 kernel")
+            raise UnsupportedOperatorError(f"operator {name} at {_where(b)} has no int8 kernel")
         found.append(g)
     return found
 
