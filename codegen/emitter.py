@@ -33,6 +33,7 @@ _KERNEL_SOURCES = {
     "max_pool2d": ["pool_s8.c"],
     "mean": ["mean_s8.c"],
     "pad": ["pad_s8.c"],
+    "resize_nearest": ["resize_nearest_s8.c"],
     "quantize": ["quantize.c"],
     "dequantize": ["quantize.c"],
     "requantize": ["quantize.c"],
@@ -53,6 +54,7 @@ _STRUCT_FIELDS = {
                        "pad_top", "pad_left", "act_min", "act_max"],
     "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
+    "te_resize_params": ["in_h", "in_w", "c", "out_h", "out_w"],
 }
 
 
@@ -150,6 +152,11 @@ class _Emitter:
         elif k == "pad":
             self.params.append(_struct("te_pad_params", f"{n}_p", p))
             call = f"te_pad_s8(&{n}_p, {ins[0]}, {out});"
+        elif k == "resize_nearest":
+            self.params.append(_struct("te_resize_params", f"{n}_p", p))
+            rows = self.const("int16_t", f"{n}_rows", p["rows"])
+            cols = self.const("int16_t", f"{n}_cols", p["cols"])
+            call = f"te_resize_nearest_s8(&{n}_p, {rows}, {cols}, {ins[0]}, {out});"
         elif k == "quantize":
             call = f"te_quantize_f32_s8({p['n']}, {ins[0]}, {out}, {_c_double(p['scale'])}, {p['zero_point']});"
         elif k == "dequantize":

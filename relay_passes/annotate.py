@@ -198,6 +198,76 @@ def _mean_params(func, calls):
     return p
 
 
+def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
+    """For each output index, the input index TFLite's RESIZE_NEAREST_NEIGHBOR copies, in its float32
+    arithmetic: scale = in / out (align_corners: (in - 1) / (out - 1)), src = (i + 0.5 if half-pixel
+    else i) * scale, floored (align_corners: rounded half away from zero), clamped to the input."""
+    f32 = np.float32
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    offset = f32(0.5) if half_pixel_centers else f32(0.0)
+    src = (np.arange(out_size, dtype=f32) + offset) * scale  # float32 throughout
+    # std::round: half away from zero, exactly (the + 0.5 in float64 cannot round; src >= 0)
+    idx = np.floor(src.astype(np.float64) + 0.5) if align_corners else np.floor(src)
+    idx = np.minimum(idx.astype(np.int64), in_size - 1)
+    return [int(v) for v in (np.maximum(idx, 0) if half_pixel_centers else idx)]
+
+
+def relax_nearest_indices(in_size: int, out_size: int, mode: str, rounding: str) -> list[int]:
+    """For each output index, the input index of Relax's nearest ``image.resize2d`` (TVM's topi
+    definition, float32): the coordinate transformation, then the rounding, then a clamp."""
+    f32 = np.float32
+    o = np.arange(out_size, dtype=f32)
+    scale = f32(in_size) / f32(out_size)
+    if mode in ("half_pixel", "pytorch_half_pixel"):
+        x = (o + f32(0.5)) * scale - f32(0.5)
+        if mode == "pytorch_half_pixel" and out_size == 1:
+            x = np.zeros_like(o)
+    elif mode == "align_corners":
+        x = (f32(in_size - 1) / f32(out_size - 1)) * o if out_size > 1 else np.zeros_like(o)
+    elif mode == "asymmetric":
+        x = scale * o
+    elif mode == "tf_half_pixel_for_nn":
+        x = (o + f32(0.5)) * scale
+    else:
+        raise UnsupportedOperatorError(f"nearest resize with coordinate mode {mode!r} has no kernel")
+    rounding = rounding or ("round" if mode == "align_corners" else "floor")
+    eps = f32(1e-5)
+    idx = {
+        "round": lambda v: np.sign(v) * np.floor(np.abs(v.astype(np.float64)) + 0.5),  # half away from zero
+        "round_prefer_floor": lambda v: np.ceil(v - f32(0.5)),
+        "round_prefer_ceil": lambda v: np.floor(v + f32(0.5)),
+        "floor": lambda v: np.floor(v + eps),
+        "ceil": lambda v: np.ceil(v - eps),
+    }.get(rounding)
+    if idx is None:
+        raise UnsupportedOperatorError(f"nearest resize with rounding {rounding!r} has no kernel")
+    return [int(v) for v in np.clip(idx(x).astype(np.int64), 0, in_size - 1)]
+
+
+# TVM's TFLite importer writes RESIZE_NEAREST_NEIGHBOR's flags as these (mode, rounding) pairs; for them
+# the tables follow TFLite's own float32 arithmetic, the bit-exactness reference of TFLite models.
+_TFLITE_FLAGS = {("asymmetric", ""): (False, False), ("align_corners", ""): (True, False),
+                 ("half_pixel", "round_prefer_ceil"): (False, True)}
+
+
+def _resize_params(call) -> dict:
+    a = call.attrs
+    mode, rounding = str(a.coordinate_transformation_mode), str(a.rounding_method)
+    n, in_h, in_w, c = shape_of(call.args[0])
+    _, out_h, out_w, _ = shape_of(call)
+    if n != 1:
+        raise UnsupportedOperatorError(f"nearest resize of a batch of {n} has no kernel (batch 1 only)")
+    flags = _TFLITE_FLAGS.get((mode, rounding))
+    if flags is not None:
+        rows, cols = nearest_indices(in_h, out_h, *flags), nearest_indices(in_w, out_w, *flags)
+    else:
+        rows, cols = relax_nearest_indices(in_h, out_h, mode, rounding), relax_nearest_indices(in_w, out_w, mode, rounding)
+    return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols}
+
+
 def describe(func: relax.Function) -> dict:
     """Kernel parameters of one composite function (see module docstring)."""
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
@@ -232,6 +302,8 @@ def describe(func: relax.Function) -> dict:
             raise UnsupportedOperatorError(f"PAD {pw} of a {list(shape)} tensor (only spatial NHWC padding has a kernel)")
         return {"in_h": shape[1], "in_w": shape[2], "c": shape[3], "pad_top": pw[2], "pad_bottom": pw[3],
                 "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value))}
+    if kind == "resize_nearest":
+        return _resize_params(calls["relax.image.resize2d"][0])
     if kind == "reshape":
         return {"n": int(np.prod(shape_of(func.params[0])))}
     if kind == "log_softmax":

@@ -13,6 +13,7 @@ leaves ``permute_dims`` pairs around them and around ``clip``; this pass instead
   element-wise ops (``add``, ``clip``, ``relu``, ...) take NHWC operands, and a constant
   or constant-derived operand is wrapped in ``permute_dims`` (``FoldConstantLayout``
   folds it into the constant afterwards);
+* ``image.resize2d`` switches layout (its size argument is (H, W) in both);
 * reductions (``mean``, ...) get their axes remapped; a ``reshape`` of a tensor whose
   non-unit dimensions keep their order (e.g. ``(1, C, 1, 1) -> (1, C)``) reads the NHWC
   twin directly;
@@ -133,6 +134,14 @@ class _Converter:
             out = self._conv(value)
         elif name in _POOLS and str(value.attrs.layout) == "NCHW" and self._is4d(value.args[0]):
             out = self._pool(value)
+        elif name == "relax.image.resize2d" and str(value.attrs.layout) == "NCHW" and self.has_nhwc(value.args[0]):
+            a = value.attrs
+            out = relax.op.image.resize2d(
+                self.nhwc[value.args[0]], value.args[1], roi=[float(v) for v in a.roi], layout="NHWC", method=str(a.method),
+                coordinate_transformation_mode=str(a.coordinate_transformation_mode),
+                rounding_method=str(a.rounding_method), cubic_alpha=float(a.cubic_alpha), cubic_exclude=int(a.cubic_exclude),
+                extrapolation_value=float(a.extrapolation_value),
+                out_dtype=None if a.out_dtype is None else str(a.out_dtype))
         elif name in ("relax.quantize", "relax.dequantize") and self.has_nhwc(value.args[0]):
             a = value.attrs
             fn = relax.op.quantize if name == "relax.quantize" else relax.op.dequantize

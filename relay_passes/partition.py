@@ -23,6 +23,7 @@ Patterns (in priority order, longest first):
 ``tinyengine.dequantize``       deq(x) (int8 -> float32, at the graph output)
 ``tinyengine.pad``              pad(x: int8) (a pad that FoldPadIntoConv could not fold)
 ``tinyengine.reshape``          reshape(x: int8)
+``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
 ==============================  ==================================================================
 """
@@ -187,6 +188,12 @@ def _patterns() -> list[FusionPattern]:
     x = wildcard()
     d = _deq(x)
     pats.append(FusionPattern("tinyengine.dequantize", d, {"input": x, "op": d, "root": d}, _int8_input))
+
+    x = wildcard()
+    rs = is_op("relax.image.resize2d")(x, wildcard())
+    pats.append(FusionPattern("tinyengine.resize_nearest", rs, {"input": x, "op": rs, "root": rs},
+                              lambda ctx: _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.method) == "nearest_neighbor"
+                              and str(ctx.annotated_expr["op"].attrs.layout) == "NHWC"))
 
     for name, opname, dtype in (
         ("tinyengine.pad", "relax.nn.pad", "int8"),

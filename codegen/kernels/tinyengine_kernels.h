@@ -24,7 +24,7 @@
  *     byte is dead once the last output that reads it is stored, and out may start `d` bytes before
  *     in for any d >= the bound derived from that order (e.g. 1x1 conv expanding: out ends in_c - 1
  *     bytes before in's end; add and 3x3 stride-2 depthwise: out == in), or at/above in's end;
- *   - te_pad_s8 (memcpy) and any kernel not listed: no overlap;
+ *   - te_pad_s8, te_resize_nearest_s8 (memcpy) and any kernel not listed: no overlap;
  *   - a variant (e.g. *_dsp.c) may replace a listed kernel in an overlapping plan only if it reads
  *     no input byte later, and writes no output byte earlier, relative to the other accesses;
  *   - scratch: a kernel that needs scratch takes it as its last argument (int8_t*), sized by the
@@ -149,6 +149,16 @@ typedef struct {
 } te_pad_params;
 
 void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
+
+/* Nearest-neighbour resize, NHWC int8, same quantization in and out (TFLite RESIZE_NEAREST_NEIGHBOR).
+ * rows[oy] / cols[ox]: the input row / column each output row / column copies (computed by the
+ * compiler with TFLite's align_corners / half_pixel_centers arithmetic). */
+typedef struct {
+  int32_t in_h, in_w, c, out_h, out_w;
+} te_resize_params;
+
+void te_resize_nearest_s8(const te_resize_params* p, const int16_t* rows, const int16_t* cols, const int8_t* in,
+                          int8_t* out);
 
 /* Quantization boundaries, TFLite QUANTIZE / DEQUANTIZE semantics (scale held in double).
  * Quantize divides in float32 as TFLite's reference AffineQuantize does: q = roundf(x / (float)scale)

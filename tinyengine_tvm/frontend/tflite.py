@@ -31,6 +31,7 @@ SUPPORTED_OPS = frozenset(
         "MEAN",
         "PAD",
         "RESHAPE",
+        "RESIZE_NEAREST_NEIGHBOR",
         "TRANSPOSE",
         "LOG_SOFTMAX",
     }
@@ -125,9 +126,10 @@ def _converter_class():
     base = tflite_frontend.OperatorConverter
 
     class TinyEngineOperatorConverter(base):
-        """Stock converter plus quantized PAD and TRANSPOSE (their QDQ lowering is exact)."""
+        """Stock converter plus quantized PAD, TRANSPOSE and RESIZE_NEAREST_NEIGHBOR: the stock
+        conversions of these only move int8 values (no arithmetic), so they are exact as they are."""
 
-        _SUPPORTED_QUANTIZED_OPS = frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE"}
+        _SUPPORTED_QUANTIZED_OPS = frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
 
     return TinyEngineOperatorConverter
 

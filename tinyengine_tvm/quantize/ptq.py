@@ -11,12 +11,12 @@ importer writes, so the kernel patterns take it as they take a ``.tflite`` model
    an NHWC one (``FoldFlattenTransposeIntoDense``);
 2. grouping: every conv2d / matmul with its bias add and a following ReLU/ReLU6/clip
    (fused before calibration, so the range observed is the activation's output), every
-   residual add (with its activation), pools, means and reshapes;
+   residual add (with its activation), pools, means, reshapes and nearest resizes;
 3. calibration (``calibrate.collect``): ranges of the model input and of every group
    output on the user's data (min/max, percentile or MSE);
 4. rewrite: per-tensor asymmetric int8 activations, per-output-channel symmetric int8
-   weights (scale = max|w| / 127), int32 bias with scale ``s_in * s_w``; max/avg pool and
-   reshape keep their input's parameters (TFLite requires it); activations become int8
+   weights (scale = max|w| / 127), int32 bias with scale ``s_in * s_w``; max/avg pool,
+   reshape and nearest resize keep their input's parameters (TFLite requires it); activations become int8
    ``clip`` bounds after ``quantize``; float outputs come from a final ``dequantize``.
 
 ``QuantizationReport`` compares the float model with the quantized one (run on TVM's
@@ -88,7 +88,7 @@ def float_canonicalize(mod):
 
 @dataclass
 class _Group:
-    kind: str                 # conv2d, depthwise_conv2d, matmul, add, max_pool2d, avg_pool2d, mean, reshape
+    kind: str                 # conv2d, depthwise_conv2d, matmul, add, max_pool2d, avg_pool2d, mean, reshape, resize_nearest
     anchor: object            # the anchor call
     inputs: list              # tensor vars (float graph) the group reads
     out: object               # the var whose value is the group's output
@@ -200,6 +200,8 @@ def _group(func) -> list[_Group]:
             g = _Group(op.split(".")[-1], v, [v.args[0]], b.var, shares_input_qparams=True)
         elif op == "relax.mean":
             g = _Group("mean", v, [v.args[0]], b.var)
+        elif op == "relax.image.resize2d" and str(v.attrs.method) == "nearest_neighbor":
+            g = _Group("resize_nearest", v, [v.args[0]], b.var, shares_input_qparams=True)
         elif op in ("relax.reshape", "relax.flatten", "relax.squeeze", "relax.expand_dims"):
             g = _Group("reshape", v, [v.args[0]], b.var, shares_input_qparams=True)
         elif op in ("relax.clip", "relax.nn.relu"):
@@ -340,6 +342,9 @@ def _emit_quantized(func, groups, qp):
                 elif g.kind == "reshape":
                     shape = [int(v) for v in g.out.ty.shape]
                     q[g.out] = bb.emit(relax.op.reshape(q[x], shape))
+                elif g.kind == "resize_nearest":  # copies int8 values: on the int8 tensor, as TFLite's importer writes it
+                    a = g.anchor
+                    q[g.out] = bb.emit(relax.Call(a.op, [q[x], *a.args[1:]], a.attrs, a.ty_args))
             fields, as_tuple = _outputs(func)
             outs = []
             for f in fields:

@@ -159,6 +159,10 @@ _OPTION_SPECS: dict[str, tuple[str, list[tuple[str, str, str, Any]]]] = {
     "PADV2": ("PadV2Options", []),
     "RESHAPE": ("ReshapeOptions", [("new_shape", "NewShape", "ivec", None)]),
     "TRANSPOSE": ("TransposeOptions", []),
+    "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions", [
+        ("align_corners", "AlignCorners", "bool", False),
+        ("half_pixel_centers", "HalfPixelCenters", "bool", False),
+    ]),
     "QUANTIZE": ("QuantizeOptions", []),
     "DEQUANTIZE": ("DequantizeOptions", []),
     "LOG_SOFTMAX": ("LogSoftmaxOptions", []),
@@ -184,6 +188,7 @@ _CONST_INPUT_KWARGS: dict[str, tuple[str, ...]] = {
     "REDUCE_PROD": ("axis", "axes"),
     "RESHAPE": ("shape",),
     "TRANSPOSE": ("perm",),
+    "RESIZE_NEAREST_NEIGHBOR": ("size",),
 }
 
 # Operator versions the TFLite converter would write for int8 models (the
@@ -201,6 +206,7 @@ _INT8_VERSIONS = {
     "MEAN": 2,
     "PAD": 2,
     "TRANSPOSE": 2,
+    "RESIZE_NEAREST_NEIGHBOR": 3,  # int8 with half_pixel_centers
     "QUANTIZE": 2,
     "DEQUANTIZE": 2,
     "LOG_SOFTMAX": 2,
