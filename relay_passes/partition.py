@@ -23,18 +23,20 @@ Patterns (in priority order, longest first):
 ``tinyengine.dequantize``       deq(x) (int8 -> float32, at the graph output)
 ``tinyengine.pad``              pad(x: int8) (a pad that FoldPadIntoConv could not fold)
 ``tinyengine.reshape``          reshape(x: int8)
-``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC)
+``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC), or deq -> it -> quantize
+                               with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
 ==============================  ==================================================================
 """
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 from tvm.relax.transform import FusionPattern
 
-from ._util import dtype_of
+from ._util import const_value, dtype_of
 
 
 def _deq(x=None):
@@ -175,6 +177,26 @@ def _patterns() -> list[FusionPattern]:
             ann["clip"] = root
         pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
 
+    # before the quantize / requantize patterns, which would claim its closing quantize
+    def nearest_nhwc(ctx) -> bool:
+        rs = ctx.annotated_expr["op"]
+        return _int8_input(ctx) and str(rs.attrs.method) == "nearest_neighbor" and str(rs.attrs.layout) == "NHWC"
+
+    def same_qparams(ctx) -> bool:
+        """deq -> resize -> quantize (ONNX QDQ) is a plain int8 copy only if both ends share scale and zero point."""
+        d, q = ctx.annotated_expr["deq"], ctx.annotated_expr["quantize"]
+        same = all(np.array_equal(const_value(d.args[i]), const_value(q.args[i])) for i in (1, 2))
+        return nearest_nhwc(ctx) and same
+
+    x = wildcard()
+    rs = is_op("relax.image.resize2d")(x, wildcard())
+    pats.append(FusionPattern("tinyengine.resize_nearest", rs, {"input": x, "op": rs, "root": rs}, nearest_nhwc))
+    x = wildcard()
+    d = _deq(x)
+    rs = is_op("relax.image.resize2d")(d, wildcard())
+    root, ann = _tail(rs, {"input": x, "deq": d, "op": rs}, False)
+    pats.append(FusionPattern("tinyengine.resize_nearest", root, ann, same_qparams))
+
     x = wildcard()
     q = is_op("relax.quantize")(_deq(x), is_const(), is_const())
     pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "quantize": q, "root": q}, _int8_input))
@@ -189,11 +211,6 @@ def _patterns() -> list[FusionPattern]:
     d = _deq(x)
     pats.append(FusionPattern("tinyengine.dequantize", d, {"input": x, "op": d, "root": d}, _int8_input))
 
-    x = wildcard()
-    rs = is_op("relax.image.resize2d")(x, wildcard())
-    pats.append(FusionPattern("tinyengine.resize_nearest", rs, {"input": x, "op": rs, "root": rs},
-                              lambda ctx: _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.method) == "nearest_neighbor"
-                              and str(ctx.annotated_expr["op"].attrs.layout) == "NHWC"))
 
     for name, opname, dtype in (
         ("tinyengine.pad", "relax.nn.pad", "int8"),

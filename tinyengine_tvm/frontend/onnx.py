@@ -41,7 +41,7 @@ QOPERATOR_OPS = frozenset({
 SUPPORTED_OPS = frozenset({
     "QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool",
     "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
-    "BatchNormalization", "Identity", "Constant", "Dropout", "LogSoftmax",
+    "BatchNormalization", "Identity", "Constant", "Dropout", "LogSoftmax", "Resize", "Upsample",
 })
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
