@@ -38,12 +38,14 @@ __all__ = [
 
 
 def canonicalize() -> tvm.transform.Sequential:
-    """ONNX/PyTorch graphs -> the TFLite-like form: clip spelling, NHWC layout, folded constant layouts, no identity requantize.
+    """ONNX/PyTorch graphs -> the TFLite-like form: clip spelling, NHWC layout, folded constant layouts, NHWC flatten
+    before a dense layer, no identity requantize.
 
     Every pass here is a no-op on TFLite-imported graphs.
     """
     return tvm.transform.Sequential(
-        [CanonicalizeClip, ConvertToNHWC, FoldConstantLayout, RemoveIdentityRequantize], name="tinyengine.canonicalize"
+        [CanonicalizeClip, ConvertToNHWC, FoldConstantLayout, FoldFlattenTransposeIntoDense, RemoveIdentityRequantize],
+        name="tinyengine.canonicalize",
     )
 
 

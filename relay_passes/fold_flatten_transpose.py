@@ -11,7 +11,13 @@ order instead only renumbers the rows of the constant weight, so this pass rewri
 
     matmul(reshape(x, [N, H*W*C]), w')     w'[(h*W + w)*C + c] = w[(c*H + h)*W + w]
 
-(a float graph, before quantization: the weight is still a plain constant). Any other
+In a QDQ graph (ONNX) the same flatten reads a dequantized tensor and is requantized before the
+dense layer, whose weight is ``dequantize(permute_dims(W))`` of an int8 ``W: [M, C*H*W]``:
+
+    matmul(dequantize(quantize(reshape(permute_dims(x, [0, 3, 1, 2])))), dequantize(permute_dims(W)))
+
+The per-tensor quantize/dequantize commute with the renumbering, so the transpose goes and the
+columns of ``W`` are renumbered (per-channel weight scales are per output, untouched). Any other
 spelling is left alone.
 """
 
@@ -30,12 +36,20 @@ def nchw_rows_in_nhwc_order(h: int, w: int, c: int) -> np.ndarray:
     return ((cc * h + hh) * w + ww).reshape(-1)
 
 
+def _per_tensor(call) -> bool:
+    return all(const_value(a).size == 1 for a in call.args[1:3])
+
+
 def _rewrite(func: relax.Function) -> relax.Function:
     x = wildcard()
     perm = is_op("relax.permute_dims")(x)
     flat = is_op("relax.reshape")(perm, wildcard())
-    weight = is_const()
-    dense = is_op("relax.matmul")(flat, weight)
+    q = is_op("relax.quantize")(flat, is_const(), is_const())
+    dq = is_op("relax.dequantize")(q, is_const(), is_const())
+    wc = is_const()
+    wt = is_op("relax.permute_dims")(wc)
+    wdq = is_op("relax.dequantize")(wt | wc, is_const(), is_const())
+    dense = is_op("relax.matmul")(flat | dq, wc | wdq)
 
     def rewriter(expr, m):
         axes = m[perm].attrs.axes
@@ -43,11 +57,27 @@ def _rewrite(func: relax.Function) -> relax.Function:
         if axes is None or [int(a) for a in axes] != [0, 3, 1, 2] or len(xs) != 4:
             return expr
         n, h, w, c = xs
-        wv = const_value(m[weight])
-        if shape_of(m[flat]) != (n, h * w * c) or wv.ndim != 2 or wv.shape[0] != h * w * c:
+        k = h * w * c
+        wv = const_value(m[wc])
+        transposed = wt in m  # W stored [M, K], read through permute_dims
+        if shape_of(m[flat]) != (n, k) or wv.ndim != 2 or wv.shape[1 if transposed else 0] != k:
             return expr
-        new_w = relax.const(np.ascontiguousarray(wv[nchw_rows_in_nhwc_order(h, w, c)]))
-        return relax.op.matmul(relax.op.reshape(m[x], (n, h * w * c)), new_w, out_dtype=expr.attrs.out_dtype)
+        if transposed and [int(a) for a in (m[wt].attrs.axes or [1, 0])] != [1, 0]:
+            return expr
+        if dq in m and not (_per_tensor(m[q]) and _per_tensor(m[dq])):
+            return expr
+        rows = nchw_rows_in_nhwc_order(h, w, c)
+        new_w = relax.const(np.ascontiguousarray(wv[:, rows] if transposed else wv[rows]))
+        if wdq in m:
+            d = m[wdq]
+            inner = relax.op.permute_dims(new_w, [1, 0]) if transposed else new_w
+            new_w = relax.op.dequantize(inner, d.args[1], d.args[2], axis=int(d.attrs.axis), out_dtype=str(d.attrs.out_dtype))
+        lhs = relax.op.reshape(m[x], (n, k))
+        if dq in m:
+            qq, dd = m[q], m[dq]
+            lhs = relax.op.quantize(lhs, qq.args[1], qq.args[2], axis=int(qq.attrs.axis), out_dtype=str(qq.attrs.out_dtype))
+            lhs = relax.op.dequantize(lhs, dd.args[1], dd.args[2], axis=int(dd.attrs.axis), out_dtype=str(dd.attrs.out_dtype))
+        return relax.op.matmul(lhs, new_w, out_dtype=expr.attrs.out_dtype)
 
     return rewrite_to_fixpoint(dense, rewriter, func)
 
