@@ -17,6 +17,7 @@ from .fold_pad import FoldPadIntoConv
 from .layout_nhwc import ConvertToNHWC
 from .partition import PartitionKernels
 from .simplify_qdq import RemoveIdentityRequantize
+from .split_pool_requantize import SplitPoolRequantize
 from .sink_transpose import SinkTransposeThroughMean
 from .unshare_dequantize import UnshareDequantize
 
@@ -31,6 +32,7 @@ __all__ = [
     "PartitionKernels",
     "RemoveIdentityRequantize",
     "SinkTransposeThroughMean",
+    "SplitPoolRequantize",
     "UnshareDequantize",
     "canonicalize",
     "pipeline",
@@ -39,12 +41,13 @@ __all__ = [
 
 def canonicalize() -> tvm.transform.Sequential:
     """ONNX/PyTorch graphs -> the TFLite-like form: clip spelling, NHWC layout, folded constant layouts, NHWC flatten
-    before a dense layer, no identity requantize.
+    before a dense layer, pools keeping their input's quantization, no identity requantize.
 
     Every pass here is a no-op on TFLite-imported graphs.
     """
     return tvm.transform.Sequential(
-        [CanonicalizeClip, ConvertToNHWC, FoldConstantLayout, FoldFlattenTransposeIntoDense, RemoveIdentityRequantize],
+        [CanonicalizeClip, ConvertToNHWC, FoldConstantLayout, FoldFlattenTransposeIntoDense, SplitPoolRequantize,
+         RemoveIdentityRequantize],
         name="tinyengine.canonicalize",
     )
 

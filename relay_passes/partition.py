@@ -18,7 +18,8 @@ Patterns (in priority order, longest first):
 ``tinyengine.avg_pool2d``       deq(x) -> avg_pool2d -> quantize [-> clip], or astype(int32) -> avg_pool2d -> astype(int8)
 ``tinyengine.max_pool2d``       deq(x) -> max_pool2d -> quantize [-> clip]   (or max_pool2d on int8)
 ``tinyengine.mean``             deq(x) -> mean -> quantize
-``tinyengine.requantize``       quantize(deq(x))  (int8 -> int8 with new parameters)
+``tinyengine.requantize``       quantize(deq(x))  (int8 -> int8 with new parameters), also with a standalone
+                               relu / clip in between whose bounds the output's int8 range implies
 ``tinyengine.quantize``         quantize(x: float32)
 ``tinyengine.dequantize``       deq(x) (int8 -> float32, at the graph output)
 ``tinyengine.pad``              pad(x: int8) (a pad that FoldPadIntoConv could not fold)
@@ -31,12 +32,14 @@ Patterns (in priority order, longest first):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 from tvm.relax.transform import FusionPattern
 
-from ._util import const_value, dtype_of
+from ._util import call_op_name, const_value, dtype_of
 
 
 def _deq(x=None):
@@ -200,6 +203,19 @@ def _patterns() -> list[FusionPattern]:
     x = wildcard()
     q = is_op("relax.quantize")(_deq(x), is_const(), is_const())
     pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "quantize": q, "root": q}, _int8_input))
+
+    def bounds_implied(ctx) -> bool:
+        """A standalone clip / relu between deq and quantize is the requantization alone when the output's
+        int8 range lies inside the clip (the saturation then is the clamp): e.g. relu with zero point -128."""
+        a, q = ctx.annotated_expr["act"], ctx.annotated_expr["quantize"]
+        lo, hi = (0.0, math.inf) if call_op_name(a) == "relax.nn.relu" else (float(a.args[1].value), float(a.args[2].value))
+        s, z = float(const_value(q.args[1]).reshape(-1)[0]), int(const_value(q.args[2]).reshape(-1)[0])
+        return _int8_input(ctx) and const_value(q.args[1]).size == 1 and (-128 - z) * s >= lo and (127 - z) * s <= hi
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard()) | is_op("relax.nn.relu")(_deq(x))
+    q = is_op("relax.quantize")(act, is_const(), is_const())
+    pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, bounds_implied))
 
     x = wildcard()
     q = is_op("relax.quantize")(x, is_const(), is_const())

@@ -88,7 +88,8 @@ def float_canonicalize(mod):
 
 @dataclass
 class _Group:
-    kind: str                 # conv2d, depthwise_conv2d, matmul, add, max_pool2d, avg_pool2d, mean, reshape, resize_nearest
+    kind: str                 # conv2d, depthwise_conv2d, matmul, add, max_pool2d, avg_pool2d, mean, reshape,
+                              # resize_nearest, activation (a standalone clip / relu)
     anchor: object            # the anchor call
     inputs: list              # tensor vars (float graph) the group reads
     out: object               # the var whose value is the group's output
@@ -204,9 +205,12 @@ def _group(func) -> list[_Group]:
             g = _Group("resize_nearest", v, [v.args[0]], b.var, shares_input_qparams=True)
         elif op in ("relax.reshape", "relax.flatten", "relax.squeeze", "relax.expand_dims"):
             g = _Group("reshape", v, [v.args[0]], b.var, shares_input_qparams=True)
-        elif op in ("relax.clip", "relax.nn.relu"):
-            raise UnsupportedOperatorError(
-                f"{op.split('.')[-1]} at {_where(b)} does not follow a conv, matmul or add; a standalone activation has no int8 kernel")
+        elif op in ("relax.clip", "relax.nn.relu", "relax.nn.relu6"):
+            # standalone (after a reshape, mean, resize or at the input): its own output range, as
+            # TFLite's RELU and onnxruntime give it; the requantization to it saturates at the bounds
+            lo_hi = {"relax.nn.relu": (0.0, math.inf), "relax.nn.relu6": (0.0, 6.0)}.get(op)
+            act = lo_hi or (float(v.args[1].value), float(v.args[2].value))
+            g = _Group("activation", v, [v.args[0]], b.var, act=act)
         elif isinstance(v, relax.Tuple) and b.var.same_as(_body_var(func)):
             continue  # the returned tuple of outputs (resolved by _outputs)
         elif isinstance(v, relax.Var):
@@ -338,6 +342,10 @@ def _emit_quantized(func, groups, qp):
                 elif g.kind in ("max_pool2d", "avg_pool2d", "mean"):
                     a = g.anchor
                     y = bb.emit(relax.Call(a.op, [deq(x)], a.attrs, a.ty_args))
+                    q[g.out] = quant(y, g.out)
+                elif g.kind == "activation":
+                    lo, hi = g.act
+                    y = bb.emit(relax.op.clip(deq(x), lo, hi))
                     q[g.out] = quant(y, g.out)
                 elif g.kind == "reshape":
                     shape = [int(v) for v in g.out.ty.shape]
