@@ -170,6 +170,10 @@ def _pool_params(func, calls, opname):
         raise UnsupportedOperatorError(f"{opname} with layout {pool.attrs.layout}, ceil_mode={pool.attrs.ceil_mode} has no kernel")
     _, in_h, in_w, c = shape_of(pool.args[0])
     _, out_h, out_w, _ = shape_of(pool)
+    if calls.get("relax.dequantize") and calls.get("relax.quantize"):
+        # the pool kernels keep the input's quantization (canonicalize's SplitPoolRequantize ensures it)
+        if _qparams(_activation_deq(calls, func)) != _qparams(calls["relax.quantize"][-1]):
+            raise UnsupportedOperatorError(f"{opname} requantizing its output has no kernel: run SplitPoolRequantize first")
     lo, hi = _act_range(calls)
     return {
         "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
