@@ -353,4 +353,23 @@ def specialize(em, op):
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":
         return _depthwise(em, op)
+    if op.kernel in ("max_pool2d", "avg_pool2d"):
+        return _pool(em, op)
     return None
+
+
+POOL_MAX_AVG_CELLS = 256  # te_avg_pool_s8_dsp's 16-bit lane sums are exact up to 256 * 128
+
+
+def _pool(em, op):
+    """te_max_pool_s8_dsp / te_avg_pool_s8_dsp: four channels per word, the portable kernels' contract."""
+    from .emitter import _struct
+
+    p, n = op.params, op.name
+    portable = "te_max_pool_s8" if op.kernel == "max_pool2d" else "te_avg_pool_s8"
+    if op.kernel == "avg_pool2d" and int(p["k_h"]) * int(p["k_w"]) > POOL_MAX_AVG_CELLS:
+        return None
+    if int(p["c"]) < 4 or not _plan_allows(em, op, portable, keeps_contract=True):
+        return None
+    em.params.append(_struct("te_pool_params", f"{n}_p", p))
+    return f"{portable}_dsp(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});", ["pool_s8_dsp.c"]

@@ -61,6 +61,17 @@ static inline int32_t ssat8(int32_t x) {
   __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
   return r;
 }
+/* Lane-wise signed byte max / min: SSUB8 sets a GE flag per lane where a >= b, SEL picks by it. */
+static inline int32_t max_s8x4(int32_t a, int32_t b) {
+  int32_t r, t;
+  __asm__("ssub8 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline int32_t min_s8x4(int32_t a, int32_t b) {
+  int32_t r, t;
+  __asm__("ssub8 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -86,6 +97,18 @@ static inline int32_t smlatt(int32_t x, int32_t y, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * hi16(y)));
 }
 static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+static inline int32_t bytes4(int32_t b0, int32_t b1, int32_t b2, int32_t b3) {
+  return (int32_t)(((uint32_t)b0 & 0xFFu) | (((uint32_t)b1 & 0xFFu) << 8) | (((uint32_t)b2 & 0xFFu) << 16) |
+                   ((uint32_t)b3 << 24));
+}
+static inline int32_t max_s8x4(int32_t a, int32_t b) {
+  return bytes4(lane(a, 0) >= lane(b, 0) ? lane(a, 0) : lane(b, 0), lane(a, 1) >= lane(b, 1) ? lane(a, 1) : lane(b, 1),
+                lane(a, 2) >= lane(b, 2) ? lane(a, 2) : lane(b, 2), lane(a, 3) >= lane(b, 3) ? lane(a, 3) : lane(b, 3));
+}
+static inline int32_t min_s8x4(int32_t a, int32_t b) {
+  return bytes4(lane(a, 0) >= lane(b, 0) ? lane(b, 0) : lane(a, 0), lane(a, 1) >= lane(b, 1) ? lane(b, 1) : lane(a, 1),
+                lane(a, 2) >= lane(b, 2) ? lane(b, 2) : lane(a, 2), lane(a, 3) >= lane(b, 3) ? lane(b, 3) : lane(a, 3));
+}
 #endif
 
 #endif /* TE_DSP_H_ */

@@ -219,6 +219,11 @@ void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scal
 /* te_add_s8 with SMMULR requantization; only for layers codegen/dsp.py proves exact. */
 void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
+/* MAX_POOL_2D / AVERAGE_POOL_2D four channels per word (SSUB8 + SEL, SXTAB16); same bytes as
+ * te_max_pool_s8 / te_avg_pool_s8 (the average for windows of at most 256 cells). */
+void te_max_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out);
+void te_avg_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out);
+
 /* te_fully_connected_s8_dscale with SMLAD: weights [out_n][in_n] as int32 words, in_n % 4 == 0,
  * in_n <= 1024. */
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
