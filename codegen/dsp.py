@@ -304,9 +304,85 @@ def add_fast_ok(p) -> bool:
     return fast_requant_ok(total, int(p["out_mult"]), int(p["out_shift"]), int(p["out_offset"]))
 
 
+def _mbqm_right(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """te_requantize (TFLite MultiplyByQuantizedMultiplier) for shift <= 0 on int64 arrays."""
+    right = -int(shift)
+    ab = x.astype(np.int64) * int(m)
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    y = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C division: toward zero
+    if right == 0:
+        return y
+    mask = (1 << right) - 1
+    return (y >> right) + ((y & mask) > ((mask >> 1) + (y < 0)))
+
+
+def add_exact_table(p) -> np.ndarray | None:
+    """te_add_s8's output for every int8 pair, [x1 + 128][x2 + 128] (None outside the modelled
+    parameters: any left shift other than the input's 20, or out-of-range multipliers)."""
+    if int(p["left_shift"]) != 20 or any(int(p[k]) > 0 or int(p[k]) < -31 for k in ("in1_shift", "in2_shift", "out_shift")):
+        return None
+    if any(not (0 <= int(p[k]) < _I32) for k in ("in1_mult", "in2_mult", "out_mult")):
+        return None
+    x = np.arange(-128, 128, dtype=np.int64)
+    s1 = _mbqm_right((x + int(p["in1_offset"])) << 20, p["in1_mult"], p["in1_shift"])
+    s2 = _mbqm_right((x + int(p["in2_offset"])) << 20, p["in2_mult"], p["in2_shift"])
+    tot = s1[:, None] + s2[None, :]
+    if np.abs(tot).max() >= _I32:
+        return None
+    r = _mbqm_right(tot, p["out_mult"], p["out_shift"]) + int(p["out_offset"])
+    return np.clip(r, int(p["act_min"]), int(p["act_max"]))
+
+
+def add_linear(p, radius: int = 4):
+    """(a, b, c, shift) with clamp((a * x1 + b * x2 + c) >> shift, act) == te_add_s8 on every int8 pair
+    (te_add_s8_lin_dsp), |a x1 + b x2 + c| < 2^31, or None. Candidates are the real slopes scaled by
+    the largest shift that keeps the sum in int32, +-radius; c comes from the intersection of every
+    pair's interval, so a returned tuple is exact by construction (checked again below)."""
+    t = add_exact_table(p)
+    if t is None:
+        return None
+    amin, amax = int(p["act_min"]), int(p["act_max"])
+    if not -128 <= amin <= amax <= 127:
+        return None
+    x = np.arange(-128, 128, dtype=np.int64)
+    e_out = 20 - 62 + int(p["out_shift"])
+    a_real = int(p["in1_mult"]) * int(p["out_mult"]) * 2.0 ** (e_out + int(p["in1_shift"]))
+    b_real = int(p["in2_mult"]) * int(p["out_mult"]) * 2.0 ** (e_out + int(p["in2_shift"]))
+    big = 1 << 62
+    for sh in range(30, 0, -1):
+        a0, b0 = round(a_real * 2 ** sh), round(b_real * 2 ** sh)
+        if (abs(a0) + abs(b0) + 2 * radius) * 128 + (300 << sh) >= _I32:
+            continue
+        lo = np.where(t > amin, t << sh, -big)             # at act_min only an upper bound
+        hi = np.where(t < amax, ((t + 1) << sh) - 1, big)  # at act_max only a lower bound
+        for da in sorted(range(-radius, radius + 1), key=abs):
+            for db in sorted(range(-radius, radius + 1), key=abs):
+                a, b = a0 + da, b0 + db
+                lin = a * x[:, None] + b * x[None, :]
+                c_lo, c_hi = int((lo - lin).max()), int((hi - lin).min())
+                if c_lo > c_hi:
+                    continue
+                c = min(max(0, c_lo), c_hi)
+                v = lin + c
+                if np.abs(v).max() >= _I32:
+                    continue
+                if np.array_equal(np.clip(v >> sh, amin, amax), t):
+                    return int(a), int(b), int(c), int(sh)
+        return None
+    return None
+
+
 def _add(em, op):
     p = op.params
-    if not add_fast_ok(p) or not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
+    if not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
+        return None
+    lin = add_linear(p)
+    if lin is not None:
+        ins = [em.ptr(t, const=True) for t in op.inputs]
+        a, b, c, sh = lin
+        return (f"te_add_s8_lin_dsp({int(p['n'])}, {ins[0]}, {ins[-1]}, {em.ptr(op.output)}, {a}, {b}, {c}, {sh}, "
+                f"{int(p['act_min'])}, {int(p['act_max'])});", ["add_s8_dsp.c"])
+    if not add_fast_ok(p):
         return None
     from .emitter import _struct
 

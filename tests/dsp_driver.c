@@ -14,6 +14,8 @@
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
        OP_QUANT_DSP = 106 };
+/* kernels of tests/test_dsp_conv.py */
+enum { OP_ADD_LIN_DSP = 200 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -156,6 +158,10 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
+    case OP_ADD_LIN_DSP:
+      if (np != 7) die("add_lin_dsp: 7 params");
+      te_add_s8_lin_dsp(q[0], b[0], b[1], out, q[1], q[2], q[3], q[4], q[5], q[6]);
+      break;
     default:
       die("unknown op");
   }

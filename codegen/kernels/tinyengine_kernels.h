@@ -209,6 +209,11 @@ void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scal
 /* te_add_s8 with SMMULR requantization; only for layers codegen/dsp.py proves exact. */
 void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
+/* ADD as clamp((a * x1 + b * x2 + c) >> shift): only with constants codegen/dsp.py has checked
+ * against te_add_s8 on every int8 pair. */
+void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                       int32_t shift, int32_t act_min, int32_t act_max);
+
 /* te_fully_connected_s8_dscale with SMLAD: weights [out_n][in_n] as int32 words, in_n % 4 == 0,
  * in_n <= 1024. */
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,

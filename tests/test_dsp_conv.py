@@ -1,0 +1,143 @@
+"""DSP kernels for the non-depthwise layers (quantize, add, first conv, small pointwise):
+byte-identical with the portable kernels, on the host (exact C models, plain and ASan+UBSan)
+and under QEMU with the real instructions. A small sample runs by default, ``-m slow`` sweeps."""
+
+import numpy as np
+import pytest
+
+from tinyengine_tvm.codegen import dsp, quant
+
+from . import dsp_harness as dh
+from . import kernel_harness as kh
+from .mcu_tools import require_arm_tools
+
+TARGETS = ["cortex-m4", "cortex-m7"]
+SLOW_TARGETS = ["cortex-m4", "cortex-m7", "cortex-m33"]
+
+
+@pytest.fixture(scope="module")
+def host_drivers(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dsp_conv_host")
+    return dh.build_host(d, sanitize=False), dh.build_host(d, sanitize=True)
+
+
+_ARM = {}
+
+
+def arm_driver(tmp_path_factory, target):
+    require_arm_tools()
+    if target not in _ARM:
+        _ARM[target] = dh.build_arm(tmp_path_factory.mktemp("dsp_conv_arm"), target)
+    return _ARM[target]
+
+
+def _check(port, fast, host_drivers, tmp_path_factory, targets, what):
+    expected = dh.run(host_drivers[0], port)
+    for exe in host_drivers:
+        got = dh.run(exe, fast)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on host ({exe.name})"
+    for t in targets:
+        exe = arm_driver(tmp_path_factory, t)
+        got_port = dh.run(exe, port, t)
+        got = dh.run(exe, fast, t)
+        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
+            assert gp.tobytes() == e.tobytes(), f"portable {what} case {i} differs on {t}"
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on {t}"
+
+
+# ---------------------------------------------------------------------------------------------
+# ADD as one linear form
+
+
+def _add_params(rng):
+    s1, s2, so = (float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))) for _ in range(3))
+    zp1, zp2, zpo = (int(rng.integers(-128, 128)) for _ in range(3))
+    act = str(rng.choice(["NONE", "RELU", "RELU6"]))
+    return quant.add_params(s1, zp1, s2, zp2, so, zpo, act, n=0)
+
+
+def test_add_exact_table_matches_quant_module():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        p = _add_params(rng)
+        t = dsp.add_exact_table(p)
+        for x1, x2 in rng.integers(-128, 128, (40, 2)):
+            v = []
+            for x, k in ((x1, "in1"), (x2, "in2")):
+                v.append(quant.multiply_by_quantized_multiplier((int(x) + p[f"{k}_offset"]) << 20, p[f"{k}_mult"],
+                                                                p[f"{k}_shift"]))
+            r = quant.multiply_by_quantized_multiplier(v[0] + v[1], p["out_mult"], p["out_shift"]) + p["out_offset"]
+            assert t[x1 + 128, x2 + 128] == min(max(r, p["act_min"]), p["act_max"])
+
+
+def _add_lin_cases(rng, n_cases, every_pair):
+    port, fast, found = kh.Batch(), kh.Batch(), 0
+    tries = 0
+    while found < n_cases:
+        tries += 1
+        p = _add_params(rng)
+        lin = dsp.add_linear(p)
+        if lin is None:
+            continue
+        found += 1
+        if every_pair:  # all 65,536 pairs, in both operand orders of the buffers
+            g = np.arange(-128, 128, dtype=np.int8)
+            x1, x2 = np.repeat(g, 256), np.tile(g, 256)
+        else:
+            n = int(rng.integers(1, 300))
+            x1, x2 = rng.integers(-128, 128, (2, n), dtype=np.int8)
+        p["n"] = x1.size
+        dh.add(port, "add", kh.struct_values("te_add_params", p), [x1, x2], np.int8, (x1.size,))
+        a, b, c, sh = lin
+        dh.add(fast, "add_lin_dsp", [x1.size, a, b, c, sh, p["act_min"], p["act_max"]], [x1, x2], np.int8,
+               (x1.size,))
+    assert tries < 3 * n_cases, "the linear ADD form should exist for most parameters"
+    return port, fast
+
+
+def test_add_linear_every_pair(host_drivers, tmp_path_factory):
+    port, fast = _add_lin_cases(np.random.default_rng(7), 3, every_pair=True)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "add_lin")
+
+
+def test_add_linear_random(host_drivers, tmp_path_factory):
+    port, fast = _add_lin_cases(np.random.default_rng(8), 30, every_pair=False)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "add_lin")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_add_linear_every_pair_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _add_lin_cases(np.random.default_rng(100 + seed), 10, every_pair=True)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "add_lin")
+
+
+# ---------------------------------------------------------------------------------------------
+# QUANTIZE (VCVTA on FPv5)
+
+
+def _quant_case(rng, port, fast):
+    scale = float(np.float32(np.exp(rng.uniform(np.log(1e-4), np.log(1.0)))))
+    zp = int(rng.integers(-128, 128))
+    n = int(rng.integers(1, 400))
+    x = (rng.uniform(-300, 300, n) * scale).astype(np.float32)
+    k = np.arange(-300, 301, dtype=np.float32)
+    ties = (k + np.float32(0.5)) * np.float32(scale)                      # x / scale lands on or near k + 1/2
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, -np.float32(np.inf))])
+    special = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38,
+                        4096 * scale, -4096 * scale, 4095.5 * scale, -4095.5 * scale, 2.0 ** 31 * scale,
+                        -(2.0 ** 31) * scale], np.float32)
+    x = np.concatenate([x, ties, near, special]).astype(np.float32)
+    x = x[rng.permutation(x.size)]
+    buf = [np.array([scale], np.float64), x]
+    dh.add(port, "quant", [x.size, zp], buf, np.int8, (x.size,))
+    dh.add(fast, "quant_dsp", [x.size, zp], buf, np.int8, (x.size,))
+
+
+def test_quantize_ties_and_specials(host_drivers, tmp_path_factory):
+    rng = np.random.default_rng(21)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(12):
+        _quant_case(rng, port, fast)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS + ["cortex-m33"], "quantize")
