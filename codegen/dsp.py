@@ -144,6 +144,22 @@ def _overlaps(em, op) -> bool:
     return False
 
 
+PW_SMALL_IN_C = (8, 12, 16, 20, 24)
+
+
+def rnd_fits(shift, out_offset: int) -> bool:
+    """The SMMLAR requantization's rounding term, (1 + 2 out_offset) << right then >> 1, stays in int32
+    for every channel (right >= 1 is fast_requant_ok's)."""
+    k1 = abs(1 + 2 * int(out_offset))
+    return all(k1 << max(-int(s), 0) < _I32 for s in np.atleast_1d(shift))
+
+
+def pw_small_ok(p) -> bool:
+    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp)."""
+    return (int(p["in_c"]) in PW_SMALL_IN_C and int(p["act_min"]) <= -128 and int(p["act_max"]) >= 127
+            and rnd_fits(p["shift"], int(p["out_offset"])))
+
+
 def _pointwise(em, op):
     p = op.params
     if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
@@ -159,13 +175,14 @@ def _pointwise(em, op):
     if rq is None:
         return None
     pixels = int(p["out_h"]) * int(p["out_w"])
+    fn = f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else "te_conv2d_1x1_s8_dsp"
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
                      f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
     w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
+    return f"{fn}(&{n}_pw, {ins}, {w}, {q}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
 
 
 DW_RING = 1024

@@ -141,3 +141,81 @@ def test_quantize_ties_and_specials(host_drivers, tmp_path_factory):
     for _ in range(12):
         _quant_case(rng, port, fast)
     _check(port, fast, host_drivers, tmp_path_factory, TARGETS + ["cortex-m33"], "quantize")
+
+
+# ---------------------------------------------------------------------------------------------
+# pointwise conv, small in_c (unrolled, SMMLAR requantization)
+
+
+def _requant_params(rng, w2d, bias, in_offset, out_offset, max_tries=40):
+    """Per-channel (mult, shift) from random scales, shrunk until the fast path's proof holds; some
+    channels get the extreme shifts real models have (a near-dead channel: right ~ 20)."""
+    bounds = dsp.acc_bounds(w2d, bias, in_offset)
+    mults, shifts = [], []
+    for bd in bounds:
+        lo = np.log(1e-7) if rng.random() < 0.1 else np.log(1e-4)
+        real = float(np.exp(rng.uniform(lo, np.log(0.05))))
+        for _ in range(max_tries):
+            m, s = quant.quantize_multiplier(real)
+            if dsp.fast_requant_ok(int(bd), m, s, out_offset) and dsp.rnd_fits([s], out_offset):
+                break
+            real /= 4
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, np.int32), np.array(shifts, np.int32)
+
+
+def _pw_small_case(rng, port, fast):
+    pixels = int(rng.integers(1, 9))
+    in_c = int(rng.choice(dsp.PW_SMALL_IN_C))
+    out_c = int(rng.integers(1, 14))
+    x = rng.integers(-128, 128, (pixels, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+    w = rng.integers(-128, 128, (out_c, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        w[:] = rng.choice([-128, 127])
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    mult, shift = _requant_params(rng, w, bias, in_offset, out_offset)
+    conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
+                stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
+                out_offset=out_offset, act_min=-128, act_max=127, shift=shift)
+    assert dsp.pw_small_ok(conv)
+    assert all(dsp.fast_requant_ok(int(b), int(m), int(s), out_offset)
+               for b, m, s in zip(dsp.acc_bounds(w, bias, in_offset), mult, shift))
+    del conv["shift"]
+    dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
+           (pixels, out_c))
+    dh.add(fast, "pw_small_dsp", [pixels, in_c, out_c, in_offset, out_offset, -128, 127],
+           [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table(mult, shift, bias, out_c)], np.int8,
+           (pixels, out_c))
+
+
+def _cases(fn, n, seed):
+    rng = np.random.default_rng(seed)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(n):
+        fn(rng, port, fast)
+    return port, fast
+
+
+def test_pointwise_small_in_c(host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_small_case, 40, 31)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "pw_small")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_pointwise_small_in_c_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_small_case, 200, 300 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "pw_small")
+
+
+def test_pointwise_small_requires_no_clamp_and_rnd_in_range():
+    p = dict(in_c=8, act_min=-128, act_max=127, shift=[-7, -8], out_offset=5)
+    assert dsp.pw_small_ok(p)
+    assert not dsp.pw_small_ok({**p, "act_min": 0})
+    assert not dsp.pw_small_ok({**p, "in_c": 32})
+    assert not dsp.pw_small_ok({**p, "shift": [-7, -24], "out_offset": 127})   # 255 << 24 overflows int32
+    assert dsp.pw_small_ok({**p, "shift": [-7, -23], "out_offset": 127})

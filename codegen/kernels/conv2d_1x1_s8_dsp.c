@@ -235,3 +235,128 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
   else
     pw_body(p, in, weights, rq, out, 0);
 }
+
+/*
+ * Small in_c (te_conv2d_1x1_s8_ic<N>_dsp, N = 8 .. 24): the same data layout and arithmetic with in_c
+ * a compile-time constant, so the reduction is unrolled with no loop counter, the widened pixel pair
+ * sits at fixed stack offsets, and the per-output requantization is five instructions:
+ *   y' = SMMLAR(2 acc, mult, rnd)              (= SMMULR(2 acc, mult) + rnd, rnd = k1 << (right - 1))
+ *   r  = SSAT8((y' + (2 acc >> 31)) >> right)
+ * The sign of 2 acc stands in for the sign of y: they differ only when y == 0 and acc < 0, and then
+ * (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The shift is taken from the low
+ * byte of the table word (the register-shift instructions read only that byte), and rnd is
+ * (k1 << right) >> 1, which codegen/dsp.py (pw_small_ok) requires to stay inside int32. Only for
+ * layers without an activation clamp (the int8 saturation is the whole clamp).
+ * A last odd pixel pairs with itself and both copies are stored to the same place.
+ */
+INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+/* One group of 4 input channels (x: 4 words of the widened pair at byte offset 16 * G), 2 x 2
+ * accumulators; the weight words come through w (post-incremented). Low lanes of both channels
+ * first, then the high lanes, so only five scratch registers are live. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define PW_GROUP_K(x, G, w, a00, a01, a10, a11)                                                     \
+  do {                                                                                              \
+    int32_t wa_, wb_, ta_, tb_, v_;                                                                 \
+    __asm__("ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                   \
+            "sxtb16 %[ta], %[wa]\n\t"                                                              \
+            "sxtb16 %[tb], %[wb]\n\t"                                                              \
+            "ldr %[v], [%[px], %[o0]]\n\t"                                                         \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], %[o2]]\n\t"                                                         \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]\n\t"                                                \
+            "sxtb16 %[ta], %[wa], ror #8\n\t"                                                      \
+            "sxtb16 %[tb], %[wb], ror #8\n\t"                                                      \
+            "ldr %[v], [%[px], %[o1]]\n\t"                                                         \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], %[o3]]\n\t"                                                         \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]"                                                      \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11),     \
+              [wa] "=&r"(wa_), [wb] "=&r"(wb_), [ta] "=&r"(ta_), [tb] "=&r"(tb_), [v] "=&r"(v_)     \
+            : [px] "r"(x), [o0] "i"(16 * (G)), [o1] "i"(16 * (G) + 4), [o2] "i"(16 * (G) + 8),     \
+              [o3] "i"(16 * (G) + 12), "m"(*(const int32_t(*)[24])(x))                              \
+            : "memory");                                                                            \
+  } while (0)
+#else
+#define PW_GROUP_K(x, G, w, a00, a01, a10, a11) \
+  do {                                           \
+    const int32_t* xg_ = (x) + 4 * (G);          \
+    PW_STEP(xg_, w[0], w[1]);                    \
+    w += 2;                                      \
+  } while (0)
+#endif
+
+INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
+                     const int32_t ic) {
+  int32_t buf[24]; /* two pixels, ic <= 24 16-bit lanes each */
+  const int32_t n4 = ic >> 2, out_c = p->out_c, pixels = p->pixels;
+  const int32_t k1 = 1 + 2 * p->out_offset;
+  const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
+  int32_t px;
+
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+    const int32_t* w = weights;
+    const int32_t* q = rq;
+    int8_t* o0 = out + px * out_c;
+    int8_t* o1 = out + px1 * out_c;
+    int32_t oc2;
+    widen2(in + px * ic, in + px1 * ic, n4, off2, buf);
+    for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10 = a00, a11 = a01;
+      PW_GROUP_K(buf, 0, w, a00, a01, a10, a11);
+      PW_GROUP_K(buf, 1, w, a00, a01, a10, a11);
+      if (n4 > 2) PW_GROUP_K(buf, 2, w, a00, a01, a10, a11);
+      if (n4 > 3) PW_GROUP_K(buf, 3, w, a00, a01, a10, a11);
+      if (n4 > 4) PW_GROUP_K(buf, 4, w, a00, a01, a10, a11);
+      if (n4 > 5) PW_GROUP_K(buf, 5, w, a00, a01, a10, a11);
+      { /* the table is read again here (the asm's memory clobber): nothing of it stays live across the MACs */
+        const int32_t q0 = q[0], m0 = q[1], q1 = q[2], m1 = q[3]; /* before the int8 stores, which may alias */
+        const int32_t rnd0 = lsl_lo8(k1, q0) >> 1, rnd1 = lsl_lo8(k1, q1) >> 1;
+        const int32_t r00 = rq_small(a00, m0, rnd0, q0), r10 = rq_small(a10, m0, rnd0, q0);
+        const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
+        o0[0] = (int8_t)r00;
+        o1[0] = (int8_t)r10;
+        o0[1] = (int8_t)r01;
+        o1[1] = (int8_t)r11;
+      }
+      q += 4;
+      o0 += 2;
+      o1 += 2;
+    }
+    if (out_c & 1) { /* last odd channel: one weight word per group */
+      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0) >> 1;
+      int32_t a0 = q0 >> 8, a1 = a0, g;
+      for (g = 0; g < n4; ++g) {
+        const int32_t* x = buf + 4 * g;
+        const int32_t wa = w[g];
+        a0 = smlad(x[0], sxtb16(wa), a0);
+        a1 = smlad(x[2], sxtb16(wa), a1);
+        a0 = smlad(x[1], sxtb16_ror8(wa), a0);
+        a1 = smlad(x[3], sxtb16_ror8(wa), a1);
+      }
+      o0[0] = (int8_t)rq_small(a0, m0, rnd0, q0);
+      o1[0] = (int8_t)rq_small(a1, m0, rnd0, q0);
+    }
+  }
+}
+
+/* One entry point per in_c (layers with an activation clamp use te_conv2d_1x1_s8_dsp). */
+#define TE_PW_SMALL(IC)                                                                                         \
+  void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,            \
+                                     const int32_t* rq, int8_t* out) {                                           \
+    if (p->in_c != (IC)) return; /* never emitted for other layers */                                           \
+    pw_small(p, in, weights, rq, out, (IC));                                                                     \
+  }
+TE_PW_SMALL(8)
+TE_PW_SMALL(12)
+TE_PW_SMALL(16)
+TE_PW_SMALL(20)
+TE_PW_SMALL(24)
