@@ -147,17 +147,10 @@ def _overlaps(em, op) -> bool:
 PW_SMALL_IN_C = (8, 12, 16, 20, 24)
 
 
-def rnd_fits(shift, out_offset: int) -> bool:
-    """The SMMLAR requantization's rounding term, (1 + 2 out_offset) << right then >> 1, stays in int32
-    for every channel (right >= 1 is fast_requant_ok's)."""
-    k1 = abs(1 + 2 * int(out_offset))
-    return all(k1 << max(-int(s), 0) < _I32 for s in np.atleast_1d(shift))
-
-
 def pw_small_ok(p) -> bool:
-    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp)."""
-    return (int(p["in_c"]) in PW_SMALL_IN_C and int(p["act_min"]) <= -128 and int(p["act_max"]) >= 127
-            and rnd_fits(p["shift"], int(p["out_offset"])))
+    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp): its in_c,
+    and no activation clamp beyond int8."""
+    return int(p["in_c"]) in PW_SMALL_IN_C and int(p["act_min"]) <= -128 and int(p["act_max"]) >= 127
 
 
 def _pointwise(em, op):

@@ -149,17 +149,17 @@ def test_quantize_ties_and_specials(host_drivers, tmp_path_factory):
 
 def _requant_params(rng, w2d, bias, in_offset, out_offset, max_tries=40):
     """Per-channel (mult, shift) from random scales, shrunk until the fast path's proof holds; some
-    channels get the extreme shifts real models have (a near-dead channel: right ~ 20)."""
+    channels get the extreme shifts real models have (a near-dead channel: right ~ 20 .. 24)."""
     bounds = dsp.acc_bounds(w2d, bias, in_offset)
     mults, shifts = [], []
     for bd in bounds:
-        lo = np.log(1e-7) if rng.random() < 0.1 else np.log(1e-4)
-        real = float(np.exp(rng.uniform(lo, np.log(0.05))))
+        tiny = rng.random() < 0.15
+        real = float(np.exp(rng.uniform(np.log(1e-8), np.log(1e-6)) if tiny else rng.uniform(np.log(1e-4), np.log(0.05))))
         for _ in range(max_tries):
             m, s = quant.quantize_multiplier(real)
-            if dsp.fast_requant_ok(int(bd), m, s, out_offset) and dsp.rnd_fits([s], out_offset):
+            if dsp.fast_requant_ok(int(bd), m, s, out_offset):
                 break
-            real /= 4
+            real = real * 2 if tiny else real / 4  # a tiny multiplier fails on its rounding constant
         mults.append(m)
         shifts.append(s)
     return np.array(mults, np.int32), np.array(shifts, np.int32)
@@ -212,10 +212,8 @@ def test_pointwise_small_in_c_sweep(seed, host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "pw_small")
 
 
-def test_pointwise_small_requires_no_clamp_and_rnd_in_range():
+def test_pointwise_small_requires_no_clamp():
     p = dict(in_c=8, act_min=-128, act_max=127, shift=[-7, -8], out_offset=5)
     assert dsp.pw_small_ok(p)
     assert not dsp.pw_small_ok({**p, "act_min": 0})
     assert not dsp.pw_small_ok({**p, "in_c": 32})
-    assert not dsp.pw_small_ok({**p, "shift": [-7, -24], "out_offset": 127})   # 255 << 24 overflows int32
-    assert dsp.pw_small_ok({**p, "shift": [-7, -23], "out_offset": 127})

@@ -244,9 +244,9 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
  *   r  = SSAT8((y' + (2 acc >> 31)) >> right)
  * The sign of 2 acc stands in for the sign of y: they differ only when y == 0 and acc < 0, and then
  * (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The shift is taken from the low
- * byte of the table word (the register-shift instructions read only that byte), and rnd is
- * (k1 << right) >> 1, which codegen/dsp.py (pw_small_ok) requires to stay inside int32. Only for
- * layers without an activation clamp (the int8 saturation is the whole clamp).
+ * byte of the table word (the register-shift instructions read only that byte; q - 1 holds right - 1
+ * there, right >= 1), and rnd = k1 << (right - 1) is the constant fast_requant_ok keeps inside int32.
+ * Only for layers without an activation clamp (the int8 saturation is the whole clamp).
  * A last odd pixel pairs with itself and both copies are stored to the same place.
  */
 INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
@@ -319,7 +319,7 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
       if (n4 > 5) PW_GROUP_K(buf, 5, w, a00, a01, a10, a11);
       { /* the table is read again here (the asm's memory clobber): nothing of it stays live across the MACs */
         const int32_t q0 = q[0], m0 = q[1], q1 = q[2], m1 = q[3]; /* before the int8 stores, which may alias */
-        const int32_t rnd0 = lsl_lo8(k1, q0) >> 1, rnd1 = lsl_lo8(k1, q1) >> 1;
+        const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
         const int32_t r00 = rq_small(a00, m0, rnd0, q0), r10 = rq_small(a10, m0, rnd0, q0);
         const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
         o0[0] = (int8_t)r00;
@@ -332,7 +332,7 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
       o1 += 2;
     }
     if (out_c & 1) { /* last odd channel: one weight word per group */
-      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0) >> 1;
+      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0 - 1);
       int32_t a0 = q0 >> 8, a1 = a0, g;
       for (g = 0; g < n4; ++g) {
         const int32_t* x = buf + 4 * g;

@@ -178,8 +178,8 @@ typedef struct {
 void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
                           const int32_t* rq, int8_t* out);
 
-/* te_conv2d_1x1_s8_dsp specialised for in_c = 8, 12, 16, 20, 24 (the name's number); same data, and
- * every channel's |1 + 2 * out_offset| << right inside int32 (codegen/dsp.py pw_small_ok). */
+/* te_conv2d_1x1_s8_dsp specialised for in_c = 8, 12, 16, 20, 24 (the name's number); same data, for
+ * layers without an activation clamp (codegen/dsp.py pw_small_ok). */
 #define TE_PW_SMALL_DECL(IC)                                                                              \
   void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,      \
                                      const int32_t* rq, int8_t* out);
