@@ -272,6 +272,47 @@ def pack_conv_pairs(w: np.ndarray) -> np.ndarray:
     return ((hi << 16) | lo).astype(np.uint32).view(np.int32).reshape(-1)
 
 
+CONV_KW_SIZES = (4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32)  # te_conv2d_s8_kw<N>_dsp entry points
+
+
+def conv_lane_order(p) -> list:
+    """te_conv2d_s8_kw*_dsp's column layout: for each 16-bit lane (word k // 2, half k % 2) of a pixel's
+    gathered column, the (ky, byte within the kernel row's k_w * in_c span) it holds, or None for a zero
+    lane. Per row, each 4-byte group g gives words (b0, b2), (b1, b3) (SXTAB16 and its ror #8); the last
+    span % 4 bytes of every row follow all rows, two per word."""
+    k_h, span = int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])
+    n4, rem = span // 4, span % 4
+    lanes = []
+    for ky in range(k_h):
+        for g in range(n4):
+            lanes += [(ky, 4 * g), (ky, 4 * g + 2), (ky, 4 * g + 1), (ky, 4 * g + 3)]
+    for ky in range(k_h):
+        lanes += [(ky, 4 * n4 + t) for t in range(rem)]
+    if len(lanes) % 2:
+        lanes.append(None)
+    return lanes
+
+
+def conv_kw(p):
+    """The te_conv2d_s8_kw<N>_dsp entry (N: words per column, padded up to an instantiated size) or None."""
+    words = len(conv_lane_order(p)) // 2
+    return next((n for n in CONV_KW_SIZES if n >= words), None)
+
+
+def pack_conv_kw(w: np.ndarray, p, kw: int) -> np.ndarray:
+    """OHWI int8 weights -> te_conv2d_s8_kw*_dsp words: 16-bit 2 * w in conv_lane_order, zero lanes up to
+    kw words per channel; per output channel pair, per word pair j: [a j, a j+1, b j, b j+1]."""
+    oc, k_w, in_c = w.shape[0], int(p["k_w"]), int(p["in_c"])
+    lanes = np.zeros((oc, 2 * kw), np.int64)
+    for k, src in enumerate(conv_lane_order(p)):
+        if src is not None:
+            ky, b = src
+            lanes[:, k] = 2 * w[:, ky, b // in_c, b % in_c].astype(np.int64)
+    words = (lanes[:, 0::2] & 0xFFFF) | ((lanes[:, 1::2] & 0xFFFF) << 16)        # [oc][kw]
+    pairs = words.reshape(oc // 2, 2, kw // 2, 2).transpose(0, 2, 1, 3)           # [oc/2][j/2][a|b][2]
+    return pairs.reshape(-1).astype(np.uint32).view(np.int32)
+
+
 def _conv(em, op):
     p = op.params
     k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
@@ -286,9 +327,13 @@ def _conv(em, op):
     if rq is None:
         return None
     em.params.append(_conv_struct(n, p))
-    wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
+    kw = conv_kw(p)
+    if kw is not None and out_c % 2 == 0:
+        wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
+        return f"te_conv2d_s8_kw{kw}_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+    wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 
 

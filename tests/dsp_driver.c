@@ -15,7 +15,7 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
        OP_QUANT_DSP = 106 };
 /* kernels of tests/test_dsp_conv.py */
-enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201 };
+enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -170,6 +170,19 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
         case 20: te_conv2d_1x1_s8_ic20_dsp(&p, b[0], b[1], b[2], out); break;
         case 24: te_conv2d_1x1_s8_ic24_dsp(&p, b[0], b[1], b[2], out); break;
         default: die("pw_small_dsp: in_c");
+      }
+      break;
+    }
+    case OP_CONV_KW_DSP: {
+      te_conv_params p;
+      if (np != 20) die("conv_kw_dsp: 19 params + kw");
+      conv_params(q, &p);
+      switch (q[19]) {
+#define TE_KW_CASE(KW) case KW: te_conv2d_s8_kw##KW##_dsp(&p, b[0], b[1], b[2], out); break;
+        TE_KW_CASE(4) TE_KW_CASE(6) TE_KW_CASE(8) TE_KW_CASE(10) TE_KW_CASE(12) TE_KW_CASE(14)
+        TE_KW_CASE(16) TE_KW_CASE(18) TE_KW_CASE(20) TE_KW_CASE(24) TE_KW_CASE(28) TE_KW_CASE(32)
+#undef TE_KW_CASE
+        default: die("conv_kw_dsp: kw");
       }
       break;
     }

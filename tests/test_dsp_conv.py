@@ -217,3 +217,63 @@ def test_pointwise_small_requires_no_clamp():
     assert dsp.pw_small_ok(p)
     assert not dsp.pw_small_ok({**p, "act_min": 0})
     assert not dsp.pw_small_ok({**p, "in_c": 32})
+
+
+# ---------------------------------------------------------------------------------------------
+# general conv with a compile-time column length (first layers)
+
+
+def _window(rng, size, k, stride):
+    if rng.random() < 0.5:  # VALID
+        return (size - k) // stride + 1, 0
+    out = -(-size // stride)  # SAME
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+def _conv_kw_case(rng, port, fast):
+    while True:
+        k_h, k_w = int(rng.choice([1, 2, 3, 5])), int(rng.choice([1, 2, 3, 5]))
+        s_h, s_w = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        in_h, in_w, in_c = int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 7))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        p = dict(k_h=k_h, k_w=k_w, in_c=in_c)
+        if out_h >= 1 and out_w >= 1 and dsp.conv_kw(p) is not None:
+            break
+    out_c = 2 * int(rng.integers(1, 6))
+    x = rng.integers(-128, 128, (in_h, in_w, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+    w = rng.integers(-128, 128, (out_c, k_h, k_w, in_c), dtype=np.int8)
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    mult, shift = _requant_params(rng, w.reshape(out_c, -1), bias, in_offset, out_offset)
+    act_min, act_max = (-128, 127) if rng.random() < 0.6 else (max(-128, out_offset), int(rng.integers(max(-128, out_offset), 128)))
+    conv = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
+                stride_h=s_h, stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left,
+                depth_multiplier=1, in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
+    params = kh.struct_values("te_conv_params", conv)
+    kw = dsp.conv_kw(conv)
+    dh.add(port, "conv", params, [x, w, bias, mult, shift], np.int8, (out_h, out_w, out_c))
+    dh.add(fast, "conv_kw_dsp", params + [kw], [x, dsp.pack_conv_kw(w, conv, kw), dsp.rq_table(mult, shift, bias, out_c)],
+           np.int8, (out_h, out_w, out_c))
+
+
+def test_conv_lane_order_covers_every_weight_once():
+    for k_h, k_w, in_c in [(3, 3, 3), (1, 1, 1), (5, 5, 1), (3, 3, 4), (2, 3, 5)]:
+        lanes = [x for x in dsp.conv_lane_order(dict(k_h=k_h, k_w=k_w, in_c=in_c)) if x is not None]
+        assert sorted(lanes) == [(ky, b) for ky in range(k_h) for b in range(k_w * in_c)]
+    assert dsp.conv_kw(dict(k_h=3, k_w=3, in_c=3)) == 14      # vww's first layer: 12 main words + 2 tail
+    assert dsp.conv_kw(dict(k_h=7, k_w=7, in_c=3)) is None     # 147 lanes: beyond 32 words
+
+
+def test_conv_kw(host_drivers, tmp_path_factory):
+    port, fast = _cases(_conv_kw_case, 40, 41)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "conv_kw")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_conv_kw_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_conv_kw_case, 200, 400 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "conv_kw")

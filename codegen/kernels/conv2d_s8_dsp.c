@@ -141,3 +141,221 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
     }
   }
 }
+
+/*
+ * te_conv2d_s8_kw<KW>_dsp: the same convolution for small reductions with out_c even, the im2col
+ * row length KW (32-bit words per pixel, even) a compile-time constant. Three changes make it cheap:
+ *
+ *   - the gather widens 4 input bytes per load: each kernel row's span (k_w * in_c contiguous bytes
+ *     when the window is inside the image) is read as words and split with SXTAB16 into lanes
+ *     (b0, b2), (b1, b3) with the input offset added; the span's last span % 4 bytes of every row go
+ *     to shared tail words. The weights are packed at compile time in exactly this lane order
+ *     (codegen/dsp.py conv_lane_order / pack_conv_kw), as 16-bit 2 * w so the accumulator is 2 * acc;
+ *     windows that touch padding take a per-lane gather in the same order;
+ *   - the two pixels' columns are interleaved in pairs of words ([p0 j, p0 j+1, p1 j, p1 j+1]) and each
+ *     output channel pair's weights likewise ([a j, a j+1, b j, b j+1]), so the fully unrolled
+ *     reduction is four LDRDs at constant offsets per eight SMLADs;
+ *   - the requantization is conv2d_1x1_s8_dsp.c's five-instruction SMMLAR form.
+ * Both windows of a pixel pair are read before either output is written (te_conv2d_s8's contract); a
+ * last odd pixel pairs with itself and both copies go to the same place.
+ */
+#define TE_CONV_KW_MAX 32
+
+/* lane k of a pixel's column: word k / 2, half k % 2; word j of pixel p sits at (j / 2) * 4 + 2 p + j % 2 */
+static inline int32_t col_index(int32_t j, int32_t p) { return ((j >> 1) << 2) + (p << 1) + (j & 1); }
+
+static inline int32_t pack_lanes(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+/* Gather of one pixel whose window touches padding (few pixels): per lane, padding cells 0, into
+ * column pix of col (kw words). */
+static void gather_kw_edge(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t kw,
+                           int32_t pix, int32_t* col) {
+  const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, span = p->k_w * p->in_c;
+  const int32_t n4 = span >> 2, off = p->in_offset, main_words = 2 * k_h * n4;
+  int32_t lanes[4 * TE_CONV_KW_MAX];
+  int32_t ky, b, j, n = 0;
+  for (j = 0; j < 2 * kw; ++j) lanes[j] = 0;
+  for (ky = 0; ky < k_h; ++ky) {
+    const int32_t iy = iy0 + ky;
+    for (b = 0; b < span; ++b) {
+      const int32_t ix = ix0 + b / in_c;
+      const int32_t v = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? (int32_t)in[(iy * in_w + ix) * in_c + b % in_c] + off : 0;
+      if (b < 4 * n4) /* conv_lane_order: group g's bytes (0, 2, 1, 3) */
+        lanes[2 * 2 * (ky * n4 + (b >> 2)) + ((b & 1) << 1) + ((b >> 1) & 1)] = v;
+      else
+        lanes[2 * main_words + n++] = v;
+    }
+  }
+  for (j = 0; j < kw; ++j) col[col_index(j, pix)] = pack_lanes(lanes[2 * j], lanes[2 * j + 1]);
+}
+
+/* Gather of one pixel (window origin iy0, ix0) into column pix of col: whole rows of the window as words
+ * split by SXTAB16 when the window lies inside the image, else gather_kw_edge. */
+INLINE_RQ void gather_kw(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t kw, int32_t pix,
+                         int32_t* col) {
+  const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+  const int32_t span = k_w * in_c, n4 = span >> 2;
+  int32_t* d = col + 2 * pix;
+  int32_t ky, g, j, lo = 0, half = 0;
+  if (iy0 < 0 || iy0 + k_h > p->in_h || ix0 < 0 || ix0 + k_w > in_w) {
+    gather_kw_edge(p, in, iy0, ix0, kw, pix, col);
+    return;
+  }
+  {
+    const int32_t off = p->in_offset, off2 = pack_lanes(off, off);
+    const int8_t* r = in + (iy0 * in_w + ix0) * in_c;
+    int32_t* t = d + 4 * k_h * n4; /* the tail words follow every row's groups: word j = 2 k_h n4 on */
+    j = 2 * k_h * n4;
+    for (ky = 0; ky < k_h; ++ky, r += in_w * in_c) {
+      for (g = 0; g < n4; ++g, d += 4) {
+        int32_t v;
+        memcpy(&v, r + 4 * g, 4);
+        d[0] = sxtab16(off2, v);
+        d[1] = sxtab16_ror8(off2, v);
+      }
+      for (g = 4 * n4; g < span; ++g) { /* tail bytes, two lanes per word */
+        const int32_t v = (int32_t)r[g] + off;
+        if (half) {
+          *t = pack_lanes(lo, v);
+          t += (j++ & 1) ? 3 : 1;
+        } else {
+          lo = v;
+        }
+        half ^= 1;
+      }
+    }
+    if (half) {
+      *t = pack_lanes(lo, 0);
+      t += (j++ & 1) ? 3 : 1;
+    }
+    for (; j < kw; ++j) { /* zero words up to kw */
+      *t = 0;
+      t += (j & 1) ? 3 : 1;
+    }
+  }
+}
+
+/* Word pair S of the reduction: 4 LDRDs, 8 SMLADs (x: the interleaved columns, w post-incremented). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define CONV_KW_STEP(x, S, w, a00, a01, a10, a11)                                                        \
+  do {                                                                                                 \
+    int32_t x0_, x1_, x2_, x3_, w0_, w1_;                                                              \
+    __asm__("ldrd %[x0], %[x1], [%[px], %[o0]]\n\t"                                                    \
+            "ldrd %[x2], %[x3], [%[px], %[o1]]\n\t"                                                    \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+            "smlad %[c00], %[x0], %[w0], %[c00]\n\t"                                                   \
+            "smlad %[c10], %[x2], %[w0], %[c10]\n\t"                                                   \
+            "smlad %[c00], %[x1], %[w1], %[c00]\n\t"                                                   \
+            "smlad %[c10], %[x3], %[w1], %[c10]\n\t"                                                   \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+            "smlad %[c01], %[x0], %[w0], %[c01]\n\t"                                                   \
+            "smlad %[c11], %[x2], %[w0], %[c11]\n\t"                                                   \
+            "smlad %[c01], %[x1], %[w1], %[c01]\n\t"                                                   \
+            "smlad %[c11], %[x3], %[w1], %[c11]"                                                       \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11),        \
+              [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_), [w0] "=&r"(w0_),     \
+              [w1] "=&r"(w1_)                                                                          \
+            : [px] "r"(x), [o0] "i"(16 * (S)), [o1] "i"(16 * (S) + 8),                                 \
+              "m"(*(const int32_t(*)[2 * TE_CONV_KW_MAX])(x))                                          \
+            : "memory");                                                                               \
+  } while (0)
+#else
+#define CONV_KW_STEP(x, S, w, a00, a01, a10, a11)                 \
+  do {                                                            \
+    const int32_t* xs_ = (x) + 4 * (S);                           \
+    a00 = smlad(xs_[0], w[0], a00);                               \
+    a10 = smlad(xs_[2], w[0], a10);                               \
+    a00 = smlad(xs_[1], w[1], a00);                               \
+    a10 = smlad(xs_[3], w[1], a10);                               \
+    a01 = smlad(xs_[0], w[2], a01);                               \
+    a11 = smlad(xs_[2], w[2], a11);                               \
+    a01 = smlad(xs_[1], w[3], a01);                               \
+    a11 = smlad(xs_[3], w[3], a11);                               \
+    w += 4;                                                       \
+  } while (0)
+#endif
+
+INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+INLINE_RQ void conv_kw(const te_conv_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                       int8_t* out, const int32_t kw, int clamp) {
+  int32_t col[2 * TE_CONV_KW_MAX];
+  const int32_t out_c = p->out_c, out_w = p->out_w, npix = p->out_h * p->out_w;
+  const int32_t k1 = 1 + 2 * p->out_offset, act_min = p->act_min, act_max = p->act_max;
+  int32_t px;
+  for (px = 0; px < npix; px += 2) {
+    const int32_t px1 = px + 1 < npix ? px + 1 : px;
+    const int32_t* w = weights;
+    const int32_t* q = rq;
+    int8_t* o0 = out + px * out_c;
+    int8_t* o1 = out + px1 * out_c;
+    int32_t oc2;
+    gather_kw(p, in, px / out_w * p->stride_h - p->pad_top, px % out_w * p->stride_w - p->pad_left, kw, 0, col);
+    gather_kw(p, in, px1 / out_w * p->stride_h - p->pad_top, px1 % out_w * p->stride_w - p->pad_left, kw, 1, col);
+    for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10 = a00, a11 = a01;
+      CONV_KW_STEP(col, 0, w, a00, a01, a10, a11);
+      if (kw > 2) CONV_KW_STEP(col, 1, w, a00, a01, a10, a11);
+      if (kw > 4) CONV_KW_STEP(col, 2, w, a00, a01, a10, a11);
+      if (kw > 6) CONV_KW_STEP(col, 3, w, a00, a01, a10, a11);
+      if (kw > 8) CONV_KW_STEP(col, 4, w, a00, a01, a10, a11);
+      if (kw > 10) CONV_KW_STEP(col, 5, w, a00, a01, a10, a11);
+      if (kw > 12) CONV_KW_STEP(col, 6, w, a00, a01, a10, a11);
+      if (kw > 14) CONV_KW_STEP(col, 7, w, a00, a01, a10, a11);
+      if (kw > 16) CONV_KW_STEP(col, 8, w, a00, a01, a10, a11);
+      if (kw > 18) CONV_KW_STEP(col, 9, w, a00, a01, a10, a11);
+      if (kw > 20) CONV_KW_STEP(col, 10, w, a00, a01, a10, a11);
+      if (kw > 22) CONV_KW_STEP(col, 11, w, a00, a01, a10, a11);
+      if (kw > 24) CONV_KW_STEP(col, 12, w, a00, a01, a10, a11);
+      if (kw > 26) CONV_KW_STEP(col, 13, w, a00, a01, a10, a11);
+      if (kw > 28) CONV_KW_STEP(col, 14, w, a00, a01, a10, a11);
+      if (kw > 30) CONV_KW_STEP(col, 15, w, a00, a01, a10, a11);
+      {
+        const int32_t q0 = q[0], m0 = q[1], q1 = q[2], m1 = q[3];
+        const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
+        int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
+        int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
+        if (clamp) {
+          r00 = r00 < act_min ? act_min : (r00 > act_max ? act_max : r00);
+          r10 = r10 < act_min ? act_min : (r10 > act_max ? act_max : r10);
+          r01 = r01 < act_min ? act_min : (r01 > act_max ? act_max : r01);
+          r11 = r11 < act_min ? act_min : (r11 > act_max ? act_max : r11);
+        }
+        o0[0] = (int8_t)r00;
+        o1[0] = (int8_t)r10;
+        o0[1] = (int8_t)r01;
+        o1[1] = (int8_t)r11;
+      }
+      q += 4;
+      o0 += 2;
+      o1 += 2;
+    }
+  }
+}
+
+/* One entry point per column length (even); layers with an activation clamp take the clamping copy. */
+#define TE_CONV_KW(KW)                                                                                      \
+  void te_conv2d_s8_kw##KW##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,          \
+                                 const int32_t* rq, int8_t* out) {                                           \
+    if (p->act_min > -128 || p->act_max < 127)                                                              \
+      conv_kw(p, in, weights, rq, out, (KW), 1);                                                            \
+    else                                                                                                     \
+      conv_kw(p, in, weights, rq, out, (KW), 0);                                                            \
+  }
+TE_CONV_KW(4)
+TE_CONV_KW(6)
+TE_CONV_KW(8)
+TE_CONV_KW(10)
+TE_CONV_KW(12)
+TE_CONV_KW(14)
+TE_CONV_KW(16)
+TE_CONV_KW(18)
+TE_CONV_KW(20)
+TE_CONV_KW(24)
+TE_CONV_KW(28)
+TE_CONV_KW(32)
