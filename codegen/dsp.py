@@ -272,7 +272,7 @@ def pack_conv_pairs(w: np.ndarray) -> np.ndarray:
     return ((hi << 16) | lo).astype(np.uint32).view(np.int32).reshape(-1)
 
 
-CONV_KW_SIZES = (4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32)  # te_conv2d_s8_kw<N>_dsp entry points
+CONV_KS = ((3, 3), (3, 6), (3, 9), (3, 12), (5, 5), (5, 10))  # te_conv2d_s8_k<KH>s<SPAN>_dsp entry points
 
 
 def conv_lane_order(p) -> list:
@@ -294,9 +294,12 @@ def conv_lane_order(p) -> list:
 
 
 def conv_kw(p):
-    """The te_conv2d_s8_kw<N>_dsp entry (N: words per column, padded up to an instantiated size) or None."""
+    """Words per gathered column of te_conv2d_s8_k<KH>s<SPAN>_dsp (even; the C macro TE_CONV_KW), or None
+    when no entry point has this kernel height and row span k_w * in_c."""
+    if (int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])) not in CONV_KS:
+        return None
     words = len(conv_lane_order(p)) // 2
-    return next((n for n in CONV_KW_SIZES if n >= words), None)
+    return words + words % 2
 
 
 def pack_conv_kw(w: np.ndarray, p, kw: int) -> np.ndarray:
@@ -332,7 +335,8 @@ def _conv(em, op):
     kw = conv_kw(p)
     if kw is not None and out_c % 2 == 0:
         wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
-        return f"te_conv2d_s8_kw{kw}_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+        fn = f"te_conv2d_s8_k{int(p['k_h'])}s{int(p['k_w']) * int(p['in_c'])}_dsp"
+        return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
     wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 

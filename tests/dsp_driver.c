@@ -175,15 +175,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
     }
     case OP_CONV_KW_DSP: {
       te_conv_params p;
-      if (np != 20) die("conv_kw_dsp: 19 params + kw");
+      if (np != 19) die("conv_kw_dsp: 19 params");
       conv_params(q, &p);
-      switch (q[19]) {
-#define TE_KW_CASE(KW) case KW: te_conv2d_s8_kw##KW##_dsp(&p, b[0], b[1], b[2], out); break;
-        TE_KW_CASE(4) TE_KW_CASE(6) TE_KW_CASE(8) TE_KW_CASE(10) TE_KW_CASE(12) TE_KW_CASE(14)
-        TE_KW_CASE(16) TE_KW_CASE(18) TE_KW_CASE(20) TE_KW_CASE(24) TE_KW_CASE(28) TE_KW_CASE(32)
-#undef TE_KW_CASE
-        default: die("conv_kw_dsp: kw");
-      }
+#define TE_KS_CASE(KH, SPAN) \
+  if (p.k_h == (KH) && p.k_w * p.in_c == (SPAN)) te_conv2d_s8_k##KH##s##SPAN##_dsp(&p, b[0], b[1], b[2], out); else
+      TE_KS_CASE(3, 3) TE_KS_CASE(3, 6) TE_KS_CASE(3, 9) TE_KS_CASE(3, 12) TE_KS_CASE(5, 5) TE_KS_CASE(5, 10)
+      die("conv_kw_dsp: no entry point");
+#undef TE_KS_CASE
       break;
     }
     case OP_ADD_LIN_DSP:

@@ -232,9 +232,11 @@ def _window(rng, size, k, stride):
 
 def _conv_kw_case(rng, port, fast):
     while True:
-        k_h, k_w = int(rng.choice([1, 2, 3, 5])), int(rng.choice([1, 2, 3, 5]))
+        k_h, span = dsp.CONV_KS[int(rng.integers(len(dsp.CONV_KS)))]
+        k_w = int(rng.choice([d for d in range(1, span + 1) if span % d == 0]))
+        in_c = span // k_w
         s_h, s_w = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-        in_h, in_w, in_c = int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 7))
+        in_h, in_w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
         out_h, pad_top = _window(rng, in_h, k_h, s_h)
         out_w, pad_left = _window(rng, in_w, k_w, s_w)
         p = dict(k_h=k_h, k_w=k_w, in_c=in_c)
@@ -255,7 +257,7 @@ def _conv_kw_case(rng, port, fast):
     params = kh.struct_values("te_conv_params", conv)
     kw = dsp.conv_kw(conv)
     dh.add(port, "conv", params, [x, w, bias, mult, shift], np.int8, (out_h, out_w, out_c))
-    dh.add(fast, "conv_kw_dsp", params + [kw], [x, dsp.pack_conv_kw(w, conv, kw), dsp.rq_table(mult, shift, bias, out_c)],
+    dh.add(fast, "conv_kw_dsp", params, [x, dsp.pack_conv_kw(w, conv, kw), dsp.rq_table(mult, shift, bias, out_c)],
            np.int8, (out_h, out_w, out_c))
 
 
@@ -264,7 +266,8 @@ def test_conv_lane_order_covers_every_weight_once():
         lanes = [x for x in dsp.conv_lane_order(dict(k_h=k_h, k_w=k_w, in_c=in_c)) if x is not None]
         assert sorted(lanes) == [(ky, b) for ky in range(k_h) for b in range(k_w * in_c)]
     assert dsp.conv_kw(dict(k_h=3, k_w=3, in_c=3)) == 14      # vww's first layer: 12 main words + 2 tail
-    assert dsp.conv_kw(dict(k_h=7, k_w=7, in_c=3)) is None     # 147 lanes: beyond 32 words
+    assert dsp.conv_kw(dict(k_h=5, k_w=5, in_c=2)) == 26      # 20 main words + 5 tail, even
+    assert dsp.conv_kw(dict(k_h=7, k_w=7, in_c=3)) is None     # no entry point
 
 
 def test_conv_kw(host_drivers, tmp_path_factory):

@@ -18,8 +18,9 @@
  *   r = (y + 2^(right-1) + out_offset * 2^right + (y >> 31)) >> right  (= RoundingDivideByPOT + offset)
  * exact when |2 acc| < 2^31, right >= 1 and the sum stays in int32: the compiler emits this kernel
  * only for layers where the weights and bias prove those bounds (codegen/dsp.py fast_requant_ok;
- * tests check the identity exhaustively near the rounding boundaries). Bytes out equal
- * te_conv2d_1x1_s8's.
+ * tests check the identity exhaustively near the rounding boundaries). The kernels compute it as
+ * rq_small below (SMMLAR folds the constant in; the sign of 2 * acc replaces the sign of y). Bytes
+ * out equal te_conv2d_1x1_s8's.
  *
  * Without __ARM_FEATURE_DSP the instructions are exact C models, so the kernel also runs (and is
  * tested, with sanitizers) on the host.
@@ -35,11 +36,18 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* r = requantized 2 * acc + out_offset (folded into rnd), saturated to int8, clamped when needed. */
-INLINE int32_t requant2(int32_t acc2, int32_t mult, int32_t rnd, int32_t rsh, int clamp, int32_t act_min,
-                        int32_t act_max) {
-  const int32_t y = smmulr(acc2, mult);
-  int32_t r = ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+/* Requantization of 2 * acc (q: the table word, shift in its low byte; rnd = k1 << (right - 1)):
+ *   y' = SMMLAR(2 acc, mult, rnd)              (= SMMULR(2 acc, mult) + rnd)
+ *   r  = SSAT8((y' + (2 acc >> 31)) >> right)
+ * The sign of 2 acc stands in for the sign of y = SMMULR(2 acc, mult): they differ only when y == 0 and
+ * acc < 0, and then (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The register-shift
+ * instructions read only the low byte of q, and q - 1 holds right - 1 there. */
+INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+INLINE int32_t clamp_act(int32_t r, int clamp, int32_t act_min, int32_t act_max) {
   if (clamp) {
     r = r < act_min ? act_min : r;
     r = r > act_max ? act_max : r;
@@ -162,38 +170,42 @@ INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off
   } while (0)
 #endif
 
-/* One pixel pair (widened in buf) against every output channel; o0 / o0 + out_c receive them. */
+/* One pixel pair (widened in buf) against every output channel; o0 / o1 receive them (o1 == o0 for a last
+ * odd pixel paired with itself: both copies are equal). The table is read again after the MACs (the
+ * asm's memory clobber), so none of it stays live across them, and before the int8 stores, which may
+ * alias it. */
 INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
-                      int32_t out_c, int32_t k1, int8_t* restrict o0, int two, int clamp, int32_t act_min,
+                      int32_t out_c, int32_t k1, int8_t* o0, int8_t* o1, int clamp, int32_t act_min,
                       int32_t act_max) {
   int32_t oc2, i;
   for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
     const int32_t* x = buf;
-    const int32_t q0 = rq[0], m0 = rq[1], q1 = rq[2], m1 = rq[3];
-    int32_t a00 = q0 >> 8, a01 = q1 >> 8;
+    int32_t a00 = rq[0] >> 8, a01 = rq[2] >> 8;
     int32_t a10 = a00, a11 = a01;
-    rq += 4;
     {
       int32_t n = n4;
       PW_GROUPS(x, w, n, a00, a01, a10, a11);
     }
     {
-      const int32_t r0 = q0 & 0xFF, r1 = q1 & 0xFF;
-      const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1)), rnd1 = (int32_t)((uint32_t)k1 << (r1 - 1));
-      o0[0] = (int8_t)requant2(a00, m0, rnd0, r0, clamp, act_min, act_max);
-      o0[1] = (int8_t)requant2(a01, m1, rnd1, r1, clamp, act_min, act_max);
-      if (two) {
-        o0[out_c] = (int8_t)requant2(a10, m0, rnd0, r0, clamp, act_min, act_max);
-        o0[out_c + 1] = (int8_t)requant2(a11, m1, rnd1, r1, clamp, act_min, act_max);
-      }
-      o0 += 2;
+      const int32_t q0 = rq[0], m0 = rq[1], q1 = rq[2], m1 = rq[3];
+      const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
+      const int32_t r00 = clamp_act(rq_small(a00, m0, rnd0, q0), clamp, act_min, act_max);
+      const int32_t r10 = clamp_act(rq_small(a10, m0, rnd0, q0), clamp, act_min, act_max);
+      const int32_t r01 = clamp_act(rq_small(a01, m1, rnd1, q1), clamp, act_min, act_max);
+      const int32_t r11 = clamp_act(rq_small(a11, m1, rnd1, q1), clamp, act_min, act_max);
+      o0[0] = (int8_t)r00;
+      o1[0] = (int8_t)r10;
+      o0[1] = (int8_t)r01;
+      o1[1] = (int8_t)r11;
     }
+    rq += 4;
+    o0 += 2;
+    o1 += 2;
   }
   if (out_c & 1) { /* last odd channel: one weight word per group */
     const int32_t* x = buf;
-    const int32_t q0 = rq[0], m0 = rq[1], r0 = q0 & 0xFF;
-    const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1));
-    int32_t a0 = q0 >> 8, a1 = a0;
+    const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0 - 1);
+    int32_t a0 = q0 >> 8, a1 = a0, r0, r1;
     for (i = 0; i < n4; ++i) {
       const int32_t wa = *w++;
       a0 = smlad(x[0], sxtb16(wa), a0);
@@ -202,8 +214,10 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
       a1 = smlad(x[3], sxtb16_ror8(wa), a1);
       x += 4;
     }
-    o0[0] = (int8_t)requant2(a0, m0, rnd0, r0, clamp, act_min, act_max);
-    if (two) o0[out_c] = (int8_t)requant2(a1, m0, rnd0, r0, clamp, act_min, act_max);
+    r0 = clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+    r1 = clamp_act(rq_small(a1, m0, rnd0, q0), clamp, act_min, act_max);
+    o0[0] = (int8_t)r0;
+    o1[0] = (int8_t)r1;
   }
 }
 
@@ -217,13 +231,10 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   int32_t px;
 
-  for (px = 0; px + 1 < pixels; px += 2) {
-    widen2(in + px * in_c, in + (px + 1) * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 1, clamp, act_min, act_max);
-  }
-  if (px < pixels) { /* odd pixel count: the last pixel pairs with itself, one copy stored */
-    widen2(in + px * in_c, in + px * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 0, clamp, act_min, act_max);
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t px1 = px + 1 < pixels ? px + 1 : px; /* odd pixel count: the last pixel pairs with itself */
+    widen2(in + px * in_c, in + px1 * in_c, n4, off2, buf);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + px1 * out_c, clamp, act_min, act_max);
   }
 }
 
@@ -249,10 +260,6 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
  * Only for layers without an activation clamp (the int8 saturation is the whole clamp).
  * A last odd pixel pairs with itself and both copies are stored to the same place.
  */
-INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
-  const int32_t y = smmlar(acc2, mult, rnd);
-  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
-}
 
 /* One group of 4 input channels (x: 4 words of the widened pair at byte offset 16 * G), 2 x 2
  * accumulators; the weight words come through w (post-incremented). Low lanes of both channels

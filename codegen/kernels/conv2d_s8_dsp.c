@@ -143,15 +143,16 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
 }
 
 /*
- * te_conv2d_s8_kw<KW>_dsp: the same convolution for small reductions with out_c even, the im2col
- * row length KW (32-bit words per pixel, even) a compile-time constant. Three changes make it cheap:
+ * te_conv2d_s8_k<KH>s<SPAN>_dsp: the same convolution for small reductions with out_c even, the kernel
+ * height KH and the row span SPAN = k_w * in_c compile-time constants (so the gather unrolls; the
+ * column is KW = TE_CONV_KW(KH, SPAN) 32-bit words, even). Three changes make it cheap:
  *
- *   - the gather widens 4 input bytes per load: each kernel row's span (k_w * in_c contiguous bytes
- *     when the window is inside the image) is read as words and split with SXTAB16 into lanes
- *     (b0, b2), (b1, b3) with the input offset added; the span's last span % 4 bytes of every row go
- *     to shared tail words. The weights are packed at compile time in exactly this lane order
- *     (codegen/dsp.py conv_lane_order / pack_conv_kw), as 16-bit 2 * w so the accumulator is 2 * acc;
- *     windows that touch padding take a per-lane gather in the same order;
+ *   - the gather widens 4 input bytes per load: each kernel row's span (SPAN contiguous bytes when the
+ *     window is inside the image) is read as words and split with SXTAB16 into lanes (b0, b2),
+ *     (b1, b3) with the input offset added; the last SPAN % 4 bytes of every row go to shared tail
+ *     words. The weights are packed at compile time in exactly this lane order (codegen/dsp.py
+ *     conv_lane_order / pack_conv_kw), as 16-bit 2 * w so the accumulator is 2 * acc; windows that
+ *     touch padding take a per-lane gather in the same order;
  *   - the two pixels' columns are interleaved in pairs of words ([p0 j, p0 j+1, p1 j, p1 j+1]) and each
  *     output channel pair's weights likewise ([a j, a j+1, b j, b j+1]), so the fully unrolled
  *     reduction is four LDRDs at constant offsets per eight SMLADs;
@@ -193,46 +194,37 @@ static void gather_kw_edge(const te_conv_params* p, const int8_t* in, int32_t iy
 
 /* Gather of one pixel (window origin iy0, ix0) into column pix of col: whole rows of the window as words
  * split by SXTAB16 when the window lies inside the image, else gather_kw_edge. */
-INLINE_RQ void gather_kw(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t kw, int32_t pix,
-                         int32_t* col) {
-  const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
-  const int32_t span = k_w * in_c, n4 = span >> 2;
+INLINE_RQ void gather_ks(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t pix,
+                         int32_t* col, const int32_t kh, const int32_t span, const int32_t kw) {
+  const int32_t n4 = span >> 2, rem = span & 3, row = p->in_w * p->in_c;
   int32_t* d = col + 2 * pix;
-  int32_t ky, g, j, lo = 0, half = 0;
-  if (iy0 < 0 || iy0 + k_h > p->in_h || ix0 < 0 || ix0 + k_w > in_w) {
+  int32_t ky, g, j;
+  int16_t tl[2 * TE_CONV_KW_MAX + 2]; /* tail lanes in column order, then a zero */
+  if (iy0 < 0 || iy0 + kh > p->in_h || ix0 < 0 || ix0 + p->k_w > p->in_w) {
     gather_kw_edge(p, in, iy0, ix0, kw, pix, col);
     return;
   }
   {
     const int32_t off = p->in_offset, off2 = pack_lanes(off, off);
-    const int8_t* r = in + (iy0 * in_w + ix0) * in_c;
-    int32_t* t = d + 4 * k_h * n4; /* the tail words follow every row's groups: word j = 2 k_h n4 on */
-    j = 2 * k_h * n4;
-    for (ky = 0; ky < k_h; ++ky, r += in_w * in_c) {
-      for (g = 0; g < n4; ++g, d += 4) {
+    const int8_t* r = in + iy0 * row + ix0 * p->in_c;
+#pragma GCC unroll 8
+    for (ky = 0; ky < kh; ++ky) {
+#pragma GCC unroll 8
+      for (g = 0; g < n4; ++g) {
         int32_t v;
-        memcpy(&v, r + 4 * g, 4);
-        d[0] = sxtab16(off2, v);
-        d[1] = sxtab16_ror8(off2, v);
+        memcpy(&v, r + ky * row + 4 * g, 4);
+        d[4 * (ky * n4 + g)] = sxtab16(off2, v);
+        d[4 * (ky * n4 + g) + 1] = sxtab16_ror8(off2, v);
       }
-      for (g = 4 * n4; g < span; ++g) { /* tail bytes, two lanes per word */
-        const int32_t v = (int32_t)r[g] + off;
-        if (half) {
-          *t = pack_lanes(lo, v);
-          t += (j++ & 1) ? 3 : 1;
-        } else {
-          lo = v;
-        }
-        half ^= 1;
-      }
+#pragma GCC unroll 4
+      for (g = 0; g < rem; ++g) tl[ky * rem + g] = (int16_t)((int32_t)r[ky * row + 4 * n4 + g] + off);
     }
-    if (half) {
-      *t = pack_lanes(lo, 0);
-      t += (j++ & 1) ? 3 : 1;
-    }
-    for (; j < kw; ++j) { /* zero words up to kw */
-      *t = 0;
-      t += (j & 1) ? 3 : 1;
+    tl[kh * rem] = 0;
+#pragma GCC unroll 16
+    for (j = 2 * kh * n4, g = 0; j < kw; ++j, g += 2) { /* tail words, then zero words up to kw */
+      int32_t v = 0;
+      if (g < kh * rem) memcpy(&v, tl + g, 4); /* lanes g (low half), g + 1 */
+      col[col_index(j, pix)] = v;
     }
   }
 }
@@ -282,21 +274,44 @@ INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
   return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
 }
 
-INLINE_RQ void conv_kw(const te_conv_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
-                       int8_t* out, const int32_t kw, int clamp) {
+/* Words per column for (KH, SPAN): every row's groups, the tail lanes two per word, even. */
+#define TE_CONV_KW(KH, SPAN) ((2 * (KH) * ((SPAN) >> 2) + ((KH) * ((SPAN)&3) + 1) / 2 + 1) & ~1)
+
+INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                       int8_t* out, const int32_t kh, const int32_t span, int clamp) {
+  const int32_t kw = TE_CONV_KW(kh, span);
   int32_t col[2 * TE_CONV_KW_MAX];
   const int32_t out_c = p->out_c, out_w = p->out_w, npix = p->out_h * p->out_w;
+  const int32_t s_h = p->stride_h, s_w = p->stride_w;
   const int32_t k1 = 1 + 2 * p->out_offset, act_min = p->act_min, act_max = p->act_max;
-  int32_t px;
+  int32_t px, iy = -p->pad_top, ix = -p->pad_left, ox = 0; /* window origin of pixel px, its column */
   for (px = 0; px < npix; px += 2) {
-    const int32_t px1 = px + 1 < npix ? px + 1 : px;
     const int32_t* w = weights;
     const int32_t* q = rq;
     int8_t* o0 = out + px * out_c;
-    int8_t* o1 = out + px1 * out_c;
+    int8_t* o1 = px + 1 < npix ? o0 + out_c : o0; /* a last odd pixel pairs with itself */
     int32_t oc2;
-    gather_kw(p, in, px / out_w * p->stride_h - p->pad_top, px % out_w * p->stride_w - p->pad_left, kw, 0, col);
-    gather_kw(p, in, px1 / out_w * p->stride_h - p->pad_top, px1 % out_w * p->stride_w - p->pad_left, kw, 1, col);
+    gather_ks(p, in, iy, ix, 0, col, kh, span, kw);
+    if (++ox < out_w) { /* advance to pixel px + 1 */
+      ix += s_w;
+    } else {
+      ox = 0;
+      ix = -p->pad_left;
+      iy += s_h;
+    }
+    if (px + 1 < npix) {
+      gather_ks(p, in, iy, ix, 1, col, kh, span, kw);
+      if (++ox < out_w) {
+        ix += s_w;
+      } else {
+        ox = 0;
+        ix = -p->pad_left;
+        iy += s_h;
+      }
+    } else { /* the pair's second column repeats the first (its outputs land on the same bytes) */
+      int32_t j;
+      for (j = 0; j < (kw >> 1); ++j) memcpy(col + 4 * j + 2, col + 4 * j, sizeof(int32_t) * 2);
+    }
     for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
       int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10 = a00, a11 = a01;
       CONV_KW_STEP(col, 0, w, a00, a01, a10, a11);
@@ -338,24 +353,19 @@ INLINE_RQ void conv_kw(const te_conv_params* p, const int8_t* in, const int32_t*
   }
 }
 
-/* One entry point per column length (even); layers with an activation clamp take the clamping copy. */
-#define TE_CONV_KW(KW)                                                                                      \
-  void te_conv2d_s8_kw##KW##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,          \
-                                 const int32_t* rq, int8_t* out) {                                           \
+/* One entry point per (kernel height, row span); layers with an activation clamp take the clamping copy. */
+#define TE_CONV_KS(KH, SPAN)                                                                                \
+  void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,  \
+                                         const int32_t* rq, int8_t* out) {                                   \
+    if (p->k_h != (KH) || p->k_w * p->in_c != (SPAN)) return; /* never emitted for other layers */          \
     if (p->act_min > -128 || p->act_max < 127)                                                              \
-      conv_kw(p, in, weights, rq, out, (KW), 1);                                                            \
+      conv_ks(p, in, weights, rq, out, (KH), (SPAN), 1);                                                    \
     else                                                                                                     \
-      conv_kw(p, in, weights, rq, out, (KW), 0);                                                            \
+      conv_ks(p, in, weights, rq, out, (KH), (SPAN), 0);                                                    \
   }
-TE_CONV_KW(4)
-TE_CONV_KW(6)
-TE_CONV_KW(8)
-TE_CONV_KW(10)
-TE_CONV_KW(12)
-TE_CONV_KW(14)
-TE_CONV_KW(16)
-TE_CONV_KW(18)
-TE_CONV_KW(20)
-TE_CONV_KW(24)
-TE_CONV_KW(28)
-TE_CONV_KW(32)
+TE_CONV_KS(3, 3)
+TE_CONV_KS(3, 6)
+TE_CONV_KS(3, 9)
+TE_CONV_KS(3, 12)
+TE_CONV_KS(5, 5)
+TE_CONV_KS(5, 10)

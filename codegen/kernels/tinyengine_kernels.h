@@ -209,23 +209,17 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out);
 
-/* te_conv2d_s8_dsp for out_c even and a gathered column of KW words (the name's number, even, <= 32):
+/* te_conv2d_s8_dsp for out_c even, kernel height KH and row span k_w * in_c = SPAN (the name's numbers):
  * weights as codegen/dsp.py pack_conv_kw lays them out (16-bit 2 * w in the gather's lane order). */
-#define TE_CONV_KW_DECL(KW)                                                                               \
-  void te_conv2d_s8_kw##KW##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,        \
-                                 const int32_t* rq, int8_t* out);
-TE_CONV_KW_DECL(4)
-TE_CONV_KW_DECL(6)
-TE_CONV_KW_DECL(8)
-TE_CONV_KW_DECL(10)
-TE_CONV_KW_DECL(12)
-TE_CONV_KW_DECL(14)
-TE_CONV_KW_DECL(16)
-TE_CONV_KW_DECL(18)
-TE_CONV_KW_DECL(20)
-TE_CONV_KW_DECL(24)
-TE_CONV_KW_DECL(28)
-TE_CONV_KW_DECL(32)
+#define TE_CONV_KS_DECL(KH, SPAN)                                                                          \
+  void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights, \
+                                         const int32_t* rq, int8_t* out);
+TE_CONV_KS_DECL(3, 3)
+TE_CONV_KS_DECL(3, 6)
+TE_CONV_KS_DECL(3, 9)
+TE_CONV_KS_DECL(3, 12)
+TE_CONV_KS_DECL(5, 5)
+TE_CONV_KS_DECL(5, 10)
 
 /* Depthwise conv in the portable kernel's order (keeps its overlap contract), 4 channels per step:
  * depth multiplier 1, no dilation, in_c % 4 == 0; weights HWC [k_h][k_w][c]; rq as above. */
