@@ -69,6 +69,17 @@ def rq_table(mult, shift, bias, out_c: int):
     return np.stack([word0, np.asarray(mult, np.int64)], axis=1).reshape(-1).astype(np.int32)
 
 
+def rq_table_m1(mult, shift, bias, out_c: int):
+    """rq_table with right - 1 instead of right in the low byte (the pointwise and first-layer conv
+    kernels: their SMMLAR requantization shifts by right - 1, then SSAT drops the last bit)."""
+    t = rq_table(mult, shift, bias, out_c)
+    if t is None:
+        return None
+    t = t.copy()
+    t[0::2] -= 1  # right >= 1 (rq_table's condition), so the low byte does not borrow
+    return t
+
+
 def as_words(b: np.ndarray) -> np.ndarray:
     """int8 bytes (length a multiple of 4) -> little-endian int32 words."""
     return np.ascontiguousarray(b, dtype=np.int8).view("<i4").astype(np.int32)
@@ -164,7 +175,7 @@ def _pointwise(em, op):
     if not _requant_ok(op, w2d) or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
         return None
     n = op.name
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    rq = rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c)
     if rq is None:
         return None
     pixels = int(p["out_h"]) * int(p["out_w"])
@@ -330,13 +341,14 @@ def _conv(em, op):
     if rq is None:
         return None
     em.params.append(_conv_struct(n, p))
-    q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
     kw = conv_kw(p)
     if kw is not None and out_c % 2 == 0:
+        q = em.const("int32_t", f"{n}_rq", rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c))
         wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
         fn = f"te_conv2d_s8_k{int(p['k_h'])}s{int(p['k_w']) * int(p['in_c'])}_dsp"
         return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+    q = em.const("int32_t", f"{n}_rq", rq)
     wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 

@@ -188,7 +188,7 @@ def _pw_small_case(rng, port, fast):
     dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
            (pixels, out_c))
     dh.add(fast, "pw_small_dsp", [pixels, in_c, out_c, in_offset, out_offset, -128, 127],
-           [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table(mult, shift, bias, out_c)], np.int8,
+           [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table_m1(mult, shift, bias, out_c)], np.int8,
            (pixels, out_c))
 
 
@@ -257,7 +257,7 @@ def _conv_kw_case(rng, port, fast):
     params = kh.struct_values("te_conv_params", conv)
     kw = dsp.conv_kw(conv)
     dh.add(port, "conv", params, [x, w, bias, mult, shift], np.int8, (out_h, out_w, out_c))
-    dh.add(fast, "conv_kw_dsp", params, [x, dsp.pack_conv_kw(w, conv, kw), dsp.rq_table(mult, shift, bias, out_c)],
+    dh.add(fast, "conv_kw_dsp", params, [x, dsp.pack_conv_kw(w, conv, kw), dsp.rq_table_m1(mult, shift, bias, out_c)],
            np.int8, (out_h, out_w, out_c))
 
 

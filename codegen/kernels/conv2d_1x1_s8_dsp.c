@@ -7,8 +7,8 @@
  *   - weights, as int32 words, in the order the loop reads them: for each pair of output channels,
  *     for each group of 4 input channels, the 4 bytes of channel oc then the 4 of oc + 1 (a last odd
  *     channel follows alone, one word per group); in_c must be a multiple of 4;
- *   - rq[2*oc] = (2 * bias) << 8 | right shift, rq[2*oc + 1] = multiplier (TFLite's shift must be
- *     <= 0 for every channel, i.e. no left shift).
+ *   - rq[2*oc] = (2 * bias) << 8 | (right shift - 1), rq[2*oc + 1] = multiplier (TFLite's shift must
+ *     be < 0 for every channel: a right shift of at least 1; codegen/dsp.py rq_table_m1).
  * The two pixels' inputs are widened once to 16 bits as 2 * (x + in_offset) (SXTAB16, SADD16; lanes
  * [x0,x2] and [x1,x3], interleaved pixel 0 / pixel 1 per group), and the weights with the same lane
  * order (SXTB16), so SMLAD pairs them without reordering and the accumulator holds 2 * acc.
@@ -36,15 +36,16 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Requantization of 2 * acc (q: the table word, shift in its low byte; rnd = k1 << (right - 1)):
- *   y' = SMMLAR(2 acc, mult, rnd)              (= SMMULR(2 acc, mult) + rnd)
- *   r  = SSAT8((y' + (2 acc >> 31)) >> right)
+/* Requantization of 2 * acc (q: the table word, right - 1 in its low byte; rnd = k1 << (right - 1)):
+ *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
+ *   r  = SSAT8(((y' + (2 acc >> 31)) >> (right - 1)) >> 1)      (= floor(./ 2^right): nested floors)
  * The sign of 2 acc stands in for the sign of y = SMMULR(2 acc, mult): they differ only when y == 0 and
  * acc < 0, and then (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The register-shift
- * instructions read only the low byte of q, and q - 1 holds right - 1 there. */
+ * instructions read only the low byte of q, so q shifts by right - 1 as it is, and SSAT takes the last
+ * bit as its operand shift. */
 INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
   const int32_t y = smmlar(acc2, mult, rnd);
-  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
 }
 
 INLINE int32_t clamp_act(int32_t r, int clamp, int32_t act_min, int32_t act_max) {
@@ -172,8 +173,7 @@ INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off
 
 /* One pixel pair (widened in buf) against every output channel; o0 / o1 receive them (o1 == o0 for a last
  * odd pixel paired with itself: both copies are equal). The table is read again after the MACs (the
- * asm's memory clobber), so none of it stays live across them, and before the int8 stores, which may
- * alias it. */
+ * asm's memory clobber), so none of it stays live across them. */
 INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
                       int32_t out_c, int32_t k1, int8_t* o0, int8_t* o1, int clamp, int32_t act_min,
                       int32_t act_max) {
@@ -186,17 +186,19 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
       int32_t n = n4;
       PW_GROUPS(x, w, n, a00, a01, a10, a11);
     }
-    {
-      const int32_t q0 = rq[0], m0 = rq[1], q1 = rq[2], m1 = rq[3];
-      const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
+    { /* one channel at a time (see pw_small) */
+      const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
       const int32_t r00 = clamp_act(rq_small(a00, m0, rnd0, q0), clamp, act_min, act_max);
       const int32_t r10 = clamp_act(rq_small(a10, m0, rnd0, q0), clamp, act_min, act_max);
-      const int32_t r01 = clamp_act(rq_small(a01, m1, rnd1, q1), clamp, act_min, act_max);
-      const int32_t r11 = clamp_act(rq_small(a11, m1, rnd1, q1), clamp, act_min, act_max);
       o0[0] = (int8_t)r00;
       o1[0] = (int8_t)r10;
-      o0[1] = (int8_t)r01;
-      o1[1] = (int8_t)r11;
+      {
+        const int32_t q1 = rq[2], m1 = rq[3], rnd1 = lsl_lo8(k1, q1);
+        const int32_t r01 = clamp_act(rq_small(a01, m1, rnd1, q1), clamp, act_min, act_max);
+        const int32_t r11 = clamp_act(rq_small(a11, m1, rnd1, q1), clamp, act_min, act_max);
+        o0[1] = (int8_t)r01;
+        o1[1] = (int8_t)r11;
+      }
     }
     rq += 4;
     o0 += 2;
@@ -204,7 +206,7 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
   }
   if (out_c & 1) { /* last odd channel: one weight word per group */
     const int32_t* x = buf;
-    const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0 - 1);
+    const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
     int32_t a0 = q0 >> 8, a1 = a0, r0, r1;
     for (i = 0; i < n4; ++i) {
       const int32_t wa = *w++;
@@ -324,22 +326,26 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
       if (n4 > 3) PW_GROUP_K(buf, 3, w, a00, a01, a10, a11);
       if (n4 > 4) PW_GROUP_K(buf, 4, w, a00, a01, a10, a11);
       if (n4 > 5) PW_GROUP_K(buf, 5, w, a00, a01, a10, a11);
-      { /* the table is read again here (the asm's memory clobber): nothing of it stays live across the MACs */
-        const int32_t q0 = q[0], m0 = q[1], q1 = q[2], m1 = q[3]; /* before the int8 stores, which may alias */
-        const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
+      { /* the table is read again here (the asm's memory clobber), one channel at a time: the int8
+         * stores may alias it, so channel 1's words load after channel 0's stores and the two channels'
+         * constants are never live together */
+        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
         const int32_t r00 = rq_small(a00, m0, rnd0, q0), r10 = rq_small(a10, m0, rnd0, q0);
-        const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
         o0[0] = (int8_t)r00;
         o1[0] = (int8_t)r10;
-        o0[1] = (int8_t)r01;
-        o1[1] = (int8_t)r11;
+        {
+          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
+          const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
+          o0[1] = (int8_t)r01;
+          o1[1] = (int8_t)r11;
+        }
       }
       q += 4;
       o0 += 2;
       o1 += 2;
     }
     if (out_c & 1) { /* last odd channel: one weight word per group */
-      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0 - 1);
+      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
       int32_t a0 = q0 >> 8, a1 = a0, g;
       for (g = 0; g < n4; ++g) {
         const int32_t* x = buf + 4 * g;

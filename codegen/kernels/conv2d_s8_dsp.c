@@ -156,7 +156,8 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
  *   - the two pixels' columns are interleaved in pairs of words ([p0 j, p0 j+1, p1 j, p1 j+1]) and each
  *     output channel pair's weights likewise ([a j, a j+1, b j, b j+1]), so the fully unrolled
  *     reduction is four LDRDs at constant offsets per eight SMLADs;
- *   - the requantization is conv2d_1x1_s8_dsp.c's five-instruction SMMLAR form.
+ *   - the requantization is conv2d_1x1_s8_dsp.c's five-instruction SMMLAR form, with its table
+ *     (rq_table_m1: right - 1 in the low byte).
  * Both windows of a pixel pair are read before either output is written (te_conv2d_s8's contract); a
  * last odd pixel pairs with itself and both copies go to the same place.
  */
@@ -269,9 +270,10 @@ INLINE_RQ void gather_ks(const te_conv_params* p, const int8_t* in, int32_t iy0,
   } while (0)
 #endif
 
+/* conv2d_1x1_s8_dsp.c's rq_small: q's low byte holds right - 1 (the rq_table_m1 table). */
 INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
   const int32_t y = smmlar(acc2, mult, rnd);
-  return ssat8(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
 }
 
 /* Words per column for (KH, SPAN): every row's groups, the tail lanes two per word, even. */
@@ -330,21 +332,25 @@ INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t*
       if (kw > 26) CONV_KW_STEP(col, 13, w, a00, a01, a10, a11);
       if (kw > 28) CONV_KW_STEP(col, 14, w, a00, a01, a10, a11);
       if (kw > 30) CONV_KW_STEP(col, 15, w, a00, a01, a10, a11);
-      {
-        const int32_t q0 = q[0], m0 = q[1], q1 = q[2], m1 = q[3];
-        const int32_t rnd0 = lsl_lo8(k1, q0 - 1), rnd1 = lsl_lo8(k1, q1 - 1);
+      { /* one channel at a time: channel 1's table words load after channel 0's (aliasing) stores */
+        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
         int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
-        int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
         if (clamp) {
           r00 = r00 < act_min ? act_min : (r00 > act_max ? act_max : r00);
           r10 = r10 < act_min ? act_min : (r10 > act_max ? act_max : r10);
-          r01 = r01 < act_min ? act_min : (r01 > act_max ? act_max : r01);
-          r11 = r11 < act_min ? act_min : (r11 > act_max ? act_max : r11);
         }
         o0[0] = (int8_t)r00;
         o1[0] = (int8_t)r10;
-        o0[1] = (int8_t)r01;
-        o1[1] = (int8_t)r11;
+        {
+          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
+          int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
+          if (clamp) {
+            r01 = r01 < act_min ? act_min : (r01 > act_max ? act_max : r01);
+            r11 = r11 < act_min ? act_min : (r11 > act_max ? act_max : r11);
+          }
+          o0[1] = (int8_t)r01;
+          o1[1] = (int8_t)r11;
+        }
       }
       q += 4;
       o0 += 2;

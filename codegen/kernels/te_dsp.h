@@ -107,12 +107,18 @@ static inline int32_t lsl_lo8(int32_t x, int32_t s) {
   __asm__("lsl %0, %1, %2" : "=r"(r) : "r"(x), "r"(s));
   return r;
 }
+static inline int32_t ssat8_asr1(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x) : "cc");
+  return r;
+}
 #else
 static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)smmulr(a, b)); /* bits 63:32 of acc * 2^32 + a * b + 2^31 */
 }
 static inline int32_t asr_lo8(int32_t x, int32_t s) { return x >> (s & 0xFF); }
 static inline int32_t lsl_lo8(int32_t x, int32_t s) { return (int32_t)((uint32_t)x << (s & 0xFF)); }
+static inline int32_t ssat8_asr1(int32_t x) { return ssat8(x >> 1); }
 #endif
 
 #endif /* TE_DSP_H_ */

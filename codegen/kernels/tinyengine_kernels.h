@@ -173,7 +173,7 @@ typedef struct {
 } te_pw_params;
 
 /* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512; weights packed as int32 words, rq per channel
- * {(2 * bias) << 8 | right shift, multiplier} (no left shifts). Reads a pixel pair's inputs before
+ * {(2 * bias) << 8 | (right shift - 1), multiplier} (right shift >= 1). Reads a pixel pair's inputs before
  * writing any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
 void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
                           const int32_t* rq, int8_t* out);
