@@ -293,7 +293,40 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
               [o3] "i"(16 * (G) + 12), "m"(*(const int32_t(*)[24])(x))                              \
             : "memory");                                                                            \
   } while (0)
+/* PW_GROUP_K for group 0: the second pixel's accumulators start from the first's (the bias), so they
+ * are outputs here and take the first pixel's values before those change (no copies beforehand). */
+#define PW_GROUP_K0(x, w, a00, a01, a10, a11)                                                      \
+  do {                                                                                              \
+    int32_t wa_, wb_, ta_, tb_, v_;                                                                 \
+    __asm__("ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                   \
+            "sxtb16 %[ta], %[wa]\n\t"                                                              \
+            "sxtb16 %[tb], %[wb]\n\t"                                                              \
+            "ldr %[v], [%[px], #8]\n\t"                                                            \
+            "smlad %[c10], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px]]\n\t"                                                                \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "sxtb16 %[ta], %[wa], ror #8\n\t"                                                      \
+            "sxtb16 %[tb], %[wb], ror #8\n\t"                                                      \
+            "ldr %[v], [%[px], #4]\n\t"                                                            \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], #12]\n\t"                                                           \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]"                                                      \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "=&r"(a10), [c11] "=&r"(a11),   \
+              [wa] "=&r"(wa_), [wb] "=&r"(wb_), [ta] "=&r"(ta_), [tb] "=&r"(tb_), [v] "=&r"(v_)     \
+            : [px] "r"(x), "m"(*(const int32_t(*)[24])(x))                                          \
+            : "memory");                                                                            \
+  } while (0)
 #else
+#define PW_GROUP_K0(x, w, a00, a01, a10, a11) \
+  do {                                         \
+    a10 = a00;                                 \
+    a11 = a01;                                 \
+    PW_GROUP_K(x, 0, w, a00, a01, a10, a11);   \
+  } while (0)
 #define PW_GROUP_K(x, G, w, a00, a01, a10, a11) \
   do {                                           \
     const int32_t* xg_ = (x) + 4 * (G);          \
@@ -319,8 +352,8 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
     int32_t oc2;
     widen2(in + px * ic, in + px1 * ic, n4, off2, buf);
     for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
-      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10 = a00, a11 = a01;
-      PW_GROUP_K(buf, 0, w, a00, a01, a10, a11);
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10, a11;
+      PW_GROUP_K0(buf, w, a00, a01, a10, a11);
       PW_GROUP_K(buf, 1, w, a00, a01, a10, a11);
       if (n4 > 2) PW_GROUP_K(buf, 2, w, a00, a01, a10, a11);
       if (n4 > 3) PW_GROUP_K(buf, 3, w, a00, a01, a10, a11);

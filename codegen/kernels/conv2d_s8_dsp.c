@@ -254,7 +254,36 @@ INLINE_RQ void gather_ks(const te_conv_params* p, const int8_t* in, int32_t iy0,
               "m"(*(const int32_t(*)[2 * TE_CONV_KW_MAX])(x))                                          \
             : "memory");                                                                               \
   } while (0)
+/* CONV_KW_STEP for word pair 0: the second pixel's accumulators start from the first's (the bias) and
+ * are outputs here, taking those values before they change (no copies beforehand). */
+#define CONV_KW_STEP0(x, w, a00, a01, a10, a11)                                                          \
+  do {                                                                                                 \
+    int32_t x0_, x1_, x2_, x3_, w0_, w1_;                                                              \
+    __asm__("ldrd %[x0], %[x1], [%[px]]\n\t"                                                          \
+            "ldrd %[x2], %[x3], [%[px], #8]\n\t"                                                      \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                     \
+            "smlad %[c10], %[x2], %[w0], %[c00]\n\t"                                                 \
+            "smlad %[c00], %[x0], %[w0], %[c00]\n\t"                                                 \
+            "smlad %[c00], %[x1], %[w1], %[c00]\n\t"                                                 \
+            "smlad %[c10], %[x3], %[w1], %[c10]\n\t"                                                 \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                     \
+            "smlad %[c11], %[x2], %[w0], %[c01]\n\t"                                                 \
+            "smlad %[c01], %[x0], %[w0], %[c01]\n\t"                                                 \
+            "smlad %[c01], %[x1], %[w1], %[c01]\n\t"                                                 \
+            "smlad %[c11], %[x3], %[w1], %[c11]"                                                       \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "=&r"(a10), [c11] "=&r"(a11),      \
+              [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_), [w0] "=&r"(w0_),     \
+              [w1] "=&r"(w1_)                                                                          \
+            : [px] "r"(x), "m"(*(const int32_t(*)[2 * TE_CONV_KW_MAX])(x))                             \
+            : "memory");                                                                               \
+  } while (0)
 #else
+#define CONV_KW_STEP0(x, w, a00, a01, a10, a11) \
+  do {                                           \
+    a10 = a00;                                   \
+    a11 = a01;                                   \
+    CONV_KW_STEP(x, 0, w, a00, a01, a10, a11);   \
+  } while (0)
 #define CONV_KW_STEP(x, S, w, a00, a01, a10, a11)                 \
   do {                                                            \
     const int32_t* xs_ = (x) + 4 * (S);                           \
@@ -315,8 +344,8 @@ INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t*
       for (j = 0; j < (kw >> 1); ++j) memcpy(col + 4 * j + 2, col + 4 * j, sizeof(int32_t) * 2);
     }
     for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
-      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10 = a00, a11 = a01;
-      CONV_KW_STEP(col, 0, w, a00, a01, a10, a11);
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10, a11;
+      CONV_KW_STEP0(col, w, a00, a01, a10, a11);
       if (kw > 2) CONV_KW_STEP(col, 1, w, a00, a01, a10, a11);
       if (kw > 4) CONV_KW_STEP(col, 2, w, a00, a01, a10, a11);
       if (kw > 6) CONV_KW_STEP(col, 3, w, a00, a01, a10, a11);
