@@ -287,9 +287,9 @@ CONV_KS = ((3, 3), (3, 6), (3, 9), (3, 12), (5, 5), (5, 10))  # te_conv2d_s8_k<K
 
 
 def conv_lane_order(p) -> list:
-    """te_conv2d_s8_kw*_dsp's column layout: for each 16-bit lane (word k // 2, half k % 2) of a pixel's
-    gathered column, the (ky, byte within the kernel row's k_w * in_c span) it holds, or None for a zero
-    lane. Per row, each 4-byte group g gives words (b0, b2), (b1, b3) (SXTAB16 and its ror #8); the last
+    """te_conv2d_s8_k<KH>s<SPAN>_dsp's column layout: for each 16-bit lane (word k // 2, half k % 2) of a
+    pixel's gathered column, the (ky, byte within the kernel row's k_w * in_c span) it holds, or None for a
+    zero lane. Per row, each 4-byte group g gives words (b0, b2), (b1, b3) (SXTAB16 and its ror #8); the last
     span % 4 bytes of every row follow all rows, two per word."""
     k_h, span = int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])
     n4, rem = span // 4, span % 4
@@ -314,8 +314,8 @@ def conv_kw(p):
 
 
 def pack_conv_kw(w: np.ndarray, p, kw: int) -> np.ndarray:
-    """OHWI int8 weights -> te_conv2d_s8_kw*_dsp words: 16-bit 2 * w in conv_lane_order, zero lanes up to
-    kw words per channel; per output channel pair, per word pair j: [a j, a j+1, b j, b j+1]."""
+    """OHWI int8 weights -> te_conv2d_s8_k<KH>s<SPAN>_dsp words: 16-bit 2 * w in conv_lane_order, zero lanes
+    up to kw words per channel; per output channel pair, per word pair j: [a j, a j+1, b j, b j+1]."""
     oc, k_w, in_c = w.shape[0], int(p["k_w"]), int(p["in_c"])
     lanes = np.zeros((oc, 2 * kw), np.int64)
     for k, src in enumerate(conv_lane_order(p)):
@@ -390,7 +390,8 @@ def _mbqm_right(x: np.ndarray, m: int, shift: int) -> np.ndarray:
 def add_exact_table(p) -> np.ndarray | None:
     """te_add_s8's output for every int8 pair, [x1 + 128][x2 + 128] (None outside the modelled
     parameters: any left shift other than the input's 20, or out-of-range multipliers)."""
-    if int(p["left_shift"]) != 20 or any(int(p[k]) > 0 or int(p[k]) < -31 for k in ("in1_shift", "in2_shift", "out_shift")):
+    shifts = (int(p[k]) for k in ("in1_shift", "in2_shift", "out_shift"))
+    if int(p["left_shift"]) != 20 or any(s > 0 or s < -31 for s in shifts):
         return None
     if any(not (0 <= int(p[k]) < _I32) for k in ("in1_mult", "in2_mult", "out_mult")):
         return None

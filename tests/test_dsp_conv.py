@@ -154,7 +154,8 @@ def _requant_params(rng, w2d, bias, in_offset, out_offset, max_tries=40):
     mults, shifts = [], []
     for bd in bounds:
         tiny = rng.random() < 0.15
-        real = float(np.exp(rng.uniform(np.log(1e-8), np.log(1e-6)) if tiny else rng.uniform(np.log(1e-4), np.log(0.05))))
+        lo, hi = (1e-8, 1e-6) if tiny else (1e-4, 0.05)
+        real = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         for _ in range(max_tries):
             m, s = quant.quantize_multiplier(real)
             if dsp.fast_requant_ok(int(bd), m, s, out_offset):
@@ -250,7 +251,10 @@ def _conv_kw_case(rng, port, fast):
     bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
     in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
     mult, shift = _requant_params(rng, w.reshape(out_c, -1), bias, in_offset, out_offset)
-    act_min, act_max = (-128, 127) if rng.random() < 0.6 else (max(-128, out_offset), int(rng.integers(max(-128, out_offset), 128)))
+    act_min, act_max = -128, 127
+    if rng.random() < 0.4:  # a clamping activation (the kernel's other copy)
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
     conv = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
                 stride_h=s_h, stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left,
                 depth_multiplier=1, in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
