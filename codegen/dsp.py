@@ -159,9 +159,10 @@ PW_SMALL_IN_C = (8, 12, 16, 20, 24)
 
 
 def pw_small_ok(p) -> bool:
-    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp): its in_c,
-    and no activation clamp beyond int8."""
-    return int(p["in_c"]) in PW_SMALL_IN_C and int(p["act_min"]) <= -128 and int(p["act_max"]) >= 127
+    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp): its in_c, an
+    even out_c, and no activation clamp beyond int8."""
+    return (int(p["in_c"]) in PW_SMALL_IN_C and int(p["out_c"]) % 2 == 0 and int(p["act_min"]) <= -128
+            and int(p["act_max"]) >= 127)
 
 
 def _pointwise(em, op):
@@ -179,7 +180,9 @@ def _pointwise(em, op):
     if rq is None:
         return None
     pixels = int(p["out_h"]) * int(p["out_w"])
-    fn = f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else "te_conv2d_1x1_s8_dsp"
+    clamps = int(p["act_min"]) > -128 or int(p["act_max"]) < 127
+    fn = (f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else
+          "te_conv2d_1x1_s8_dsp" if clamps else "te_conv2d_1x1_s8_nc_dsp")
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
                      f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
@@ -306,8 +309,10 @@ def conv_lane_order(p) -> list:
 
 def conv_kw(p):
     """Words per gathered column of te_conv2d_s8_k<KH>s<SPAN>_dsp (even; the C macro TE_CONV_KW), or None
-    when no entry point has this kernel height and row span k_w * in_c."""
+    when no entry point has this kernel height and row span k_w * in_c, or the layer clamps beyond int8."""
     if (int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])) not in CONV_KS:
+        return None
+    if int(p.get("act_min", -128)) > -128 or int(p.get("act_max", 127)) < 127:
         return None
     words = len(conv_lane_order(p)) // 2
     return words + words % 2

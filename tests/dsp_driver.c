@@ -15,7 +15,7 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
        OP_QUANT_DSP = 106 };
 /* kernels of tests/test_dsp_conv.py */
-enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202 };
+enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -158,11 +158,15 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
-    case OP_PW_SMALL_DSP: {
+    case OP_PW_SMALL_DSP: case OP_PW_NC_DSP: {
       te_pw_params p;
       if (np != 7) die("pw_small_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
+      if (op == OP_PW_NC_DSP) {
+        te_conv2d_1x1_s8_nc_dsp(&p, b[0], b[1], b[2], out);
+        break;
+      }
       switch (p.in_c) {
         case 8: te_conv2d_1x1_s8_ic8_dsp(&p, b[0], b[1], b[2], out); break;
         case 12: te_conv2d_1x1_s8_ic12_dsp(&p, b[0], b[1], b[2], out); break;

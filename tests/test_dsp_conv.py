@@ -166,10 +166,10 @@ def _requant_params(rng, w2d, bias, in_offset, out_offset, max_tries=40):
     return np.array(mults, np.int32), np.array(shifts, np.int32)
 
 
-def _pw_small_case(rng, port, fast):
+def _pw_small_case(rng, port, fast, small=True):
     pixels = int(rng.integers(1, 9))
-    in_c = int(rng.choice(dsp.PW_SMALL_IN_C))
-    out_c = int(rng.integers(1, 14))
+    in_c = int(rng.choice(dsp.PW_SMALL_IN_C)) if small else int(rng.choice([4, 28, 32, 48, 96, 144, 512]))
+    out_c = 2 * int(rng.integers(1, 8)) if small else int(rng.integers(1, 14))
     x = rng.integers(-128, 128, (pixels, in_c), dtype=np.int8)
     if rng.random() < 0.2:
         x[:] = rng.choice([-128, 127])
@@ -182,13 +182,13 @@ def _pw_small_case(rng, port, fast):
     conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
                 stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
                 out_offset=out_offset, act_min=-128, act_max=127, shift=shift)
-    assert dsp.pw_small_ok(conv)
+    assert dsp.pw_small_ok(conv) == small
     assert all(dsp.fast_requant_ok(int(b), int(m), int(s), out_offset)
                for b, m, s in zip(dsp.acc_bounds(w, bias, in_offset), mult, shift))
     del conv["shift"]
     dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
            (pixels, out_c))
-    dh.add(fast, "pw_small_dsp", [pixels, in_c, out_c, in_offset, out_offset, -128, 127],
+    dh.add(fast, "pw_small_dsp" if small else "pw_nc_dsp", [pixels, in_c, out_c, in_offset, out_offset, -128, 127],
            [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table_m1(mult, shift, bias, out_c)], np.int8,
            (pixels, out_c))
 
@@ -213,11 +213,21 @@ def test_pointwise_small_in_c_sweep(seed, host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "pw_small")
 
 
-def test_pointwise_small_requires_no_clamp():
-    p = dict(in_c=8, act_min=-128, act_max=127, shift=[-7, -8], out_offset=5)
+def _pw_nc_case(rng, port, fast):
+    _pw_small_case(rng, port, fast, small=False)
+
+
+def test_pointwise_no_clamp_copy(host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_nc_case, 30, 51)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "pw_nc")
+
+
+def test_pointwise_small_requires_even_out_c_and_no_clamp():
+    p = dict(in_c=8, out_c=6, act_min=-128, act_max=127)
     assert dsp.pw_small_ok(p)
     assert not dsp.pw_small_ok({**p, "act_min": 0})
     assert not dsp.pw_small_ok({**p, "in_c": 32})
+    assert not dsp.pw_small_ok({**p, "out_c": 7})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,9 +262,6 @@ def _conv_kw_case(rng, port, fast):
     in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
     mult, shift = _requant_params(rng, w.reshape(out_c, -1), bias, in_offset, out_offset)
     act_min, act_max = -128, 127
-    if rng.random() < 0.4:  # a clamping activation (the kernel's other copy)
-        act_min = max(-128, out_offset)
-        act_max = int(rng.integers(act_min, 128))
     conv = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
                 stride_h=s_h, stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left,
                 depth_multiplier=1, in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
@@ -272,6 +279,7 @@ def test_conv_lane_order_covers_every_weight_once():
     assert dsp.conv_kw(dict(k_h=3, k_w=3, in_c=3)) == 14      # vww's first layer: 12 main words + 2 tail
     assert dsp.conv_kw(dict(k_h=5, k_w=5, in_c=2)) == 26      # 20 main words + 5 tail, even
     assert dsp.conv_kw(dict(k_h=7, k_w=7, in_c=3)) is None     # no entry point
+    assert dsp.conv_kw(dict(k_h=3, k_w=3, in_c=3, act_min=0, act_max=127)) is None  # clamps: te_conv2d_s8_dsp
 
 
 def test_conv_kw(host_drivers, tmp_path_factory):

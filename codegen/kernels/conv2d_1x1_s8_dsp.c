@@ -249,6 +249,14 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
     pw_body(p, in, weights, rq, out, 0);
 }
 
+/* The no-clamp copy alone, for layers whose activation range is all of int8: the compiler names it
+ * directly, so a firmware without clamping layers links one copy of the loop, not two. */
+void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                             int8_t* out) {
+  if (p->in_c > TE_PW_MAX_IN_C || (p->in_c & 3) != 0) return; /* never emitted for such layers */
+  pw_body(p, in, weights, rq, out, 0);
+}
+
 /*
  * Small in_c (te_conv2d_1x1_s8_ic<N>_dsp, N = 8 .. 24): the same data layout and arithmetic with in_c
  * a compile-time constant, so the reduction is unrolled with no loop counter, the widened pixel pair
@@ -259,7 +267,8 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
  * (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The shift is taken from the low
  * byte of the table word (the register-shift instructions read only that byte; q - 1 holds right - 1
  * there, right >= 1), and rnd = k1 << (right - 1) is the constant fast_requant_ok keeps inside int32.
- * Only for layers without an activation clamp (the int8 saturation is the whole clamp).
+ * Only for layers with an even out_c and without an activation clamp (the int8 saturation is the whole
+ * clamp).
  * A last odd pixel pairs with itself and both copies are stored to the same place.
  */
 
@@ -377,28 +386,15 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
       o0 += 2;
       o1 += 2;
     }
-    if (out_c & 1) { /* last odd channel: one weight word per group */
-      const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
-      int32_t a0 = q0 >> 8, a1 = a0, g;
-      for (g = 0; g < n4; ++g) {
-        const int32_t* x = buf + 4 * g;
-        const int32_t wa = w[g];
-        a0 = smlad(x[0], sxtb16(wa), a0);
-        a1 = smlad(x[2], sxtb16(wa), a1);
-        a0 = smlad(x[1], sxtb16_ror8(wa), a0);
-        a1 = smlad(x[3], sxtb16_ror8(wa), a1);
-      }
-      o0[0] = (int8_t)rq_small(a0, m0, rnd0, q0);
-      o1[0] = (int8_t)rq_small(a1, m0, rnd0, q0);
-    }
   }
 }
 
-/* One entry point per in_c (layers with an activation clamp use te_conv2d_1x1_s8_dsp). */
+/* One entry point per in_c, for an even out_c and no activation clamp (other layers use
+ * te_conv2d_1x1_s8_dsp / _nc_dsp): the only copy of the loop each shape links. */
 #define TE_PW_SMALL(IC)                                                                                         \
   void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,            \
                                      const int32_t* rq, int8_t* out) {                                           \
-    if (p->in_c != (IC)) return; /* never emitted for other layers */                                           \
+    if (p->in_c != (IC) || (p->out_c & 1)) return; /* never emitted for other layers */                         \
     pw_small(p, in, weights, rq, out, (IC));                                                                     \
   }
 TE_PW_SMALL(8)

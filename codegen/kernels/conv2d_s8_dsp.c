@@ -309,12 +309,12 @@ INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
 #define TE_CONV_KW(KH, SPAN) ((2 * (KH) * ((SPAN) >> 2) + ((KH) * ((SPAN)&3) + 1) / 2 + 1) & ~1)
 
 INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
-                       int8_t* out, const int32_t kh, const int32_t span, int clamp) {
+                       int8_t* out, const int32_t kh, const int32_t span) {
   const int32_t kw = TE_CONV_KW(kh, span);
   int32_t col[2 * TE_CONV_KW_MAX];
   const int32_t out_c = p->out_c, out_w = p->out_w, npix = p->out_h * p->out_w;
   const int32_t s_h = p->stride_h, s_w = p->stride_w;
-  const int32_t k1 = 1 + 2 * p->out_offset, act_min = p->act_min, act_max = p->act_max;
+  const int32_t k1 = 1 + 2 * p->out_offset;
   int32_t px, iy = -p->pad_top, ix = -p->pad_left, ox = 0; /* window origin of pixel px, its column */
   for (px = 0; px < npix; px += 2) {
     const int32_t* w = weights;
@@ -363,20 +363,12 @@ INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t*
       if (kw > 30) CONV_KW_STEP(col, 15, w, a00, a01, a10, a11);
       { /* one channel at a time: channel 1's table words load after channel 0's (aliasing) stores */
         const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
-        int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
-        if (clamp) {
-          r00 = r00 < act_min ? act_min : (r00 > act_max ? act_max : r00);
-          r10 = r10 < act_min ? act_min : (r10 > act_max ? act_max : r10);
-        }
+        const int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
         o0[0] = (int8_t)r00;
         o1[0] = (int8_t)r10;
         {
           const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
-          int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
-          if (clamp) {
-            r01 = r01 < act_min ? act_min : (r01 > act_max ? act_max : r01);
-            r11 = r11 < act_min ? act_min : (r11 > act_max ? act_max : r11);
-          }
+          const int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
           o0[1] = (int8_t)r01;
           o1[1] = (int8_t)r11;
         }
@@ -388,15 +380,13 @@ INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t*
   }
 }
 
-/* One entry point per (kernel height, row span); layers with an activation clamp take the clamping copy. */
+/* One entry point per (kernel height, row span), for layers without an activation clamp (the int8
+ * saturation is the whole clamp; others use te_conv2d_s8_dsp): one copy of the code per shape. */
 #define TE_CONV_KS(KH, SPAN)                                                                                \
   void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,  \
                                          const int32_t* rq, int8_t* out) {                                   \
     if (p->k_h != (KH) || p->k_w * p->in_c != (SPAN)) return; /* never emitted for other layers */          \
-    if (p->act_min > -128 || p->act_max < 127)                                                              \
-      conv_ks(p, in, weights, rq, out, (KH), (SPAN), 1);                                                    \
-    else                                                                                                     \
-      conv_ks(p, in, weights, rq, out, (KH), (SPAN), 0);                                                    \
+    conv_ks(p, in, weights, rq, out, (KH), (SPAN));                                                         \
   }
 TE_CONV_KS(3, 3)
 TE_CONV_KS(3, 6)

@@ -177,9 +177,12 @@ typedef struct {
  * writing any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
 void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
                           const int32_t* rq, int8_t* out);
+/* te_conv2d_1x1_s8_dsp for layers without an activation clamp (act_min <= -128, act_max >= 127). */
+void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
+                             const int32_t* rq, int8_t* out);
 
 /* te_conv2d_1x1_s8_dsp specialised for in_c = 8, 12, 16, 20, 24 (the name's number); same data, for
- * layers without an activation clamp (codegen/dsp.py pw_small_ok). */
+ * layers with an even out_c and without an activation clamp (codegen/dsp.py pw_small_ok). */
 #define TE_PW_SMALL_DECL(IC)                                                                              \
   void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,      \
                                      const int32_t* rq, int8_t* out);
@@ -209,8 +212,9 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out);
 
-/* te_conv2d_s8_dsp for out_c even, kernel height KH and row span k_w * in_c = SPAN (the name's numbers):
- * weights as codegen/dsp.py pack_conv_kw lays them out (16-bit 2 * w in the gather's lane order). */
+/* te_conv2d_s8_dsp for out_c even, kernel height KH and row span k_w * in_c = SPAN (the name's numbers),
+ * no activation clamp: weights as codegen/dsp.py pack_conv_kw lays them out (16-bit 2 * w in the
+ * gather's lane order). */
 #define TE_CONV_KS_DECL(KH, SPAN)                                                                          \
   void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights, \
                                          const int32_t* rq, int8_t* out);
