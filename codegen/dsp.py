@@ -69,6 +69,17 @@ def rq_table(mult, shift, bias, out_c: int):
     return np.stack([word0, np.asarray(mult, np.int64)], axis=1).reshape(-1).astype(np.int32)
 
 
+def rq_table_m1(mult, shift, bias, out_c: int):
+    """rq_table with right - 1 instead of right in the low byte (the pointwise and first-layer conv
+    kernels: their SMMLAR requantization shifts by right - 1, then SSAT drops the last bit)."""
+    t = rq_table(mult, shift, bias, out_c)
+    if t is None:
+        return None
+    t = t.copy()
+    t[0::2] -= 1  # right >= 1 (rq_table's condition), so the low byte does not borrow
+    return t
+
+
 def as_words(b: np.ndarray) -> np.ndarray:
     """int8 bytes (length a multiple of 4) -> little-endian int32 words."""
     return np.ascontiguousarray(b, dtype=np.int8).view("<i4").astype(np.int32)
@@ -144,6 +155,16 @@ def _overlaps(em, op) -> bool:
     return False
 
 
+PW_SMALL_IN_C = (8, 12, 16, 20, 24)
+
+
+def pw_small_ok(p) -> bool:
+    """te_conv2d_1x1_s8_ic<N>_dsp applies (on top of the conditions of te_conv2d_1x1_s8_dsp): its in_c, an
+    even out_c, and no activation clamp beyond int8."""
+    return (int(p["in_c"]) in PW_SMALL_IN_C and int(p["out_c"]) % 2 == 0 and int(p["act_min"]) <= -128
+            and int(p["act_max"]) >= 127)
+
+
 def _pointwise(em, op):
     p = op.params
     if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
@@ -155,17 +176,20 @@ def _pointwise(em, op):
     if not _requant_ok(op, w2d) or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
         return None
     n = op.name
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), out_c)
+    rq = rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c)
     if rq is None:
         return None
     pixels = int(p["out_h"]) * int(p["out_w"])
+    clamps = int(p["act_min"]) > -128 or int(p["act_max"]) < 127
+    fn = (f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else
+          "te_conv2d_1x1_s8_dsp" if clamps else "te_conv2d_1x1_s8_nc_dsp")
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
                      f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
     w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return f"te_conv2d_1x1_s8_dsp(&{n}_pw, {ins}, {w}, {q}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
+    return f"{fn}(&{n}_pw, {ins}, {w}, {q}, {em.ptr(op.output)});", ["conv2d_1x1_s8_dsp.c"]
 
 
 DW_RING = 1024
@@ -262,6 +286,52 @@ def pack_conv_pairs(w: np.ndarray) -> np.ndarray:
     return ((hi << 16) | lo).astype(np.uint32).view(np.int32).reshape(-1)
 
 
+CONV_KS = ((3, 3), (3, 6), (3, 9), (3, 12), (5, 5), (5, 10))  # te_conv2d_s8_k<KH>s<SPAN>_dsp entry points
+
+
+def conv_lane_order(p) -> list:
+    """te_conv2d_s8_k<KH>s<SPAN>_dsp's column layout: for each 16-bit lane (word k // 2, half k % 2) of a
+    pixel's gathered column, the (ky, byte within the kernel row's k_w * in_c span) it holds, or None for a
+    zero lane. Per row, each 4-byte group g gives words (b0, b2), (b1, b3) (SXTAB16 and its ror #8); the last
+    span % 4 bytes of every row follow all rows, two per word."""
+    k_h, span = int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])
+    n4, rem = span // 4, span % 4
+    lanes = []
+    for ky in range(k_h):
+        for g in range(n4):
+            lanes += [(ky, 4 * g), (ky, 4 * g + 2), (ky, 4 * g + 1), (ky, 4 * g + 3)]
+    for ky in range(k_h):
+        lanes += [(ky, 4 * n4 + t) for t in range(rem)]
+    if len(lanes) % 2:
+        lanes.append(None)
+    return lanes
+
+
+def conv_kw(p):
+    """Words per gathered column of te_conv2d_s8_k<KH>s<SPAN>_dsp (even; the C macro TE_CONV_KW), or None
+    when no entry point has this kernel height and row span k_w * in_c, or the layer clamps beyond int8."""
+    if (int(p["k_h"]), int(p["k_w"]) * int(p["in_c"])) not in CONV_KS:
+        return None
+    if int(p.get("act_min", -128)) > -128 or int(p.get("act_max", 127)) < 127:
+        return None
+    words = len(conv_lane_order(p)) // 2
+    return words + words % 2
+
+
+def pack_conv_kw(w: np.ndarray, p, kw: int) -> np.ndarray:
+    """OHWI int8 weights -> te_conv2d_s8_k<KH>s<SPAN>_dsp words: 16-bit 2 * w in conv_lane_order, zero lanes
+    up to kw words per channel; per output channel pair, per word pair j: [a j, a j+1, b j, b j+1]."""
+    oc, k_w, in_c = w.shape[0], int(p["k_w"]), int(p["in_c"])
+    lanes = np.zeros((oc, 2 * kw), np.int64)
+    for k, src in enumerate(conv_lane_order(p)):
+        if src is not None:
+            ky, b = src
+            lanes[:, k] = 2 * w[:, ky, b // in_c, b % in_c].astype(np.int64)
+    words = (lanes[:, 0::2] & 0xFFFF) | ((lanes[:, 1::2] & 0xFFFF) << 16)        # [oc][kw]
+    pairs = words.reshape(oc // 2, 2, kw // 2, 2).transpose(0, 2, 1, 3)           # [oc/2][j/2][a|b][2]
+    return pairs.reshape(-1).astype(np.uint32).view(np.int32)
+
+
 def _conv(em, op):
     p = op.params
     k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
@@ -276,9 +346,15 @@ def _conv(em, op):
     if rq is None:
         return None
     em.params.append(_conv_struct(n, p))
-    wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
-    q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
+    kw = conv_kw(p)
+    if kw is not None and out_c % 2 == 0:
+        q = em.const("int32_t", f"{n}_rq", rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c))
+        wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
+        fn = f"te_conv2d_s8_k{int(p['k_h'])}s{int(p['k_w']) * int(p['in_c'])}_dsp"
+        return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
+    q = em.const("int32_t", f"{n}_rq", rq)
+    wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 
 
@@ -304,9 +380,86 @@ def add_fast_ok(p) -> bool:
     return fast_requant_ok(total, int(p["out_mult"]), int(p["out_shift"]), int(p["out_offset"]))
 
 
+def _mbqm_right(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """te_requantize (TFLite MultiplyByQuantizedMultiplier) for shift <= 0 on int64 arrays."""
+    right = -int(shift)
+    ab = x.astype(np.int64) * int(m)
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    y = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C division: toward zero
+    if right == 0:
+        return y
+    mask = (1 << right) - 1
+    return (y >> right) + ((y & mask) > ((mask >> 1) + (y < 0)))
+
+
+def add_exact_table(p) -> np.ndarray | None:
+    """te_add_s8's output for every int8 pair, [x1 + 128][x2 + 128] (None outside the modelled
+    parameters: any left shift other than the input's 20, or out-of-range multipliers)."""
+    shifts = (int(p[k]) for k in ("in1_shift", "in2_shift", "out_shift"))
+    if int(p["left_shift"]) != 20 or any(s > 0 or s < -31 for s in shifts):
+        return None
+    if any(not (0 <= int(p[k]) < _I32) for k in ("in1_mult", "in2_mult", "out_mult")):
+        return None
+    x = np.arange(-128, 128, dtype=np.int64)
+    s1 = _mbqm_right((x + int(p["in1_offset"])) << 20, p["in1_mult"], p["in1_shift"])
+    s2 = _mbqm_right((x + int(p["in2_offset"])) << 20, p["in2_mult"], p["in2_shift"])
+    tot = s1[:, None] + s2[None, :]
+    if np.abs(tot).max() >= _I32:
+        return None
+    r = _mbqm_right(tot, p["out_mult"], p["out_shift"]) + int(p["out_offset"])
+    return np.clip(r, int(p["act_min"]), int(p["act_max"]))
+
+
+def add_linear(p, radius: int = 4):
+    """(a, b, c, shift) with clamp((a * x1 + b * x2 + c) >> shift, act) == te_add_s8 on every int8 pair
+    (te_add_s8_lin_dsp), |a x1 + b x2 + c| < 2^31, or None. Candidates are the real slopes scaled by
+    the largest shift that keeps the sum in int32, +-radius; c comes from the intersection of every
+    pair's interval, so a returned tuple is exact by construction (checked again below)."""
+    t = add_exact_table(p)
+    if t is None:
+        return None
+    amin, amax = int(p["act_min"]), int(p["act_max"])
+    if not -128 <= amin <= amax <= 127:
+        return None
+    x = np.arange(-128, 128, dtype=np.int64)
+    e_out = 20 - 62 + int(p["out_shift"])
+    a_real = int(p["in1_mult"]) * int(p["out_mult"]) * 2.0 ** (e_out + int(p["in1_shift"]))
+    b_real = int(p["in2_mult"]) * int(p["out_mult"]) * 2.0 ** (e_out + int(p["in2_shift"]))
+    big = 1 << 62
+    for sh in range(30, 0, -1):
+        a0, b0 = round(a_real * 2 ** sh), round(b_real * 2 ** sh)
+        if (abs(a0) + abs(b0) + 2 * radius) * 128 + (300 << sh) >= _I32:
+            continue
+        lo = np.where(t > amin, t << sh, -big)             # at act_min only an upper bound
+        hi = np.where(t < amax, ((t + 1) << sh) - 1, big)  # at act_max only a lower bound
+        for da in sorted(range(-radius, radius + 1), key=abs):
+            for db in sorted(range(-radius, radius + 1), key=abs):
+                a, b = a0 + da, b0 + db
+                lin = a * x[:, None] + b * x[None, :]
+                c_lo, c_hi = int((lo - lin).max()), int((hi - lin).min())
+                if c_lo > c_hi:
+                    continue
+                c = min(max(0, c_lo), c_hi)
+                v = lin + c
+                if np.abs(v).max() >= _I32:
+                    continue
+                if np.array_equal(np.clip(v >> sh, amin, amax), t):
+                    return int(a), int(b), int(c), int(sh)
+        return None
+    return None
+
+
 def _add(em, op):
     p = op.params
-    if not add_fast_ok(p) or not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
+    if not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
+        return None
+    lin = add_linear(p)
+    if lin is not None:
+        ins = [em.ptr(t, const=True) for t in op.inputs]
+        a, b, c, sh = lin
+        return (f"te_add_s8_lin_dsp({int(p['n'])}, {ins[0]}, {ins[-1]}, {em.ptr(op.output)}, {a}, {b}, {c}, {sh}, "
+                f"{int(p['act_min'])}, {int(p['act_max'])});", ["add_s8_dsp.c"])
+    if not add_fast_ok(p):
         return None
     from .emitter import _struct
 

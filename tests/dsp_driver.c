@@ -14,6 +14,8 @@
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
        OP_QUANT_DSP = 106 };
+/* kernels of tests/test_dsp_conv.py */
+enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -156,6 +158,40 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
+    case OP_PW_SMALL_DSP: case OP_PW_NC_DSP: {
+      te_pw_params p;
+      if (np != 7) die("pw_small_dsp: 7 params");
+      p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
+      p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
+      if (op == OP_PW_NC_DSP) {
+        te_conv2d_1x1_s8_nc_dsp(&p, b[0], b[1], b[2], out);
+        break;
+      }
+      switch (p.in_c) {
+        case 8: te_conv2d_1x1_s8_ic8_dsp(&p, b[0], b[1], b[2], out); break;
+        case 12: te_conv2d_1x1_s8_ic12_dsp(&p, b[0], b[1], b[2], out); break;
+        case 16: te_conv2d_1x1_s8_ic16_dsp(&p, b[0], b[1], b[2], out); break;
+        case 20: te_conv2d_1x1_s8_ic20_dsp(&p, b[0], b[1], b[2], out); break;
+        case 24: te_conv2d_1x1_s8_ic24_dsp(&p, b[0], b[1], b[2], out); break;
+        default: die("pw_small_dsp: in_c");
+      }
+      break;
+    }
+    case OP_CONV_KW_DSP: {
+      te_conv_params p;
+      if (np != 19) die("conv_kw_dsp: 19 params");
+      conv_params(q, &p);
+#define TE_KS_CASE(KH, SPAN) \
+  if (p.k_h == (KH) && p.k_w * p.in_c == (SPAN)) te_conv2d_s8_k##KH##s##SPAN##_dsp(&p, b[0], b[1], b[2], out); else
+      TE_KS_CASE(3, 3) TE_KS_CASE(3, 6) TE_KS_CASE(3, 9) TE_KS_CASE(3, 12) TE_KS_CASE(5, 5) TE_KS_CASE(5, 10)
+      die("conv_kw_dsp: no entry point");
+#undef TE_KS_CASE
+      break;
+    }
+    case OP_ADD_LIN_DSP:
+      if (np != 7) die("add_lin_dsp: 7 params");
+      te_add_s8_lin_dsp(q[0], b[0], b[1], out, q[1], q[2], q[3], q[4], q[5], q[6]);
+      break;
     default:
       die("unknown op");
   }

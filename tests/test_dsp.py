@@ -150,7 +150,7 @@ def pointwise_case(rng, batch_port, batch_dsp):
                 out_offset=out_offset, act_min=act_min, act_max=act_max)
     dh.add(batch_port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift],
            np.int8, (pixels, out_c))
-    rq = dsp.rq_table(mult, shift, bias, out_c)
+    rq = dsp.rq_table_m1(mult, shift, bias, out_c)
     dh.add(batch_dsp, "pw_dsp", [pixels, in_c, out_c, in_offset, out_offset, act_min, act_max],
            [x, dsp.as_words(dsp.pack_pointwise(w)), rq], np.int8, (pixels, out_c))
 

@@ -10,6 +10,8 @@
 
 #include "te_dsp.h"
 
+#define INLINE_ADD static inline __attribute__((always_inline))
+
 
 /* RoundingDivideByPOT(y, right) for right in [0, 30]: h = 2^(right-1) (0 if right == 0), neg = -1
  * if right > 0 else 0. */
@@ -35,4 +37,59 @@ void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2,
     r = r < act_min ? act_min : r;
     out[i] = (int8_t)(r > act_max ? act_max : r);
   }
+}
+
+/*
+ * te_add_s8_lin_dsp: the same ADD when the compiler has found integers (a, b, c, shift) with
+ *   clamp((a * x1 + b * x2 + c) >> shift, act_min, act_max) == te_add_s8(x1, x2)
+ * for all 65,536 int8 pairs (codegen/dsp.py add_linear checks every pair against an exact model of
+ * te_add_s8 and that the sum stays inside int32). The output depends on the two inputs through a
+ * near-linear step function, so an integer slope pair with enough fractional bits reproduces every
+ * step; the search fails (and te_add_s8_dsp is used) when one does not exist.
+ * Two elements per iteration, both read before either is written (keeps te_add_s8's contract).
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* one MLA each (GCC otherwise splits x * a + c into MUL and ADD) */
+INLINE_ADD int32_t mla(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("mla %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
+#else
+INLINE_ADD int32_t mla(int32_t x, int32_t y, int32_t acc) { return x * y + acc; }
+#endif
+
+INLINE_ADD int32_t lin_one(int32_t x1, int32_t x2, int32_t a, int32_t b, int32_t c, int32_t sh) {
+  return ssat8(mla(x2, b, mla(x1, a, c)) >> sh);
+}
+
+INLINE_ADD void lin_body(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                         int32_t sh, int clamp, int32_t act_min, int32_t act_max) {
+  int32_t k;
+  for (k = n >> 1; k > 0; --k) {
+    const int32_t x1a = in1[0], x1b = in1[1], x2a = in2[0], x2b = in2[1];
+    int32_t ra = lin_one(x1a, x2a, a, b, c, sh), rb = lin_one(x1b, x2b, a, b, c, sh);
+    if (clamp) {
+      ra = ra < act_min ? act_min : (ra > act_max ? act_max : ra);
+      rb = rb < act_min ? act_min : (rb > act_max ? act_max : rb);
+    }
+    out[0] = (int8_t)ra;
+    out[1] = (int8_t)rb;
+    in1 += 2;
+    in2 += 2;
+    out += 2;
+  }
+  if (n & 1) {
+    int32_t r = lin_one(in1[0], in2[0], a, b, c, sh);
+    r = r < act_min ? act_min : (r > act_max ? act_max : r);
+    out[0] = (int8_t)r;
+  }
+}
+
+void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                       int32_t shift, int32_t act_min, int32_t act_max) {
+  if (act_min > -128 || act_max < 127)
+    lin_body(n, in1, in2, out, a, b, c, shift, 1, act_min, act_max);
+  else
+    lin_body(n, in1, in2, out, a, b, c, shift, 0, act_min, act_max);
 }

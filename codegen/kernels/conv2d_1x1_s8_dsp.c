@@ -7,8 +7,8 @@
  *   - weights, as int32 words, in the order the loop reads them: for each pair of output channels,
  *     for each group of 4 input channels, the 4 bytes of channel oc then the 4 of oc + 1 (a last odd
  *     channel follows alone, one word per group); in_c must be a multiple of 4;
- *   - rq[2*oc] = (2 * bias) << 8 | right shift, rq[2*oc + 1] = multiplier (TFLite's shift must be
- *     <= 0 for every channel, i.e. no left shift).
+ *   - rq[2*oc] = (2 * bias) << 8 | (right shift - 1), rq[2*oc + 1] = multiplier (TFLite's shift must
+ *     be < 0 for every channel: a right shift of at least 1; codegen/dsp.py rq_table_m1).
  * The two pixels' inputs are widened once to 16 bits as 2 * (x + in_offset) (SXTAB16, SADD16; lanes
  * [x0,x2] and [x1,x3], interleaved pixel 0 / pixel 1 per group), and the weights with the same lane
  * order (SXTB16), so SMLAD pairs them without reordering and the accumulator holds 2 * acc.
@@ -18,8 +18,9 @@
  *   r = (y + 2^(right-1) + out_offset * 2^right + (y >> 31)) >> right  (= RoundingDivideByPOT + offset)
  * exact when |2 acc| < 2^31, right >= 1 and the sum stays in int32: the compiler emits this kernel
  * only for layers where the weights and bias prove those bounds (codegen/dsp.py fast_requant_ok;
- * tests check the identity exhaustively near the rounding boundaries). Bytes out equal
- * te_conv2d_1x1_s8's.
+ * tests check the identity exhaustively near the rounding boundaries). The kernels compute it as
+ * rq_small below (SMMLAR folds the constant in; the sign of 2 * acc replaces the sign of y). Bytes
+ * out equal te_conv2d_1x1_s8's.
  *
  * Without __ARM_FEATURE_DSP the instructions are exact C models, so the kernel also runs (and is
  * tested, with sanitizers) on the host.
@@ -35,11 +36,19 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* r = requantized 2 * acc + out_offset (folded into rnd), saturated to int8, clamped when needed. */
-INLINE int32_t requant2(int32_t acc2, int32_t mult, int32_t rnd, int32_t rsh, int clamp, int32_t act_min,
-                        int32_t act_max) {
-  const int32_t y = smmulr(acc2, mult);
-  int32_t r = ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+/* Requantization of 2 * acc (q: the table word, right - 1 in its low byte; rnd = k1 << (right - 1)):
+ *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
+ *   r  = SSAT8(((y' + (2 acc >> 31)) >> (right - 1)) >> 1)      (= floor(./ 2^right): nested floors)
+ * The sign of 2 acc stands in for the sign of y = SMMULR(2 acc, mult): they differ only when y == 0 and
+ * acc < 0, and then (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The register-shift
+ * instructions read only the low byte of q, so q shifts by right - 1 as it is, and SSAT takes the last
+ * bit as its operand shift. */
+INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+INLINE int32_t clamp_act(int32_t r, int clamp, int32_t act_min, int32_t act_max) {
   if (clamp) {
     r = r < act_min ? act_min : r;
     r = r > act_max ? act_max : r;
@@ -162,38 +171,43 @@ INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off
   } while (0)
 #endif
 
-/* One pixel pair (widened in buf) against every output channel; o0 / o0 + out_c receive them. */
+/* One pixel pair (widened in buf) against every output channel; o0 / o1 receive them (o1 == o0 for a last
+ * odd pixel paired with itself: both copies are equal). The table is read again after the MACs (the
+ * asm's memory clobber), so none of it stays live across them. */
 INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
-                      int32_t out_c, int32_t k1, int8_t* restrict o0, int two, int clamp, int32_t act_min,
+                      int32_t out_c, int32_t k1, int8_t* o0, int8_t* o1, int clamp, int32_t act_min,
                       int32_t act_max) {
   int32_t oc2, i;
   for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
     const int32_t* x = buf;
-    const int32_t q0 = rq[0], m0 = rq[1], q1 = rq[2], m1 = rq[3];
-    int32_t a00 = q0 >> 8, a01 = q1 >> 8;
+    int32_t a00 = rq[0] >> 8, a01 = rq[2] >> 8;
     int32_t a10 = a00, a11 = a01;
-    rq += 4;
     {
       int32_t n = n4;
       PW_GROUPS(x, w, n, a00, a01, a10, a11);
     }
-    {
-      const int32_t r0 = q0 & 0xFF, r1 = q1 & 0xFF;
-      const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1)), rnd1 = (int32_t)((uint32_t)k1 << (r1 - 1));
-      o0[0] = (int8_t)requant2(a00, m0, rnd0, r0, clamp, act_min, act_max);
-      o0[1] = (int8_t)requant2(a01, m1, rnd1, r1, clamp, act_min, act_max);
-      if (two) {
-        o0[out_c] = (int8_t)requant2(a10, m0, rnd0, r0, clamp, act_min, act_max);
-        o0[out_c + 1] = (int8_t)requant2(a11, m1, rnd1, r1, clamp, act_min, act_max);
+    { /* one channel at a time (see pw_small) */
+      const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
+      const int32_t r00 = clamp_act(rq_small(a00, m0, rnd0, q0), clamp, act_min, act_max);
+      const int32_t r10 = clamp_act(rq_small(a10, m0, rnd0, q0), clamp, act_min, act_max);
+      o0[0] = (int8_t)r00;
+      o1[0] = (int8_t)r10;
+      {
+        const int32_t q1 = rq[2], m1 = rq[3], rnd1 = lsl_lo8(k1, q1);
+        const int32_t r01 = clamp_act(rq_small(a01, m1, rnd1, q1), clamp, act_min, act_max);
+        const int32_t r11 = clamp_act(rq_small(a11, m1, rnd1, q1), clamp, act_min, act_max);
+        o0[1] = (int8_t)r01;
+        o1[1] = (int8_t)r11;
       }
-      o0 += 2;
     }
+    rq += 4;
+    o0 += 2;
+    o1 += 2;
   }
   if (out_c & 1) { /* last odd channel: one weight word per group */
     const int32_t* x = buf;
-    const int32_t q0 = rq[0], m0 = rq[1], r0 = q0 & 0xFF;
-    const int32_t rnd0 = (int32_t)((uint32_t)k1 << (r0 - 1));
-    int32_t a0 = q0 >> 8, a1 = a0;
+    const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
+    int32_t a0 = q0 >> 8, a1 = a0, r0, r1;
     for (i = 0; i < n4; ++i) {
       const int32_t wa = *w++;
       a0 = smlad(x[0], sxtb16(wa), a0);
@@ -202,8 +216,10 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
       a1 = smlad(x[3], sxtb16_ror8(wa), a1);
       x += 4;
     }
-    o0[0] = (int8_t)requant2(a0, m0, rnd0, r0, clamp, act_min, act_max);
-    if (two) o0[out_c] = (int8_t)requant2(a1, m0, rnd0, r0, clamp, act_min, act_max);
+    r0 = clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+    r1 = clamp_act(rq_small(a1, m0, rnd0, q0), clamp, act_min, act_max);
+    o0[0] = (int8_t)r0;
+    o1[0] = (int8_t)r1;
   }
 }
 
@@ -217,13 +233,10 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   int32_t px;
 
-  for (px = 0; px + 1 < pixels; px += 2) {
-    widen2(in + px * in_c, in + (px + 1) * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 1, clamp, act_min, act_max);
-  }
-  if (px < pixels) { /* odd pixel count: the last pixel pairs with itself, one copy stored */
-    widen2(in + px * in_c, in + px * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, 0, clamp, act_min, act_max);
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t px1 = px + 1 < pixels ? px + 1 : px; /* odd pixel count: the last pixel pairs with itself */
+    widen2(in + px * in_c, in + px1 * in_c, n4, off2, buf);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + px1 * out_c, clamp, act_min, act_max);
   }
 }
 
@@ -235,3 +248,157 @@ void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t
   else
     pw_body(p, in, weights, rq, out, 0);
 }
+
+/* The no-clamp copy alone, for layers whose activation range is all of int8: the compiler names it
+ * directly, so a firmware without clamping layers links one copy of the loop, not two. */
+void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                             int8_t* out) {
+  if (p->in_c > TE_PW_MAX_IN_C || (p->in_c & 3) != 0) return; /* never emitted for such layers */
+  pw_body(p, in, weights, rq, out, 0);
+}
+
+/*
+ * Small in_c (te_conv2d_1x1_s8_ic<N>_dsp, N = 8 .. 24): the same data layout and arithmetic with in_c
+ * a compile-time constant, so the reduction is unrolled with no loop counter, the widened pixel pair
+ * sits at fixed stack offsets, and the per-output requantization is five instructions:
+ *   y' = SMMLAR(2 acc, mult, rnd)              (= SMMULR(2 acc, mult) + rnd, rnd = k1 << (right - 1))
+ *   r  = SSAT8((y' + (2 acc >> 31)) >> right)
+ * The sign of 2 acc stands in for the sign of y: they differ only when y == 0 and acc < 0, and then
+ * (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The shift is taken from the low
+ * byte of the table word (the register-shift instructions read only that byte; q - 1 holds right - 1
+ * there, right >= 1), and rnd = k1 << (right - 1) is the constant fast_requant_ok keeps inside int32.
+ * Only for layers with an even out_c and without an activation clamp (the int8 saturation is the whole
+ * clamp).
+ * A last odd pixel pairs with itself and both copies are stored to the same place.
+ */
+
+/* One group of 4 input channels (x: 4 words of the widened pair at byte offset 16 * G), 2 x 2
+ * accumulators; the weight words come through w (post-incremented). Low lanes of both channels
+ * first, then the high lanes, so only five scratch registers are live. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define PW_GROUP_K(x, G, w, a00, a01, a10, a11)                                                     \
+  do {                                                                                              \
+    int32_t wa_, wb_, ta_, tb_, v_;                                                                 \
+    __asm__("ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                   \
+            "sxtb16 %[ta], %[wa]\n\t"                                                              \
+            "sxtb16 %[tb], %[wb]\n\t"                                                              \
+            "ldr %[v], [%[px], %[o0]]\n\t"                                                         \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], %[o2]]\n\t"                                                         \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]\n\t"                                                \
+            "sxtb16 %[ta], %[wa], ror #8\n\t"                                                      \
+            "sxtb16 %[tb], %[wb], ror #8\n\t"                                                      \
+            "ldr %[v], [%[px], %[o1]]\n\t"                                                         \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], %[o3]]\n\t"                                                         \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]"                                                      \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11),     \
+              [wa] "=&r"(wa_), [wb] "=&r"(wb_), [ta] "=&r"(ta_), [tb] "=&r"(tb_), [v] "=&r"(v_)     \
+            : [px] "r"(x), [o0] "i"(16 * (G)), [o1] "i"(16 * (G) + 4), [o2] "i"(16 * (G) + 8),     \
+              [o3] "i"(16 * (G) + 12), "m"(*(const int32_t(*)[24])(x))                              \
+            : "memory");                                                                            \
+  } while (0)
+/* PW_GROUP_K for group 0: the second pixel's accumulators start from the first's (the bias), so they
+ * are outputs here and take the first pixel's values before those change (no copies beforehand). */
+#define PW_GROUP_K0(x, w, a00, a01, a10, a11)                                                      \
+  do {                                                                                              \
+    int32_t wa_, wb_, ta_, tb_, v_;                                                                 \
+    __asm__("ldrd %[wa], %[wb], [%[pw]], #8\n\t"                                                   \
+            "sxtb16 %[ta], %[wa]\n\t"                                                              \
+            "sxtb16 %[tb], %[wb]\n\t"                                                              \
+            "ldr %[v], [%[px], #8]\n\t"                                                            \
+            "smlad %[c10], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px]]\n\t"                                                                \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "sxtb16 %[ta], %[wa], ror #8\n\t"                                                      \
+            "sxtb16 %[tb], %[wb], ror #8\n\t"                                                      \
+            "ldr %[v], [%[px], #4]\n\t"                                                            \
+            "smlad %[c00], %[v], %[ta], %[c00]\n\t"                                                \
+            "smlad %[c01], %[v], %[tb], %[c01]\n\t"                                                \
+            "ldr %[v], [%[px], #12]\n\t"                                                           \
+            "smlad %[c10], %[v], %[ta], %[c10]\n\t"                                                \
+            "smlad %[c11], %[v], %[tb], %[c11]"                                                      \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "=&r"(a10), [c11] "=&r"(a11),   \
+              [wa] "=&r"(wa_), [wb] "=&r"(wb_), [ta] "=&r"(ta_), [tb] "=&r"(tb_), [v] "=&r"(v_)     \
+            : [px] "r"(x), "m"(*(const int32_t(*)[24])(x))                                          \
+            : "memory");                                                                            \
+  } while (0)
+#else
+#define PW_GROUP_K0(x, w, a00, a01, a10, a11) \
+  do {                                         \
+    a10 = a00;                                 \
+    a11 = a01;                                 \
+    PW_GROUP_K(x, 0, w, a00, a01, a10, a11);   \
+  } while (0)
+#define PW_GROUP_K(x, G, w, a00, a01, a10, a11) \
+  do {                                           \
+    const int32_t* xg_ = (x) + 4 * (G);          \
+    PW_STEP(xg_, w[0], w[1]);                    \
+    w += 2;                                      \
+  } while (0)
+#endif
+
+INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
+                     const int32_t ic) {
+  int32_t buf[24]; /* two pixels, ic <= 24 16-bit lanes each */
+  const int32_t n4 = ic >> 2, out_c = p->out_c, pixels = p->pixels;
+  const int32_t k1 = 1 + 2 * p->out_offset;
+  const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
+  int32_t px;
+
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+    const int32_t* w = weights;
+    const int32_t* q = rq;
+    int8_t* o0 = out + px * out_c;
+    int8_t* o1 = out + px1 * out_c;
+    int32_t oc2;
+    widen2(in + px * ic, in + px1 * ic, n4, off2, buf);
+    for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10, a11;
+      PW_GROUP_K0(buf, w, a00, a01, a10, a11);
+      PW_GROUP_K(buf, 1, w, a00, a01, a10, a11);
+      if (n4 > 2) PW_GROUP_K(buf, 2, w, a00, a01, a10, a11);
+      if (n4 > 3) PW_GROUP_K(buf, 3, w, a00, a01, a10, a11);
+      if (n4 > 4) PW_GROUP_K(buf, 4, w, a00, a01, a10, a11);
+      if (n4 > 5) PW_GROUP_K(buf, 5, w, a00, a01, a10, a11);
+      { /* the table is read again here (the asm's memory clobber), one channel at a time: the int8
+         * stores may alias it, so channel 1's words load after channel 0's stores and the two channels'
+         * constants are never live together */
+        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
+        const int32_t r00 = rq_small(a00, m0, rnd0, q0), r10 = rq_small(a10, m0, rnd0, q0);
+        o0[0] = (int8_t)r00;
+        o1[0] = (int8_t)r10;
+        {
+          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
+          const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
+          o0[1] = (int8_t)r01;
+          o1[1] = (int8_t)r11;
+        }
+      }
+      q += 4;
+      o0 += 2;
+      o1 += 2;
+    }
+  }
+}
+
+/* One entry point per in_c, for an even out_c and no activation clamp (other layers use
+ * te_conv2d_1x1_s8_dsp / _nc_dsp): the only copy of the loop each shape links. */
+#define TE_PW_SMALL(IC)                                                                                         \
+  void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,            \
+                                     const int32_t* rq, int8_t* out) {                                           \
+    if (p->in_c != (IC) || (p->out_c & 1)) return; /* never emitted for other layers */                         \
+    pw_small(p, in, weights, rq, out, (IC));                                                                     \
+  }
+TE_PW_SMALL(8)
+TE_PW_SMALL(12)
+TE_PW_SMALL(16)
+TE_PW_SMALL(20)
+TE_PW_SMALL(24)

@@ -141,3 +141,256 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
     }
   }
 }
+
+/*
+ * te_conv2d_s8_k<KH>s<SPAN>_dsp: the same convolution for small reductions with out_c even, the kernel
+ * height KH and the row span SPAN = k_w * in_c compile-time constants (so the gather unrolls; the
+ * column is KW = TE_CONV_KW(KH, SPAN) 32-bit words, even). Three changes make it cheap:
+ *
+ *   - the gather widens 4 input bytes per load: each kernel row's span (SPAN contiguous bytes when the
+ *     window is inside the image) is read as words and split with SXTAB16 into lanes (b0, b2),
+ *     (b1, b3) with the input offset added; the last SPAN % 4 bytes of every row go to shared tail
+ *     words. The weights are packed at compile time in exactly this lane order (codegen/dsp.py
+ *     conv_lane_order / pack_conv_kw), as 16-bit 2 * w so the accumulator is 2 * acc; windows that
+ *     touch padding take a per-lane gather in the same order;
+ *   - the two pixels' columns are interleaved in pairs of words ([p0 j, p0 j+1, p1 j, p1 j+1]) and each
+ *     output channel pair's weights likewise ([a j, a j+1, b j, b j+1]), so the fully unrolled
+ *     reduction is four LDRDs at constant offsets per eight SMLADs;
+ *   - the requantization is conv2d_1x1_s8_dsp.c's five-instruction SMMLAR form, with its table
+ *     (rq_table_m1: right - 1 in the low byte).
+ * Both windows of a pixel pair are read before either output is written (te_conv2d_s8's contract); a
+ * last odd pixel pairs with itself and both copies go to the same place.
+ */
+#define TE_CONV_KW_MAX 32
+
+/* lane k of a pixel's column: word k / 2, half k % 2; word j of pixel p sits at (j / 2) * 4 + 2 p + j % 2 */
+static inline int32_t col_index(int32_t j, int32_t p) { return ((j >> 1) << 2) + (p << 1) + (j & 1); }
+
+static inline int32_t pack_lanes(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+/* Gather of one pixel whose window touches padding (few pixels): per lane, padding cells 0, into
+ * column pix of col (kw words). */
+static void gather_kw_edge(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t kw,
+                           int32_t pix, int32_t* col) {
+  const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, span = p->k_w * p->in_c;
+  const int32_t n4 = span >> 2, off = p->in_offset, main_words = 2 * k_h * n4;
+  int32_t lanes[4 * TE_CONV_KW_MAX];
+  int32_t ky, b, j, n = 0;
+  for (j = 0; j < 2 * kw; ++j) lanes[j] = 0;
+  for (ky = 0; ky < k_h; ++ky) {
+    const int32_t iy = iy0 + ky;
+    for (b = 0; b < span; ++b) {
+      const int32_t ix = ix0 + b / in_c;
+      const int32_t v = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? (int32_t)in[(iy * in_w + ix) * in_c + b % in_c] + off : 0;
+      if (b < 4 * n4) /* conv_lane_order: group g's bytes (0, 2, 1, 3) */
+        lanes[2 * 2 * (ky * n4 + (b >> 2)) + ((b & 1) << 1) + ((b >> 1) & 1)] = v;
+      else
+        lanes[2 * main_words + n++] = v;
+    }
+  }
+  for (j = 0; j < kw; ++j) col[col_index(j, pix)] = pack_lanes(lanes[2 * j], lanes[2 * j + 1]);
+}
+
+/* Gather of one pixel (window origin iy0, ix0) into column pix of col: whole rows of the window as words
+ * split by SXTAB16 when the window lies inside the image, else gather_kw_edge. */
+INLINE_RQ void gather_ks(const te_conv_params* p, const int8_t* in, int32_t iy0, int32_t ix0, int32_t pix,
+                         int32_t* col, const int32_t kh, const int32_t span, const int32_t kw) {
+  const int32_t n4 = span >> 2, rem = span & 3, row = p->in_w * p->in_c;
+  int32_t* d = col + 2 * pix;
+  int32_t ky, g, j;
+  int16_t tl[2 * TE_CONV_KW_MAX + 2]; /* tail lanes in column order, then a zero */
+  if (iy0 < 0 || iy0 + kh > p->in_h || ix0 < 0 || ix0 + p->k_w > p->in_w) {
+    gather_kw_edge(p, in, iy0, ix0, kw, pix, col);
+    return;
+  }
+  {
+    const int32_t off = p->in_offset, off2 = pack_lanes(off, off);
+    const int8_t* r = in + iy0 * row + ix0 * p->in_c;
+#pragma GCC unroll 8
+    for (ky = 0; ky < kh; ++ky) {
+#pragma GCC unroll 8
+      for (g = 0; g < n4; ++g) {
+        int32_t v;
+        memcpy(&v, r + ky * row + 4 * g, 4);
+        d[4 * (ky * n4 + g)] = sxtab16(off2, v);
+        d[4 * (ky * n4 + g) + 1] = sxtab16_ror8(off2, v);
+      }
+#pragma GCC unroll 4
+      for (g = 0; g < rem; ++g) tl[ky * rem + g] = (int16_t)((int32_t)r[ky * row + 4 * n4 + g] + off);
+    }
+    tl[kh * rem] = 0;
+#pragma GCC unroll 16
+    for (j = 2 * kh * n4, g = 0; j < kw; ++j, g += 2) { /* tail words, then zero words up to kw */
+      int32_t v = 0;
+      if (g < kh * rem) memcpy(&v, tl + g, 4); /* lanes g (low half), g + 1 */
+      col[col_index(j, pix)] = v;
+    }
+  }
+}
+
+/* Word pair S of the reduction: 4 LDRDs, 8 SMLADs (x: the interleaved columns, w post-incremented). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define CONV_KW_STEP(x, S, w, a00, a01, a10, a11)                                                        \
+  do {                                                                                                 \
+    int32_t x0_, x1_, x2_, x3_, w0_, w1_;                                                              \
+    __asm__("ldrd %[x0], %[x1], [%[px], %[o0]]\n\t"                                                    \
+            "ldrd %[x2], %[x3], [%[px], %[o1]]\n\t"                                                    \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+            "smlad %[c00], %[x0], %[w0], %[c00]\n\t"                                                   \
+            "smlad %[c10], %[x2], %[w0], %[c10]\n\t"                                                   \
+            "smlad %[c00], %[x1], %[w1], %[c00]\n\t"                                                   \
+            "smlad %[c10], %[x3], %[w1], %[c10]\n\t"                                                   \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+            "smlad %[c01], %[x0], %[w0], %[c01]\n\t"                                                   \
+            "smlad %[c11], %[x2], %[w0], %[c11]\n\t"                                                   \
+            "smlad %[c01], %[x1], %[w1], %[c01]\n\t"                                                   \
+            "smlad %[c11], %[x3], %[w1], %[c11]"                                                       \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11),        \
+              [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_), [w0] "=&r"(w0_),     \
+              [w1] "=&r"(w1_)                                                                          \
+            : [px] "r"(x), [o0] "i"(16 * (S)), [o1] "i"(16 * (S) + 8),                                 \
+              "m"(*(const int32_t(*)[2 * TE_CONV_KW_MAX])(x))                                          \
+            : "memory");                                                                               \
+  } while (0)
+/* CONV_KW_STEP for word pair 0: the second pixel's accumulators start from the first's (the bias) and
+ * are outputs here, taking those values before they change (no copies beforehand). */
+#define CONV_KW_STEP0(x, w, a00, a01, a10, a11)                                                          \
+  do {                                                                                                 \
+    int32_t x0_, x1_, x2_, x3_, w0_, w1_;                                                              \
+    __asm__("ldrd %[x0], %[x1], [%[px]]\n\t"                                                          \
+            "ldrd %[x2], %[x3], [%[px], #8]\n\t"                                                      \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                     \
+            "smlad %[c10], %[x2], %[w0], %[c00]\n\t"                                                 \
+            "smlad %[c00], %[x0], %[w0], %[c00]\n\t"                                                 \
+            "smlad %[c00], %[x1], %[w1], %[c00]\n\t"                                                 \
+            "smlad %[c10], %[x3], %[w1], %[c10]\n\t"                                                 \
+            "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                     \
+            "smlad %[c11], %[x2], %[w0], %[c01]\n\t"                                                 \
+            "smlad %[c01], %[x0], %[w0], %[c01]\n\t"                                                 \
+            "smlad %[c01], %[x1], %[w1], %[c01]\n\t"                                                 \
+            "smlad %[c11], %[x3], %[w1], %[c11]"                                                       \
+            : [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "=&r"(a10), [c11] "=&r"(a11),      \
+              [x0] "=&r"(x0_), [x1] "=&r"(x1_), [x2] "=&r"(x2_), [x3] "=&r"(x3_), [w0] "=&r"(w0_),     \
+              [w1] "=&r"(w1_)                                                                          \
+            : [px] "r"(x), "m"(*(const int32_t(*)[2 * TE_CONV_KW_MAX])(x))                             \
+            : "memory");                                                                               \
+  } while (0)
+#else
+#define CONV_KW_STEP0(x, w, a00, a01, a10, a11) \
+  do {                                           \
+    a10 = a00;                                   \
+    a11 = a01;                                   \
+    CONV_KW_STEP(x, 0, w, a00, a01, a10, a11);   \
+  } while (0)
+#define CONV_KW_STEP(x, S, w, a00, a01, a10, a11)                 \
+  do {                                                            \
+    const int32_t* xs_ = (x) + 4 * (S);                           \
+    a00 = smlad(xs_[0], w[0], a00);                               \
+    a10 = smlad(xs_[2], w[0], a10);                               \
+    a00 = smlad(xs_[1], w[1], a00);                               \
+    a10 = smlad(xs_[3], w[1], a10);                               \
+    a01 = smlad(xs_[0], w[2], a01);                               \
+    a11 = smlad(xs_[2], w[2], a11);                               \
+    a01 = smlad(xs_[1], w[3], a01);                               \
+    a11 = smlad(xs_[3], w[3], a11);                               \
+    w += 4;                                                       \
+  } while (0)
+#endif
+
+/* conv2d_1x1_s8_dsp.c's rq_small: q's low byte holds right - 1 (the rq_table_m1 table). */
+INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+/* Words per column for (KH, SPAN): every row's groups, the tail lanes two per word, even. */
+#define TE_CONV_KW(KH, SPAN) ((2 * (KH) * ((SPAN) >> 2) + ((KH) * ((SPAN)&3) + 1) / 2 + 1) & ~1)
+
+INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq,
+                       int8_t* out, const int32_t kh, const int32_t span) {
+  const int32_t kw = TE_CONV_KW(kh, span);
+  int32_t col[2 * TE_CONV_KW_MAX];
+  const int32_t out_c = p->out_c, out_w = p->out_w, npix = p->out_h * p->out_w;
+  const int32_t s_h = p->stride_h, s_w = p->stride_w;
+  const int32_t k1 = 1 + 2 * p->out_offset;
+  int32_t px, iy = -p->pad_top, ix = -p->pad_left, ox = 0; /* window origin of pixel px, its column */
+  for (px = 0; px < npix; px += 2) {
+    const int32_t* w = weights;
+    const int32_t* q = rq;
+    int8_t* o0 = out + px * out_c;
+    int8_t* o1 = px + 1 < npix ? o0 + out_c : o0; /* a last odd pixel pairs with itself */
+    int32_t oc2;
+    gather_ks(p, in, iy, ix, 0, col, kh, span, kw);
+    if (++ox < out_w) { /* advance to pixel px + 1 */
+      ix += s_w;
+    } else {
+      ox = 0;
+      ix = -p->pad_left;
+      iy += s_h;
+    }
+    if (px + 1 < npix) {
+      gather_ks(p, in, iy, ix, 1, col, kh, span, kw);
+      if (++ox < out_w) {
+        ix += s_w;
+      } else {
+        ox = 0;
+        ix = -p->pad_left;
+        iy += s_h;
+      }
+    } else { /* the pair's second column repeats the first (its outputs land on the same bytes) */
+      int32_t j;
+      for (j = 0; j < (kw >> 1); ++j) memcpy(col + 4 * j + 2, col + 4 * j, sizeof(int32_t) * 2);
+    }
+    for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+      int32_t a00 = q[0] >> 8, a01 = q[2] >> 8, a10, a11;
+      CONV_KW_STEP0(col, w, a00, a01, a10, a11);
+      if (kw > 2) CONV_KW_STEP(col, 1, w, a00, a01, a10, a11);
+      if (kw > 4) CONV_KW_STEP(col, 2, w, a00, a01, a10, a11);
+      if (kw > 6) CONV_KW_STEP(col, 3, w, a00, a01, a10, a11);
+      if (kw > 8) CONV_KW_STEP(col, 4, w, a00, a01, a10, a11);
+      if (kw > 10) CONV_KW_STEP(col, 5, w, a00, a01, a10, a11);
+      if (kw > 12) CONV_KW_STEP(col, 6, w, a00, a01, a10, a11);
+      if (kw > 14) CONV_KW_STEP(col, 7, w, a00, a01, a10, a11);
+      if (kw > 16) CONV_KW_STEP(col, 8, w, a00, a01, a10, a11);
+      if (kw > 18) CONV_KW_STEP(col, 9, w, a00, a01, a10, a11);
+      if (kw > 20) CONV_KW_STEP(col, 10, w, a00, a01, a10, a11);
+      if (kw > 22) CONV_KW_STEP(col, 11, w, a00, a01, a10, a11);
+      if (kw > 24) CONV_KW_STEP(col, 12, w, a00, a01, a10, a11);
+      if (kw > 26) CONV_KW_STEP(col, 13, w, a00, a01, a10, a11);
+      if (kw > 28) CONV_KW_STEP(col, 14, w, a00, a01, a10, a11);
+      if (kw > 30) CONV_KW_STEP(col, 15, w, a00, a01, a10, a11);
+      { /* one channel at a time: channel 1's table words load after channel 0's (aliasing) stores */
+        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
+        const int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
+        o0[0] = (int8_t)r00;
+        o1[0] = (int8_t)r10;
+        {
+          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
+          const int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
+          o0[1] = (int8_t)r01;
+          o1[1] = (int8_t)r11;
+        }
+      }
+      q += 4;
+      o0 += 2;
+      o1 += 2;
+    }
+  }
+}
+
+/* One entry point per (kernel height, row span), for layers without an activation clamp (the int8
+ * saturation is the whole clamp; others use te_conv2d_s8_dsp): one copy of the code per shape. */
+#define TE_CONV_KS(KH, SPAN)                                                                                \
+  void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,  \
+                                         const int32_t* rq, int8_t* out) {                                   \
+    if (p->k_h != (KH) || p->k_w * p->in_c != (SPAN)) return; /* never emitted for other layers */          \
+    conv_ks(p, in, weights, rq, out, (KH), (SPAN));                                                         \
+  }
+TE_CONV_KS(3, 3)
+TE_CONV_KS(3, 6)
+TE_CONV_KS(3, 9)
+TE_CONV_KS(3, 12)
+TE_CONV_KS(5, 5)
+TE_CONV_KS(5, 10)

@@ -111,4 +111,37 @@ static inline int32_t min_s8x4(int32_t a, int32_t b) {
 }
 #endif
 
+/* Requantization helpers (conv2d_1x1_s8_dsp.c, conv2d_s8_dsp.c). asr_lo8 / lsl_lo8 shift by the low
+ * byte of their second operand, as the register-shift instructions do, so a table word holding the
+ * shift in its low byte needs no extraction; the models take that byte (the kernels keep it < 32). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+static inline int32_t asr_lo8(int32_t x, int32_t s) {
+  int32_t r;
+  __asm__("asr %0, %1, %2" : "=r"(r) : "r"(x), "r"(s));
+  return r;
+}
+static inline int32_t lsl_lo8(int32_t x, int32_t s) {
+  int32_t r;
+  __asm__("lsl %0, %1, %2" : "=r"(r) : "r"(x), "r"(s));
+  return r;
+}
+static inline int32_t ssat8_asr1(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x) : "cc");
+  return r;
+}
+#else
+static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)smmulr(a, b)); /* bits 63:32 of acc * 2^32 + a * b + 2^31 */
+}
+static inline int32_t asr_lo8(int32_t x, int32_t s) { return x >> (s & 0xFF); }
+static inline int32_t lsl_lo8(int32_t x, int32_t s) { return (int32_t)((uint32_t)x << (s & 0xFF)); }
+static inline int32_t ssat8_asr1(int32_t x) { return ssat8(x >> 1); }
+#endif
+
 #endif /* TE_DSP_H_ */

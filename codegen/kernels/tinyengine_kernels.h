@@ -183,10 +183,24 @@ typedef struct {
 } te_pw_params;
 
 /* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512; weights packed as int32 words, rq per channel
- * {(2 * bias) << 8 | right shift, multiplier} (no left shifts). Reads a pixel pair's inputs before
+ * {(2 * bias) << 8 | (right shift - 1), multiplier} (right shift >= 1). Reads a pixel pair's inputs before
  * writing any of their outputs (so it keeps te_conv2d_1x1_s8's overlap contract). */
 void te_conv2d_1x1_s8_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
                           const int32_t* rq, int8_t* out);
+/* te_conv2d_1x1_s8_dsp for layers without an activation clamp (act_min <= -128, act_max >= 127). */
+void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,
+                             const int32_t* rq, int8_t* out);
+
+/* te_conv2d_1x1_s8_dsp specialised for in_c = 8, 12, 16, 20, 24 (the name's number); same data, for
+ * layers with an even out_c and without an activation clamp (codegen/dsp.py pw_small_ok). */
+#define TE_PW_SMALL_DECL(IC)                                                                              \
+  void te_conv2d_1x1_s8_ic##IC##_dsp(const te_pw_params* p, const int8_t* in, const int32_t* weights,      \
+                                     const int32_t* rq, int8_t* out);
+TE_PW_SMALL_DECL(8)
+TE_PW_SMALL_DECL(12)
+TE_PW_SMALL_DECL(16)
+TE_PW_SMALL_DECL(20)
+TE_PW_SMALL_DECL(24)
 
 /* Depthwise conv, depth multiplier 1, no dilation, square k <= 8; weights channel-major
  * [c][k][k]; rq as for te_conv2d_1x1_s8_dsp (right shift >= 1). Writes channel by channel (the
@@ -208,6 +222,19 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out);
 
+/* te_conv2d_s8_dsp for out_c even, kernel height KH and row span k_w * in_c = SPAN (the name's numbers),
+ * no activation clamp: weights as codegen/dsp.py pack_conv_kw lays them out (16-bit 2 * w in the
+ * gather's lane order). */
+#define TE_CONV_KS_DECL(KH, SPAN)                                                                          \
+  void te_conv2d_s8_k##KH##s##SPAN##_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights, \
+                                         const int32_t* rq, int8_t* out);
+TE_CONV_KS_DECL(3, 3)
+TE_CONV_KS_DECL(3, 6)
+TE_CONV_KS_DECL(3, 9)
+TE_CONV_KS_DECL(3, 12)
+TE_CONV_KS_DECL(5, 5)
+TE_CONV_KS_DECL(5, 10)
+
 /* Depthwise conv in the portable kernel's order (keeps its overlap contract), 4 channels per step:
  * depth multiplier 1, no dilation, in_c % 4 == 0; weights HWC [k_h][k_w][c]; rq as above. */
 void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
@@ -223,6 +250,11 @@ void te_add_s8_dsp(const te_add_params* p, const int8_t* in1, const int8_t* in2,
  * te_max_pool_s8 / te_avg_pool_s8 (the average for windows of at most 256 cells). */
 void te_max_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out);
 void te_avg_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out);
+
+/* ADD as clamp((a * x1 + b * x2 + c) >> shift): only with constants codegen/dsp.py has checked
+ * against te_add_s8 on every int8 pair. */
+void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                       int32_t shift, int32_t act_min, int32_t act_max);
 
 /* te_fully_connected_s8_dscale with SMLAD: weights [out_n][in_n] as int32 words, in_n % 4 == 0,
  * in_n <= 1024. */
