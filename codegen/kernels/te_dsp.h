@@ -61,6 +61,27 @@ static inline int32_t ssat8(int32_t x) {
   __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
   return r;
 }
+/* Added for the row-pair depthwise kernel (depthwise_conv2d_s8_rows_dsp.c). */
+static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
+static inline int32_t smlabt(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
+static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+static inline int32_t pkhbt16(int32_t lo, int32_t hi) {
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -86,6 +107,18 @@ static inline int32_t smlatt(int32_t x, int32_t y, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * hi16(y)));
 }
 static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+/* Added for the row-pair depthwise kernel (depthwise_conv2d_s8_rows_dsp.c). */
+static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * lo16(y)));
+}
+static inline int32_t smlabt(int32_t x, int32_t y, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(lo16(x) * hi16(y)));
+}
+static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)(uint32_t)((((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b) +
+                              ((uint64_t)1 << 31)) >> 32);
+}
+static inline int32_t pkhbt16(int32_t lo, int32_t hi) { return pack16(lo, hi); }
 #endif
 
 #endif /* TE_DSP_H_ */

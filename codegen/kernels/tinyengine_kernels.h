@@ -193,6 +193,13 @@ typedef struct {
 void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
                                 const int32_t* rq, int8_t* out);
 
+/* Depthwise conv, square k in {3, 5, 7}, stride 1 or 2 (both directions), activation range the whole
+ * int8 range; weights channel-major [c][k][k]; rq as above. Two outputs per step from a ring of
+ * widened rows; bands of `band` output rows, channel by channel inside a band (the compiler proves
+ * that order against the memory plan: codegen/dsp.py dw_rows_safe). */
+void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
+                                     const int32_t* rq, int8_t* out);
+
 /* General conv (no dilation) with a small reduction K = k_h*k_w*in_c <= 256: weights widened at
  * compile time to 16-bit pairs, [out_c][K rounded up to even / 2] words in [ky][kx][ic] order. */
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,

@@ -1,0 +1,232 @@
+/*
+ * depthwise_conv2d_s8_rows_dsp.c: int8 depthwise conv2d for Armv7E-M DSP cores, specialised per
+ * square kernel k in {3, 5, 7} and stride s in {1, 2} (same in both directions), depth multiplier 1,
+ * no dilation, activation range the whole int8 range (codegen/dsp.py emits it only then).
+ *
+ * Why it is laid out this way (instruction counts are what the QEMU benchmark measures):
+ *
+ * - Two adjacent outputs per step share their input loads: with D_m = [d(x+2m), d(x+2m+1)] (16-bit
+ *   pairs), a row of L taps costs L+1 multiply-accumulates for both outputs (SMLAD on the pair the
+ *   output needs, SMLATB/SMLABT for the odd tap at either end) and floor(L/2)+1 loads.
+ * - Stride 2 becomes stride 1: the widened row keeps even and odd input columns apart, so a row of k
+ *   taps is an even phase (taps 0,2,4..) and an odd phase (taps 1,3,..), both stride-1 sums over
+ *   contiguous pairs. Even and odd words sit side by side (one LDRD fetches both).
+ * - The ring of k widened rows is stored column-major ([word column][ring slot]): every load of a
+ *   step is at a compile-time offset from one pointer that moves once per step, whatever the image
+ *   width. The ring does not rotate: input padded row pr lives in slot pr % k, and the weight rows
+ *   are rotated instead (a doubled copy of the channel's weight rows, read from row k - (top % k)).
+ * - Data is x + in_offset and weights 2 * w (16-bit), so the accumulator is 2 * acc, as
+ *   SMMULR-based requantization wants. Requantization is
+ *     r = SSAT8((SMMLAR(2 acc, mult, rnd) + (2 acc >> 31)) >> right),  rnd = (1 + 2 out_offset) << (right-1)
+ *   SMMLAR adds rnd to y = SMMULR(2 acc, mult) exactly, and acc's sign may stand in for y's in
+ *   RoundingDivideByPOT's correction: they differ only when y == 0, where
+ *   (rnd - 1) >> right == rnd >> right for right >= 1. codegen/dsp.py's fast_requant_ok bounds every
+ *   sum (the requantization of conv2d_1x1_s8_dsp.c, rq = {(2 * bias) << 8 | right, mult}).
+ *
+ * Order: bands of `band` output rows; per band, channel by channel, per output row: widen the rows
+ * that entered the window, then write the row's outputs. With band = out_h this is plain channel-major;
+ * codegen/dsp.py picks the largest band whose order it proves safe when input and output overlap
+ * (dw_rows_safe). Stack: TE_DWR_WORDS int32 of ring + 2 k (k - 1) int32 of weights (<= 2,400 B).
+ */
+#include "tinyengine_kernels.h"
+
+#include "te_dsp.h"
+
+
+#define TE_DWR_WORDS 512
+#define TE_DWR_MAX_K 7
+#define INLINE static inline __attribute__((always_inline))
+#define PK(lo, hi) ((int32_t)(((uint32_t)(int32_t)(lo) & 0xFFFFu) | ((uint32_t)(int32_t)(hi) << 16)))
+
+/* Packed words of an L-tap phase: L - 1 (the pairs E_m = [t2m, t2m+1] and O_m = [t2m-1, t2m] that
+ * mac_phase reads), 1 for L = 1, 0 for L = 0. */
+#define PHASE_WORDS(L) ((L) <= 1 ? (L) : (L) - 1)
+
+INLINE void pack_phase(const int32_t* t, const int32_t L, int32_t* w) {
+  const int32_t h = L >> 1, n_odd = (L & 1) ? h : h - 1;
+  int32_t m;
+  if (L == 0) return;
+  if (L == 1) {
+    w[0] = PK(t[0], 0);
+    return;
+  }
+  for (m = 0; m < h; ++m) w[m] = PK(t[2 * m], t[2 * m + 1]);
+  for (m = 1; m <= n_odd; ++m) w[h + m - 1] = PK(t[2 * m - 1], t[2 * m]);
+}
+
+/* Outputs x (a0) and x+1 (a1) += sum_i t_i d(x+i) and sum_i t_i d(x+1+i); d(x+2m..) is the word d[m * step]. */
+INLINE void mac_phase(const int32_t* d, const int32_t step, const int32_t* w, const int32_t L, int32_t* a0, int32_t* a1) {
+  const int32_t h = L >> 1;
+  int32_t m;
+  if (L == 0) return;
+  if (L == 1) {
+    *a0 = smlabb(d[0], w[0], *a0);
+    *a1 = smlatb(d[0], w[0], *a1);
+    return;
+  }
+#pragma GCC unroll 4
+  for (m = 0; m < h; ++m) *a0 = smlad(d[m * step], w[m], *a0);
+  *a1 = smlatb(d[0], w[0], *a1);
+  if (L & 1) {
+#pragma GCC unroll 4
+    for (m = 1; m <= h; ++m) *a1 = smlad(d[m * step], w[h + m - 1], *a1);
+    *a0 = smlabt(d[h * step], w[2 * h - 1], *a0);
+  } else {
+#pragma GCC unroll 4
+    for (m = 1; m < h; ++m) *a1 = smlad(d[m * step], w[h + m - 1], *a1);
+    *a1 = smlabt(d[h * step], w[h - 1], *a1);
+  }
+}
+
+/* Outputs 2j, 2j+1 of the current row, r = the ring at word column j, wb = the rotated weight rows. */
+INLINE void pair(const int32_t* r, const int32_t* wb, int32_t bias2, int32_t* a0, int32_t* a1, const int32_t K,
+                 const int32_t S) {
+  const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
+  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO);
+  int32_t s;
+  *a0 = bias2;
+  *a1 = bias2;
+#pragma GCC unroll 8
+  for (s = 0; s < K; ++s) {
+    mac_phase(r + s * S, K * S, wb + s * WPR, LE, a0, a1);
+    mac_phase(r + s * S + 1, K * S, wb + s * WPR + WE, LO, a0, a1);
+  }
+}
+
+INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
+  return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
+}
+
+/* Widened value of input column ix of the row at x (0 outside the input). */
+INLINE int32_t col(const int8_t* x, int32_t ix, int32_t in_w, int32_t c, int32_t off) {
+  return ix >= 0 && ix < in_w ? (int32_t)x[ix * c] + off : 0;
+}
+
+/* Word column starting at input column ix (padding on either side) -> d. */
+INLINE void edge_word(int32_t* d, const int8_t* x, int32_t ix, int32_t in_w, int32_t c, int32_t off, const int32_t S) {
+  if (S == 1) {
+    d[0] = PK(col(x, ix, in_w, c, off), col(x, ix + 1, in_w, c, off));
+  } else {
+    d[0] = PK(col(x, ix, in_w, c, off), col(x, ix + 2, in_w, c, off));
+    d[1] = PK(col(x, ix + 1, in_w, c, off), col(x, ix + 3, in_w, c, off));
+  }
+}
+
+INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                    int8_t* out, const int32_t K, const int32_t S) {
+  const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
+  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO), KS = K * S, G = 2 * S;
+  const int32_t c = p->c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+  const int32_t pad_top = p->pad_top, pad_left = p->pad_left, off = p->in_offset;
+  const int32_t offp = PK(off, off), k1 = 1 + 2 * p->out_offset;
+  const int32_t np = (out_w + 1) >> 1, nq = np + (LE >> 1), row = in_w * c;
+  int32_t qa = (pad_left + G - 1) / G, qb = (pad_left + in_w) / G;
+  int32_t ring[TE_DWR_WORDS];
+  int32_t wd[2 * TE_DWR_MAX_K * (TE_DWR_MAX_K - 1)];
+  int32_t b0, ch, oy, q, j, ky, kx;
+
+  if (qa > nq) qa = nq;
+  if (qb > nq) qb = nq;
+  if (qb < qa) qb = qa;
+  for (b0 = 0; b0 < out_h; b0 += band) {
+    const int32_t b1 = out_h - b0 < band ? out_h : b0 + band;
+    for (ch = 0; ch < c; ++ch) {
+      const int8_t* wc = weights + ch * K * K;
+      const int32_t rsh = rq[2 * ch] & 0xFF, bias2 = rq[2 * ch] >> 8, mult = rq[2 * ch + 1];
+      const int32_t rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
+      int32_t next = b0 * S;
+      for (ky = 0; ky < K; ++ky) {
+        int32_t t[TE_DWR_MAX_K], te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
+        int32_t* w0 = wd + ky * WPR;
+        for (kx = 0; kx < K; ++kx) t[kx] = 2 * (int32_t)wc[ky * K + kx];
+        if (S == 1) {
+          pack_phase(t, K, w0);
+        } else {
+          for (kx = 0; kx < K; ++kx) (kx & 1 ? to : te)[kx >> 1] = t[kx];
+          pack_phase(te, LE, w0);
+          pack_phase(to, LO, w0 + WE);
+        }
+        for (j = 0; j < WPR; ++j) w0[K * WPR + j] = w0[j];
+      }
+      for (oy = b0; oy < b1; ++oy) {
+        const int32_t top = oy * S;
+        const int32_t* wb = wd + (K - top % K) * WPR;
+        int8_t* o = out + oy * out_w * c + ch;
+        int32_t pr = next > top ? next : top;
+        for (; pr < top + K; ++pr) { /* widen padded row pr into ring slot pr % K */
+          int32_t* d = ring + (pr % K) * S;
+          const int32_t iy = pr - pad_top;
+          if (iy < 0 || iy >= in_h) {
+            for (q = 0; q < nq; ++q) {
+              d[q * KS] = 0;
+              if (S == 2) d[q * KS + 1] = 0;
+            }
+            continue;
+          }
+          {
+            const int8_t* x = in + iy * row + ch;
+            const int8_t* xs = x + (qa < qb ? qa * G - pad_left : 0) * c;
+            for (q = 0; q < qa; ++q) edge_word(d + q * KS, x, q * G - pad_left, in_w, c, off, S);
+            for (; q < qb; ++q) { /* every column inside the input */
+              if (S == 1) {
+                d[q * KS] = sadd16(pkhbt16(xs[0], xs[c]), offp);
+              } else {
+                d[q * KS] = sadd16(pkhbt16(xs[0], xs[2 * c]), offp);
+                d[q * KS + 1] = sadd16(pkhbt16(xs[c], xs[3 * c]), offp);
+              }
+              xs += G * c;
+            }
+            for (; q < nq; ++q) edge_word(d + q * KS, x, q * G - pad_left, in_w, c, off, S);
+          }
+        }
+        next = top + K;
+        for (j = 0; j < out_w >> 1; ++j) {
+          int32_t a0, a1;
+          pair(ring + j * KS, wb, bias2, &a0, &a1, K, S);
+          o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
+          o[c] = (int8_t)rq8(a1, mult, rnd, rsh);
+          o += 2 * c;
+        }
+        if (out_w & 1) { /* the last pair's second output lies past the row: dropped */
+          int32_t a0, a1;
+          pair(ring + j * KS, wb, bias2, &a0, &a1, K, S);
+          o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
+        }
+      }
+    }
+  }
+}
+
+#define DW_ROWS_INSTANCE(K, S)                                                                                \
+  static __attribute__((noinline)) void dw_rows_k##K##s##S(const te_dw_params* p, int32_t band, const int8_t* in, \
+                                                           const int8_t* w, const int32_t* rq, int8_t* out) {   \
+    dw_rows(p, band, in, w, rq, out, K, S);                                                                   \
+  }
+DW_ROWS_INSTANCE(3, 1)
+DW_ROWS_INSTANCE(3, 2)
+DW_ROWS_INSTANCE(5, 1)
+DW_ROWS_INSTANCE(5, 2)
+DW_ROWS_INSTANCE(7, 1)
+DW_ROWS_INSTANCE(7, 2)
+
+static int32_t ring_words(const te_dw_params* p) {
+  const int32_t k = p->k_h, s = p->stride_h, le = s == 1 ? k : (k + 1) / 2;
+  return ((p->out_w + 1) / 2 + le / 2) * k * s;
+}
+
+void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
+                                     const int32_t* rq, int8_t* out) {
+  const int32_t k = p->k_h, s = p->stride_h;
+  if (k != p->k_w || s != p->stride_w || band < 1 || p->act_min != -128 || p->act_max != 127 ||
+      ring_words(p) > TE_DWR_WORDS)
+    return; /* never emitted */
+  switch (k * 4 + s) {
+    case 13: dw_rows_k3s1(p, band, in, weights, rq, out); break;
+    case 14: dw_rows_k3s2(p, band, in, weights, rq, out); break;
+    case 21: dw_rows_k5s1(p, band, in, weights, rq, out); break;
+    case 22: dw_rows_k5s2(p, band, in, weights, rq, out); break;
+    case 29: dw_rows_k7s1(p, band, in, weights, rq, out); break;
+    case 30: dw_rows_k7s2(p, band, in, weights, rq, out); break;
+    default: break;
+  }
+}
