@@ -211,29 +211,31 @@ def _depthwise_hwc(em, op):
             ["depthwise_conv2d_s8_hwc_dsp.c"])
 
 
-DW_ROWS_WORDS = 512
+DW_ROWS_WORDS = 256
+DW_ROWS_STAGE = 128
 DW_ROWS_K = (3, 5, 7)
 
 
 def dw_rows_ring_words(p) -> int:
-    """int32 words of te_depthwise_conv2d_s8_rows_dsp's ring (its TE_DWR_WORDS bounds them)."""
+    """int32 words of te_depthwise_conv2d_s8_rows_dsp's ring, both channels (its TE_DWR_WORDS bounds them)."""
     k, s = int(p["k_h"]), int(p["stride_h"])
     le = k if s == 1 else (k + 1) // 2
-    return ((int(p["out_w"]) + 1) // 2 + le // 2) * k * s
+    return 2 * ((int(p["out_w"]) + 1) // 2 + le // 2) * k * s
 
 
 def dw_rows_applies(p) -> bool:
     k, s = int(p["k_h"]), int(p["stride_h"])
-    return (k == int(p["k_w"]) and k in DW_ROWS_K and s == int(p["stride_w"]) and s in (1, 2)
-            and int(p["act_min"]) == -128 and int(p["act_max"]) == 127 and dw_rows_ring_words(p) <= DW_ROWS_WORDS)
+    return (k == int(p["k_w"]) and k in DW_ROWS_K and s == int(p["stride_w"]) and s in (1, 2) and int(p["in_c"]) % 2 == 0
+            and int(p["act_min"]) == -128 and int(p["act_max"]) == 127 and dw_rows_ring_words(p) <= DW_ROWS_WORDS
+            and 4 * (dw_rows_ring_words(p) // (2 * k * s)) <= DW_ROWS_STAGE)
 
 
 def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:
     """Exact check that te_depthwise_conv2d_s8_rows_dsp's order never overwrites an input byte before its
     last read, with input and output at these arena offsets. The order: per band of output rows, per
-    channel, per output row: widen the padded rows that entered the window (all columns counted as
-    read), then write the row's outputs. Step n = ((band index * c) + ch) * band + row in band; its
-    reads happen at time 2n, its writes at 2n + 1."""
+    channel pair, per output row: widen the padded rows that entered the window (both channels, all
+    columns counted as read), then write the row's outputs of both channels. Step
+    n = ((band index * c/2) + pair) * band + row in band; its reads happen at time 2n, its writes at 2n + 1."""
     c, in_h, in_w = int(p["in_c"]), int(p["in_h"]), int(p["in_w"])
     out_h, out_w, k, s = int(p["out_h"]), int(p["out_w"]), int(p["k_h"]), int(p["stride_h"])
     pad_top = int(p["pad_top"])
@@ -243,7 +245,7 @@ def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:
         nxt = b0 * s
         for oy in range(b0, min(b0 + band, out_h)):
             top = oy * s
-            step = (bi * c + ch) * band + (oy - b0)
+            step = (bi * (c // 2) + ch // 2) * band + (oy - b0)
             for pr in range(max(nxt, top), top + k):
                 iy = pr - pad_top
                 if 0 <= iy < in_h:
@@ -252,7 +254,7 @@ def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:
     t_read = np.broadcast_to(last_read[:, None, :], (in_h, in_w, c)).reshape(-1)
     oy = np.arange(out_h)
     bi, r = oy // band, oy % band
-    t_write = 2 * ((bi[:, None] * c + ch[None, :]) * band + r[:, None]) + 1          # [oy][ch]
+    t_write = 2 * ((bi[:, None] * (c // 2) + ch[None, :] // 2) * band + r[:, None]) + 1          # [oy][ch]
     t_write = np.broadcast_to(t_write[:, None, :], (out_h, out_w, c)).reshape(-1)
     addr = out_off + np.arange(t_write.size) - in_off
     hit = (addr >= 0) & (addr < t_read.size)
@@ -272,10 +274,18 @@ def dw_rows_band(em, op):
     return None
 
 
+def dw_rows_preferred(p) -> bool:
+    """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels, and for k = 3 down to
+    5x5; on smaller planes its padded windows (k = 5, 7 over a 5x5 or 3x3 input are mostly padding) and
+    per-row set-up cost more than the pixel-major kernel, which skips padding taps."""
+    pixels = int(p["out_h"]) * int(p["out_w"])
+    return pixels >= 100 or (pixels >= 25 and int(p["k_h"]) == 3)
+
+
 def _depthwise_rows(em, op):
     """te_depthwise_conv2d_s8_rows_dsp: two outputs per step from a ring of widened rows."""
     p = op.params
-    if not dw_rows_applies(p):
+    if not dw_rows_applies(p) or not dw_rows_preferred(p):
         return None
     c, k = int(p["in_c"]), int(p["k_h"])
     w = np.asarray(op.constants["weights"]).reshape(k * k, c)

@@ -28,12 +28,16 @@
  * codegen/dsp.py picks the largest band whose order it proves safe when input and output overlap
  * (dw_rows_safe). Stack: TE_DWR_WORDS int32 of ring + 2 k (k - 1) int32 of weights (<= 2,400 B).
  */
+#include <string.h>
+
 #include "tinyengine_kernels.h"
 
 #include "te_dsp.h"
 
 
-#define TE_DWR_WORDS 512
+#define TE_DWR_WORDS 256
+#define TE_DWR_STAGE 128
+#define STW TE_DWR_STAGE
 #define TE_DWR_MAX_K 7
 #define INLINE static inline __attribute__((always_inline))
 #define PK(lo, hi) ((int32_t)(((uint32_t)(int32_t)(lo) & 0xFFFFu) | ((uint32_t)(int32_t)(hi) << 16)))
@@ -97,101 +101,161 @@ INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
   return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
 }
 
-/* Widened value of input column ix of the row at x (0 outside the input). */
-INLINE int32_t col(const int8_t* x, int32_t ix, int32_t in_w, int32_t c, int32_t off) {
-  return ix >= 0 && ix < in_w ? (int32_t)x[ix * c] + off : 0;
+INLINE int32_t ld32(const int16_t* p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
 }
 
-/* Word column starting at input column ix (padding on either side) -> d. */
-INLINE void edge_word(int32_t* d, const int8_t* x, int32_t ix, int32_t in_w, int32_t c, int32_t off, const int32_t S) {
+/* Word column of both channels (d0, d1) from their staging rows at t (channel 1 at t + STW). */
+INLINE void edge_pack(int32_t* d0, int32_t* d1, const int16_t* t, const int32_t S) {
   if (S == 1) {
-    d[0] = PK(col(x, ix, in_w, c, off), col(x, ix + 1, in_w, c, off));
-  } else {
-    d[0] = PK(col(x, ix, in_w, c, off), col(x, ix + 2, in_w, c, off));
-    d[1] = PK(col(x, ix + 1, in_w, c, off), col(x, ix + 3, in_w, c, off));
+    *d0 = ld32(t);
+    *d1 = ld32(t + STW);
+  } else { /* columns 4q..4q+3 -> even [4q, 4q+2], odd [4q+1, 4q+3] */
+    const int32_t a = ld32(t), b = ld32(t + 2), e = ld32(t + STW), f = ld32(t + STW + 2);
+    d0[0] = pkhbt16(a, b);
+    d0[1] = pkhtb16(b, a);
+    d1[0] = pkhbt16(e, f);
+    d1[1] = pkhtb16(f, e);
+  }
+}
+
+/* The two channels' bytes at one pixel, as the low half of a word. */
+INLINE uint32_t ld16(const int8_t* x) {
+  uint16_t v;
+  memcpy(&v, x, 2);
+  return v;
+}
+
+/* Per-channel constants of a channel pair, precomputed once per band. */
+typedef struct {
+  int32_t bias2, mult, rnd, rsh;
+} rq_ch;
+
+/* One output row of one channel: np pairs from the ring d, weight rows wb; o steps by c. */
+INLINE void out_row(const int32_t* d, const int32_t* wb, const rq_ch* q, int8_t* o, int32_t out_w, int32_t c,
+                    const int32_t K, const int32_t S) {
+  const int32_t bias2 = q->bias2, mult = q->mult, rnd = q->rnd, rsh = q->rsh;
+  const int32_t* const end = d + (out_w >> 1) * K * S;
+  for (; d != end; d += K * S) {
+    int32_t a0, a1;
+    if (K > 3) __asm__("" : "+r"(wb)); /* k >= 5: load weight pairs with LDRD each step instead of spilling them */
+    pair(d, wb, bias2, &a0, &a1, K, S);
+    o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
+    o[c] = (int8_t)rq8(a1, mult, rnd, rsh);
+    o += 2 * c;
+  }
+  if (out_w & 1) { /* the last pair's second output lies past the row: dropped */
+    int32_t a0, a1;
+    pair(d, wb, bias2, &a0, &a1, K, S);
+    o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
   }
 }
 
 INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights, const int32_t* rq,
                     int8_t* out, const int32_t K, const int32_t S) {
   const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
-  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO), KS = K * S, G = 2 * S;
+  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO), KS = K * S, G = 2 * S, WCH = 2 * K * WPR;
   const int32_t c = p->c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
   const int32_t pad_top = p->pad_top, pad_left = p->pad_left, off = p->in_offset;
   const int32_t offp = PK(off, off), k1 = 1 + 2 * p->out_offset;
-  const int32_t np = (out_w + 1) >> 1, nq = np + (LE >> 1), row = in_w * c;
-  int32_t qa = (pad_left + G - 1) / G, qb = (pad_left + in_w) / G;
-  int32_t ring[TE_DWR_WORDS];
-  int32_t wd[2 * TE_DWR_MAX_K * (TE_DWR_MAX_K - 1)];
+  const int32_t nq = ((out_w + 1) >> 1) + (LE >> 1), RW = nq * KS, row = in_w * c;
+  /* Word columns [q0, q1) hold input columns (the rest stay zero); the ring needs input columns < iw. */
+  const int32_t q0 = pad_left / G < nq ? pad_left / G : nq;
+  const int32_t q1 = (pad_left + in_w + G - 1) / G < nq ? (pad_left + in_w + G - 1) / G : nq;
+  const int32_t iw = in_w < G * nq - pad_left ? in_w : (G * nq - pad_left > 0 ? G * nq - pad_left : 0);
+  /* Word columns [qa, qb) hold input columns only (widened straight from the input); the edge words
+   * [q0, qa) and [qb, q1) mix in padding: their input columns [0, ie0) and [ie1, iw) go through staging. */
+  const int32_t qa = (pad_left + G - 1) / G < q1 ? (pad_left + G - 1) / G : q1;
+  const int32_t qb = (pad_left + in_w) / G < qa ? qa : ((pad_left + in_w) / G < q1 ? (pad_left + in_w) / G : q1);
+  const int32_t ie0 = qa * G - pad_left < iw ? qa * G - pad_left : iw;
+  const int32_t ie1 = qb * G - pad_left > ie0 ? qb * G - pad_left : ie0;
+  int32_t ring[TE_DWR_WORDS]; /* channel ch at ring, ch + 1 at ring + RW; word column q, slot s at q * KS + s * S */
+  int16_t st[2 * TE_DWR_STAGE]; /* staging rows of the two channels, padded columns zero: linear, 16-bit */
+  int32_t wd[2 * 2 * TE_DWR_MAX_K * (TE_DWR_MAX_K - 1)];
+  rq_ch rqc[2];
   int32_t b0, ch, oy, q, j, ky, kx;
 
-  if (qa > nq) qa = nq;
-  if (qb > nq) qb = nq;
-  if (qb < qa) qb = qa;
+  memset(ring, 0, sizeof(int32_t) * 2 * RW);
+  memset(st, 0, sizeof st);
   for (b0 = 0; b0 < out_h; b0 += band) {
     const int32_t b1 = out_h - b0 < band ? out_h : b0 + band;
-    for (ch = 0; ch < c; ++ch) {
-      const int8_t* wc = weights + ch * K * K;
-      const int32_t rsh = rq[2 * ch] & 0xFF, bias2 = rq[2 * ch] >> 8, mult = rq[2 * ch + 1];
-      const int32_t rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
+    for (ch = 0; ch < c; ch += 2) {
       int32_t next = b0 * S;
-      for (ky = 0; ky < K; ++ky) {
-        int32_t t[TE_DWR_MAX_K], te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
-        int32_t* w0 = wd + ky * WPR;
-        for (kx = 0; kx < K; ++kx) t[kx] = 2 * (int32_t)wc[ky * K + kx];
-        if (S == 1) {
-          pack_phase(t, K, w0);
-        } else {
-          for (kx = 0; kx < K; ++kx) (kx & 1 ? to : te)[kx >> 1] = t[kx];
-          pack_phase(te, LE, w0);
-          pack_phase(to, LO, w0 + WE);
+      for (j = 0; j < 2; ++j) {
+        const int8_t* wc = weights + (ch + j) * K * K;
+        const int32_t rsh = rq[2 * (ch + j)] & 0xFF;
+        rqc[j].bias2 = rq[2 * (ch + j)] >> 8;
+        rqc[j].mult = rq[2 * (ch + j) + 1];
+        rqc[j].rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
+        rqc[j].rsh = rsh;
+        for (ky = 0; ky < K; ++ky) {
+          int32_t t[TE_DWR_MAX_K], te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
+          int32_t* w0 = wd + j * WCH + ky * WPR;
+          for (kx = 0; kx < K; ++kx) t[kx] = 2 * (int32_t)wc[ky * K + kx];
+          if (S == 1) {
+            pack_phase(t, K, w0);
+          } else {
+            for (kx = 0; kx < K; ++kx) (kx & 1 ? to : te)[kx >> 1] = t[kx];
+            pack_phase(te, LE, w0);
+            pack_phase(to, LO, w0 + WE);
+          }
+          for (kx = 0; kx < WPR; ++kx) w0[K * WPR + kx] = w0[kx];
         }
-        for (j = 0; j < WPR; ++j) w0[K * WPR + j] = w0[j];
       }
       for (oy = b0; oy < b1; ++oy) {
-        const int32_t top = oy * S;
-        const int32_t* wb = wd + (K - top % K) * WPR;
+        const int32_t top = oy * S, rot = (K - top % K) * WPR;
         int8_t* o = out + oy * out_w * c + ch;
         int32_t pr = next > top ? next : top;
-        for (; pr < top + K; ++pr) { /* widen padded row pr into ring slot pr % K */
+        for (; pr < top + K; ++pr) { /* widen padded row pr of both channels into ring slot pr % K */
           int32_t* d = ring + (pr % K) * S;
           const int32_t iy = pr - pad_top;
           if (iy < 0 || iy >= in_h) {
-            for (q = 0; q < nq; ++q) {
+            for (q = q0; q < q1; ++q) {
               d[q * KS] = 0;
-              if (S == 2) d[q * KS + 1] = 0;
+              d[RW + q * KS] = 0;
+              if (S == 2) {
+                d[q * KS + 1] = 0;
+                d[RW + q * KS + 1] = 0;
+              }
             }
             continue;
           }
           {
             const int8_t* x = in + iy * row + ch;
-            const int8_t* xs = x + (qa < qb ? qa * G - pad_left : 0) * c;
-            for (q = 0; q < qa; ++q) edge_word(d + q * KS, x, q * G - pad_left, in_w, c, off, S);
-            for (; q < qb; ++q) { /* every column inside the input */
+            const int8_t* xs = x + (qa * G - pad_left) * c;
+            int32_t ix;
+            for (ix = 0; ix < ie0; ++ix) { /* edge columns through the staging rows (padding stays zero there) */
+              st[pad_left + ix] = (int16_t)(x[ix * c] + off);
+              st[STW + pad_left + ix] = (int16_t)(x[ix * c + 1] + off);
+            }
+            for (ix = ie1; ix < iw; ++ix) {
+              st[pad_left + ix] = (int16_t)(x[ix * c] + off);
+              st[STW + pad_left + ix] = (int16_t)(x[ix * c + 1] + off);
+            }
+            for (q = q0; q < qa; ++q) edge_pack(d + q * KS, d + RW + q * KS, st + G * q, S);
+            for (q = qb; q < q1; ++q) edge_pack(d + q * KS, d + RW + q * KS, st + G * q, S);
+            for (q = qa; q < qb; ++q) { /* every column inside the input: SXTAB16 splits the two channels */
               if (S == 1) {
-                d[q * KS] = sadd16(pkhbt16(xs[0], xs[c]), offp);
+                const int32_t v = (int32_t)(ld16(xs) | ld16(xs + c) << 16);
+                d[q * KS] = sxtab16(offp, v);
+                d[RW + q * KS] = sxtab16_ror8(offp, v);
               } else {
-                d[q * KS] = sadd16(pkhbt16(xs[0], xs[2 * c]), offp);
-                d[q * KS + 1] = sadd16(pkhbt16(xs[c], xs[3 * c]), offp);
+                const int32_t ve = (int32_t)(ld16(xs) | ld16(xs + 2 * c) << 16);
+                const int32_t vo = (int32_t)(ld16(xs + c) | ld16(xs + 3 * c) << 16);
+                d[q * KS] = sxtab16(offp, ve);
+                d[q * KS + 1] = sxtab16(offp, vo);
+                d[RW + q * KS] = sxtab16_ror8(offp, ve);
+                d[RW + q * KS + 1] = sxtab16_ror8(offp, vo);
               }
               xs += G * c;
             }
-            for (; q < nq; ++q) edge_word(d + q * KS, x, q * G - pad_left, in_w, c, off, S);
           }
         }
         next = top + K;
-        for (j = 0; j < out_w >> 1; ++j) {
-          int32_t a0, a1;
-          pair(ring + j * KS, wb, bias2, &a0, &a1, K, S);
-          o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
-          o[c] = (int8_t)rq8(a1, mult, rnd, rsh);
-          o += 2 * c;
-        }
-        if (out_w & 1) { /* the last pair's second output lies past the row: dropped */
-          int32_t a0, a1;
-          pair(ring + j * KS, wb, bias2, &a0, &a1, K, S);
-          o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
-        }
+        out_row(ring, wd + rot, &rqc[0], o, out_w, c, K, S);
+        out_row(ring + RW, wd + WCH + rot, &rqc[1], o + 1, out_w, c, K, S);
       }
     }
   }
@@ -211,14 +275,14 @@ DW_ROWS_INSTANCE(7, 2)
 
 static int32_t ring_words(const te_dw_params* p) {
   const int32_t k = p->k_h, s = p->stride_h, le = s == 1 ? k : (k + 1) / 2;
-  return ((p->out_w + 1) / 2 + le / 2) * k * s;
+  return 2 * ((p->out_w + 1) / 2 + le / 2) * k * s;
 }
 
 void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
                                      const int32_t* rq, int8_t* out) {
   const int32_t k = p->k_h, s = p->stride_h;
-  if (k != p->k_w || s != p->stride_w || band < 1 || p->act_min != -128 || p->act_max != 127 ||
-      ring_words(p) > TE_DWR_WORDS)
+  if (k != p->k_w || s != p->stride_w || band < 1 || (p->c & 1) || p->act_min != -128 || p->act_max != 127 ||
+      ring_words(p) > TE_DWR_WORDS || 4 * (ring_words(p) / (2 * k * s)) > TE_DWR_STAGE)
     return; /* never emitted */
   switch (k * 4 + s) {
     case 13: dw_rows_k3s1(p, band, in, weights, rq, out); break;

@@ -82,6 +82,12 @@ static inline int32_t pkhbt16(int32_t lo, int32_t hi) {
   __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
   return r;
 }
+/* [top half of lo, top half of hi] */
+static inline int32_t pkhtb16(int32_t hi, int32_t lo) {
+  int32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -119,6 +125,7 @@ static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
                               ((uint64_t)1 << 31)) >> 32);
 }
 static inline int32_t pkhbt16(int32_t lo, int32_t hi) { return pack16(lo, hi); }
+static inline int32_t pkhtb16(int32_t hi, int32_t lo) { return pack16(hi16(lo), hi16(hi)); }
 #endif
 
 #endif /* TE_DSP_H_ */
