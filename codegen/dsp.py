@@ -305,7 +305,8 @@ def _depthwise_rows(em, op):
     wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))  # channel-major [c][k][k]
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
-    return (f"te_depthwise_conv2d_s8_rows_dsp(&{n}_dw, {band}, {ins}, {wname}, {q}, {em.ptr(op.output)});",
+    fn = f"te_depthwise_conv2d_s8_rows_k{k}s{int(p['stride_h'])}_dsp"
+    return (f"{fn}(&{n}_dw, {band}, {ins}, {wname}, {q}, {em.ptr(op.output)});",
             ["depthwise_conv2d_s8_rows_dsp.c"])
 
 

@@ -36,8 +36,6 @@
 
 
 #define TE_DWR_WORDS 256
-#define TE_DWR_STAGE 128
-#define STW TE_DWR_STAGE
 #define TE_DWR_MAX_K 7
 #define INLINE static inline __attribute__((always_inline))
 #define PK(lo, hi) ((int32_t)(((uint32_t)(int32_t)(lo) & 0xFFFFu) | ((uint32_t)(int32_t)(hi) << 16)))
@@ -107,25 +105,33 @@ INLINE int32_t ld32(const int16_t* p) {
   return v;
 }
 
-/* Word column of both channels (d0, d1) from their staging rows at t (channel 1 at t + STW). */
-INLINE void edge_pack(int32_t* d0, int32_t* d1, const int16_t* t, const int32_t S) {
-  if (S == 1) {
-    *d0 = ld32(t);
-    *d1 = ld32(t + STW);
-  } else { /* columns 4q..4q+3 -> even [4q, 4q+2], odd [4q+1, 4q+3] */
-    const int32_t a = ld32(t), b = ld32(t + 2), e = ld32(t + STW), f = ld32(t + STW + 2);
-    d0[0] = pkhbt16(a, b);
-    d0[1] = pkhtb16(b, a);
-    d1[0] = pkhbt16(e, f);
-    d1[1] = pkhtb16(f, e);
-  }
-}
-
 /* The two channels' bytes at one pixel, as the low half of a word. */
 INLINE uint32_t ld16(const int8_t* x) {
   uint16_t v;
   memcpy(&v, x, 2);
   return v;
+}
+
+/* Both channels at input column ix, or padh (two bytes -in_offset, which widen to 0) outside the input. */
+INLINE uint32_t px16(const int8_t* x, int32_t ix, int32_t in_w, int32_t c, uint32_t padh) {
+  return ix >= 0 && ix < in_w ? ld16(x + ix * c) : padh;
+}
+
+/* A word column (channel ch at d, ch + 1 at d + RW) that mixes input and padding columns, from input column ix. */
+INLINE void edge_word(int32_t* d, int32_t RW, const int8_t* x, int32_t ix, int32_t in_w, int32_t c, uint32_t padh,
+                      int32_t offp, const int32_t S) {
+  if (S == 1) {
+    const int32_t v = (int32_t)(px16(x, ix, in_w, c, padh) | px16(x, ix + 1, in_w, c, padh) << 16);
+    d[0] = sxtab16(offp, v);
+    d[RW] = sxtab16_ror8(offp, v);
+  } else {
+    const int32_t ve = (int32_t)(px16(x, ix, in_w, c, padh) | px16(x, ix + 2, in_w, c, padh) << 16);
+    const int32_t vo = (int32_t)(px16(x, ix + 1, in_w, c, padh) | px16(x, ix + 3, in_w, c, padh) << 16);
+    d[0] = sxtab16(offp, ve);
+    d[1] = sxtab16(offp, vo);
+    d[RW] = sxtab16_ror8(offp, ve);
+    d[RW + 1] = sxtab16_ror8(offp, vo);
+  }
 }
 
 /* Per-channel constants of a channel pair, precomputed once per band. */
@@ -134,8 +140,8 @@ typedef struct {
 } rq_ch;
 
 /* One output row of one channel: np pairs from the ring d, weight rows wb; o steps by c. */
-INLINE void out_row(const int32_t* d, const int32_t* wb, const rq_ch* q, int8_t* o, int32_t out_w, int32_t c,
-                    const int32_t K, const int32_t S) {
+INLINE void out_row(const int32_t* restrict d, const int32_t* restrict wb, const rq_ch* restrict q, int8_t* restrict o,
+                    int32_t out_w, int32_t c, const int32_t K, const int32_t S) {
   const int32_t bias2 = q->bias2, mult = q->mult, rnd = q->rnd, rsh = q->rsh;
   const int32_t* const end = d + (out_w >> 1) * K * S;
   for (; d != end; d += K * S) {
@@ -153,57 +159,64 @@ INLINE void out_row(const int32_t* d, const int32_t* wb, const rq_ch* q, int8_t*
   }
 }
 
+/* Weights and requantization constants of channels ch, ch+1 (wc, rq at ch): per channel 2k packed weight rows
+ * (the k rows, then the same again, so any rotation reads k consecutive rows) and its rq_ch. Generic in k and
+ * the stride (it runs once per channel pair per band): one copy for every instance. */
+INLINE void prep_pair(const int8_t* wc, const int32_t* rq, int32_t k1, const int32_t K, const int32_t S,
+                      int32_t* wd, rq_ch* rqc) {
+  const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
+  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO);
+  int32_t j, ky, kx;
+  for (j = 0; j < 2; ++j) {
+    const int32_t rsh = rq[2 * j] & 0xFF;
+    rqc[j].bias2 = rq[2 * j] >> 8;
+    rqc[j].mult = rq[2 * j + 1];
+    rqc[j].rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
+    rqc[j].rsh = rsh;
+    for (ky = 0; ky < K; ++ky) {
+      int32_t te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
+      int32_t* w0 = wd + (2 * j * K + ky) * WPR;
+      for (kx = 0; kx < K; ++kx) {
+        const int32_t t = 2 * (int32_t)wc[j * K * K + ky * K + kx];
+        if (S == 1) te[kx] = t;
+        else (kx & 1 ? to : te)[kx >> 1] = t;
+      }
+      pack_phase(te, LE, w0);
+      pack_phase(to, LO, w0 + WE);
+      for (kx = 0; kx < WPR; ++kx) w0[K * WPR + kx] = w0[kx];
+    }
+  }
+}
+
+typedef void (*out_row_fn)(const int32_t* restrict d, const int32_t* restrict wb, const rq_ch* restrict q,
+                           int8_t* restrict o, int32_t out_w, int32_t c);
+
 INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights, const int32_t* rq,
-                    int8_t* out, const int32_t K, const int32_t S) {
+                    int8_t* out, const int32_t K, const int32_t S, const out_row_fn row_fn) {
   const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
   const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO), KS = K * S, G = 2 * S, WCH = 2 * K * WPR;
   const int32_t c = p->c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
   const int32_t pad_top = p->pad_top, pad_left = p->pad_left, off = p->in_offset;
   const int32_t offp = PK(off, off), k1 = 1 + 2 * p->out_offset;
   const int32_t nq = ((out_w + 1) >> 1) + (LE >> 1), RW = nq * KS, row = in_w * c;
-  /* Word columns [q0, q1) hold input columns (the rest stay zero); the ring needs input columns < iw. */
+  /* Word columns [q0, q1) hold input columns (the rest stay zero). */
   const int32_t q0 = pad_left / G < nq ? pad_left / G : nq;
   const int32_t q1 = (pad_left + in_w + G - 1) / G < nq ? (pad_left + in_w + G - 1) / G : nq;
-  const int32_t iw = in_w < G * nq - pad_left ? in_w : (G * nq - pad_left > 0 ? G * nq - pad_left : 0);
-  /* Word columns [qa, qb) hold input columns only (widened straight from the input); the edge words
-   * [q0, qa) and [qb, q1) mix in padding: their input columns [0, ie0) and [ie1, iw) go through staging. */
+  /* Word columns [qa, qb) hold input columns only; the edge words [q0, qa) and [qb, q1) mix in padding. */
   const int32_t qa = (pad_left + G - 1) / G < q1 ? (pad_left + G - 1) / G : q1;
   const int32_t qb = (pad_left + in_w) / G < qa ? qa : ((pad_left + in_w) / G < q1 ? (pad_left + in_w) / G : q1);
-  const int32_t ie0 = qa * G - pad_left < iw ? qa * G - pad_left : iw;
-  const int32_t ie1 = qb * G - pad_left > ie0 ? qb * G - pad_left : ie0;
+  const uint32_t padh = (uint32_t)(-off & 0xFF) * 0x101u;
   int32_t ring[TE_DWR_WORDS]; /* channel ch at ring, ch + 1 at ring + RW; word column q, slot s at q * KS + s * S */
-  int16_t st[2 * TE_DWR_STAGE]; /* staging rows of the two channels, padded columns zero: linear, 16-bit */
   int32_t wd[2 * 2 * TE_DWR_MAX_K * (TE_DWR_MAX_K - 1)];
   rq_ch rqc[2];
-  int32_t b0, ch, oy, q, j, ky, kx;
+  int32_t b0, ch, oy, q;
 
   memset(ring, 0, sizeof(int32_t) * 2 * RW);
-  memset(st, 0, sizeof st);
   for (b0 = 0; b0 < out_h; b0 += band) {
     const int32_t b1 = out_h - b0 < band ? out_h : b0 + band;
     for (ch = 0; ch < c; ch += 2) {
       int32_t next = b0 * S;
-      for (j = 0; j < 2; ++j) {
-        const int8_t* wc = weights + (ch + j) * K * K;
-        const int32_t rsh = rq[2 * (ch + j)] & 0xFF;
-        rqc[j].bias2 = rq[2 * (ch + j)] >> 8;
-        rqc[j].mult = rq[2 * (ch + j) + 1];
-        rqc[j].rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
-        rqc[j].rsh = rsh;
-        for (ky = 0; ky < K; ++ky) {
-          int32_t t[TE_DWR_MAX_K], te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
-          int32_t* w0 = wd + j * WCH + ky * WPR;
-          for (kx = 0; kx < K; ++kx) t[kx] = 2 * (int32_t)wc[ky * K + kx];
-          if (S == 1) {
-            pack_phase(t, K, w0);
-          } else {
-            for (kx = 0; kx < K; ++kx) (kx & 1 ? to : te)[kx >> 1] = t[kx];
-            pack_phase(te, LE, w0);
-            pack_phase(to, LO, w0 + WE);
-          }
-          for (kx = 0; kx < WPR; ++kx) w0[K * WPR + kx] = w0[kx];
-        }
-      }
+      prep_pair(weights + ch * K * K, rq + 2 * ch, k1, K, S, wd, rqc);
       for (oy = b0; oy < b1; ++oy) {
         const int32_t top = oy * S, rot = (K - top % K) * WPR;
         int8_t* o = out + oy * out_w * c + ch;
@@ -215,56 +228,71 @@ INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const
             for (q = q0; q < q1; ++q) {
               d[q * KS] = 0;
               d[RW + q * KS] = 0;
-              if (S == 2) {
-                d[q * KS + 1] = 0;
-                d[RW + q * KS + 1] = 0;
-              }
+              d[q * KS + S - 1] = 0;
+              d[RW + q * KS + S - 1] = 0;
             }
             continue;
           }
           {
             const int8_t* x = in + iy * row + ch;
             const int8_t* xs = x + (qa * G - pad_left) * c;
-            int32_t ix;
-            for (ix = 0; ix < ie0; ++ix) { /* edge columns through the staging rows (padding stays zero there) */
-              st[pad_left + ix] = (int16_t)(x[ix * c] + off);
-              st[STW + pad_left + ix] = (int16_t)(x[ix * c + 1] + off);
-            }
-            for (ix = ie1; ix < iw; ++ix) {
-              st[pad_left + ix] = (int16_t)(x[ix * c] + off);
-              st[STW + pad_left + ix] = (int16_t)(x[ix * c + 1] + off);
-            }
-            for (q = q0; q < qa; ++q) edge_pack(d + q * KS, d + RW + q * KS, st + G * q, S);
-            for (q = qb; q < q1; ++q) edge_pack(d + q * KS, d + RW + q * KS, st + G * q, S);
-            for (q = qa; q < qb; ++q) { /* every column inside the input: SXTAB16 splits the two channels */
-              if (S == 1) {
+            for (q = q0; q < qa; ++q) edge_word(d + q * KS, RW, x, q * G - pad_left, in_w, c, padh, offp, S);
+            for (q = qb; q < q1; ++q) edge_word(d + q * KS, RW, x, q * G - pad_left, in_w, c, padh, offp, S);
+            if (S == 1) { /* every column inside the input: SXTAB16 splits the two channels */
+              int32_t* e0 = d + qa * KS;
+              for (q = qa; q < qb; ++q) {
                 const int32_t v = (int32_t)(ld16(xs) | ld16(xs + c) << 16);
-                d[q * KS] = sxtab16(offp, v);
-                d[RW + q * KS] = sxtab16_ror8(offp, v);
-              } else {
+                e0[0] = sxtab16(offp, v);
+                e0[RW] = sxtab16_ror8(offp, v);
+                e0 += KS;
+                xs += 2 * c;
+              }
+            } else {
+              int32_t* e0 = d + qa * KS;
+              for (q = qa; q < qb; ++q) {
                 const int32_t ve = (int32_t)(ld16(xs) | ld16(xs + 2 * c) << 16);
                 const int32_t vo = (int32_t)(ld16(xs + c) | ld16(xs + 3 * c) << 16);
-                d[q * KS] = sxtab16(offp, ve);
-                d[q * KS + 1] = sxtab16(offp, vo);
-                d[RW + q * KS] = sxtab16_ror8(offp, ve);
-                d[RW + q * KS + 1] = sxtab16_ror8(offp, vo);
+                e0[0] = sxtab16(offp, ve);
+                e0[1] = sxtab16(offp, vo);
+                e0[RW] = sxtab16_ror8(offp, ve);
+                e0[RW + 1] = sxtab16_ror8(offp, vo);
+                e0 += KS;
+                xs += 4 * c;
               }
-              xs += G * c;
             }
           }
         }
         next = top + K;
-        out_row(ring, wd + rot, &rqc[0], o, out_w, c, K, S);
-        out_row(ring + RW, wd + WCH + rot, &rqc[1], o + 1, out_w, c, K, S);
+        row_fn(ring, wd + rot, &rqc[0], o, out_w, c);
+        row_fn(ring + RW, wd + WCH + rot, &rqc[1], o + 1, out_w, c);
       }
     }
   }
 }
 
-#define DW_ROWS_INSTANCE(K, S)                                                                                \
-  static __attribute__((noinline)) void dw_rows_k##K##s##S(const te_dw_params* p, int32_t band, const int8_t* in, \
-                                                           const int8_t* w, const int32_t* rq, int8_t* out) {   \
-    dw_rows(p, band, in, w, rq, out, K, S);                                                                   \
+static int32_t ring_words(const te_dw_params* p) {
+  const int32_t k = p->k_h, s = p->stride_h, le = s == 1 ? k : (k + 1) / 2;
+  return 2 * ((p->out_w + 1) / 2 + le / 2) * k * s;
+}
+
+static int rows_ok(const te_dw_params* p, int32_t band, int32_t k, int32_t s) {
+  const int32_t words = ring_words(p);
+  return p->k_h == k && p->k_w == k && p->stride_h == s && p->stride_w == s && band >= 1 && (p->c & 1) == 0 &&
+         p->act_min == -128 && p->act_max == 127 && words <= TE_DWR_WORDS;
+}
+
+/* One instance per (k, stride), each with its own entry point so a firmware links only those it calls;
+ * the output row loop is a function of its own (one copy per instance, registers of its own). */
+#define DW_ROWS_INSTANCE(K, S)                                                                                     \
+  static __attribute__((noinline)) void out_row_k##K##s##S(const int32_t* restrict d, const int32_t* restrict wb,   \
+                                                           const rq_ch* restrict q, int8_t* restrict o,           \
+                                                           int32_t out_w, int32_t c) {                            \
+    out_row(d, wb, q, o, out_w, c, K, S);                                                                          \
+  }                                                                                                                \
+  void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
+                                                    const int8_t* w, const int32_t* rq, int8_t* out) {              \
+    if (!rows_ok(p, band, K, S)) return; /* never emitted */                                                       \
+    dw_rows(p, band, in, w, rq, out, K, S, out_row_k##K##s##S);                                                    \
   }
 DW_ROWS_INSTANCE(3, 1)
 DW_ROWS_INSTANCE(3, 2)
@@ -273,24 +301,15 @@ DW_ROWS_INSTANCE(5, 2)
 DW_ROWS_INSTANCE(7, 1)
 DW_ROWS_INSTANCE(7, 2)
 
-static int32_t ring_words(const te_dw_params* p) {
-  const int32_t k = p->k_h, s = p->stride_h, le = s == 1 ? k : (k + 1) / 2;
-  return 2 * ((p->out_w + 1) / 2 + le / 2) * k * s;
-}
-
 void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
                                      const int32_t* rq, int8_t* out) {
-  const int32_t k = p->k_h, s = p->stride_h;
-  if (k != p->k_w || s != p->stride_w || band < 1 || (p->c & 1) || p->act_min != -128 || p->act_max != 127 ||
-      ring_words(p) > TE_DWR_WORDS || 4 * (ring_words(p) / (2 * k * s)) > TE_DWR_STAGE)
-    return; /* never emitted */
-  switch (k * 4 + s) {
-    case 13: dw_rows_k3s1(p, band, in, weights, rq, out); break;
-    case 14: dw_rows_k3s2(p, band, in, weights, rq, out); break;
-    case 21: dw_rows_k5s1(p, band, in, weights, rq, out); break;
-    case 22: dw_rows_k5s2(p, band, in, weights, rq, out); break;
-    case 29: dw_rows_k7s1(p, band, in, weights, rq, out); break;
-    case 30: dw_rows_k7s2(p, band, in, weights, rq, out); break;
-    default: break;
+  switch (p->k_h * 4 + p->stride_h) {
+    case 13: te_depthwise_conv2d_s8_rows_k3s1_dsp(p, band, in, weights, rq, out); break;
+    case 14: te_depthwise_conv2d_s8_rows_k3s2_dsp(p, band, in, weights, rq, out); break;
+    case 21: te_depthwise_conv2d_s8_rows_k5s1_dsp(p, band, in, weights, rq, out); break;
+    case 22: te_depthwise_conv2d_s8_rows_k5s2_dsp(p, band, in, weights, rq, out); break;
+    case 29: te_depthwise_conv2d_s8_rows_k7s1_dsp(p, band, in, weights, rq, out); break;
+    case 30: te_depthwise_conv2d_s8_rows_k7s2_dsp(p, band, in, weights, rq, out); break;
+    default: break; /* never emitted */
   }
 }

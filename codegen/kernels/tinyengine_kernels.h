@@ -199,6 +199,17 @@ void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const i
  * that order against the memory plan: codegen/dsp.py dw_rows_safe). */
 void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
                                      const int32_t* rq, int8_t* out);
+/* The same for one (k, stride) each: what the compiler emits, so a firmware links only the instances it uses. */
+#define TE_DW_ROWS_DECL(K, S)                                                                                      \
+  void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
+                                                    const int8_t* weights, const int32_t* rq, int8_t* out);
+TE_DW_ROWS_DECL(3, 1)
+TE_DW_ROWS_DECL(3, 2)
+TE_DW_ROWS_DECL(5, 1)
+TE_DW_ROWS_DECL(5, 2)
+TE_DW_ROWS_DECL(7, 1)
+TE_DW_ROWS_DECL(7, 2)
+#undef TE_DW_ROWS_DECL
 
 /* General conv (no dilation) with a small reduction K = k_h*k_w*in_c <= 256: weights widened at
  * compile time to 16-bit pairs, [out_c][K rounded up to even / 2] words in [ky][kx][ic] order. */
