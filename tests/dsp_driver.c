@@ -13,7 +13,8 @@
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
-       OP_QUANT_DSP = 106, OP_DW_ROWS_DSP = 107 };
+       OP_QUANT_DSP = 106, OP_DW_ROWS_DSP = 107,
+       OP_DW_ROWS_SHARED = 108 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -123,6 +124,21 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
       p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
       te_depthwise_conv2d_s8_rows_dsp(&p, q[16], b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_ROWS_SHARED: { /* as OP_DW_ROWS_DSP, input and output placed in one arena: q[17] in, q[18] out, q[19] size */
+      te_dw_params p;
+      uint8_t* mem;
+      if (np != 20) die("dw_rows_shared: 20 params");
+      p.in_h = q[0]; p.in_w = q[1]; p.c = q[2]; p.out_h = q[3]; p.out_w = q[4];
+      p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
+      p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
+      p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
+      mem = get_mem((uint32_t)q[19]);
+      memset(mem, 0x33, (size_t)q[19]);
+      memcpy(mem + q[17], b[0], (size_t)(q[0] * q[1] * q[2]));
+      te_depthwise_conv2d_s8_rows_dsp(&p, q[16], (const int8_t*)(mem + q[17]), b[1], b[2], (int8_t*)(mem + q[18]));
+      memcpy(out, mem + q[18], (size_t)(q[3] * q[4] * q[2]));
       break;
     }
     case OP_FC_DSCALE: case OP_FC_DSP: {

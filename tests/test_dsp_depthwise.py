@@ -137,3 +137,51 @@ def test_rows_overlap_check_accepts_only_correct_placements():
             else:
                 rejected += 1
     assert accepted > 30 and rejected > 30
+
+
+def test_rows_kernel_in_place_where_the_check_allows(host_drivers, tmp_path_factory):
+    """The real kernel, input and output in one buffer at every offset dw_rows_safe accepts (overlapping
+    ones included), gives the portable kernel's bytes (host under ASan, and QEMU)."""
+    rng = np.random.default_rng(17)
+    port, shared = kh.Batch(), kh.Batch()
+    overlapping = 0
+    for _ in range(12):
+        k, s = int(rng.choice(dsp.DW_ROWS_K)), int(rng.choice([1, 2]))
+        in_h, in_w, c = int(rng.integers(3, 9)), int(rng.integers(3, 9)), 2 * int(rng.integers(1, 3))
+        out_h, pad = _window(rng, in_h, k, s)
+        out_w, pad_left = _window(rng, in_w, k, s)
+        if out_h < 1 or out_w < 1:
+            continue
+        p = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, k_h=k, k_w=k, stride_h=s, stride_w=s,
+                 pad_top=pad, pad_left=pad_left, act_min=-128, act_max=127)
+        x = rng.integers(-128, 128, (in_h, in_w, c), dtype=np.int8)
+        w = rng.integers(-128, 128, (k, k, c), dtype=np.int8)
+        bias = rng.integers(-(1 << 15), 1 << 15, c).astype(np.int32)
+        in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        w2d = np.ascontiguousarray(w.reshape(k * k, c).T)
+        mult, shift = _requant_params(rng, w2d, bias, in_offset, out_offset)
+        conv = dict(p, out_c=c, dil_h=1, dil_w=1, depth_multiplier=1, in_offset=in_offset, out_offset=out_offset)
+        in_bytes, out_bytes = in_h * in_w * c, out_h * out_w * c
+        band = int(rng.integers(1, out_h + 1))
+        for delta in range(-out_bytes, in_bytes + 1):
+            lo = min(0, delta)
+            in_off, out_off = -lo, delta - lo
+            if not dsp.dw_rows_safe(p, in_off, out_off, band):
+                continue
+            overlapping += in_off < out_off + out_bytes and out_off < in_off + in_bytes
+            size = max(in_off + in_bytes, out_off + out_bytes)
+            dh.add(port, "dwconv", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift],
+                   np.int8, (out_h, out_w, c))
+            dh.add(shared, "dw_rows_shared", [in_h, in_w, c, out_h, out_w, k, k, s, s, pad, pad_left,
+                                              dsp.dw_pad_right(conv), in_offset, out_offset, -128, 127, band,
+                                              in_off, out_off, size],
+                   [x, w2d, dsp.rq_table(mult, shift, bias, c)], np.int8, (out_h, out_w, c))
+    assert overlapping > 20
+    expected = dh.run(host_drivers[0], port)
+    for exe in host_drivers:
+        for i, (g, e) in enumerate(zip(dh.run(exe, shared), expected)):
+            assert g.tobytes() == e.tobytes(), f"case {i} on host ({exe.name})"
+    for t in ["cortex-m7"]:
+        exe = arm_driver(tmp_path_factory, t)
+        for i, (g, e) in enumerate(zip(dh.run(exe, shared, t), expected)):
+            assert g.tobytes() == e.tobytes(), f"case {i} on {t}"
