@@ -22,11 +22,17 @@
  *   RoundingDivideByPOT's correction: they differ only when y == 0, where
  *   (rnd - 1) >> right == rnd >> right for right >= 1. codegen/dsp.py's fast_requant_ok bounds every
  *   sum (the requantization of conv2d_1x1_s8_dsp.c, rq = {(2 * bias) << 8 | right, mult}).
+ * - Two channels at a time: one LDRH per pixel brings both channels' bytes, SXTAB16 (plain and ROR 8)
+ *   splits them and adds in_offset, so a word of two columns of each channel costs two loads and four
+ *   instructions. Columns in the padding read as bytes -in_offset (they widen to 0); word columns
+ *   entirely in the padding are zeroed once and never written again.
  *
- * Order: bands of `band` output rows; per band, channel by channel, per output row: widen the rows
- * that entered the window, then write the row's outputs. With band = out_h this is plain channel-major;
- * codegen/dsp.py picks the largest band whose order it proves safe when input and output overlap
- * (dw_rows_safe). Stack: TE_DWR_WORDS int32 of ring + 2 k (k - 1) int32 of weights (<= 2,400 B).
+ * Order: bands of `band` output rows; per band, per channel pair, per output row: widen the rows that
+ * entered the window (both channels), then write the row's outputs (channel ch, then ch + 1). With
+ * band = out_h this is channel-major; codegen/dsp.py picks the largest band whose order it proves safe
+ * when input and output overlap (dw_rows_safe). Needs an even channel count.
+ * Stack: ring TE_DWR_WORDS int32 (1 kB) + weight rows 4 k (k - 1) int32 (<= 672 B) + for k = 3, stride 1
+ * a row of TE_DWR_MAX_W int32 accumulators (512 B, in out_row's frame): about 2.3 kB at most.
  */
 #include <string.h>
 
@@ -98,12 +104,6 @@ INLINE void pair(const int32_t* r, const int32_t* wb, int32_t bias2, int32_t* a0
 
 INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
   return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
-}
-
-INLINE int32_t ld32(const int16_t* p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
 }
 
 /* The two channels' bytes at one pixel, as the low half of a word. */

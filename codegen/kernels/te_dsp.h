@@ -61,7 +61,7 @@ static inline int32_t ssat8(int32_t x) {
   __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
   return r;
 }
-/* Added for the row-pair depthwise kernel (depthwise_conv2d_s8_rows_dsp.c). */
+/* Used by depthwise_conv2d_s8_rows_dsp.c. */
 static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
   int32_t r;
   __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
@@ -75,17 +75,6 @@ static inline int32_t smlabt(int32_t x, int32_t y, int32_t acc) {
 static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
   int32_t r;
   __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
-static inline int32_t pkhbt16(int32_t lo, int32_t hi) {
-  int32_t r;
-  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-  return r;
-}
-/* [top half of lo, top half of hi] */
-static inline int32_t pkhtb16(int32_t hi, int32_t lo) {
-  int32_t r;
-  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
   return r;
 }
 #else
@@ -113,7 +102,7 @@ static inline int32_t smlatt(int32_t x, int32_t y, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * hi16(y)));
 }
 static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
-/* Added for the row-pair depthwise kernel (depthwise_conv2d_s8_rows_dsp.c). */
+/* Used by depthwise_conv2d_s8_rows_dsp.c. */
 static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * lo16(y)));
 }
@@ -124,8 +113,6 @@ static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)(uint32_t)((((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b) +
                               ((uint64_t)1 << 31)) >> 32);
 }
-static inline int32_t pkhbt16(int32_t lo, int32_t hi) { return pack16(lo, hi); }
-static inline int32_t pkhtb16(int32_t hi, int32_t lo) { return pack16(hi16(lo), hi16(hi)); }
 #endif
 
 #endif /* TE_DSP_H_ */
