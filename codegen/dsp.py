@@ -275,11 +275,10 @@ def dw_rows_band(em, op):
 
 
 def dw_rows_preferred(p) -> bool:
-    """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels, and for k = 3 down to
-    5x5; on smaller planes its padded windows (k = 5, 7 over a 5x5 or 3x3 input are mostly padding) and
-    per-row set-up cost more than the pixel-major kernel, which skips padding taps."""
-    pixels = int(p["out_h"]) * int(p["out_w"])
-    return pixels >= 100 or (pixels >= 25 and int(p["k_h"]) == 3)
+    """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels; on smaller ones its
+    padded windows (a 5x5 or 7x7 window over a 5x5 or 3x3 input is mostly padding) and per-row set-up
+    cost more than te_depthwise_conv2d_s8_cg_dsp, which visits only the taps inside the input."""
+    return int(p["out_h"]) * int(p["out_w"]) >= 100
 
 
 def _depthwise_rows(em, op):
@@ -310,13 +309,40 @@ def _depthwise_rows(em, op):
             ["depthwise_conv2d_s8_rows_dsp.c"])
 
 
+DW_CG_TAPS = 64
+DW_CG_PIXELS = 25
+
+
+def _depthwise_cg(em, op):
+    """te_depthwise_conv2d_s8_cg_dsp: small planes, valid taps only, group of 4 channels by group (only where
+    input and output do not overlap: it does not keep the portable kernel's order)."""
+    p = op.params
+    c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
+    if (c % 4 or k_h * k_w > DW_CG_TAPS or int(p["out_h"]) * int(p["out_w"]) > DW_CG_PIXELS
+            or int(p["act_min"]) != -128 or int(p["act_max"]) != 127):
+        return None
+    w = np.asarray(op.constants["weights"]).reshape(-1, c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
+    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+        return None
+    if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False):
+        return None
+    n = op.name
+    em.params.append(_conv_struct(n, p))
+    wname = em.const("int8_t", f"{n}_w", w.reshape(-1))
+    q = em.const("int32_t", f"{n}_rq", rq)
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_depthwise_conv2d_s8_cg_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});",
+            ["depthwise_conv2d_s8_cg_dsp.c"])
+
+
 def _depthwise(em, op):
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None
-    rows = _depthwise_rows(em, op)
-    if rows is not None:
-        return rows
+    fast = _depthwise_rows(em, op) or _depthwise_cg(em, op)
+    if fast is not None:
+        return fast
     if dw_prefers_channel_major(p):
         return _depthwise_cm(em, op) or _depthwise_hwc(em, op)
     return _depthwise_hwc(em, op) or _depthwise_cm(em, op)

@@ -14,7 +14,7 @@
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
        OP_QUANT_DSP = 106, OP_DW_ROWS_DSP = 107,
-       OP_DW_ROWS_SHARED = 108 };
+       OP_DW_ROWS_SHARED = 108, OP_DW_CG_DSP = 109 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -165,6 +165,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 19) die("dw_hwc_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_CG_DSP: {
+      te_conv_params p;
+      if (np != 19) die("dw_cg_dsp: 19 params");
+      conv_params(q, &p);
+      te_depthwise_conv2d_s8_cg_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_QUANT: case OP_QUANT_DSP: {

@@ -1,7 +1,8 @@
-"""te_depthwise_conv2d_s8_rows_dsp (two outputs per step, k in {3, 5, 7}, stride 1 or 2): byte-identical
-with the portable depthwise kernel (itself LiteRT-exact) on random shapes, every band, on the host (exact
-C models of the DSP instructions, plain and ASan+UBSan) and under QEMU (real instructions); and its
-in-place check (dw_rows_safe) only accepts placements where the kernel's order gives the right bytes.
+"""te_depthwise_conv2d_s8_rows_dsp (two outputs per step, k in {3, 5, 7}, stride 1 or 2) and
+te_depthwise_conv2d_s8_cg_dsp (small planes, group of 4 channels by group): byte-identical with the portable
+depthwise kernel (itself LiteRT-exact) on random shapes (every band for the rows kernel), on the host
+(exact C models of the DSP instructions, plain and ASan+UBSan) and under QEMU (real instructions); and the
+rows kernel's in-place check (dw_rows_safe) only accepts placements where its order gives the right bytes.
 A small sample runs by default; ``-m slow`` runs the sweep.
 """
 
@@ -54,11 +55,38 @@ def rows_case(rng, batch_port, batch_dsp, wide=False):
            [x, w2d, dsp.rq_table(mult, shift, bias, c)], np.int8, (out_h, out_w, c))
 
 
-def _check(n, seed, host_drivers, tmp_path_factory, targets, wide_every=5):
+def cg_case(rng, batch_port, batch_dsp, wide=False):
+    del wide
+    while True:
+        k_h, k_w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        in_h, in_w, c = int(rng.integers(1, 11)), int(rng.integers(1, 11)), 4 * int(rng.integers(1, 4))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        if out_h >= 1 and out_w >= 1 and out_h * out_w <= dsp.DW_CG_PIXELS and k_h * k_w <= dsp.DW_CG_TAPS:
+            break
+    x = rng.integers(-128, 128, (in_h, in_w, c), dtype=np.int8)
+    w = rng.integers(-128, 128, (k_h, k_w, c), dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+        w[:] = rng.choice([-128, 127])
+    bias = rng.integers(-(1 << 15), 1 << 15, c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    w2d = np.ascontiguousarray(w.reshape(k_h * k_w, c).T)
+    mult, shift = _requant_params(rng, w2d, bias, in_offset, out_offset)
+    conv = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=c, k_h=k_h, k_w=k_w, stride_h=s_h,
+                stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left, depth_multiplier=1,
+                in_offset=in_offset, out_offset=out_offset, act_min=-128, act_max=127)
+    values = kh.struct_values("te_conv_params", conv)
+    dh.add(batch_port, "dwconv", values, [x, w, bias, mult, shift], np.int8, (out_h, out_w, c))
+    dh.add(batch_dsp, "dw_cg_dsp", values, [x, w, dsp.rq_table(mult, shift, bias, c)], np.int8, (out_h, out_w, c))
+
+
+def _check(n, seed, host_drivers, tmp_path_factory, targets, wide_every=5, case=rows_case):
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
     for i in range(n):
-        rows_case(rng, port, fast, wide=i % wide_every == wide_every - 1)
+        case(rng, port, fast, wide=i % wide_every == wide_every - 1)
     expected = dh.run(host_drivers[0], port)
     for exe in host_drivers:
         for i, (g, e) in enumerate(zip(dh.run(exe, fast), expected)):
@@ -77,6 +105,16 @@ def test_rows_kernel_matches_portable(host_drivers, tmp_path_factory):
 @pytest.mark.parametrize("seed", range(4))
 def test_rows_kernel_matches_portable_sweep(seed, host_drivers, tmp_path_factory):
     _check(200, 300 + seed, host_drivers, tmp_path_factory, ["cortex-m4", "cortex-m7", "cortex-m33"])
+
+
+def test_cg_kernel_matches_portable(host_drivers, tmp_path_factory):
+    _check(40, 23, host_drivers, tmp_path_factory, ["cortex-m4", "cortex-m7"], case=cg_case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_cg_kernel_matches_portable_sweep(seed, host_drivers, tmp_path_factory):
+    _check(200, 400 + seed, host_drivers, tmp_path_factory, ["cortex-m4", "cortex-m7", "cortex-m33"], case=cg_case)
 
 
 def _rows_order_run(mem, p, in_off, out_off, w, band):

@@ -221,6 +221,12 @@ void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* 
 void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
 
+/* Depthwise conv for small output planes, group of 4 channels by group (the compiler emits it only where
+ * input and output do not overlap): depth multiplier 1, no dilation, in_c % 4 == 0, k_h * k_w <= 64,
+ * out_h * out_w <= 25, activation range the whole int8 range; weights HWC [k_h][k_w][c]; rq as for te_conv2d_1x1_s8_dsp. */
+void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                   const int32_t* rq, int8_t* out);
+
 /* te_quantize_f32_s8, same semantics, fewer branches (FPU cores). */
 void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 
