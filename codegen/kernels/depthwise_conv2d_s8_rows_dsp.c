@@ -180,6 +180,40 @@ INLINE void out_row_2pass(const int32_t* restrict d, const int32_t* restrict wb,
   if (out_w & 1) o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
 }
 
+/* The same with the ring slots outermost (for k = 7): per slot, its weight words stay in registers across the
+ * row and the accumulators go through memory; one step of the unrolled k = 7 window needs more registers
+ * than there are (measured: fewer instructions this way for k = 7, more for k = 3, 5). */
+INLINE void out_row_slots(const int32_t* restrict d, const int32_t* restrict wb, const rq_ch* restrict q,
+                          int8_t* restrict o, int32_t out_w, int32_t c, const int32_t K, const int32_t S) {
+  const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
+  const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO);
+  const int32_t bias2 = q->bias2, mult = q->mult, rnd = q->rnd, rsh = q->rsh;
+  int32_t acc[TE_DWR_MAX_W];
+  int32_t* const end = acc + 2 * ((out_w + 1) >> 1);
+  int32_t* a;
+  int32_t s, x, i;
+  for (a = acc; a != end; ++a) *a = bias2;
+  for (s = 0; s < K; ++s) {
+    const int32_t* r = d + s * S;
+    int32_t wv[2 * TE_DWR_MAX_K];
+#pragma GCC unroll 8
+    for (i = 0; i < WPR; ++i) wv[i] = wb[s * WPR + i];
+    for (a = acc; a != end; a += 2, r += K * S) {
+      int32_t a0 = a[0], a1 = a[1];
+      mac_phase(r, K * S, wv, LE, &a0, &a1);
+      mac_phase(r + 1, K * S, wv + WE, LO, &a0, &a1);
+      a[0] = a0;
+      a[1] = a1;
+    }
+  }
+  for (x = 0; x + 1 < out_w; x += 2) {
+    o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
+    o[c] = (int8_t)rq8(acc[x + 1], mult, rnd, rsh);
+    o += 2 * c;
+  }
+  if (out_w & 1) o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
+}
+
 /* Weights and requantization constants of channels ch, ch+1 (wc, rq at ch): per channel 2k packed weight rows
  * (the k rows, then the same again, so any rotation reads k consecutive rows) and its rq_ch. Generic in k and
  * the stride (it runs once per channel pair per band): one copy for every instance. */
@@ -309,6 +343,7 @@ static int rows_ok(const te_dw_params* p, int32_t band, int32_t k, int32_t s) {
                                                            const rq_ch* restrict q, int8_t* restrict o,           \
                                                            int32_t out_w, int32_t c) {                            \
     if (K == 3 && S == 1) out_row_2pass(d, wb, q, o, out_w, c, K, S);                                              \
+    else if (K == 7) out_row_slots(d, wb, q, o, out_w, c, K, S);                                                   \
     else out_row(d, wb, q, o, out_w, c, K, S);                                                                     \
   }                                                                                                                \
   void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
