@@ -225,9 +225,9 @@ def dw_rows_ring_words(p) -> int:
 
 def dw_rows_applies(p) -> bool:
     k, s = int(p["k_h"]), int(p["stride_h"])
-    return (k == int(p["k_w"]) and k in DW_ROWS_K and s == int(p["stride_w"]) and s in (1, 2) and int(p["in_c"]) % 2 == 0
-            and int(p["act_min"]) == -128 and int(p["act_max"]) == 127 and dw_rows_ring_words(p) <= DW_ROWS_WORDS
-            and int(p["out_w"]) <= DW_ROWS_MAX_W)
+    return (k == int(p["k_w"]) and k in DW_ROWS_K and s == int(p["stride_w"]) and s in (1, 2)
+            and int(p["in_c"]) % 2 == 0 and int(p["act_min"]) == -128 and int(p["act_max"]) == 127
+            and dw_rows_ring_words(p) <= DW_ROWS_WORDS and int(p["out_w"]) <= DW_ROWS_MAX_W)
 
 
 def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:

@@ -64,7 +64,8 @@ INLINE void pack_phase(const int32_t* t, const int32_t L, int32_t* w) {
 }
 
 /* Outputs x (a0) and x+1 (a1) += sum_i t_i d(x+i) and sum_i t_i d(x+1+i); d(x+2m..) is the word d[m * step]. */
-INLINE void mac_phase(const int32_t* d, const int32_t step, const int32_t* w, const int32_t L, int32_t* a0, int32_t* a1) {
+INLINE void mac_phase(const int32_t* d, const int32_t step, const int32_t* w, const int32_t L, int32_t* a0,
+                      int32_t* a1) {
   const int32_t h = L >> 1;
   int32_t m;
   if (L == 0) return;
