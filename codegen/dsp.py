@@ -235,10 +235,138 @@ def _depthwise_hwc(em, op):
             ["depthwise_conv2d_s8_hwc_dsp.c"])
 
 
+DW_ROWS_WORDS = 256
+DW_ROWS_MAX_W = 128
+DW_ROWS_K = (3, 5, 7)
+
+
+def dw_rows_ring_words(p) -> int:
+    """int32 words of te_depthwise_conv2d_s8_rows_dsp's ring, both channels (its TE_DWR_WORDS bounds them)."""
+    k, s = int(p["k_h"]), int(p["stride_h"])
+    le = k if s == 1 else (k + 1) // 2
+    return 2 * ((int(p["out_w"]) + 1) // 2 + le // 2) * k * s
+
+
+def dw_rows_applies(p) -> bool:
+    k, s = int(p["k_h"]), int(p["stride_h"])
+    return (k == int(p["k_w"]) and k in DW_ROWS_K and s == int(p["stride_w"]) and s in (1, 2)
+            and int(p["in_c"]) % 2 == 0 and int(p["act_min"]) == -128 and int(p["act_max"]) == 127
+            and dw_rows_ring_words(p) <= DW_ROWS_WORDS and int(p["out_w"]) <= DW_ROWS_MAX_W)
+
+
+def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:
+    """Exact check that te_depthwise_conv2d_s8_rows_dsp's order never overwrites an input byte before its
+    last read, with input and output at these arena offsets. The order: per band of output rows, per
+    channel pair, per output row: widen the padded rows that entered the window (both channels, all
+    columns counted as read), then write the row's outputs of both channels. Step
+    n = ((band index * c/2) + pair) * band + row in band; its reads happen at time 2n, its writes at 2n + 1."""
+    c, in_h, in_w = int(p["in_c"]), int(p["in_h"]), int(p["in_w"])
+    out_h, out_w, k, s = int(p["out_h"]), int(p["out_w"]), int(p["k_h"]), int(p["stride_h"])
+    pad_top = int(p["pad_top"])
+    ch = np.arange(c)
+    last_read = np.full((in_h, c), -1, np.int64)
+    for bi, b0 in enumerate(range(0, out_h, band)):
+        nxt = b0 * s
+        for oy in range(b0, min(b0 + band, out_h)):
+            top = oy * s
+            step = (bi * (c // 2) + ch // 2) * band + (oy - b0)
+            for pr in range(max(nxt, top), top + k):
+                iy = pr - pad_top
+                if 0 <= iy < in_h:
+                    last_read[iy] = np.maximum(last_read[iy], 2 * step)
+            nxt = top + k
+    t_read = np.broadcast_to(last_read[:, None, :], (in_h, in_w, c)).reshape(-1)
+    oy = np.arange(out_h)
+    bi, r = oy // band, oy % band
+    t_write = 2 * ((bi[:, None] * (c // 2) + ch[None, :] // 2) * band + r[:, None]) + 1          # [oy][ch]
+    t_write = np.broadcast_to(t_write[:, None, :], (out_h, out_w, c)).reshape(-1)
+    addr = out_off + np.arange(t_write.size) - in_off
+    hit = (addr >= 0) & (addr < t_read.size)
+    return bool(np.all(t_read[addr[hit]] < t_write[hit]))
+
+
+def dw_rows_band(em, op):
+    """The largest band (fewest re-widened rows) whose order the memory plan allows, or None."""
+    p = op.params
+    out_h = int(p["out_h"])
+    if not _overlaps(em, op):
+        return out_h if _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True) else None
+    for band in range(out_h, 0, -1):
+        safe = lambda i, o, b=band: dw_rows_safe(p, i, o, b)  # noqa: E731
+        if _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False, overlap_safe=safe):
+            return band
+    return None
+
+
+def dw_rows_preferred(p) -> bool:
+    """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels; on smaller ones its
+    padded windows (a 5x5 or 7x7 window over a 5x5 or 3x3 input is mostly padding) and per-row set-up
+    cost more than te_depthwise_conv2d_s8_cg_dsp, which visits only the taps inside the input."""
+    return int(p["out_h"]) * int(p["out_w"]) >= 100
+
+
+def _depthwise_rows(em, op):
+    """te_depthwise_conv2d_s8_rows_dsp: two outputs per step from a ring of widened rows."""
+    p = op.params
+    if not dw_rows_applies(p) or not dw_rows_preferred(p):
+        return None
+    c, k = int(p["in_c"]), int(p["k_h"])
+    w = np.asarray(op.constants["weights"]).reshape(k * k, c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
+    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+        return None
+    band = dw_rows_band(em, op)
+    if band is None:
+        return None
+    n = op.name
+    fields = dict(in_h=p["in_h"], in_w=p["in_w"], c=c, out_h=p["out_h"], out_w=p["out_w"], k_h=k, k_w=k,
+                  stride_h=p["stride_h"], stride_w=p["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
+                  pad_right=dw_pad_right(p), in_offset=p["in_offset"], out_offset=p["out_offset"],
+                  act_min=p["act_min"], act_max=p["act_max"])
+    em.params.append(f"static const te_dw_params {n}_dw = {{" + ", ".join(f".{k} = {int(v)}" for k, v in fields.items())
+                     + "};\n")
+    wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))  # channel-major [c][k][k]
+    q = em.const("int32_t", f"{n}_rq", rq)
+    ins = em.ptr(op.inputs[0], const=True)
+    fn = f"te_depthwise_conv2d_s8_rows_k{k}s{int(p['stride_h'])}_dsp"
+    return (f"{fn}(&{n}_dw, {band}, {ins}, {wname}, {q}, {em.ptr(op.output)});",
+            ["depthwise_conv2d_s8_rows_dsp.c"])
+
+
+DW_CG_TAPS = 64
+DW_CG_PIXELS = 25
+
+
+def _depthwise_cg(em, op):
+    """te_depthwise_conv2d_s8_cg_dsp: small planes, valid taps only, group of 4 channels by group (only where
+    input and output do not overlap: it does not keep the portable kernel's order)."""
+    p = op.params
+    c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
+    if (c % 4 or k_h * k_w > DW_CG_TAPS or int(p["out_h"]) * int(p["out_w"]) > DW_CG_PIXELS
+            or int(p["act_min"]) != -128 or int(p["act_max"]) != 127):
+        return None
+    w = np.asarray(op.constants["weights"]).reshape(-1, c)
+    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
+    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+        return None
+    if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False):
+        return None
+    n = op.name
+    em.params.append(_conv_struct(n, p))
+    wname = em.const("int8_t", f"{n}_w", w.reshape(-1))
+    q = em.const("int32_t", f"{n}_rq", rq)
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_depthwise_conv2d_s8_cg_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});",
+            ["depthwise_conv2d_s8_cg_dsp.c"])
+
+
 def _depthwise(em, op):
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None
+    fast = _depthwise_rows(em, op) or _depthwise_cg(em, op)
+    if fast is not None:
+        return fast
     if dw_prefers_channel_major(p):
         return _depthwise_cm(em, op) or _depthwise_hwc(em, op)
     return _depthwise_hwc(em, op) or _depthwise_cm(em, op)

@@ -13,7 +13,8 @@
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP = 100, OP_DW_DSP = 101,
        OP_CONV_DSP = 102, OP_FC_DSP = 103, OP_ADD = 5, OP_ADD_DSP = 104, OP_DW_HWC_DSP = 105, OP_QUANT = 10,
-       OP_QUANT_DSP = 106 };
+       OP_QUANT_DSP = 106, OP_DW_ROWS_DSP = 107,
+       OP_DW_ROWS_SHARED = 108, OP_DW_CG_DSP = 109 };
 /* kernels of tests/test_dsp_conv.py */
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 
@@ -117,6 +118,31 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       te_depthwise_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
+    case OP_DW_ROWS_DSP: { /* te_dw_params then the band */
+      te_dw_params p;
+      if (np != 17) die("dw_rows_dsp: 17 params");
+      p.in_h = q[0]; p.in_w = q[1]; p.c = q[2]; p.out_h = q[3]; p.out_w = q[4];
+      p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
+      p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
+      p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
+      te_depthwise_conv2d_s8_rows_dsp(&p, q[16], b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_ROWS_SHARED: { /* as OP_DW_ROWS_DSP, input and output placed in one arena: q[17] in, q[18] out, q[19] size */
+      te_dw_params p;
+      uint8_t* mem;
+      if (np != 20) die("dw_rows_shared: 20 params");
+      p.in_h = q[0]; p.in_w = q[1]; p.c = q[2]; p.out_h = q[3]; p.out_w = q[4];
+      p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
+      p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
+      p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
+      mem = get_mem((uint32_t)q[19]);
+      memset(mem, 0x33, (size_t)q[19]);
+      memcpy(mem + q[17], b[0], (size_t)(q[0] * q[1] * q[2]));
+      te_depthwise_conv2d_s8_rows_dsp(&p, q[16], (const int8_t*)(mem + q[17]), b[1], b[2], (int8_t*)(mem + q[18]));
+      memcpy(out, mem + q[18], (size_t)(q[3] * q[4] * q[2]));
+      break;
+    }
     case OP_FC_DSCALE: case OP_FC_DSP: {
       te_fc_params p;
       if (np != 8) die("fc: 8 params");
@@ -141,6 +167,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 19) die("dw_hwc_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_CG_DSP: {
+      te_conv_params p;
+      if (np != 19) die("dw_cg_dsp: 19 params");
+      conv_params(q, &p);
+      te_depthwise_conv2d_s8_cg_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_QUANT: case OP_QUANT_DSP: {

@@ -72,6 +72,17 @@ static inline int32_t min_s8x4(int32_t a, int32_t b) {
   __asm__("ssub8 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
   return r;
 }
+/* Used by depthwise_conv2d_s8_rows_dsp.c. */
+static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
+static inline int32_t smlabt(int32_t x, int32_t y, int32_t acc) {
+  int32_t r;
+  __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+  return r;
+}
 #else
 static inline int32_t lane(int32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> (8 * k)) & 0xFFu); }
 static inline int32_t pack16(int32_t lo, int32_t hi) {
@@ -108,6 +119,13 @@ static inline int32_t max_s8x4(int32_t a, int32_t b) {
 static inline int32_t min_s8x4(int32_t a, int32_t b) {
   return bytes4(lane(a, 0) >= lane(b, 0) ? lane(b, 0) : lane(a, 0), lane(a, 1) >= lane(b, 1) ? lane(b, 1) : lane(a, 1),
                 lane(a, 2) >= lane(b, 2) ? lane(b, 2) : lane(a, 2), lane(a, 3) >= lane(b, 3) ? lane(b, 3) : lane(a, 3));
+}
+/* Used by depthwise_conv2d_s8_rows_dsp.c. */
+static inline int32_t smlatb(int32_t x, int32_t y, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(hi16(x) * lo16(y)));
+}
+static inline int32_t smlabt(int32_t x, int32_t y, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(lo16(x) * hi16(y)));
 }
 #endif
 

@@ -217,6 +217,24 @@ typedef struct {
 void te_depthwise_conv2d_s8_dsp(const te_dw_params* p, const int8_t* in, const int8_t* weights,
                                 const int32_t* rq, int8_t* out);
 
+/* Depthwise conv, square k in {3, 5, 7}, stride 1 or 2 (both directions), activation range the whole
+ * int8 range; weights channel-major [c][k][k]; rq as above. Two outputs per step from a ring of
+ * widened rows; bands of `band` output rows, channel by channel inside a band (the compiler proves
+ * that order against the memory plan: codegen/dsp.py dw_rows_safe). */
+void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights,
+                                     const int32_t* rq, int8_t* out);
+/* The same for one (k, stride) each: what the compiler emits, so a firmware links only the instances it uses. */
+#define TE_DW_ROWS_DECL(K, S)                                                                                      \
+  void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
+                                                    const int8_t* weights, const int32_t* rq, int8_t* out);
+TE_DW_ROWS_DECL(3, 1)
+TE_DW_ROWS_DECL(3, 2)
+TE_DW_ROWS_DECL(5, 1)
+TE_DW_ROWS_DECL(5, 2)
+TE_DW_ROWS_DECL(7, 1)
+TE_DW_ROWS_DECL(7, 2)
+#undef TE_DW_ROWS_DECL
+
 /* General conv (no dilation) with a small reduction K = k_h*k_w*in_c <= 256: weights widened at
  * compile time to 16-bit pairs, [out_c][K rounded up to even / 2] words in [ky][kx][ic] order. */
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
@@ -239,6 +257,12 @@ TE_CONV_KS_DECL(5, 10)
  * depth multiplier 1, no dilation, in_c % 4 == 0; weights HWC [k_h][k_w][c]; rq as above. */
 void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
+
+/* Depthwise conv for small output planes, group of 4 channels by group (the compiler emits it only where
+ * input and output do not overlap): depth multiplier 1, no dilation, in_c % 4 == 0, k_h * k_w <= 64,
+ * out_h * out_w <= 25, activation range the whole int8 range; weights HWC [k_h][k_w][c]; rq as for te_conv2d_1x1_s8_dsp. */
+void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                   const int32_t* rq, int8_t* out);
 
 /* te_quantize_f32_s8, same semantics, fewer branches (FPU cores). */
 void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
