@@ -8,11 +8,17 @@
  *                      -big -> -128) and maps NaN to the zero point.
  * te_dequantize_s8_f32 reference_ops::Dequantize: (float)(scale * (double)(q - zp)).
  * te_requantize_s8     reference_ops::Requantize for int8 -> int8.
+ * In a TE_SINGLE_ROUNDING build (ONNX / PyTorch graphs) quantize rounds ties to even, as
+ * onnxruntime's QuantizeLinear does, and te_requantize_s8 uses the float32 requantization.
  */
 #include "tinyengine_kernels.h"
 
 static int32_t clamp_s8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* onnxruntime's QuantizeLinear (MLAS) rounds x / scale to nearest, ties to even. */
+#define TE_QUANTIZE_ROUND(v) te_round_half_even_f32(v)
+#else
 /* roundf() for |v| < 2^23, ties away from zero, without libm. */
 static int32_t round_half_away(float v) {
   int32_t t = (int32_t)v; /* truncation toward zero */
@@ -21,6 +27,8 @@ static int32_t round_half_away(float v) {
   else if (frac <= -0.5f) --t;
   return t;
 }
+#define TE_QUANTIZE_ROUND(v) round_half_away(v)
+#endif
 
 void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point) {
   const float fscale = (float)scale; /* TFLite divides by static_cast<float>(scale) */
@@ -31,7 +39,7 @@ void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, i
     if (v != v) r = 0;                    /* NaN */
     else if (v >= 4096.0f) r = 4096;      /* far beyond int8 range after any zero point */
     else if (v <= -4096.0f) r = -4096;
-    else r = round_half_away(v);
+    else r = TE_QUANTIZE_ROUND(v);
     out[i] = (int8_t)clamp_s8(r + zero_point);
   }
 }
