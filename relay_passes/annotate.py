@@ -21,6 +21,8 @@ from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, sha
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
+# on a one-kernel main (the BYOC codegen's view): the kernel sat where onnxruntime leaves QDQ unfused
+ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
 
 
 class _Calls(dict):
@@ -366,6 +368,8 @@ def AnnotateKernelParams(mod, _ctx):
     main_attrs = mod["main"].attrs if has_main else None
     exact = main_attrs is not None and str(main_attrs.get(ROUNDING_ATTR, "")) == "exact"
     unfused = _ort_unfused(mod) if exact else set()
+    if exact and int(main_attrs.get(ORT_UNFUSED_ATTR, 0)):
+        unfused = {gv for gv, f in mod.functions.items() if gv.name_hint != "main"}
     updates = {}
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
