@@ -186,7 +186,10 @@ class _Emitter:
         elif k == "dequantize":
             call = f"te_dequantize_s8_f32({p['n']}, {ins[0]}, {out}, {_c_double(p['scale'])}, {p['zero_point']});"
         elif k == "requantize":
-            mult, shift = (int(quant.f32_bits([p["fscale"]])[0]), 0) if ort else (p["mult"], p["shift"])
+            if ort:  # te_requantize_s8's TE_SINGLE_ROUNDING build reads the two float32 scales' bits
+                mult, shift = (int(v) for v in quant.f32_bits([p["in_fscale"], p["out_fscale"]]))
+            else:
+                mult, shift = p["mult"], p["shift"]
             call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {mult}, {shift});"
         elif k == "log_softmax":
             call = f"te_log_softmax_f32({p['rows']}, {p['cols']}, {ins[0]}, {out});"

@@ -272,7 +272,7 @@ def _ort_params(func, params) -> dict:
     conv / depthwise / FC: ``fscale[c] = (x_scale * w_scale[c]) / y_scale`` (QLinearConv, QGemm);
     MEAN: ``fscale = x_scale / (y_scale * n)`` with ``exact = 2`` (QLinearGlobalAveragePool);
     ADD: the two inputs' DequantizeLinear tables and the output scale (ORT's unfused float Add);
-    int8 requantize: ``x_scale / y_scale``. The emitter hands them to the TE_SINGLE_ROUNDING kernels.
+    int8 requantize: both scales (ORT's float DequantizeLinear -> QuantizeLinear). The emitter hands them to the TE_SINGLE_ROUNDING kernels.
     """
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     calls = _calls(func)
@@ -298,7 +298,7 @@ def _ort_params(func, params) -> dict:
                 "out_scale": float(np.float32(so))}
     if kind == "requantize":
         (si, _), (so, _) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
-        return {"fscale": float(np.float32(np.float32(si) / np.float32(so)))}
+        return {"in_fscale": float(np.float32(si)), "out_fscale": float(np.float32(so))}
     return {}
 
 

@@ -263,3 +263,16 @@ def test_ort_quantized_mobilenet_v2_byte_identical():
     ours, ref, ops = _compare(qdq, xs)
     assert "Conv" in ops and "QLinearConv" in ops  # both of onnxruntime's conv paths are exercised
     np.testing.assert_array_equal(ours, ref)
+
+
+def test_int8_requantize_is_float_dequantize_then_quantize():
+    """DQ(s1) -> Q(s2) between int8 tensors: onnxruntime's two float ops."""
+    b = _Builder(7)
+    x, _, _ = b.qdq("x", 0.0173, 5)
+    y, _, _ = b.qdq(x, 0.0291, -9)
+    m = b.model(y, [1, 16, 16, 16], [1, 16, 16, 16])
+    rng = np.random.default_rng(8)
+    ours, ref, ops = _compare(m, _inputs(rng, (1, 16, 16, 16), n=8, lo=-2.3, hi=2.3))
+    cm = te.compile(m)
+    assert "requantize" in cm.report()["op_counts"], cm.report()["op_counts"]
+    np.testing.assert_array_equal(ours, ref)

@@ -1,6 +1,9 @@
 /*
  * tinyengine_kernels.h: the whole kernel API of tinyengine-tvm's portable C library.
  *
+ * Graphs from ONNX / PyTorch build the kernels with TE_SINGLE_ROUNDING, which swaps TFLite's
+ * requantization for onnxruntime's (float32 scales, ties to even; see te_requantize.c, add_s8.c,
+ * conv2d_1x1_s8_f32.c); the notes below describe the default (TFLite) build.
  * Every kernel is bit-exact with TFLite's int8 reference kernels (tflite::reference_ops /
  * reference_integer_ops, with TFLite's default double-rounding requantization). One exception:
  * LiteRT's reference FULLY_CONNECTED scales in double, which te_fully_connected_s8_dscale
@@ -182,7 +185,8 @@ void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
  * + zp, clamped; dequantize is (float)(scale * (double)(q - zp)). */
 void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point);
-/* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). */
+/* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). Built with TE_SINGLE_ROUNDING, mult and
+ * shift are the bits of the float32 input and output scales (onnxruntime's float DQ -> Q). */
 void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
                       int32_t mult, int32_t shift);
 
