@@ -406,3 +406,31 @@ def f32_bits(values) -> np.ndarray:
     """IEEE-754 bit patterns of float32 values as int32 (how te_requantize's TE_SINGLE_ROUNDING build
     receives its scale through the int32 multiplier tables)."""
     return np.ascontiguousarray(np.asarray(values, dtype=np.float32)).view(np.int32).copy()
+
+
+def _f32_nearest(x) -> np.float32:
+    """The float32 nearest to the exact rational x (ties to even): one rounding, like an FMA's."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    c = np.float32(float(x))  # within one float32 ulp of x
+    best = None
+    for cand in (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf))):
+        err = abs(Fraction(float(cand)) - x)
+        even = (int(np.array([cand], np.float32).view(np.uint32)[0]) & 1) == 0
+        if best is None or err < best[0] or (err == best[0] and even):
+            best = (err, cand)
+    return np.float32(best[1])
+
+
+def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, z_out: int):
+    """(ratio1, ratio2, fixed) of onnxruntime's x86 QLinearAdd on uint8 data (MLAS FMA kernel):
+    ratioK = sK / s_out and fixed = (z_out + 128) - fma(ratio1, z1 + 128, ratio2 * (z2 + 128)), all float32."""
+    from fractions import Fraction
+
+    so = np.float32(s_out)
+    r1, r2 = np.float32(np.float32(s1) / so), np.float32(np.float32(s2) / so)
+    t = np.float32(r2 * np.float32(z2 + 128))
+    inner = _f32_nearest(Fraction(float(r1)) * (z1 + 128) + Fraction(float(t)))
+    fixed = np.float32(np.float32(z_out + 128) - inner)
+    return float(r1), float(r2), float(fixed)

@@ -292,10 +292,11 @@ def _ort_params(func, params) -> dict:
     if kind == "add":
         d1, d2 = _activation_deq(calls, func, 0), _activation_deq(calls, func, min(1, len(func.params) - 1))
         (s1, z1), (s2, z2) = _qparams(d1), _qparams(d2)
-        so, _ = _qparams(calls["relax.quantize"][-1])
+        so, zo = _qparams(calls["relax.quantize"][-1])
+        r1, r2, fixed = quant.ort_qlinearadd_params(s1, z1, s2, z2, so, zo)
         return {"in1_table": [float(v) for v in quant.ort_dequant_table(s1, z1)],
                 "in2_table": [float(v) for v in quant.ort_dequant_table(s2, z2)],
-                "out_scale": float(np.float32(so))}
+                "out_scale": float(np.float32(so)), "ratio1": r1, "ratio2": r2, "fixed": fixed}
     if kind == "requantize":
         (si, _), (so, _) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
         return {"in_fscale": float(np.float32(si)), "out_fscale": float(np.float32(so))}
@@ -381,6 +382,8 @@ def AnnotateKernelParams(mod, _ctx):
                 if gv in unfused and _is_pointwise(params, func):
                     params["ort_float"] = 1
                     params.update(_ort_float_conv_params(func))
+                if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
+                    params["ort_fused"] = int(gv not in unfused)
             updates[gv] = func.with_attr(PARAMS_ATTR, params)
     mod = mod.clone()
     for gv, func in updates.items():

@@ -276,3 +276,90 @@ def test_int8_requantize_is_float_dequantize_then_quantize():
     cm = te.compile(m)
     assert "requantize" in cm.report()["op_counts"], cm.report()["op_counts"]
     np.testing.assert_array_equal(ours, ref)
+
+
+def test_two_branch_add_is_qlinearadd_bytes():
+    """An add of two single-reader tensors: onnxruntime fuses it into QLinearAdd on uint8 data
+    (MLAS: fma(r1, a + 128, fma(r2, b + 128, fixed))), which rounds differently from the float Add."""
+    b = _Builder(9)
+    x, xq, xnames = b.qdq("x", 0.013, 6)
+    c1 = b.conv(x, 16, 24, 1, 0.013, s1 := _conv_out_scale(0.013, 16))
+    d1, _, _ = b.qdq(c1, s1, -3)
+    c2 = b.conv(b.dq_again(xq, xnames), 16, 24, 1, 0.013, s2 := _conv_out_scale(0.013, 16) * 0.7)
+    d2, _, _ = b.qdq(c2, s2, 4)
+    a = b.name("a")
+    b.nodes.append(helper.make_node("Add", [d1, d2], [a]))
+    y, _, _ = b.qdq(a, s1 * 1.1, 2)
+    m = b.model(y, [1, 16, 24, 24], [1, 24, 24, 24])
+    ours, ref, ops = _compare(m, _inputs(np.random.default_rng(10), (1, 16, 24, 24), n=6, lo=-1.5, hi=1.5))
+    assert "QLinearAdd" in ops and "Conv" in ops, ops
+    np.testing.assert_array_equal(ours, ref)
+
+
+class _AddParams(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int32), ("out_zp", ctypes.c_int32), ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32),
+                ("out_scale", ctypes.c_float), ("fused", ctypes.c_int32), ("ratio1", ctypes.c_float),
+                ("ratio2", ctypes.c_float), ("fixed", ctypes.c_float)]
+
+
+@pytest.fixture(scope="module")
+def add_lib(tmp_path_factory):
+    """add_s8_f32.c + te_requantize.c in onnxruntime mode, as a shared library."""
+    from tinyengine_tvm.codegen.emitter import kernel_dir
+
+    lib = str(tmp_path_factory.mktemp("add") / "libadd.so")
+    srcs = [os.path.join(kernel_dir(), f) for f in ("add_s8_f32.c", "te_requantize.c")]
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-DTE_SINGLE_ROUNDING=1",
+                    f"-I{kernel_dir()}", "-o", lib, *srcs, "-lm"], check=True)
+    return ctypes.CDLL(lib)
+
+
+def test_qlinearadd_formula_exhaustive_against_onnxruntime(add_lib):
+    """Every int8 pair through onnxruntime's QLinearAdd vs quant.ort_qlinearadd_params' formula and
+    the C kernel (te_add_s8_f32, fused), and through its float Add vs the kernel's unfused mode."""
+    from tinyengine_tvm.codegen import quant
+
+    rng = np.random.default_rng(11)
+    qa, qb = (v.reshape(1, -1) for v in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij"))
+    for _ in range(8):
+        sa, sb = f32(rng.uniform(0.005, 0.08)), f32(rng.uniform(0.005, 0.08))
+        sc = f32((sa + sb) * rng.uniform(0.5, 1.5))
+        za, zb, zc = (int(v) for v in rng.integers(-30, 30, 3))
+        nodes = [helper.make_node("QuantizeLinear", ["xa", "sa", "za"], ["aq"]),
+                 helper.make_node("DequantizeLinear", ["aq", "sa", "za"], ["ad"]),
+                 helper.make_node("QuantizeLinear", ["xb", "sb", "zb"], ["bq"]),
+                 helper.make_node("DequantizeLinear", ["bq", "sb", "zb"], ["bd"]),
+                 helper.make_node("Add", ["ad", "bd"], ["c"]),
+                 helper.make_node("QuantizeLinear", ["c", "sc", "zc"], ["yq"]),
+                 helper.make_node("DequantizeLinear", ["yq", "sc", "zc"], ["y"])]  # a DQ reader: uint8 rewrite
+        inits = [_init("sa", sa), _init("sb", sb), _init("sc", sc), _init("za", np.int8(za)), _init("zb", np.int8(zb)),
+                 _init("zc", np.int8(zc))]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(v, TensorProto.FLOAT, [1, qa.size]) for v in ("xa", "xb")],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, qa.size])], inits)
+        sess, ops = _ort(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8))
+        assert "QLinearAdd" in ops, ops
+        y = sess.run(None, {"xa": (f32(qa - za) * sa).astype(f32), "xb": (f32(qb - zb) * sb).astype(f32)})[0]
+        r1, r2, fixed = (np.float64(v) for v in quant.ort_qlinearadd_params(sa, za, sb, zb, sc, zc))
+        inner = (r2 * (qb + 128) + fixed).astype(np.float32).astype(np.float64)  # products exact in double
+        v = (r1 * (qa + 128) + inner).astype(np.float32)
+        want = np.clip(np.rint(v), 0, 255) - 128
+        got = (np.rint(y / sc) + zc).astype(np.int64).reshape(-1)
+        np.testing.assert_array_equal(got, want.astype(np.int64).reshape(-1))
+        a8, b8 = np.ascontiguousarray(qa.reshape(-1), np.int8), np.ascontiguousarray(qb.reshape(-1), np.int8)
+        out = np.zeros(a8.size, np.int8)
+        ptr = lambda arr, t: arr.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+        p = _AddParams(a8.size, zc, -128, 127, sc, 1, *quant.ort_qlinearadd_params(sa, za, sb, zb, sc, zc))
+        add_lib.te_add_s8_f32(ctypes.byref(p), ptr(a8, ctypes.c_int8), ptr(b8, ctypes.c_int8), None, None,
+                              ptr(out, ctypes.c_int8))
+        np.testing.assert_array_equal(out.astype(np.int64), got)
+        # the unfused float Add (DequantizeLinear -> Add -> QuantizeLinear, optimizations off)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        plain = ort.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+                                     .SerializeToString(), so, providers=["CPUExecutionProvider"])
+        yf = plain.run(None, {"xa": (f32(qa - za) * sa).astype(f32), "xb": (f32(qb - zb) * sb).astype(f32)})[0]
+        t1, t2 = quant.ort_dequant_table(sa, za), quant.ort_dequant_table(sb, zb)
+        p.fused = 0
+        add_lib.te_add_s8_f32(ctypes.byref(p), ptr(a8, ctypes.c_int8), ptr(b8, ctypes.c_int8), ptr(t1, ctypes.c_float),
+                              ptr(t2, ctypes.c_float), ptr(out, ctypes.c_int8))
+        np.testing.assert_array_equal(out.astype(np.int64), (np.rint(yf / sc) + zc).astype(np.int64).reshape(-1))

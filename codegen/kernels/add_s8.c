@@ -24,19 +24,3 @@ void te_add_s8(const te_add_params* p, const int8_t* in1, const int8_t* in2, int
     out[i] = (int8_t)clamp_i32(r, p->act_min, p->act_max);
   }
 }
-
-/* onnxruntime runs a QDQ Add that it cannot fuse into QLinearAdd (on x86 every residual add: its
- * shared input keeps int8 activations, which the x86 QDQ fusions decline) as
- * DequantizeLinear -> float Add -> QuantizeLinear. in1_tab[q + 128] is that DequantizeLinear,
- * (float)(q - zp) * scale, computed at compile time, so the sum below is a plain float add that no
- * FMA contraction can merge with the products. */
-void te_add_s8_f32(const te_add_f32_params* p, const int8_t* in1, const int8_t* in2, const float* in1_tab,
-                   const float* in2_tab, int8_t* out) {
-  int32_t i;
-  for (i = 0; i < p->n; ++i) {
-    const float sum = in1_tab[(int32_t)in1[i] + 128] + in2_tab[(int32_t)in2[i] + 128];
-    const float q = sum / p->out_scale; /* QuantizeLinear divides (no reciprocal) */
-    const int32_t r = (q >= 4096.0f ? 4096 : (q <= -4096.0f ? -4096 : te_round_half_even_f32(q))) + p->out_zp;
-    out[i] = (int8_t)clamp_i32(r, p->act_min, p->act_max);
-  }
-}

@@ -125,14 +125,18 @@ typedef struct {
 
 void te_add_s8(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
-/* Elementwise add as onnxruntime computes an unfused QDQ Add (graphs from ONNX / PyTorch, built with
- * TE_SINGLE_ROUNDING): out = clamp(round_half_even((tab1[in1 + 128] + tab2[in2 + 128]) / out_scale)
- * + out_zp), tabK[q + 128] = (float)(q - zpK) * scaleK precomputed in float32 (DequantizeLinear). */
+/* Elementwise add as onnxruntime computes a QDQ Add (graphs from ONNX / PyTorch, add_s8_f32.c; needs
+ * <math.h> for fmaf). fused = 0 (its unfused float Add): out = clamp(round_half_even((tab1[in1 + 128] +
+ * tab2[in2 + 128]) / out_scale) + out_zp), tabK[q + 128] = (float)(q - zpK) * scaleK in float32
+ * (DequantizeLinear). fused = 1 (QLinearAdd on uint8): out = clamp(round_half_even(fmaf(ratio1,
+ * in1 + 128, fmaf(ratio2, in2 + 128, fixed))) - 128); the tables may be NULL. */
 typedef struct {
   int32_t n;
   int32_t out_zp;
   int32_t act_min, act_max;
   float out_scale;
+  int32_t fused;
+  float ratio1, ratio2, fixed;
 } te_add_f32_params;
 
 void te_add_s8_f32(const te_add_f32_params* p, const int8_t* in1, const int8_t* in2, const float* in1_tab,
