@@ -271,7 +271,8 @@ def _ort_params(func, params) -> dict:
 
     conv / depthwise / FC: ``fscale[c] = (x_scale * w_scale[c]) / y_scale`` (QLinearConv, QGemm);
     MEAN: ``fscale = x_scale / (y_scale * n)`` with ``exact = 2`` (QLinearGlobalAveragePool);
-    ADD: the two inputs' DequantizeLinear tables and the output scale (ORT's unfused float Add);
+    ADD: the two inputs' DequantizeLinear tables and the output scale (ORT's unfused float Add) and
+    QLinearAdd's float32 ratios and offset (``ort_fused`` picks one);
     int8 requantize: both scales (ORT's float DequantizeLinear -> QuantizeLinear). The emitter hands them to the TE_SINGLE_ROUNDING kernels.
     """
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
@@ -307,10 +308,10 @@ def _ort_unfused(mod) -> set:
     """Composites that onnxruntime's x86 CPU EP runs unfused, in float.
 
     Its QDQ rewrite turns int8 activations into uint8 only on a QuantizeLinear read by a single
-    DequantizeLinear, and on x86 it fuses a QDQ group into QLinearConv only with uint8 activations.
-    So a conv reading or writing a tensor with several readers (the input and output of a residual
-    block) stays DequantizeLinear -> float Conv -> QuantizeLinear. (Adds in that position stay float
-    too; te_add_s8_f32 computes exactly that float Add, which QLinearAdd also matches.)"""
+    DequantizeLinear, and on x86 it does not fuse a QDQ group that mixes int8 and uint8 tensors. So
+    a conv or add reading or writing a tensor with several readers (the input and output of a
+    residual block) stays DequantizeLinear -> float op -> QuantizeLinear; the others become
+    QLinearConv / QLinearAdd (measured: tests/test_ort_arith.py)."""
     main = mod["main"]
     uses: dict = {}
     calls = []

@@ -8,10 +8,13 @@ onnxruntime really takes the path the kernel imitates (fused QLinear* op or unfu
   float32 ``s = (x_scale * w_scale[c]) / y_scale``;
 * QLinearGlobalAveragePool: ``round_half_even((float)(sum - x_zp * n) * (x_scale / (y_scale * n)))``;
 * QuantizeLinear: ``round_half_even(x / scale)`` (TFLite rounds ties away from zero);
+* QLinearAdd (x86, uint8 data after onnxruntime's int8 -> uint8 rewrite): with r = s_in / s_out in
+  float32, ``round_half_even(fma(r1, a + 128, fma(r2, b + 128, fixed)))``,
+  ``fixed = (zp_out + 128) - fma(r1, zp1 + 128, r2 * (zp2 + 128))``;
 * a QDQ group on a tensor with several readers (a residual block's input / output) keeps int8
-  activations, which x86 declines to fuse: Add runs as DequantizeLinear -> float Add ->
-  QuantizeLinear, a 1x1 Conv as float SGEMM (fused multiply-adds in k order, 128-deep blocks, then
-  the float bias) -> QuantizeLinear.
+  activations next to uint8 ones, and x86 does not fuse mixed groups: Add runs as
+  DequantizeLinear -> float Add -> QuantizeLinear, a 1x1 Conv as float SGEMM (fused multiply-adds in
+  k order, 128-deep blocks, then the float bias) -> QuantizeLinear.
 
 The reference is onnxruntime's output; the outputs compared are the int8 values (recovered from
 the final DequantizeLinear), byte for byte.
