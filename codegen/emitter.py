@@ -94,7 +94,7 @@ class _Emitter:
         self.body: list[str] = []
         self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
         self.extra_sources: list[str] = []
-        self.libm = False                # a kernel calls <math.h> (fmaf in te_conv2d_1x1_s8_f32)
+        self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
 
     def ptr(self, tensor: str, const: bool = False) -> str:
         t = self.g.tensors[tensor]

@@ -9,8 +9,8 @@
  * te_dequantize_s8_f32 reference_ops::Dequantize: (float)(scale * (double)(q - zp)).
  * te_requantize_s8     reference_ops::Requantize for int8 -> int8.
  * In a TE_SINGLE_ROUNDING build (ONNX / PyTorch graphs) quantize rounds ties to even, as
- * onnxruntime's QuantizeLinear does, and te_requantize_s8 is onnxruntime's float DequantizeLinear ->
- * QuantizeLinear.
+ * onnxruntime's QuantizeLinear does, dequantize multiplies in float32 as its DequantizeLinear does, and
+ * te_requantize_s8 is onnxruntime's float DequantizeLinear -> QuantizeLinear.
  */
 #include <string.h>
 
@@ -49,7 +49,13 @@ void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, i
 
 void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point) {
   int32_t i;
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+  /* onnxruntime's DequantizeLinear multiplies in float32 */
+  const float fscale = (float)scale;
+  for (i = 0; i < n; ++i) out[i] = (float)((int32_t)in[i] - zero_point) * fscale;
+#else
   for (i = 0; i < n; ++i) out[i] = (float)(scale * (double)((int32_t)in[i] - zero_point));
+#endif
 }
 
 #if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
