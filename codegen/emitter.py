@@ -21,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 
+from . import quant
+
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
 
 # kernel kind -> (C source files it needs)
@@ -81,6 +83,11 @@ def _c_double(x: float) -> str:
     return repr(float(x))
 
 
+def _c_float(x: float) -> str:
+    """A float32 value as an exact C99 hexadecimal float constant."""
+    return float(np.float32(x)).hex() + "f"
+
+
 class _Emitter:
     def __init__(self, graph, plan, name="model"):
         self.g, self.p, self.name = graph, plan, name
@@ -89,6 +96,7 @@ class _Emitter:
         self.body: list[str] = []
         self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
         self.extra_sources: list[str] = []
+        self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
 
     def ptr(self, tensor: str, const: bool = False) -> str:
         t = self.g.tensors[tensor]
@@ -118,12 +126,22 @@ class _Emitter:
         ins = [self.ptr(t, const=True) for t in op.inputs]
         out = self.ptr(op.output)
         call = None
+        ort = bool(p.get("single_rounding"))  # onnxruntime arithmetic: float32 scales (quant.ort_*)
         if k in ("conv2d", "depthwise_conv2d"):
             self.params.append(_struct("te_conv_params", f"{n}_p", p))
             w = self.const("int8_t", f"{n}_w", op.constants["weights"])
             b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
-            m = self.const("int32_t", f"{n}_mult", p["mult"])
-            s = self.const("int32_t", f"{n}_shift", p["shift"])
+            if ort and p.get("ort_float") and "in_table" in p:  # onnxruntime's unfused float conv
+                self.libm = True
+                if "conv2d_1x1_s8_f32.c" not in self.extra_sources:
+                    self.extra_sources.append("conv2d_1x1_s8_f32.c")
+                tab = self.float_const(f"{n}_in_tab", p["in_table"])
+                ws = self.float_const(f"{n}_wscale", p["w_fscale"])
+                bf = self.float_const(f"{n}_bias_f", p["bias_f"]) if "bias_f" in p else "NULL"
+                call = (f"te_conv2d_1x1_s8_f32(&{n}_p, {ins[0]}, {w}, {tab}, {ws}, {bf}, "
+                        f"{_c_float(p['out_fscale'])}, {out});")
+                return self.append_call(op, call)
+            m, s = self.requant_tables(n, p)
             if k == "depthwise_conv2d":
                 fn = "te_depthwise_conv2d_s8"
             elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0):
@@ -135,10 +153,27 @@ class _Emitter:
             self.params.append(_struct("te_fc_params", f"{n}_p", p))
             w = self.const("int8_t", f"{n}_w", op.constants["weights"])
             b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
+            if ort:  # QGemm: the fixed-point kernel's te_requantize is the float32 one in this build
+                m, s = self.requant_tables(n, p)
+                call = f"te_fully_connected_s8(&{n}_p, {ins[0]}, {w}, {b}, {m}, {s}, {out});"
+                return self.append_call(op, call)
             # LiteRT's reference FC rescales in double; match it bit for bit.
             scales = ", ".join(_c_double(v) for v in p["scale"])
             self.weights.append(f"static const double {n}_scale[{len(p['scale'])}] = {{{scales}}};\n")
             call = f"te_fully_connected_s8_dscale(&{n}_p, {ins[0]}, {w}, {b}, {n}_scale, {out});"
+        elif k == "add" and ort:
+            fused = int(p.get("ort_fused", 0))
+            self.params.append(f"static const te_add_f32_params {n}_p = {{.n = {int(p['n'])}, .out_zp = {int(p['out_offset'])}, "
+                               f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
+                               f".out_scale = {_c_float(p['out_scale'])}, .fused = {fused}, "
+                               f".ratio1 = {_c_float(p['ratio1'])}, .ratio2 = {_c_float(p['ratio2'])}, "
+                               f".fixed = {_c_float(p['fixed'])}}};\n")
+            t1 = "NULL" if fused else self.float_const(f"{n}_in1_tab", p["in1_table"])
+            t2 = "NULL" if fused else self.float_const(f"{n}_in2_tab", p["in2_table"])
+            self.libm = True
+            if "add_s8_f32.c" not in self.extra_sources:
+                self.extra_sources.append("add_s8_f32.c")
+            call = f"te_add_s8_f32(&{n}_p, {ins[0]}, {ins[-1]}, {t1}, {t2}, {out});"
         elif k == "add":
             self.params.append(_struct("te_add_params", f"{n}_p", p))
             call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[-1]}, {out});"  # add(x, x) has one input
@@ -147,6 +182,8 @@ class _Emitter:
             fn = "te_avg_pool_s8" if k == "avg_pool2d" else "te_max_pool_s8"
             call = f"{fn}(&{n}_p, {ins[0]}, {out});"
         elif k == "mean":
+            if ort:
+                p = dict(p, mult=int(quant.f32_bits([p["fscale"]])[0]), shift=0)
             self.params.append(_struct("te_mean_params", f"{n}_p", p))
             call = f"te_mean_s8(&{n}_p, {ins[0]}, {out});"
         elif k == "pad":
@@ -162,7 +199,11 @@ class _Emitter:
         elif k == "dequantize":
             call = f"te_dequantize_s8_f32({p['n']}, {ins[0]}, {out}, {_c_double(p['scale'])}, {p['zero_point']});"
         elif k == "requantize":
-            call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {p['mult']}, {p['shift']});"
+            if ort:  # te_requantize_s8's TE_SINGLE_ROUNDING build reads the two float32 scales' bits
+                mult, shift = (int(v) for v in quant.f32_bits([p["in_fscale"], p["out_fscale"]]))
+            else:
+                mult, shift = p["mult"], p["shift"]
+            call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {mult}, {shift});"
         elif k == "log_softmax":
             call = f"te_log_softmax_f32({p['rows']}, {p['cols']}, {ins[0]}, {out});"
         elif k == "reshape":
@@ -174,9 +215,26 @@ class _Emitter:
             call = f"memcpy({out}, {ins[0]}, {nbytes});"
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
-        call = self.planned_call(n, call)
+        self.append_call(op, call)
+
+    def append_call(self, op, call: str) -> None:
+        call = self.planned_call(op.name, call)
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
-        self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
+        self.body.append(f"  /* {op.name}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
+
+    def requant_tables(self, n: str, p: dict) -> tuple[str, str]:
+        """The (mult, shift) arrays a conv / FC kernel passes to te_requantize: TFLite's fixed-point pairs,
+        or, for onnxruntime arithmetic (TE_SINGLE_ROUNDING build), the float32 scales' bits and zeros."""
+        if p.get("single_rounding"):
+            bits = quant.f32_bits(p["fscale"])
+            return self.const("int32_t", f"{n}_mult", bits), self.const("int32_t", f"{n}_shift", np.zeros_like(bits))
+        return self.const("int32_t", f"{n}_mult", p["mult"]), self.const("int32_t", f"{n}_shift", p["shift"])
+
+    def float_const(self, name: str, values) -> str:
+        flat = [_c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+        body = ",\n  ".join(", ".join(flat[i : i + 8]) for i in range(0, len(flat), 8))
+        self.weights.append(f"static const float {name}[{len(flat)}] = {{\n  {body}\n}};\n")
+        return name
 
     def planned_call(self, n: str, call: str) -> str:
         """Honour the plan: the kernel whose overlap contract / scratch it assumed, scratch as last argument."""
@@ -227,12 +285,13 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     dsp_header = ["te_dsp.h"] if any(f.endswith("_dsp.c") for f in sources) else []
     for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
-    if single_rounding:  # one-rounding requantization (as onnxruntime) instead of gemmlowp's two
-        path = os.path.join(out_dir, "kernels", "te_requantize.c")
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write("#define TE_SINGLE_ROUNDING 1 /* set by the emitter: graph from ONNX / PyTorch */\n" + text)
+    if single_rounding:  # onnxruntime's float32 requantization instead of gemmlowp's fixed point
+        for fname in sources:
+            path = os.path.join(out_dir, "kernels", fname)
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write("#define TE_SINGLE_ROUNDING 1 /* set by the emitter: graph from ONNX / PyTorch */\n" + text)
     guard = f"{name.upper()}_H_"
     up = name.upper()
     h = [f"/* {name}.h: generated by tinyengine-tvm. */", f"#ifndef {guard}", f"#define {guard}", "",
@@ -272,7 +331,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
         f"{name}.c": "\n".join(c),
         f"{name}_weights.h": "\n".join(w),
         "host_main.c": _host_main(graph, name),
-        "Makefile": _makefile(name, sources, any(op.kernel == "log_softmax" for op in graph.ops)),
+        "Makefile": _makefile(name, sources, e.libm or any(op.kernel == "log_softmax" for op in graph.ops)),
     }
     written = {}
     for fname, text in files.items():

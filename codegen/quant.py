@@ -41,6 +41,10 @@ __all__ = [
     "requantize_params",
     "activation_range",
     "compute_padding",
+    "ort_conv_scale",
+    "ort_gap_scale",
+    "ort_dequant_table",
+    "f32_bits",
 ]
 
 INT8_MIN = -128
@@ -371,3 +375,62 @@ def compute_padding(in_size: int, k: int, stride: int, dilation: int = 1,
         raise ValueError(f"kernel {eff_k} larger than input {in_size} with {pad} padding")
     total = max(0, (out - 1) * stride + eff_k - in_size)
     return out, total // 2, total - total // 2
+
+
+# --------------------------------------------------------------------------------------------
+# onnxruntime's arithmetic (graphs from ONNX / PyTorch; kernels built with TE_SINGLE_ROUNDING)
+
+
+def ort_conv_scale(in_scale: float, w_scales: Union[float, Sequence[float]], out_scale: float) -> np.ndarray:
+    """Per-channel float32 requantization scale of QLinearConv / QGemm: (x_scale * w_scale) / y_scale.
+
+    onnxruntime computes it in float32 in that order (qlinearconv.cc, quantization ComputeOutputScale)
+    and MLAS multiplies the int32 accumulator, converted to float, by it."""
+    x, y = np.float32(in_scale), np.float32(out_scale)
+    w = np.atleast_1d(np.asarray(w_scales, dtype=np.float32))
+    return ((x * w).astype(np.float32) / y).astype(np.float32)
+
+
+def ort_gap_scale(in_scale: float, out_scale: float, n: int) -> np.float32:
+    """QLinearGlobalAveragePool's float32 scale, x_scale / (y_scale * (float)n) (MLAS qlgavgpool.cpp)."""
+    return np.float32(np.float32(in_scale) / (np.float32(out_scale) * np.float32(n)))
+
+
+def ort_dequant_table(scale: float, zero_point: int) -> np.ndarray:
+    """DequantizeLinear of every int8 value, (float)(q - zp) * scale in float32: index q + 128."""
+    q = np.arange(-128, 128, dtype=np.int32) - int(zero_point)
+    return (q.astype(np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def f32_bits(values) -> np.ndarray:
+    """IEEE-754 bit patterns of float32 values as int32 (how te_requantize's TE_SINGLE_ROUNDING build
+    receives its scale through the int32 multiplier tables)."""
+    return np.ascontiguousarray(np.asarray(values, dtype=np.float32)).view(np.int32).copy()
+
+
+def _f32_nearest(x) -> np.float32:
+    """The float32 nearest to the exact rational x (ties to even): one rounding, like an FMA's."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    c = np.float32(float(x))  # within one float32 ulp of x
+    best = None
+    for cand in (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf))):
+        err = abs(Fraction(float(cand)) - x)
+        even = (int(np.array([cand], np.float32).view(np.uint32)[0]) & 1) == 0
+        if best is None or err < best[0] or (err == best[0] and even):
+            best = (err, cand)
+    return np.float32(best[1])
+
+
+def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, z_out: int):
+    """(ratio1, ratio2, fixed) of onnxruntime's x86 QLinearAdd on uint8 data (MLAS FMA kernel):
+    ratioK = sK / s_out and fixed = (z_out + 128) - fma(ratio1, z1 + 128, ratio2 * (z2 + 128)), all float32."""
+    from fractions import Fraction
+
+    so = np.float32(s_out)
+    r1, r2 = np.float32(np.float32(s1) / so), np.float32(np.float32(s2) / so)
+    t = np.float32(r2 * np.float32(z2 + 128))
+    inner = _f32_nearest(Fraction(float(r1)) * (z1 + 128) + Fraction(float(t)))
+    fixed = np.float32(np.float32(z_out + 128) - inner)
+    return float(r1), float(r2), float(fixed)

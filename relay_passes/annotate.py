@@ -21,6 +21,8 @@ from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, sha
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
+# on a one-kernel main (the BYOC codegen's view): the kernel sat where onnxruntime leaves QDQ unfused
+ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
 
 
 class _Calls(dict):
@@ -340,25 +342,125 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     return out
 
 
+def _ort_params(func, params) -> dict:
+    """The float32 numbers onnxruntime's CPU kernels rescale with, for one composite.
+
+    conv / depthwise / FC: ``fscale[c] = (x_scale * w_scale[c]) / y_scale`` (QLinearConv, QGemm);
+    MEAN: ``fscale = x_scale / (y_scale * n)`` with ``exact = 2`` (QLinearGlobalAveragePool);
+    ADD: the two inputs' DequantizeLinear tables and the output scale (ORT's unfused float Add) and
+    QLinearAdd's float32 ratios and offset (``ort_fused`` picks one);
+    int8 requantize: both scales (ORT's float DequantizeLinear -> QuantizeLinear). The emitter hands them to the TE_SINGLE_ROUNDING kernels.
+    """
+    kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    calls = _calls(func)
+    if kind in ("conv2d", "depthwise_conv2d", "fully_connected"):
+        in_s, _ = _qparams(_activation_deq(calls, func))
+        out_s, _ = _qparams(calls["relax.quantize"][-1])
+        w_deq = _weight_deqs(calls)[0]
+        w_scales = const_value(w_deq.args[1]).astype(np.float32).reshape(-1)
+        fscale = quant.ort_conv_scale(in_s, w_scales, out_s)
+        if kind != "fully_connected" and fscale.size == 1:
+            fscale = np.broadcast_to(fscale, (params["out_c"],))
+        return {"fscale": [float(v) for v in fscale]}
+    if kind == "mean":
+        in_s, _ = _qparams(_activation_deq(calls, func))
+        out_s, _ = _qparams(calls["relax.quantize"][-1])
+        return {"fscale": float(quant.ort_gap_scale(in_s, out_s, params["reduce"])), "exact": 2}
+    if kind == "add":
+        d1, d2 = _activation_deq(calls, func, 0), _activation_deq(calls, func, min(1, len(func.params) - 1))
+        (s1, z1), (s2, z2) = _qparams(d1), _qparams(d2)
+        so, zo = _qparams(calls["relax.quantize"][-1])
+        r1, r2, fixed = quant.ort_qlinearadd_params(s1, z1, s2, z2, so, zo)
+        return {"in1_table": [float(v) for v in quant.ort_dequant_table(s1, z1)],
+                "in2_table": [float(v) for v in quant.ort_dequant_table(s2, z2)],
+                "out_scale": float(np.float32(so)), "ratio1": r1, "ratio2": r2, "fixed": fixed}
+    if kind == "requantize":
+        (si, _), (so, _) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
+        return {"in_fscale": float(np.float32(si)), "out_fscale": float(np.float32(so))}
+    return {}
+
+
+def _ort_unfused(mod) -> set:
+    """Composites that onnxruntime's x86 CPU EP runs unfused, in float.
+
+    Its QDQ rewrite turns int8 activations into uint8 only on a QuantizeLinear read by a single
+    DequantizeLinear, and on x86 it does not fuse a QDQ group that mixes int8 and uint8 tensors. So
+    a conv or add reading or writing a tensor with several readers (the input and output of a
+    residual block) stays DequantizeLinear -> float op -> QuantizeLinear; the others become
+    QLinearConv / QLinearAdd (measured: tests/test_ort_arith.py)."""
+    main = mod["main"]
+    uses: dict = {}
+    calls = []
+    for block in main.body.blocks:
+        for b in block.bindings:
+            v = b.value
+            if isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar):
+                calls.append((b.var, v))
+                for a in v.args:
+                    if isinstance(a, relax.Var):
+                        uses[a] = uses.get(a, 0) + 1
+            elif isinstance(v, relax.Var):
+                uses[v] = uses.get(v, 0) + 1
+    out = main.body.body
+    for o in (out.fields if isinstance(out, relax.Tuple) else [out]):
+        if isinstance(o, relax.Var):
+            uses[o] = uses.get(o, 0) + 1
+    shared = {v for v, n in uses.items() if n > 1}
+    return {c.op for var, c in calls if var in shared or any(a in shared for a in c.args if isinstance(a, relax.Var))}
+
+
+def _is_pointwise(params, func) -> bool:
+    kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    return kind == "conv2d" and (params["k_h"], params["k_w"], params["stride_h"], params["stride_w"],
+                                 params["pad_top"], params["pad_left"]) == (1, 1, 1, 1, 0, 0)
+
+
+def _ort_float_conv_params(func) -> dict:
+    """What te_conv2d_1x1_s8_f32 needs: the input's DequantizeLinear table, weight scales, the
+    dequantized bias ((float)bias * bias_scale, float32) and the output scale."""
+    calls = _calls(func)
+    in_s, in_zp = _qparams(_activation_deq(calls, func))
+    out_s, _ = _qparams(calls["relax.quantize"][-1])
+    w_deq = _weight_deqs(calls)[0]
+    out_c = shape_of(calls["relax.nn.conv2d"][0])[-1]
+    p = {"in_table": [float(v) for v in quant.ort_dequant_table(in_s, in_zp)],
+         "w_fscale": [float(v) for v in _per_channel(w_deq.args[1], out_c)],
+         "out_fscale": float(np.float32(out_s))}
+    biases = [d for d in calls.get("relax.dequantize", []) if d is not w_deq and is_constant(d.args[0]) and dtype_of(d.args[0]) == "int32"]
+    if biases:
+        b = const_value(biases[0].args[0]).astype(np.int32).reshape(-1)
+        bs = _per_channel(biases[0].args[1], out_c)
+        p["bias_f"] = [float(v) for v in (b.astype(np.float32) * bs).astype(np.float32)]
+    return p
+
+
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.AnnotateKernelParams")
 def AnnotateKernelParams(mod, _ctx):
     """Attach ``tinyengine.params`` to every tinyengine composite function.
 
     ``main`` carrying ``tinyengine.rounding = "exact"`` (ONNX and PyTorch graphs) selects
-    one-rounding MEAN and requantization (onnxruntime's semantics) instead of TFLite's double
-    rounding: ``params["single_rounding"] = 1`` on every kernel, ``exact = 1`` on MEAN.
+    onnxruntime's arithmetic instead of TFLite's double rounding: ``params["single_rounding"] = 1``
+    on every kernel plus the float32 scales of ``_ort_params``.
     """
-    main_attrs = mod["main"].attrs if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
+    has_main = any(gv.name_hint == "main" for gv in mod.get_global_vars())
+    main_attrs = mod["main"].attrs if has_main else None
     exact = main_attrs is not None and str(main_attrs.get(ROUNDING_ATTR, "")) == "exact"
+    unfused = _ort_unfused(mod) if exact else set()
+    if exact and int(main_attrs.get(ORT_UNFUSED_ATTR, 0)):
+        unfused = {gv for gv, f in mod.functions.items() if gv.name_hint != "main"}
     updates = {}
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
             params = describe(func)
-            if exact:  # one-rounding MEAN and requantization (te_requantize.c built with TE_SINGLE_ROUNDING)
+            if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
-                if "exact" in params:
-                    params["exact"] = 1
+                params.update(_ort_params(func, params))
+                if gv in unfused and _is_pointwise(params, func):
+                    params["ort_float"] = 1
+                    params.update(_ort_float_conv_params(func))
+                if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
+                    params["ort_fused"] = int(gv not in unfused)
             updates[gv] = func.with_attr(PARAMS_ATTR, params)
     mod = mod.clone()
     for gv, func in updates.items():

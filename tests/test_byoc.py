@@ -57,3 +57,33 @@ def test_byoc_onnx_qdq_same_bytes(tmp_path):
     for _ in range(3):
         x = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
         np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), cm.run([x])[0])
+
+
+def test_byoc_onnx_residual_same_bytes_as_standalone_and_onnxruntime(tmp_path):
+    """A residual block whose conv and add onnxruntime runs unfused, in float: the offloaded kernels
+    see one kernel each, and must still take the whole graph's onnxruntime path."""
+    pytest.importorskip("onnxruntime")
+    from tinyengine_tvm.frontend.onnx import from_onnx
+
+    from .test_ort_arith import _compare, _residual
+
+    m = _residual(2, 48, 10, 0.011, -4)
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1.4, 1.4, (1, 48, 10, 10)).astype(np.float32) for _ in range(2)]
+    ours, ref, ops = _compare(m, xs)
+    np.testing.assert_array_equal(ours, ref)
+    mod = from_onnx(m).mod
+    cm = te.build(mod)
+    assert any(op.params.get("ort_float") for op in cm.graph.ops)
+    from tinyengine_tvm.relay_passes.annotate import PARAMS_ATTR
+
+    pm = byoc.partition_for_tinyengine(mod)
+    offloaded = [f for _, f in pm.functions.items() if isinstance(f, relax.Function) and f.attrs is not None
+                 and str(f.attrs.get("Codegen", "")) == "tinyengine"]
+    one = [byoc._one_kernel_module(f) for f in offloaded]
+    assert any(int(f.attrs[PARAMS_ATTR].get("ort_float", 0)) for m1 in one for gv, f in m1.functions.items()
+               if gv.name_hint != "main")  # the codegen's one-kernel view still takes the float path
+    vm, _ = _byoc_vm(mod, tmp_path)
+    for x in xs:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), cm.run([x])[0])

@@ -4,7 +4,7 @@ A small float nn.Module (conv + BN + ReLU6, depthwise + BN + ReLU, 1x1 project, 
 max pool, global average pool, linear) goes torch.export -> Relax -> PTQ -> C. The reference
 is the same module exported to ONNX, quantized by onnxruntime ``quantize_static`` (QDQ,
 per-channel, MinMax) on the same calibration images and run in onnxruntime. Graphs from
-PyTorch/ONNX use one-rounding requantization (``TE_SINGLE_ROUNDING``), as onnxruntime does.
+PyTorch/ONNX compute with onnxruntime's int8 arithmetic (``TE_SINGLE_ROUNDING``, tests/test_ort_arith.py).
 The MobileNetV2 acceptance run is ``-m slow`` (and scripts/mobilenetv2_torch_vs_ort.py).
 """
 
@@ -110,9 +110,14 @@ def test_mobilenet_v2_acceptance():
     """Issue 3 acceptance: MobileNetV2 0.35/96 torch -> C vs the same model quantized by onnxruntime.
 
     Measured (scripts/mobilenetv2_torch_vs_ort.py, 32 calibration / 100 eval images): see the
-    closing note of issue 3. The int8 arithmetic of onnxruntime's fused kernels differs from the
-    ideal one-rounding requantization on a few outputs per layer, and this random-weight network
-    amplifies 1-LSB differences with depth; the thresholds below are the issue's.
+    closing note of issue 3. The int8 arithmetic is onnxruntime's: its own QDQ model compiled by us
+    gives its bytes (``ort_qdq_compiled``, and test_ort_arith's slow test). What is left is the
+    quantization parameters: our PTQ uses quantize_static's rules (same zero points, same int8
+    weights), but its scales differ by 1e-7..4e-6 relative, because calibration runs the float model
+    in TVM (with TVM's batch-norm folding) instead of onnxruntime's float kernels on torch's ONNX
+    export; this random-weight network amplifies such differences (moving one of onnxruntime's own
+    activation scales by one float32 ulp moves 1.3 % of its outputs by more than 1 LSB:
+    ``ort_vs_ort_one_scale_one_ulp``). The thresholds below are the issue's.
     """
     import importlib.util
     import pathlib
@@ -124,4 +129,6 @@ def test_mobilenet_v2_acceptance():
     r = mod.compare(n_calib=32, n_inputs=100)
     print(r)
     if not (r["within_1_lsb"] >= 0.99 and r["top1_ours_vs_ort"] >= 0.98):
-        pytest.xfail(f"below the issue's bar: within 1 LSB {r['within_1_lsb']:.3f}, top-1 vs ORT {r['top1_ours_vs_ort']:.2f}")
+        pytest.xfail(f"below the issue's bar: within 1 LSB {r['within_1_lsb']:.3f}, top-1 vs ORT {r['top1_ours_vs_ort']:.2f} "
+                     f"(ORT's own QDQ model compiled: identical {r['ort_qdq_compiled']['exact']:.3f}; our PTQ's scales "
+                     "differ from quantize_static's at float32 rounding level)")

@@ -43,7 +43,7 @@ static void* te_ffi_data(const te_ffi_any* a) {
 def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
     """Canonicalize and offload every kernel pattern to the ``tinyengine`` codegen (see module docstring)."""
     from .relay_passes import FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, canonicalize
-    from .relay_passes.annotate import ROUNDING_ATTR
+    from .relay_passes.annotate import ORT_UNFUSED_ATTR, ROUNDING_ATTR, _ort_unfused
     from .relay_passes.partition import KERNEL_PATTERNS
 
     seq = tvm.transform.Sequential([
@@ -53,10 +53,14 @@ def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
     out = seq(mod)
     rounding = (mod["main"].attrs or {}).get(ROUNDING_ATTR) if "main" in [g.name_hint for g in mod.get_global_vars()] else None
     if rounding is not None:  # the codegen sees only the offloaded functions: carry the model's rounding mode
+        # and, for onnxruntime arithmetic, which kernels touch a tensor with several readers (a whole-graph
+        # fact that decides onnxruntime's float path, invisible from one kernel)
+        unfused = _ort_unfused(out) if str(rounding) == "exact" else set()
         out = out.clone()
         for gv, f in list(out.functions.items()):
             if isinstance(f, relax.Function) and f.attrs is not None and str(f.attrs.get("Codegen", "")) == CODEGEN:
-                out[gv] = f.with_attr(ROUNDING_ATTR, str(rounding))
+                f = f.with_attr(ROUNDING_ATTR, str(rounding))
+                out[gv] = f.with_attr(ORT_UNFUSED_ATTR, 1) if gv in unfused else f
     return out
 
 
@@ -75,7 +79,7 @@ def _composite_of(func):
 
 def _one_kernel_module(func):
     """main(params) = composite(params), annotated: what kernel_graph.extract reads."""
-    from .relay_passes.annotate import ROUNDING_ATTR, AnnotateKernelParams
+    from .relay_passes.annotate import ORT_UNFUSED_ATTR, ROUNDING_ATTR, AnnotateKernelParams
 
     comp = _composite_of(func)
     bb = relax.BlockBuilder()
@@ -84,6 +88,8 @@ def _one_kernel_module(func):
     attrs = {}
     if func.attrs is not None and ROUNDING_ATTR in func.attrs:
         attrs[ROUNDING_ATTR] = str(func.attrs[ROUNDING_ATTR])
+    if func.attrs is not None and ORT_UNFUSED_ATTR in func.attrs:
+        attrs[ORT_UNFUSED_ATTR] = 1
     with bb.function("main", params, attrs=attrs or None):
         with bb.dataflow():
             out = bb.emit_output(relax.Call(gv, params))

@@ -19,6 +19,21 @@ void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out) {
   int32_t o, r, i;
 
   if (n <= 0) return; /* empty reduction: TFLite leaves the zero-initialised output alone */
+  if (p->exact == 2) {
+    /* onnxruntime (QLinearGlobalAveragePool): (mult, shift) is already the float32 requantization of
+     * te_requantize's TE_SINGLE_ROUNDING build, x_scale / (y_scale * n), 1/n included: no folding. */
+    for (o = 0; o < outer; ++o) {
+      const int8_t* base = in + o * n * inner;
+      for (i = 0; i < inner; ++i) {
+        int32_t sum = 0, v;
+        const int8_t* x = base + i;
+        for (r = 0; r < n; ++r) sum += x[r * inner];
+        v = te_requantize(sum - p->in_zp * n, mult, shift) + p->out_zp;
+        *out++ = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+      }
+    }
+    return;
+  }
   if (p->exact) {
     /* one rounding of (sum - in_zp*n) * mult * 2^shift / (2^31 * n), ties away from zero */
     const int32_t e = 31 - shift;

@@ -8,31 +8,46 @@
  * targets (done in unsigned arithmetic), the INT32_MIN * INT32_MIN doubling high mul saturates, and
  * negative values are shifted right via bitwise complement.
  */
+#include <string.h>
+
 #include "tinyengine_kernels.h"
 
-#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
-/* One rounding (graphs from ONNX / PyTorch, "tinyengine.rounding" = "exact"; the emitter defines
- * TE_SINGLE_ROUNDING at the top of this file in such a project):
- *   round(acc * multiplier * 2^shift / 2^31), ties away from zero, saturated to int32,
- * the real-valued rescale onnxruntime computes in float, without gemmlowp's second rounding. */
-int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
-  const int32_t total = 31 - shift;
-  const int64_t prod = (int64_t)acc * (int64_t)multiplier; /* |prod| < 2^62 */
-  int64_t q;
-  if (total <= 0) {
-    const int32_t up = total < -31 ? 31 : -total; /* a left shift: saturate before it can overflow */
-    if (prod > ((int64_t)INT32_MAX >> up)) return INT32_MAX;
-    if (prod < -((-(int64_t)INT32_MIN) >> up)) return INT32_MIN;
-    q = prod * ((int64_t)1 << up);
-  } else if (total > 62) {
-    q = 0;
+/* Nearest integer to v, ties to even (nearbyintf in the default rounding mode), saturated to int32,
+ * from v's bits in integer arithmetic: no libm, and no float add that -ffast-math could fold away. */
+int32_t te_round_half_even_f32(float v) {
+  uint32_t u, m, rem, half;
+  int32_t e, sh, q;
+  memcpy(&u, &v, sizeof u);
+  e = (int32_t)((u >> 23) & 0xFFu);
+  if (e >= 127 + 30) return (u >> 31) ? INT32_MIN : INT32_MAX; /* |v| >= 2^30, NaN, inf: saturate */
+  if (e < 126) return 0;                                          /* |v| < 0.5 */
+  m = (u & 0x7FFFFFu) | 0x800000u;                                /* |v| = m * 2^(e - 150) */
+  if (e >= 150) {
+    q = (int32_t)(m << (e - 150));
   } else {
-    const int64_t half = (int64_t)1 << (total - 1);
-    q = prod >= 0 ? (prod + half) >> total : -((-prod + half) >> total);
+    sh = 150 - e;                                                 /* 1..24 */
+    q = (int32_t)(m >> sh);
+    rem = m & ((1u << sh) - 1u);
+    half = 1u << (sh - 1);
+    if (rem > half || (rem == half && (q & 1))) ++q;
   }
-  if (q > INT32_MAX) return INT32_MAX;
-  if (q < INT32_MIN) return INT32_MIN;
-  return (int32_t)q;
+  return (u >> 31) ? -q : q;
+}
+
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* onnxruntime's requantization (graphs from ONNX / PyTorch, "tinyengine.rounding" = "exact"; the
+ * emitter defines TE_SINGLE_ROUNDING in every kernel file of such a project). MLAS's
+ * MlasRequantizeOutput, which QLinearConv / QGemm / QLinearGlobalAveragePool run, computes
+ *   nearbyint((float)acc * scale) (ties to even), scale a float32 (e.g. (x_scale * w_scale) / y_scale),
+ * so `multiplier` carries the IEEE-754 bits of that float32 scale here and `shift` is unused.
+ * Only one float operation happens, the product, so neither FMA contraction nor -ffast-math can
+ * change it; the rounding works on the product's bits in integer arithmetic for the same reason (the
+ * 1.5 * 2^23 magic-number add that MLAS uses could be folded away or fused under such flags). */
+int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+  float scale;
+  (void)shift;
+  memcpy(&scale, &multiplier, sizeof scale);
+  return te_round_half_even_f32((float)acc * scale);
 }
 #else /* TFLite's double rounding */
 

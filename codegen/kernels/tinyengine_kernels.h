@@ -1,6 +1,9 @@
 /*
  * tinyengine_kernels.h: the whole kernel API of tinyengine-tvm's portable C library.
  *
+ * Graphs from ONNX / PyTorch build the kernels with TE_SINGLE_ROUNDING, which swaps TFLite's
+ * requantization for onnxruntime's (float32 scales, ties to even; see te_requantize.c, add_s8.c,
+ * conv2d_1x1_s8_f32.c); the notes below describe the default (TFLite) build.
  * Every kernel is bit-exact with TFLite's int8 reference kernels (tflite::reference_ops /
  * reference_integer_ops, with TFLite's default double-rounding requantization). One exception:
  * LiteRT's reference FULLY_CONNECTED scales in double, which te_fully_connected_s8_dscale
@@ -39,8 +42,12 @@
 extern "C" {
 #endif
 
-/* TFLite's MultiplyByQuantizedMultiplier (SaturatingRoundingDoublingHighMul + RoundingDivideByPOT). */
+/* TFLite's MultiplyByQuantizedMultiplier (SaturatingRoundingDoublingHighMul + RoundingDivideByPOT).
+ * Built with TE_SINGLE_ROUNDING (graphs from ONNX / PyTorch) it is onnxruntime's requantization
+ * instead: round_half_even((float)acc * scale), `multiplier` holding the float32 scale's bits (see
+ * te_requantize.c); te_round_half_even_f32 (that build only) is its rounding, libm-free. */
 int32_t te_requantize(int32_t acc, int32_t multiplier, int32_t shift);
+int32_t te_round_half_even_f32(float v);
 
 /* Convolution-like layers (conv2d, depthwise). */
 typedef struct {
@@ -63,6 +70,13 @@ void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weigh
 /* 1x1, stride 1, no padding: a GEMM over pixels. Same weight layout ([out_c][in_c]). */
 void te_conv2d_1x1_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                       const int32_t* bias, const int32_t* mult, const int32_t* shift, int8_t* out);
+
+/* 1x1 stride-1 conv as onnxruntime runs an unfused QDQ Conv (float SGEMM; see conv2d_1x1_s8_f32.c):
+ * in_tab[q + 128] = (float)(q - in_zp) * in_scale, w_scale[oc] per channel, bias_f[oc] the dequantized
+ * bias (may be NULL), out_scale the output's scale. Needs <math.h> (fmaf). */
+void te_conv2d_1x1_s8_f32(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                          const float* in_tab, const float* w_scale, const float* bias_f, float out_scale,
+                          int8_t* out);
 
 /* Depthwise conv, weights [k_h][k_w][out_c] (TFLite's 1HWC without the leading 1). */
 void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,
@@ -111,6 +125,23 @@ typedef struct {
 
 void te_add_s8(const te_add_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
+/* Elementwise add as onnxruntime computes a QDQ Add (graphs from ONNX / PyTorch, add_s8_f32.c; needs
+ * <math.h> for fmaf). fused = 0 (its unfused float Add): out = clamp(round_half_even((tab1[in1 + 128] +
+ * tab2[in2 + 128]) / out_scale) + out_zp), tabK[q + 128] = (float)(q - zpK) * scaleK in float32
+ * (DequantizeLinear). fused = 1 (QLinearAdd on uint8): out = clamp(round_half_even(fmaf(ratio1,
+ * in1 + 128, fmaf(ratio2, in2 + 128, fixed))) - 128); the tables may be NULL. */
+typedef struct {
+  int32_t n;
+  int32_t out_zp;
+  int32_t act_min, act_max;
+  float out_scale;
+  int32_t fused;
+  float ratio1, ratio2, fixed;
+} te_add_f32_params;
+
+void te_add_s8_f32(const te_add_f32_params* p, const int8_t* in1, const int8_t* in2, const float* in1_tab,
+                   const float* in2_tab, int8_t* out);
+
 /* Pooling (AVERAGE_POOL_2D / MAX_POOL_2D), NHWC, padding cells are excluded from the count. */
 typedef struct {
   int32_t in_h, in_w, c;
@@ -134,7 +165,10 @@ typedef struct {
   int32_t outer, reduce, inner;
   int32_t in_zp, out_zp;
   int32_t mult, shift;         /* input_scale / output_scale, QuantizeMultiplier'd */
-  int32_t exact;               /* 0: TFLite's rounding above. 1 (ONNX/PyTorch graphs): one rounding,
+  int32_t exact;               /* 0: TFLite's rounding above. 2 (ONNX/PyTorch graphs, TE_SINGLE_ROUNDING build):
+                                * out = clamp(te_requantize(sum - in_zp*n, mult, shift) + out_zp), mult the
+                                * float32 x_scale / (y_scale * n), as onnxruntime's QLinearGlobalAveragePool.
+                                * 1: one rounding,
                                 * out = round_half_away((sum - in_zp*reduce) * mult * 2^shift / (2^31 * reduce))
                                 * + out_zp, as onnxruntime's float mean rounds once (no folded multiplier). */
 } te_mean_params;
@@ -165,7 +199,8 @@ void te_resize_nearest_s8(const te_resize_params* p, const int16_t* rows, const 
  * + zp, clamped; dequantize is (float)(scale * (double)(q - zp)). */
 void te_quantize_f32_s8(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale, int32_t zero_point);
-/* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). */
+/* int8 -> int8 requantize (TFLite QUANTIZE with int8 input). Built with TE_SINGLE_ROUNDING, mult and
+ * shift are the bits of the float32 input and output scales (onnxruntime's float DQ -> Q). */
 void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
                       int32_t mult, int32_t shift);
 

@@ -40,7 +40,11 @@ def kernel_function(op, target: str = "host") -> str | None:
     k, p = op.kernel, op.params
     if k == "conv2d":
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
-        return "te_conv2d_1x1_s8" if key == _ONE_BY_ONE else "te_conv2d_s8"
+        if key == _ONE_BY_ONE:
+            return "te_conv2d_1x1_s8_f32" if p.get("ort_float") else "te_conv2d_1x1_s8"
+        return "te_conv2d_s8"
+    if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
+        return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
     return {
         "depthwise_conv2d": "te_depthwise_conv2d_s8",
         "fully_connected": "te_fully_connected_s8_dscale",
@@ -184,11 +188,13 @@ def _fc(p, k):
 _MODELS = {
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
+    "te_conv2d_1x1_s8_f32": _conv1x1,  # same loop order (onnxruntime's unfused float conv)
     "te_depthwise_conv2d_s8": _depthwise,
     "te_depthwise_conv2d_s8_inplace": _depthwise_inplace,
     "te_avg_pool_s8": _pool,
     "te_max_pool_s8": _pool,
     "te_add_s8": _elementwise,
+    "te_add_s8_f32": _elementwise,
     "te_requantize_s8": _elementwise,
     "te_mean_s8": _mean,
     "te_fully_connected_s8_dscale": _fc,
