@@ -53,7 +53,7 @@ _STRUCT_FIELDS = {
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
     "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
-                       "pad_top", "pad_left", "act_min", "act_max"],
+                       "pad_top", "pad_left", "act_min", "act_max", "in_zp", "out_zp", "in_scale_bits", "out_scale_bits"],
     "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
     "te_resize_params": ["in_h", "in_w", "c", "out_h", "out_w"],
@@ -74,8 +74,13 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
+# fields only some builds read (te_pool_params: onnxruntime's average pool), 0 when a kernel graph has none
+_OPTIONAL_FIELDS = {"in_zp", "out_zp", "in_scale_bits", "out_scale_bits"}
+
+
 def _struct(ctype: str, name: str, params: dict) -> str:
-    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype])
+    fields = ", ".join(f".{f} = {int(params[f] if f in params or f not in _OPTIONAL_FIELDS else 0)}"
+                       for f in _STRUCT_FIELDS[ctype])
     return f"static const {ctype} {name} = {{{fields}}};\n"
 
 

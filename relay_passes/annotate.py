@@ -172,17 +172,19 @@ def _pool_params(func, calls, opname):
         raise UnsupportedOperatorError(f"{opname} with layout {pool.attrs.layout}, ceil_mode={pool.attrs.ceil_mode} has no kernel")
     _, in_h, in_w, c = shape_of(pool.args[0])
     _, out_h, out_w, _ = shape_of(pool)
+    requant = 0
     if calls.get("relax.dequantize") and calls.get("relax.quantize"):
-        # the pool kernels keep the input's quantization (canonicalize's SplitPoolRequantize ensures it)
-        if _qparams(_activation_deq(calls, func)) != _qparams(calls["relax.quantize"][-1]):
-            raise UnsupportedOperatorError(f"{opname} requantizing its output has no kernel: run SplitPoolRequantize first")
+        # the TFLite-arithmetic pool kernels keep the input's quantization (SplitPoolRequantize ensures
+        # it); only onnxruntime's average pool rescales (AnnotateKernelParams checks which applies)
+        requant = int(_qparams(_activation_deq(calls, func)) != _qparams(calls["relax.quantize"][-1]))
     lo, hi = _act_range(calls)
     return {
         "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
         "k_h": int(pool.attrs.pool_size[0]), "k_w": int(pool.attrs.pool_size[1]),
         "stride_h": int(pool.attrs.strides[0]), "stride_w": int(pool.attrs.strides[1]),
         "pad_top": int(pool.attrs.padding[0]), "pad_left": int(pool.attrs.padding[1]),
-        "act_min": lo, "act_max": hi,
+        "act_min": lo, "act_max": hi, "requant": requant,
+        "in_zp": 0, "out_zp": 0, "in_scale_bits": 0, "out_scale_bits": 0,  # set for onnxruntime's average pool
         "macs": out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
     }
 
@@ -362,6 +364,11 @@ def _ort_params(func, params) -> dict:
         if kind != "fully_connected" and fscale.size == 1:
             fscale = np.broadcast_to(fscale, (params["out_c"],))
         return {"fscale": [float(v) for v in fscale]}
+    if kind == "avg_pool2d" and calls.get("relax.dequantize"):
+        # QLinearAveragePool: nearbyint((float)(sum - x_zp * n) * (x_scale / (y_scale * (float)n))) + y_zp
+        (in_s, in_z), (out_s, out_z) = _qparams(_activation_deq(calls, func)), _qparams(calls["relax.quantize"][-1])
+        bits = lambda v: int(np.float32(v).view(np.int32))  # noqa: E731
+        return {"in_zp": in_z, "out_zp": out_z, "in_scale_bits": bits(in_s), "out_scale_bits": bits(out_s)}
     if kind == "mean":
         in_s, _ = _qparams(_activation_deq(calls, func))
         out_s, _ = _qparams(calls["relax.quantize"][-1])
@@ -453,6 +460,9 @@ def AnnotateKernelParams(mod, _ctx):
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
             params = describe(func)
+            if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):
+                raise UnsupportedOperatorError(f"{attrs['Composite']} requantizing its output has no kernel "
+                                               "(SplitPoolRequantize splits it off)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params))

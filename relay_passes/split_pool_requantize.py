@@ -12,7 +12,8 @@ This pass splits it into a pool that keeps (s1, z1) and a requantization:
 
 For a max pool the two are equal (max commutes with the monotonic quantization); for an
 average pool the pooled value is rounded once more, to the input's grid, before the
-requantization (at most 1 LSB from a single-rounding reference).
+requantization. In graphs with onnxruntime's arithmetic (``tinyengine.rounding = "exact"``)
+average pools are left whole: that build's te_avg_pool_s8 rescales as QLinearAveragePool does.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ def _qparams(call):
 
 
 def _rewrite(func: relax.Function) -> relax.Function:
+    # onnxruntime's arithmetic (ONNX / PyTorch graphs): its average pool rescales in one rounding, as
+    # te_avg_pool_s8 does in that build, so only max pools are split there
+    ort = str((func.attrs or {}).get("tinyengine.rounding", "")) == "exact"
     x = wildcard()
     dq = is_op("relax.dequantize")(x, is_const(), is_const())
-    pool = is_op("relax.nn.max_pool2d")(dq) | is_op("relax.nn.avg_pool2d")(dq)
+    avg = is_op("relax.nn.avg_pool2d")(dq)
+    pool = is_op("relax.nn.max_pool2d")(dq) if ort else (is_op("relax.nn.max_pool2d")(dq) | avg)
     q = is_op("relax.quantize")(pool, is_const(), is_const())
 
     def rewriter(expr, m):

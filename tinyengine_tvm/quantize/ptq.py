@@ -199,6 +199,9 @@ def _group(func) -> list[_Group]:
             absorb_bias_act(g, False)
         elif op in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
             g = _Group(op.split(".")[-1], v, [v.args[0]], b.var, shares_input_qparams=True)
+            absorb_bias_act(g, False)
+            if g.act is not None:  # pool -> relu: quantized with the activation's own range, as onnxruntime does
+                g.shares_input_qparams = False
         elif op == "relax.mean":
             g = _Group("mean", v, [v.args[0]], b.var)
         elif op == "relax.image.resize2d" and str(v.attrs.method) == "nearest_neighbor":
@@ -342,7 +345,7 @@ def _emit_quantized(func, groups, qp):
                 elif g.kind in ("max_pool2d", "avg_pool2d", "mean"):
                     a = g.anchor
                     y = bb.emit(relax.Call(a.op, [deq(x)], a.attrs, a.ty_args))
-                    q[g.out] = quant(y, g.out)
+                    q[g.out] = act_clip(quant(y, g.out), g)  # the clip, if any bound is not implied by the range
                 elif g.kind == "activation":
                     lo, hi = g.act
                     y = bb.emit(relax.op.clip(deq(x), lo, hi))
