@@ -223,17 +223,184 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
   }
 }
 
+/*
+ * Four pixels x 2 output channels per inner iteration (pixel blocks of 4; a remainder of 1 .. 3 pixels
+ * runs through pw_pixels above). The four pixels are widened once into groups of 8 words, lane by lane:
+ * [p0 x02, p1 x02, p2 x02, p3 x02, p0 x13, p1 x13, p2 x13, p3 x13], so one LDRD fetches a lane of two
+ * pixels, and each SXTB16'd weight word serves four pixels: per 4 input channels, 2 LDRD of weights (the
+ * same pair read once per lane), 4 SXTB16, 4 LDRD of inputs and 16 SMLAD for 32 MACs.
+ */
+#define TE_PW4_MAX_IN_C (TE_PW_MAX_IN_C / 2) /* four pixels fit the two-pixel buffer */
+
+INLINE void widen4(const int8_t* in, int32_t in_c, int32_t n4, int32_t off2, int32_t* dst) {
+  int32_t i, k;
+  for (i = 0; i < n4; ++i) {
+    for (k = 0; k < 4; ++k) {
+      int32_t v, t;
+      memcpy(&v, in + k * in_c + 4 * i, 4);
+      t = sxtab16(off2, v);
+      dst[k] = sadd16(t, t);
+      t = sxtab16_ror8(off2, v);
+      dst[4 + k] = sadd16(t, t);
+    }
+    dst += 8;
+  }
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One group: x (8 words) post-incremented by 32 bytes, w by 8. */
+#define PW4_GROUP_ASM                              \
+  "ldrd %[wa], %[wb], [%[pw]]\n\t"                 \
+  "sxtb16 %[wa], %[wa]\n\t"                        \
+  "sxtb16 %[wb], %[wb]\n\t"                        \
+  "ldrd %[x0], %[x1], [%[px]], #32\n\t"            \
+  "smlad %[c00], %[x0], %[wa], %[c00]\n\t"         \
+  "smlad %[c01], %[x0], %[wb], %[c01]\n\t"         \
+  "smlad %[c10], %[x1], %[wa], %[c10]\n\t"         \
+  "smlad %[c11], %[x1], %[wb], %[c11]\n\t"         \
+  "ldrd %[x0], %[x1], [%[px], #-24]\n\t"           \
+  "smlad %[c20], %[x0], %[wa], %[c20]\n\t"         \
+  "smlad %[c21], %[x0], %[wb], %[c21]\n\t"         \
+  "smlad %[c30], %[x1], %[wa], %[c30]\n\t"         \
+  "smlad %[c31], %[x1], %[wb], %[c31]\n\t"         \
+  "ldrd %[wa], %[wb], [%[pw]], #8\n\t"             \
+  "sxtb16 %[wa], %[wa], ror #8\n\t"                \
+  "sxtb16 %[wb], %[wb], ror #8\n\t"                \
+  "ldrd %[x0], %[x1], [%[px], #-16]\n\t"           \
+  "smlad %[c00], %[x0], %[wa], %[c00]\n\t"         \
+  "smlad %[c01], %[x0], %[wb], %[c01]\n\t"         \
+  "smlad %[c10], %[x1], %[wa], %[c10]\n\t"         \
+  "smlad %[c11], %[x1], %[wb], %[c11]\n\t"         \
+  "ldrd %[x0], %[x1], [%[px], #-8]\n\t"            \
+  "smlad %[c20], %[x0], %[wa], %[c20]\n\t"         \
+  "smlad %[c21], %[x0], %[wb], %[c21]\n\t"         \
+  "smlad %[c30], %[x1], %[wa], %[c30]\n\t"         \
+  "smlad %[c31], %[x1], %[wb], %[c31]\n\t"
+
+/* Fourteen registers: the 8 accumulators, both pointers and 4 scratch; the loop's end (the weight
+ * pointer after the last group) is read from the stack into a scratch register at each iteration's end. */
+#define PW4_OPERANDS                                                                                           \
+  [px] "+r"(x), [pw] "+r"(w), [c00] "+r"(a00), [c01] "+r"(a01), [c10] "+r"(a10), [c11] "+r"(a11),              \
+      [c20] "+r"(a20), [c21] "+r"(a21), [c30] "+r"(a30), [c31] "+r"(a31), [x0] "=&r"(x0_), [x1] "=&r"(x1_),     \
+      [wa] "=&r"(wa_), [wb] "=&r"(wb_)
+
+/* n (> 0) groups, two per iteration; an odd count enters at the second. The end (the weight pointer after
+ * the last group) and the odd-count flag are read from the stack into a scratch register. */
+#define PW4_GROUPS(x, w, n)                                                                   \
+  do {                                                                                        \
+    int32_t x0_, x1_, wa_, wb_;                                                               \
+    const int32_t* const wend_ = (w) + 2 * (n);                                               \
+    const int32_t odd_ = (n) & 1;                                                             \
+    __asm__ volatile("ldr %[x0], %[odd]\n\t"                                                  \
+                     "cmp %[x0], #0\n\t"                                                      \
+                     "bne 2f\n\t"                                                             \
+                     "1:\n\t" PW4_GROUP_ASM "2:\n\t" PW4_GROUP_ASM                            \
+                     "ldr %[x0], %[end]\n\t"                                                  \
+                     "cmp %[pw], %[x0]\n\t"                                                   \
+                     "bne 1b"                                                                 \
+                     : PW4_OPERANDS                                                           \
+                     : [end] "m"(wend_), [odd] "m"(odd_)                                      \
+                     : "cc", "memory");                                                       \
+  } while (0)
+#else
+#define PW4_GROUPS(x, w, n)                    \
+  do {                                         \
+    int32_t g_;                                \
+    for (g_ = (n); g_ > 0; --g_) {             \
+      const int32_t lo0 = sxtb16(w[0]);        \
+      const int32_t lo1 = sxtb16(w[1]);        \
+      const int32_t hi0 = sxtb16_ror8(w[0]);   \
+      const int32_t hi1 = sxtb16_ror8(w[1]);   \
+      a00 = smlad(x[0], lo0, a00);             \
+      a01 = smlad(x[0], lo1, a01);             \
+      a10 = smlad(x[1], lo0, a10);             \
+      a11 = smlad(x[1], lo1, a11);             \
+      a20 = smlad(x[2], lo0, a20);             \
+      a21 = smlad(x[2], lo1, a21);             \
+      a30 = smlad(x[3], lo0, a30);             \
+      a31 = smlad(x[3], lo1, a31);             \
+      a00 = smlad(x[4], hi0, a00);             \
+      a01 = smlad(x[4], hi1, a01);             \
+      a10 = smlad(x[5], hi0, a10);             \
+      a11 = smlad(x[5], hi1, a11);             \
+      a20 = smlad(x[6], hi0, a20);             \
+      a21 = smlad(x[6], hi1, a21);             \
+      a30 = smlad(x[7], hi0, a30);             \
+      a31 = smlad(x[7], hi1, a31);             \
+      x += 8;                                  \
+      w += 2;                                  \
+    }                                          \
+  } while (0)
+#endif
+
+/* Requantize the accumulators of one output channel for the four pixels and store them (o: pixel 0's
+ * output for this channel, stride out_c). */
+INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t* q, int32_t k1, int8_t* o,
+                      int32_t out_c, int clamp, int32_t act_min, int32_t act_max) {
+  const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
+  const int32_t r0 = clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r1 = clamp_act(rq_small(a1, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r2 = clamp_act(rq_small(a2, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r3 = clamp_act(rq_small(a3, m0, rnd0, q0), clamp, act_min, act_max);
+  o[0] = (int8_t)r0;
+  o += out_c;
+  o[0] = (int8_t)r1;
+  o += out_c;
+  o[0] = (int8_t)r2;
+  o += out_c;
+  o[0] = (int8_t)r3;
+}
+
+/* Four pixels (widened in buf by widen4) against every output channel; o: the first pixel's outputs. */
+INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
+                       int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
+  int32_t oc2, i;
+  for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+    const int32_t* x = buf;
+    int32_t a00 = rq[0] >> 8, a01 = rq[2] >> 8;
+    int32_t a10 = a00, a11 = a01, a20 = a00, a21 = a01, a30 = a00, a31 = a01;
+    PW4_GROUPS(x, w, n4);
+    /* the table is read again after the MACs (the asm's memory clobber), one channel at a time */
+    rq_store4(a00, a10, a20, a30, rq, k1, o, out_c, clamp, act_min, act_max);
+    rq_store4(a01, a11, a21, a31, rq + 2, k1, o + 1, out_c, clamp, act_min, act_max);
+    rq += 4;
+    o += 2;
+  }
+  if (out_c & 1) { /* last odd channel: one weight word per group */
+    const int32_t* x = buf;
+    int32_t a0 = rq[0] >> 8, a1 = a0, a2 = a0, a3 = a0;
+    for (i = 0; i < n4; ++i) {
+      const int32_t lo = sxtb16(w[0]), hi = sxtb16_ror8(w[0]);
+      a0 = smlad(x[4], hi, smlad(x[0], lo, a0));
+      a1 = smlad(x[5], hi, smlad(x[1], lo, a1));
+      a2 = smlad(x[6], hi, smlad(x[2], lo, a2));
+      a3 = smlad(x[7], hi, smlad(x[3], lo, a3));
+      x += 8;
+      ++w;
+    }
+    rq_store4(a0, a1, a2, a3, rq, k1, o, out_c, clamp, act_min, act_max);
+  }
+}
+
 INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
                     int clamp) {
-  int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each */
+  int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each; or four, in_c <= TE_PW4_MAX_IN_C */
   const int32_t in_c = p->in_c, out_c = p->out_c, n4 = p->in_c >> 2, pixels = p->pixels;
   const int32_t act_min = p->act_min, act_max = p->act_max;
   /* 2^(right-1) + out_offset * 2^right = (1 + 2 * out_offset) << (right - 1) */
   const int32_t k1 = 1 + 2 * p->out_offset;
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
-  int32_t px;
+  int32_t px = 0;
 
-  for (px = 0; px < pixels; px += 2) {
+  /* Pixel blocks of 4 read their four input pixels before writing any of their outputs, and blocks go
+   * in pixel order: reads never later and writes never earlier than te_conv2d_1x1_s8's. */
+  if (in_c <= TE_PW4_MAX_IN_C) {
+    for (; px + 4 <= pixels; px += 4) {
+      widen4(in + px * in_c, in_c, n4, off2, buf);
+      pw_pixels4(buf, n4, weights, rq, out_c, k1, out + px * out_c, clamp, act_min, act_max);
+    }
+  }
+  for (; px < pixels; px += 2) {
     const int32_t px1 = px + 1 < pixels ? px + 1 : px; /* odd pixel count: the last pixel pairs with itself */
     widen2(in + px * in_c, in + px1 * in_c, n4, off2, buf);
     pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + px1 * out_c, clamp, act_min, act_max);
