@@ -232,17 +232,35 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
  */
 #define TE_PW4_MAX_IN_C (TE_PW_MAX_IN_C / 2) /* four pixels fit the two-pixel buffer */
 
+INLINE int32_t widen_lo(int32_t off2, int32_t v) {
+  const int32_t t = sxtab16(off2, v);
+  return sadd16(t, t);
+}
+
+INLINE int32_t widen_hi(int32_t off2, int32_t v) {
+  const int32_t t = sxtab16_ror8(off2, v);
+  return sadd16(t, t);
+}
+
 INLINE void widen4(const int8_t* in, int32_t in_c, int32_t n4, int32_t off2, int32_t* dst) {
-  int32_t i, k;
+  const int8_t* in1 = in + in_c;
+  const int8_t* in2 = in1 + in_c;
+  const int8_t* in3 = in2 + in_c;
+  int32_t i;
   for (i = 0; i < n4; ++i) {
-    for (k = 0; k < 4; ++k) {
-      int32_t v, t;
-      memcpy(&v, in + k * in_c + 4 * i, 4);
-      t = sxtab16(off2, v);
-      dst[k] = sadd16(t, t);
-      t = sxtab16_ror8(off2, v);
-      dst[4 + k] = sadd16(t, t);
-    }
+    int32_t v0, v1, v2, v3;
+    memcpy(&v0, in + 4 * i, 4);
+    memcpy(&v1, in1 + 4 * i, 4);
+    memcpy(&v2, in2 + 4 * i, 4);
+    memcpy(&v3, in3 + 4 * i, 4);
+    dst[0] = widen_lo(off2, v0);
+    dst[1] = widen_lo(off2, v1);
+    dst[2] = widen_lo(off2, v2);
+    dst[3] = widen_lo(off2, v3);
+    dst[4] = widen_hi(off2, v0);
+    dst[5] = widen_hi(off2, v1);
+    dst[6] = widen_hi(off2, v2);
+    dst[7] = widen_hi(off2, v3);
     dst += 8;
   }
 }
@@ -351,11 +369,110 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
   o[0] = (int8_t)r3;
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* Requantize accumulator a in place (q: the table word, m: multiplier, r: rnd, t: scratch); rq_small with the
+ * sign of 2 acc folded into SMMLAR's addend (it adds to the high word: the same sum modulo 2^32). */
+#define PW4_RQ(a)                                       \
+  "add %[pw], %[wa], %[" #a "], asr #31\n\t"           \
+  "smmlar %[" #a "], %[" #a "], %[x1], %[pw]\n\t"       \
+  "asr %[" #a "], %[" #a "], %[x0]\n\t"                    \
+  "ssat %[" #a "], #8, %[" #a "], asr #1\n\t"
+
+/* Every output channel pair of a 4-pixel block without an activation clamp, in one asm block: the bias,
+ * the MACs (PW4_GROUP_ASM), the requantization and the stores. The fourteen registers hold the accumulators
+ * and, in turn, the loop's pointers or the requantization constants; the loop state lives on the stack. */
+static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t pairs,
+                         int32_t out_c, int32_t k1, int8_t* o) {
+  const int32_t nb = 8 * n4, odd = n4 & 1;
+  const int32_t* wend;
+  int32_t a00, a01, a10, a11, a20, a21, a30, a31;
+  const int32_t* x;
+  int32_t x0_, x1_, wa_, wb_;
+  const int32_t* pw_;
+  __asm__ volatile(
+      "0:\n\t"
+      "ldr %[x0], %[rqm]\n\t"
+      "ldr %[c00], [%[x0]]\n\t"
+      "ldr %[c01], [%[x0], #8]\n\t"
+      "asr %[c00], %[c00], #8\n\t"
+      "asr %[c01], %[c01], #8\n\t"
+      "mov %[c10], %[c00]\n\t"
+      "mov %[c20], %[c00]\n\t"
+      "mov %[c30], %[c00]\n\t"
+      "mov %[c11], %[c01]\n\t"
+      "mov %[c21], %[c01]\n\t"
+      "mov %[c31], %[c01]\n\t"
+      "ldr %[pw], %[wm]\n\t"
+      "ldr %[x0], %[nb]\n\t"
+      "add %[x0], %[pw], %[x0]\n\t"
+      "str %[x0], %[wend]\n\t"
+      "ldr %[px], %[bufm]\n\t"
+      "ldr %[x0], %[odd]\n\t"
+      "cmp %[x0], #0\n\t"
+      "bne 2f\n\t"
+      "1:\n\t" PW4_GROUP_ASM "2:\n\t" PW4_GROUP_ASM
+      "ldr %[x0], %[wend]\n\t"
+      "cmp %[pw], %[x0]\n\t"
+      "bne 1b\n\t"
+      "str %[pw], %[wm]\n\t"
+      /* channel 0: x0 = q, x1 = mult, wa = rnd, wb = o, px = out_c, pw = scratch */
+      "ldr %[pw], %[rqm]\n\t"
+      "ldrd %[x0], %[x1], [%[pw]]\n\t"
+      "ldr %[wa], %[k1m]\n\t"
+      "lsl %[wa], %[wa], %[x0]\n\t"
+      "ldr %[wb], %[om]\n\t"
+      "ldr %[px], %[ocm]\n\t"
+      PW4_RQ(c00) "strb %[c00], [%[wb]]\n\t"
+      PW4_RQ(c10) "strb %[c10], [%[wb], %[px]]\n\t"
+      "add %[wb], %[wb], %[px], lsl #1\n\t"
+      PW4_RQ(c20) "strb %[c20], [%[wb]]\n\t"
+      PW4_RQ(c30) "strb %[c30], [%[wb], %[px]]\n\t"
+      /* channel 1 */
+      "ldr %[pw], %[rqm]\n\t"
+      "ldrd %[x0], %[x1], [%[pw], #8]\n\t"
+      "ldr %[wa], %[k1m]\n\t"
+      "lsl %[wa], %[wa], %[x0]\n\t"
+      "sub %[wb], %[wb], %[px], lsl #1\n\t"
+      "add %[wb], %[wb], #1\n\t"
+      PW4_RQ(c01) "strb %[c01], [%[wb]]\n\t"
+      PW4_RQ(c11) "strb %[c11], [%[wb], %[px]]\n\t"
+      "add %[wb], %[wb], %[px], lsl #1\n\t"
+      PW4_RQ(c21) "strb %[c21], [%[wb]]\n\t"
+      PW4_RQ(c31) "strb %[c31], [%[wb], %[px]]\n\t"
+      /* next pair: rq += 4 words, o += 2, pairs -= 1 */
+      "ldr %[pw], %[rqm]\n\t"
+      "add %[pw], %[pw], #16\n\t"
+      "str %[pw], %[rqm]\n\t"
+      "sub %[wb], %[wb], %[px], lsl #1\n\t"
+      "add %[wb], %[wb], #1\n\t"
+      "str %[wb], %[om]\n\t"
+      "ldr %[x0], %[cntm]\n\t"
+      "subs %[x0], %[x0], #1\n\t"
+      "str %[x0], %[cntm]\n\t"
+      "bne 0b"
+      : [px] "=&r"(x), [pw] "=&r"(pw_), [c00] "=&r"(a00), [c01] "=&r"(a01), [c10] "=&r"(a10),
+        [c11] "=&r"(a11), [c20] "=&r"(a20), [c21] "=&r"(a21), [c30] "=&r"(a30), [c31] "=&r"(a31),
+        [x0] "=&r"(x0_), [x1] "=&r"(x1_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [wm] "+m"(w), [rqm] "+m"(rq),
+        [om] "+m"(o), [cntm] "+m"(pairs), [wend] "=m"(wend)
+      : [nb] "m"(nb), [odd] "m"(odd), [bufm] "m"(buf), [k1m] "m"(k1), [ocm] "m"(out_c)
+      : "cc", "memory");
+}
+#endif
+
 /* Four pixels (widened in buf by widen4) against every output channel; o: the first pixel's outputs. */
 INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
                        int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
-  int32_t oc2, i;
-  for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+  int32_t oc2 = out_c >> 1, i;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  if (!clamp && oc2 > 0) {
+    pw4_pairs_nc(buf, n4, w, rq, oc2, out_c, k1, o);
+    w += 2 * n4 * oc2;
+    rq += 4 * oc2;
+    o += 2 * oc2;
+    oc2 = 0;
+  }
+#endif
+  for (; oc2 > 0; --oc2) {
     const int32_t* x = buf;
     int32_t a00 = rq[0] >> 8, a01 = rq[2] >> 8;
     int32_t a10 = a00, a11 = a01, a20 = a00, a21 = a01, a30 = a00, a31 = a01;
@@ -511,15 +628,26 @@ void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int3
   } while (0)
 #endif
 
+/* One 4-pixel block without a clamp, one linked copy shared by the small-in_c entry points. */
+static void pw_block4_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t out_c,
+                         int32_t k1, int8_t* o) {
+  pw_pixels4(buf, n4, w, rq, out_c, k1, o, 0, -128, 127);
+}
+
 INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
                      const int32_t ic) {
-  int32_t buf[24]; /* two pixels, ic <= 24 16-bit lanes each */
+  int32_t buf[48]; /* two pixels, ic <= 24 16-bit lanes each; or four (pw_block4_nc) */
   const int32_t n4 = ic >> 2, out_c = p->out_c, pixels = p->pixels;
   const int32_t k1 = 1 + 2 * p->out_offset;
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   int32_t px;
 
-  for (px = 0; px < pixels; px += 2) {
+  /* blocks of 4 pixels through the general 4 x 2 loop (same order argument as pw_body), then pairs */
+  for (px = 0; px + 4 <= pixels; px += 4) {
+    widen4(in + px * ic, ic, n4, off2, buf);
+    pw_block4_nc(buf, n4, weights, rq, out_c, k1, out + px * out_c);
+  }
+  for (; px < pixels; px += 2) {
     const int32_t px1 = px + 1 < pixels ? px + 1 : px;
     const int32_t* w = weights;
     const int32_t* q = rq;
