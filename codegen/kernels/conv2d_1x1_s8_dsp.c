@@ -1,7 +1,8 @@
 /*
  * conv2d_1x1_s8_dsp.c: pointwise (1x1, stride 1, no padding) int8 conv2d for Armv7E-M DSP cores
- * (Cortex-M4/M7/M33/M55): a GEMM over pixels with 2 pixels x 2 output channels per inner
- * iteration and SMLAD doing two 16-bit MACs per instruction.
+ * (Cortex-M4/M7/M33/M55): a GEMM over pixels with 4 pixels x 2 output channels per inner
+ * iteration (in_c <= 256; pairs of pixels for larger in_c and a remainder, a last odd pixel alone)
+ * and SMLAD doing two 16-bit MACs per instruction.
  *
  * Data layout, prepared at compile time by tinyengine_tvm.codegen.dsp:
  *   - weights, as int32 words, in the order the loop reads them: for each pair of output channels,
@@ -57,7 +58,8 @@ INLINE int32_t clamp_act(int32_t r, int clamp, int32_t act_min, int32_t act_max)
 }
 
 /* Two pixels (in0, in1) -> n4 groups of 4 words: [p0 x02, p0 x13, p1 x02, p1 x13], lanes 2 * (x + off). */
-INLINE void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off2, int32_t* dst) {
+__attribute__((noinline)) static void widen2(const int8_t* in0, const int8_t* in1, int32_t n4, int32_t off2,
+                                             int32_t* dst) {
   int32_t i;
   for (i = 0; i < n4; ++i) {
     int32_t v0, v1, t;
@@ -224,11 +226,12 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
 }
 
 /*
- * Four pixels x 2 output channels per inner iteration (pixel blocks of 4; a remainder of 1 .. 3 pixels
- * runs through pw_pixels above). The four pixels are widened once into groups of 8 words, lane by lane:
- * [p0 x02, p1 x02, p2 x02, p3 x02, p0 x13, p1 x13, p2 x13, p3 x13], so one LDRD fetches a lane of two
- * pixels, and each SXTB16'd weight word serves four pixels: per 4 input channels, 2 LDRD of weights (the
- * same pair read once per lane), 4 SXTB16, 4 LDRD of inputs and 16 SMLAD for 32 MACs.
+ * Four pixels x 2 output channels per inner iteration (pixel blocks of 4; a remainder of 2 or 3 pixels
+ * takes a pair through pw_pixels above, a last odd pixel pw_pixel1 below). The four pixels are widened
+ * once into groups of 8 words, lane by lane: [p0 x02, p1 x02, p2 x02, p3 x02, p0 x13, p1 x13, p2 x13,
+ * p3 x13], so one LDRD fetches a lane of two pixels, and each SXTB16'd weight word serves four pixels:
+ * per 4 input channels, 2 LDRD of weights (the same pair read once per lane), 4 SXTB16, 4 LDRD of
+ * inputs and 16 SMLAD for 32 MACs.
  */
 #define TE_PW4_MAX_IN_C (TE_PW_MAX_IN_C / 2) /* four pixels fit the two-pixel buffer */
 
@@ -242,7 +245,9 @@ INLINE int32_t widen_hi(int32_t off2, int32_t v) {
   return sadd16(t, t);
 }
 
-INLINE void widen4(const int8_t* in, int32_t in_c, int32_t n4, int32_t off2, int32_t* dst) {
+/* Not inlined: one linked copy for every entry point (called once per 4-pixel block). */
+__attribute__((noinline)) static void widen4(const int8_t* in, int32_t in_c, int32_t n4, int32_t off2,
+                                             int32_t* dst) {
   const int8_t* in1 = in + in_c;
   const int8_t* in2 = in1 + in_c;
   const int8_t* in3 = in2 + in_c;
@@ -499,6 +504,101 @@ INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w
   }
 }
 
+/* One 4-pixel block without a clamp, one linked copy shared by the entry points. */
+static void pw_block4_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t out_c,
+                         int32_t k1, int8_t* o) {
+  pw_pixels4(buf, n4, w, rq, out_c, k1, o, 0, -128, 127);
+}
+
+/*
+ * A last single pixel (an odd pixel count): 1 pixel x 2 output channels per inner iteration instead of the
+ * pixel paired with itself (half the MACs), its inputs widened as [x02, x13] per group of 4 channels.
+ */
+INLINE void widen1(const int8_t* in, int32_t n4, int32_t off2, int32_t* dst) {
+  int32_t i;
+  for (i = 0; i < n4; ++i) {
+    int32_t v;
+    memcpy(&v, in + 4 * i, 4);
+    dst[0] = widen_lo(off2, v);
+    dst[1] = widen_hi(off2, v);
+    dst += 2;
+  }
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define PW1_GROUP_ASM                      \
+  "ldrd %[x0], %[x1], [%[px]], #8\n\t"     \
+  "ldrd %[wa], %[wb], [%[pw]], #8\n\t"     \
+  "sxtb16 %[t], %[wa]\n\t"                 \
+  "smlad %[c0], %[x0], %[t], %[c0]\n\t"    \
+  "sxtb16 %[t], %[wa], ror #8\n\t"         \
+  "smlad %[c0], %[x1], %[t], %[c0]\n\t"    \
+  "sxtb16 %[t], %[wb]\n\t"                 \
+  "smlad %[c1], %[x0], %[t], %[c1]\n\t"    \
+  "sxtb16 %[t], %[wb], ror #8\n\t"         \
+  "smlad %[c1], %[x1], %[t], %[c1]\n\t"
+/* n (> 0) groups, two per iteration after an odd one. */
+#define PW1_GROUPS(x, w, n, a0, a1)                                                                        \
+  do {                                                                                                     \
+    int32_t x0_, x1_, wa_, wb_, t_, n_ = (n);                                                              \
+    __asm__ volatile("tst %[cnt], #1\n\t"                                                                  \
+                     "beq 2f\n\t" PW1_GROUP_ASM                                                            \
+                     "2:\n\t"                                                                              \
+                     "lsrs %[cnt], %[cnt], #1\n\t"                                                         \
+                     "beq 3f\n\t"                                                                          \
+                     "1:\n\t" PW1_GROUP_ASM PW1_GROUP_ASM                                                  \
+                     "subs %[cnt], %[cnt], #1\n\t"                                                         \
+                     "bne 1b\n\t"                                                                          \
+                     "3:"                                                                                  \
+                     : [px] "+r"(x), [pw] "+r"(w), [cnt] "+r"(n_), [c0] "+r"(a0), [c1] "+r"(a1),           \
+                       [x0] "=&r"(x0_), [x1] "=&r"(x1_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [t] "=&r"(t_)   \
+                     :                                                                                     \
+                     : "cc", "memory");                                                                    \
+  } while (0)
+#else
+#define PW1_GROUPS(x, w, n, a0, a1)                                       \
+  do {                                                                    \
+    int32_t n_;                                                           \
+    for (n_ = (n); n_ > 0; --n_) {                                        \
+      a0 = smlad(x[1], sxtb16_ror8(w[0]), smlad(x[0], sxtb16(w[0]), a0)); \
+      a1 = smlad(x[1], sxtb16_ror8(w[1]), smlad(x[0], sxtb16(w[1]), a1)); \
+      x += 2;                                                             \
+      w += 2;                                                             \
+    }                                                                     \
+  } while (0)
+#endif
+
+INLINE void pw_pixel1(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
+                      int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
+  int32_t oc2, i;
+  for (oc2 = out_c >> 1; oc2 > 0; --oc2) {
+    const int32_t* x = buf;
+    int32_t a0 = rq[0] >> 8, a1 = rq[2] >> 8;
+    PW1_GROUPS(x, w, n4, a0, a1);
+    { /* the table is read again after the MACs, one channel at a time */
+      const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
+      o[0] = (int8_t)clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+      {
+        const int32_t q1 = rq[2], m1 = rq[3], rnd1 = lsl_lo8(k1, q1);
+        o[1] = (int8_t)clamp_act(rq_small(a1, m1, rnd1, q1), clamp, act_min, act_max);
+      }
+    }
+    rq += 4;
+    o += 2;
+  }
+  if (out_c & 1) { /* last odd channel: one weight word per group */
+    const int32_t* x = buf;
+    const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
+    int32_t a0 = q0 >> 8;
+    for (i = 0; i < n4; ++i) {
+      const int32_t wa = *w++;
+      a0 = smlad(x[1], sxtb16_ror8(wa), smlad(x[0], sxtb16(wa), a0));
+      x += 2;
+    }
+    o[0] = (int8_t)clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+  }
+}
+
 INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
                     int clamp) {
   int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each; or four, in_c <= TE_PW4_MAX_IN_C */
@@ -514,13 +614,19 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
   if (in_c <= TE_PW4_MAX_IN_C) {
     for (; px + 4 <= pixels; px += 4) {
       widen4(in + px * in_c, in_c, n4, off2, buf);
-      pw_pixels4(buf, n4, weights, rq, out_c, k1, out + px * out_c, clamp, act_min, act_max);
+      if (clamp)
+        pw_pixels4(buf, n4, weights, rq, out_c, k1, out + px * out_c, 1, act_min, act_max);
+      else
+        pw_block4_nc(buf, n4, weights, rq, out_c, k1, out + px * out_c);
     }
   }
-  for (; px < pixels; px += 2) {
-    const int32_t px1 = px + 1 < pixels ? px + 1 : px; /* odd pixel count: the last pixel pairs with itself */
-    widen2(in + px * in_c, in + px1 * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + px1 * out_c, clamp, act_min, act_max);
+  for (; px + 2 <= pixels; px += 2) {
+    widen2(in + px * in_c, in + (px + 1) * in_c, n4, off2, buf);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + (px + 1) * out_c, clamp, act_min, act_max);
+  }
+  if (px < pixels) { /* odd pixel count: the last pixel alone */
+    widen1(in + px * in_c, n4, off2, buf);
+    pw_pixel1(buf, n4, weights, rq, out_c, k1, out + px * out_c, clamp, act_min, act_max);
   }
 }
 
@@ -627,12 +733,6 @@ void te_conv2d_1x1_s8_nc_dsp(const te_pw_params* p, const int8_t* in, const int3
     w += 2;                                      \
   } while (0)
 #endif
-
-/* One 4-pixel block without a clamp, one linked copy shared by the small-in_c entry points. */
-static void pw_block4_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t out_c,
-                         int32_t k1, int8_t* o) {
-  pw_pixels4(buf, n4, w, rq, out_c, k1, o, 0, -128, 127);
-}
 
 INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* weights, const int32_t* rq, int8_t* out,
                      const int32_t ic) {
