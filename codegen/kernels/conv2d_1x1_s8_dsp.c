@@ -375,11 +375,11 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* Requantize accumulator a in place (q: the table word, m: multiplier, r: rnd, t: scratch); rq_small with the
+/* Requantize accumulator a in place (x0: the table word, x1: multiplier, wa: rnd, t: scratch); rq_small with the
  * sign of 2 acc folded into SMMLAR's addend (it adds to the high word: the same sum modulo 2^32). */
-#define PW4_RQ(a)                                       \
-  "add %[pw], %[wa], %[" #a "], asr #31\n\t"           \
-  "smmlar %[" #a "], %[" #a "], %[x1], %[pw]\n\t"       \
+#define PW4_RQ(a, t)                                    \
+  "add %[" #t "], %[wa], %[" #a "], asr #31\n\t"           \
+  "smmlar %[" #a "], %[" #a "], %[x1], %[" #t "]\n\t"      \
   "asr %[" #a "], %[" #a "], %[x0]\n\t"                    \
   "ssat %[" #a "], #8, %[" #a "], asr #1\n\t"
 
@@ -388,17 +388,20 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
  * and, in turn, the loop's pointers or the requantization constants; the loop state lives on the stack. */
 static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t pairs,
                          int32_t out_c, int32_t k1, int8_t* o) {
-  const int32_t nb = 8 * n4, odd = n4 & 1;
-  const int32_t* wend;
+  const int32_t odd = n4 & 1;
+  const int32_t* const xend = buf + 8 * n4;     /* the MAC loop's end (x pointer) */
+  const int32_t* const rqend = rq + 4 * pairs;  /* the pair loop's end (table pointer) */
   int32_t a00, a01, a10, a11, a20, a21, a30, a31;
   const int32_t* x;
   int32_t x0_, x1_, wa_, wb_;
   const int32_t* pw_;
   __asm__ volatile(
+      "ldr %[c00], %[rqm]\n\t"
+      "ldr %[pw], %[wm]\n\t"
+      /* per output channel pair; c00 holds the table pointer, pw the pair's weights */
       "0:\n\t"
-      "ldr %[x0], %[rqm]\n\t"
-      "ldr %[c00], [%[x0]]\n\t"
-      "ldr %[c01], [%[x0], #8]\n\t"
+      "ldr %[c01], [%[c00], #8]\n\t"
+      "ldr %[c00], [%[c00]]\n\t"
       "asr %[c00], %[c00], #8\n\t"
       "asr %[c01], %[c01], #8\n\t"
       "mov %[c10], %[c00]\n\t"
@@ -407,59 +410,52 @@ static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const
       "mov %[c11], %[c01]\n\t"
       "mov %[c21], %[c01]\n\t"
       "mov %[c31], %[c01]\n\t"
-      "ldr %[pw], %[wm]\n\t"
-      "ldr %[x0], %[nb]\n\t"
-      "add %[x0], %[pw], %[x0]\n\t"
-      "str %[x0], %[wend]\n\t"
       "ldr %[px], %[bufm]\n\t"
       "ldr %[x0], %[odd]\n\t"
       "cmp %[x0], #0\n\t"
       "bne 2f\n\t"
       "1:\n\t" PW4_GROUP_ASM "2:\n\t" PW4_GROUP_ASM
-      "ldr %[x0], %[wend]\n\t"
-      "cmp %[pw], %[x0]\n\t"
+      "ldr %[x0], %[xend]\n\t"
+      "cmp %[px], %[x0]\n\t"
       "bne 1b\n\t"
-      "str %[pw], %[wm]\n\t"
-      /* channel 0: x0 = q, x1 = mult, wa = rnd, wb = o, px = out_c, pw = scratch */
-      "ldr %[pw], %[rqm]\n\t"
-      "ldrd %[x0], %[x1], [%[pw]]\n\t"
+      /* channel 0: x0 = q, x1 = mult, wa = rnd, wb = o, px = the table pointer, then out_c */
+      "ldr %[px], %[rqm]\n\t"
+      "ldrd %[x0], %[x1], [%[px]]\n\t"
       "ldr %[wa], %[k1m]\n\t"
       "lsl %[wa], %[wa], %[x0]\n\t"
       "ldr %[wb], %[om]\n\t"
+      PW4_RQ(c00, px) "strb %[c00], [%[wb]]\n\t"
       "ldr %[px], %[ocm]\n\t"
-      PW4_RQ(c00) "strb %[c00], [%[wb]]\n\t"
-      PW4_RQ(c10) "strb %[c10], [%[wb], %[px]]\n\t"
+      PW4_RQ(c10, c00) "strb %[c10], [%[wb], %[px]]\n\t"
       "add %[wb], %[wb], %[px], lsl #1\n\t"
-      PW4_RQ(c20) "strb %[c20], [%[wb]]\n\t"
-      PW4_RQ(c30) "strb %[c30], [%[wb], %[px]]\n\t"
-      /* channel 1 */
-      "ldr %[pw], %[rqm]\n\t"
-      "ldrd %[x0], %[x1], [%[pw], #8]\n\t"
+      PW4_RQ(c20, c00) "strb %[c20], [%[wb]]\n\t"
+      PW4_RQ(c30, c00) "strb %[c30], [%[wb], %[px]]\n\t"
+      /* channel 1: c00 = the table pointer, c10 scratch */
+      "ldr %[c00], %[rqm]\n\t"
+      "ldrd %[x0], %[x1], [%[c00], #8]\n\t"
       "ldr %[wa], %[k1m]\n\t"
       "lsl %[wa], %[wa], %[x0]\n\t"
       "sub %[wb], %[wb], %[px], lsl #1\n\t"
       "add %[wb], %[wb], #1\n\t"
-      PW4_RQ(c01) "strb %[c01], [%[wb]]\n\t"
-      PW4_RQ(c11) "strb %[c11], [%[wb], %[px]]\n\t"
+      PW4_RQ(c01, c10) "strb %[c01], [%[wb]]\n\t"
+      PW4_RQ(c11, c10) "strb %[c11], [%[wb], %[px]]\n\t"
       "add %[wb], %[wb], %[px], lsl #1\n\t"
-      PW4_RQ(c21) "strb %[c21], [%[wb]]\n\t"
-      PW4_RQ(c31) "strb %[c31], [%[wb], %[px]]\n\t"
-      /* next pair: rq += 4 words, o += 2, pairs -= 1 */
-      "ldr %[pw], %[rqm]\n\t"
-      "add %[pw], %[pw], #16\n\t"
-      "str %[pw], %[rqm]\n\t"
+      PW4_RQ(c21, c10) "strb %[c21], [%[wb]]\n\t"
+      PW4_RQ(c31, c10) "strb %[c31], [%[wb], %[px]]\n\t"
+      /* next pair: rq += 4 words, o += 2, until rq reaches its end (pw already at the next pair) */
+      "add %[c00], %[c00], #16\n\t"
+      "str %[c00], %[rqm]\n\t"
       "sub %[wb], %[wb], %[px], lsl #1\n\t"
       "add %[wb], %[wb], #1\n\t"
       "str %[wb], %[om]\n\t"
-      "ldr %[x0], %[cntm]\n\t"
-      "subs %[x0], %[x0], #1\n\t"
-      "str %[x0], %[cntm]\n\t"
+      "ldr %[x0], %[rqe]\n\t"
+      "cmp %[c00], %[x0]\n\t"
       "bne 0b"
       : [px] "=&r"(x), [pw] "=&r"(pw_), [c00] "=&r"(a00), [c01] "=&r"(a01), [c10] "=&r"(a10),
         [c11] "=&r"(a11), [c20] "=&r"(a20), [c21] "=&r"(a21), [c30] "=&r"(a30), [c31] "=&r"(a31),
-        [x0] "=&r"(x0_), [x1] "=&r"(x1_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [wm] "+m"(w), [rqm] "+m"(rq),
-        [om] "+m"(o), [cntm] "+m"(pairs), [wend] "=m"(wend)
-      : [nb] "m"(nb), [odd] "m"(odd), [bufm] "m"(buf), [k1m] "m"(k1), [ocm] "m"(out_c)
+        [x0] "=&r"(x0_), [x1] "=&r"(x1_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [rqm] "+m"(rq), [om] "+m"(o)
+      : [wm] "m"(w), [xend] "m"(xend), [rqe] "m"(rqend), [odd] "m"(odd), [bufm] "m"(buf), [k1m] "m"(k1),
+        [ocm] "m"(out_c)
       : "cc", "memory");
 }
 #endif
