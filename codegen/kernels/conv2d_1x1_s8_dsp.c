@@ -300,6 +300,37 @@ __attribute__((noinline)) static void widen4(const int8_t* in, int32_t in_c, int
   "smlad %[c30], %[x1], %[wa], %[c30]\n\t"         \
   "smlad %[c31], %[x1], %[wb], %[c31]\n\t"
 
+/* The first group of a pair: the accumulators start from the bias (c00 / c01, live in registers) inside
+ * the SMLADs, so no copies beforehand; the lanes of pixels 2 and 3 load into their own accumulators'
+ * registers, and every accumulator reads c00 / c01 before those change. */
+#define PW4_GROUP0_ASM                             \
+  "ldrd %[wa], %[wb], [%[pw]]\n\t"                 \
+  "sxtb16 %[wa], %[wa]\n\t"                        \
+  "sxtb16 %[wb], %[wb]\n\t"                        \
+  "ldrd %[c20], %[c30], [%[px], #8]\n\t"           \
+  "smlad %[c21], %[c20], %[wb], %[c01]\n\t"        \
+  "smlad %[c20], %[c20], %[wa], %[c00]\n\t"        \
+  "smlad %[c31], %[c30], %[wb], %[c01]\n\t"        \
+  "smlad %[c30], %[c30], %[wa], %[c00]\n\t"        \
+  "ldrd %[x0], %[x1], [%[px]], #32\n\t"            \
+  "smlad %[c10], %[x1], %[wa], %[c00]\n\t"         \
+  "smlad %[c11], %[x1], %[wb], %[c01]\n\t"         \
+  "smlad %[c00], %[x0], %[wa], %[c00]\n\t"         \
+  "smlad %[c01], %[x0], %[wb], %[c01]\n\t"         \
+  "ldrd %[wa], %[wb], [%[pw]], #8\n\t"             \
+  "sxtb16 %[wa], %[wa], ror #8\n\t"                \
+  "sxtb16 %[wb], %[wb], ror #8\n\t"                \
+  "ldrd %[x0], %[x1], [%[px], #-16]\n\t"           \
+  "smlad %[c00], %[x0], %[wa], %[c00]\n\t"         \
+  "smlad %[c01], %[x0], %[wb], %[c01]\n\t"         \
+  "smlad %[c10], %[x1], %[wa], %[c10]\n\t"         \
+  "smlad %[c11], %[x1], %[wb], %[c11]\n\t"         \
+  "ldrd %[x0], %[x1], [%[px], #-8]\n\t"            \
+  "smlad %[c20], %[x0], %[wa], %[c20]\n\t"         \
+  "smlad %[c21], %[x0], %[wb], %[c21]\n\t"         \
+  "smlad %[c30], %[x1], %[wa], %[c30]\n\t"         \
+  "smlad %[c31], %[x1], %[wb], %[c31]\n\t"
+
 /* Fourteen registers: the 8 accumulators, both pointers and 4 scratch; the loop's end (the weight
  * pointer after the last group) is read from the stack into a scratch register at each iteration's end. */
 #define PW4_OPERANDS                                                                                           \
@@ -385,10 +416,11 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
 
 /* Every output channel pair of a 4-pixel block without an activation clamp, in one asm block: the bias,
  * the MACs (PW4_GROUP_ASM), the requantization and the stores. The fourteen registers hold the accumulators
- * and, in turn, the loop's pointers or the requantization constants; the loop state lives on the stack. */
+ * and, in turn, the loop's pointers or the requantization constants; the loop state lives on the stack.
+ * For an even n4 (>= 2) only: the first group (PW4_GROUP0_ASM) starts the accumulators from the bias, the
+ * remaining odd count enters the two-group loop at its second group. */
 static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t pairs,
                          int32_t out_c, int32_t k1, int8_t* o) {
-  const int32_t odd = n4 & 1;
   const int32_t* const xend = buf + 8 * n4;     /* the MAC loop's end (x pointer) */
   const int32_t* const rqend = rq + 4 * pairs;  /* the pair loop's end (table pointer) */
   int32_t a00, a01, a10, a11, a20, a21, a30, a31;
@@ -404,16 +436,9 @@ static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const
       "ldr %[c00], [%[c00]]\n\t"
       "asr %[c00], %[c00], #8\n\t"
       "asr %[c01], %[c01], #8\n\t"
-      "mov %[c10], %[c00]\n\t"
-      "mov %[c20], %[c00]\n\t"
-      "mov %[c30], %[c00]\n\t"
-      "mov %[c11], %[c01]\n\t"
-      "mov %[c21], %[c01]\n\t"
-      "mov %[c31], %[c01]\n\t"
       "ldr %[px], %[bufm]\n\t"
-      "ldr %[x0], %[odd]\n\t"
-      "cmp %[x0], #0\n\t"
-      "bne 2f\n\t"
+      PW4_GROUP0_ASM /* then an odd number of groups (n4 even): enter the loop at its second */
+      "b 2f\n\t"
       "1:\n\t" PW4_GROUP_ASM "2:\n\t" PW4_GROUP_ASM
       "ldr %[x0], %[xend]\n\t"
       "cmp %[px], %[x0]\n\t"
@@ -454,7 +479,7 @@ static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const
       : [px] "=&r"(x), [pw] "=&r"(pw_), [c00] "=&r"(a00), [c01] "=&r"(a01), [c10] "=&r"(a10),
         [c11] "=&r"(a11), [c20] "=&r"(a20), [c21] "=&r"(a21), [c30] "=&r"(a30), [c31] "=&r"(a31),
         [x0] "=&r"(x0_), [x1] "=&r"(x1_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [rqm] "+m"(rq), [om] "+m"(o)
-      : [wm] "m"(w), [xend] "m"(xend), [rqe] "m"(rqend), [odd] "m"(odd), [bufm] "m"(buf), [k1m] "m"(k1),
+      : [wm] "m"(w), [xend] "m"(xend), [rqe] "m"(rqend), [bufm] "m"(buf), [k1m] "m"(k1),
         [ocm] "m"(out_c)
       : "cc", "memory");
 }
@@ -465,7 +490,7 @@ INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w
                        int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
   int32_t oc2 = out_c >> 1, i;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-  if (!clamp && oc2 > 0) {
+  if (!clamp && oc2 > 0) { /* without a clamp the callers take 4-pixel blocks only for an even n4 (>= 2) */
     pw4_pairs_nc(buf, n4, w, rq, oc2, out_c, k1, o);
     w += 2 * n4 * oc2;
     rq += 4 * oc2;
@@ -500,7 +525,7 @@ INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w
   }
 }
 
-/* One 4-pixel block without a clamp, one linked copy shared by the entry points. */
+/* One 4-pixel block without a clamp (n4 even), one linked copy shared by the entry points. */
 static void pw_block4_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t out_c,
                          int32_t k1, int8_t* o) {
   pw_pixels4(buf, n4, w, rq, out_c, k1, o, 0, -128, 127);
@@ -607,7 +632,7 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
 
   /* Pixel blocks of 4 read their four input pixels before writing any of their outputs, and blocks go
    * in pixel order: reads never later and writes never earlier than te_conv2d_1x1_s8's. */
-  if (in_c <= TE_PW4_MAX_IN_C) {
+  if (in_c <= TE_PW4_MAX_IN_C && (clamp || (n4 & 1) == 0)) { /* pw4_pairs_nc: an even n4 */
     for (; px + 4 <= pixels; px += 4) {
       widen4(in + px * in_c, in_c, n4, off2, buf);
       if (clamp)
@@ -738,8 +763,9 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   int32_t px;
 
-  /* blocks of 4 pixels through the general 4 x 2 loop (same order argument as pw_body), then pairs */
-  for (px = 0; px + 4 <= pixels; px += 4) {
+  /* blocks of 4 pixels through the general 4 x 2 loop (same order argument as pw_body; an even n4: ic 8,
+   * 16, 24), then pairs */
+  for (px = 0; (n4 & 1) == 0 && px + 4 <= pixels; px += 4) {
     widen4(in + px * ic, ic, n4, off2, buf);
     pw_block4_nc(buf, n4, weights, rq, out_c, k1, out + px * out_c);
   }
