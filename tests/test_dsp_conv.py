@@ -223,6 +223,49 @@ def test_pointwise_no_clamp_copy(host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "pw_nc")
 
 
+def _pw_block_case(rng, port, fast):
+    """te_conv2d_1x1_s8_dsp / _nc_dsp with pixel blocks of 4 and a remainder of 0 .. 3 (a self-paired last
+    pixel), odd and even out_c, in_c on both sides of the 4-pixel limit (256), with and without a clamp."""
+    pixels = int(rng.integers(1, 14))
+    in_c = int(rng.choice([4, 8, 40, 48, 96, 120, 144, 240, 252, 256, 260, 288, 480, 512]))
+    out_c = int(rng.integers(1, 14))
+    x = rng.integers(-128, 128, (pixels, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+    w = rng.integers(-128, 128, (out_c, in_c), dtype=np.int8)
+    if rng.random() < 0.2:
+        w[:] = rng.choice([-128, 127])
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    mult, shift = _requant_params(rng, w, bias, in_offset, out_offset)
+    if rng.random() < 0.5:
+        act_min, act_max = -128, 127
+    else:
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
+    conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
+                stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
+                out_offset=out_offset, act_min=act_min, act_max=act_max)
+    dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
+           (pixels, out_c))
+    fn = "pw_nc_dsp" if act_min == -128 and act_max == 127 and rng.random() < 0.5 else "pw_dsp"
+    dh.add(fast, fn, [pixels, in_c, out_c, in_offset, out_offset, act_min, act_max],
+           [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table_m1(mult, shift, bias, out_c)], np.int8,
+           (pixels, out_c))
+
+
+def test_pointwise_pixel_blocks(host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_block_case, 40, 71)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "pw_blocks")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_pointwise_pixel_blocks_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_block_case, 200, 700 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "pw_blocks")
+
+
 def test_pointwise_small_requires_even_out_c_and_no_clamp():
     p = dict(in_c=8, out_c=6, act_min=-128, act_max=127)
     assert dsp.pw_small_ok(p)
