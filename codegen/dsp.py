@@ -226,13 +226,17 @@ def _depthwise_hwc(em, op):
         return None
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True):
         return None
+    return _hwc_depthwise_call(em, op, w, rq, "te_depthwise_conv2d_s8_hwc_dsp", "depthwise_conv2d_s8_hwc_dsp.c")
+
+
+def _hwc_depthwise_call(em, op, w, rq, fn: str, source: str):
+    """Emit the conv params, [k*k][c] int8 weights and requantization table of a depthwise kernel that reads
+    the portable layout; returns (C call, [source])."""
     n = op.name
-    em.params.append(_conv_struct(n, p))
+    em.params.append(_conv_struct(n, op.params))
     wname = em.const("int8_t", f"{n}_w", w.reshape(-1))
     q = em.const("int32_t", f"{n}_rq", rq)
-    ins = em.ptr(op.inputs[0], const=True)
-    return (f"te_depthwise_conv2d_s8_hwc_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});",
-            ["depthwise_conv2d_s8_hwc_dsp.c"])
+    return f"{fn}(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {wname}, {q}, {em.ptr(op.output)});", [source]
 
 
 DW_ROWS_WORDS = 256
@@ -351,13 +355,7 @@ def _depthwise_cg(em, op):
         return None
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False):
         return None
-    n = op.name
-    em.params.append(_conv_struct(n, p))
-    wname = em.const("int8_t", f"{n}_w", w.reshape(-1))
-    q = em.const("int32_t", f"{n}_rq", rq)
-    ins = em.ptr(op.inputs[0], const=True)
-    return (f"te_depthwise_conv2d_s8_cg_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});",
-            ["depthwise_conv2d_s8_cg_dsp.c"])
+    return _hwc_depthwise_call(em, op, w, rq, "te_depthwise_conv2d_s8_cg_dsp", "depthwise_conv2d_s8_cg_dsp.c")
 
 
 def _depthwise(em, op):

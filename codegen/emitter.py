@@ -74,13 +74,8 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
-# fields only some builds read (te_pool_params: onnxruntime's average pool), 0 when a kernel graph has none
-_OPTIONAL_FIELDS = {"in_zp", "out_zp", "in_scale_bits", "out_scale_bits"}
-
-
 def _struct(ctype: str, name: str, params: dict) -> str:
-    fields = ", ".join(f".{f} = {int(params[f] if f in params or f not in _OPTIONAL_FIELDS else 0)}"
-                       for f in _STRUCT_FIELDS[ctype])
+    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype])
     return f"static const {ctype} {name} = {{{fields}}};\n"
 
 

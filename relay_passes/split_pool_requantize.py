@@ -23,6 +23,7 @@ from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 
 from ._util import const_value, function_pass, rewrite_to_fixpoint
+from .annotate import ROUNDING_ATTR
 
 
 def _qparams(call):
@@ -32,7 +33,7 @@ def _qparams(call):
 def _rewrite(func: relax.Function) -> relax.Function:
     # onnxruntime's arithmetic (ONNX / PyTorch graphs): its average pool rescales in one rounding, as
     # te_avg_pool_s8 does in that build, so only max pools are split there
-    ort = str((func.attrs or {}).get("tinyengine.rounding", "")) == "exact"
+    ort = str((func.attrs or {}).get(ROUNDING_ATTR, "")) == "exact"
     x = wildcard()
     dq = is_op("relax.dequantize")(x, is_const(), is_const())
     avg = is_op("relax.nn.avg_pool2d")(dq)

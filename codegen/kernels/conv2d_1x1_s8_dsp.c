@@ -20,7 +20,7 @@
  * exact when |2 acc| < 2^31, right >= 1 and the sum stays in int32: the compiler emits this kernel
  * only for layers where the weights and bias prove those bounds (codegen/dsp.py fast_requant_ok;
  * tests check the identity exhaustively near the rounding boundaries). The kernels compute it as
- * rq_small below (SMMLAR folds the constant in; the sign of 2 * acc replaces the sign of y). Bytes
+ * rq_m1 in te_dsp.h (SMMLAR folds the constant in; the sign of 2 * acc replaces the sign of y). Bytes
  * out equal te_conv2d_1x1_s8's.
  *
  * Without __ARM_FEATURE_DSP the instructions are exact C models, so the kernel also runs (and is
@@ -37,17 +37,6 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Requantization of 2 * acc (q: the table word, right - 1 in its low byte; rnd = k1 << (right - 1)):
- *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
- *   r  = SSAT8(((y' + (2 acc >> 31)) >> (right - 1)) >> 1)      (= floor(./ 2^right): nested floors)
- * The sign of 2 acc stands in for the sign of y = SMMULR(2 acc, mult): they differ only when y == 0 and
- * acc < 0, and then (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The register-shift
- * instructions read only the low byte of q, so q shifts by right - 1 as it is, and SSAT takes the last
- * bit as its operand shift. */
-INLINE int32_t rq_small(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
-  const int32_t y = smmlar(acc2, mult, rnd);
-  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
-}
 
 INLINE int32_t clamp_act(int32_t r, int clamp, int32_t act_min, int32_t act_max) {
   if (clamp) {
@@ -190,14 +179,14 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
     }
     { /* one channel at a time (see pw_small) */
       const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
-      const int32_t r00 = clamp_act(rq_small(a00, m0, rnd0, q0), clamp, act_min, act_max);
-      const int32_t r10 = clamp_act(rq_small(a10, m0, rnd0, q0), clamp, act_min, act_max);
+      const int32_t r00 = clamp_act(rq_m1(a00, m0, rnd0, q0), clamp, act_min, act_max);
+      const int32_t r10 = clamp_act(rq_m1(a10, m0, rnd0, q0), clamp, act_min, act_max);
       o0[0] = (int8_t)r00;
       o1[0] = (int8_t)r10;
       {
         const int32_t q1 = rq[2], m1 = rq[3], rnd1 = lsl_lo8(k1, q1);
-        const int32_t r01 = clamp_act(rq_small(a01, m1, rnd1, q1), clamp, act_min, act_max);
-        const int32_t r11 = clamp_act(rq_small(a11, m1, rnd1, q1), clamp, act_min, act_max);
+        const int32_t r01 = clamp_act(rq_m1(a01, m1, rnd1, q1), clamp, act_min, act_max);
+        const int32_t r11 = clamp_act(rq_m1(a11, m1, rnd1, q1), clamp, act_min, act_max);
         o0[1] = (int8_t)r01;
         o1[1] = (int8_t)r11;
       }
@@ -218,8 +207,8 @@ INLINE void pw_pixels(const int32_t* buf, int32_t n4, const int32_t* restrict w,
       a1 = smlad(x[3], sxtb16_ror8(wa), a1);
       x += 4;
     }
-    r0 = clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
-    r1 = clamp_act(rq_small(a1, m0, rnd0, q0), clamp, act_min, act_max);
+    r0 = clamp_act(rq_m1(a0, m0, rnd0, q0), clamp, act_min, act_max);
+    r1 = clamp_act(rq_m1(a1, m0, rnd0, q0), clamp, act_min, act_max);
     o0[0] = (int8_t)r0;
     o1[0] = (int8_t)r1;
   }
@@ -392,10 +381,10 @@ __attribute__((noinline)) static void widen4(const int8_t* in, int32_t in_c, int
 INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t* q, int32_t k1, int8_t* o,
                       int32_t out_c, int clamp, int32_t act_min, int32_t act_max) {
   const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
-  const int32_t r0 = clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
-  const int32_t r1 = clamp_act(rq_small(a1, m0, rnd0, q0), clamp, act_min, act_max);
-  const int32_t r2 = clamp_act(rq_small(a2, m0, rnd0, q0), clamp, act_min, act_max);
-  const int32_t r3 = clamp_act(rq_small(a3, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r0 = clamp_act(rq_m1(a0, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r1 = clamp_act(rq_m1(a1, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r2 = clamp_act(rq_m1(a2, m0, rnd0, q0), clamp, act_min, act_max);
+  const int32_t r3 = clamp_act(rq_m1(a3, m0, rnd0, q0), clamp, act_min, act_max);
   o[0] = (int8_t)r0;
   o += out_c;
   o[0] = (int8_t)r1;
@@ -406,7 +395,7 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* Requantize accumulator a in place (x0: the table word, x1: multiplier, wa: rnd, t: scratch); rq_small with the
+/* Requantize accumulator a in place (x0: the table word, x1: multiplier, wa: rnd, t: scratch); rq_m1 with the
  * sign of 2 acc folded into SMMLAR's addend (it adds to the high word: the same sum modulo 2^32). */
 #define PW4_RQ(a, t)                                    \
   "add %[" #t "], %[wa], %[" #a "], asr #31\n\t"           \
@@ -598,10 +587,10 @@ INLINE void pw_pixel1(const int32_t* buf, int32_t n4, const int32_t* restrict w,
     PW1_GROUPS(x, w, n4, a0, a1);
     { /* the table is read again after the MACs, one channel at a time */
       const int32_t q0 = rq[0], m0 = rq[1], rnd0 = lsl_lo8(k1, q0);
-      o[0] = (int8_t)clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+      o[0] = (int8_t)clamp_act(rq_m1(a0, m0, rnd0, q0), clamp, act_min, act_max);
       {
         const int32_t q1 = rq[2], m1 = rq[3], rnd1 = lsl_lo8(k1, q1);
-        o[1] = (int8_t)clamp_act(rq_small(a1, m1, rnd1, q1), clamp, act_min, act_max);
+        o[1] = (int8_t)clamp_act(rq_m1(a1, m1, rnd1, q1), clamp, act_min, act_max);
       }
     }
     rq += 4;
@@ -616,7 +605,7 @@ INLINE void pw_pixel1(const int32_t* buf, int32_t n4, const int32_t* restrict w,
       a0 = smlad(x[1], sxtb16_ror8(wa), smlad(x[0], sxtb16(wa), a0));
       x += 2;
     }
-    o[0] = (int8_t)clamp_act(rq_small(a0, m0, rnd0, q0), clamp, act_min, act_max);
+    o[0] = (int8_t)clamp_act(rq_m1(a0, m0, rnd0, q0), clamp, act_min, act_max);
   }
 }
 
@@ -785,20 +774,7 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
       if (n4 > 3) PW_GROUP_K(buf, 3, w, a00, a01, a10, a11);
       if (n4 > 4) PW_GROUP_K(buf, 4, w, a00, a01, a10, a11);
       if (n4 > 5) PW_GROUP_K(buf, 5, w, a00, a01, a10, a11);
-      { /* the table is read again here (the asm's memory clobber), one channel at a time: the int8
-         * stores may alias it, so channel 1's words load after channel 0's stores and the two channels'
-         * constants are never live together */
-        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
-        const int32_t r00 = rq_small(a00, m0, rnd0, q0), r10 = rq_small(a10, m0, rnd0, q0);
-        o0[0] = (int8_t)r00;
-        o1[0] = (int8_t)r10;
-        {
-          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
-          const int32_t r01 = rq_small(a01, m1, rnd1, q1), r11 = rq_small(a11, m1, rnd1, q1);
-          o0[1] = (int8_t)r01;
-          o1[1] = (int8_t)r11;
-        }
-      }
+      rq_m1_store_2x2(q, k1, a00, a01, a10, a11, o0, o1); /* the table read again here (the asm's memory clobber) */
       q += 4;
       o0 += 2;
       o1 += 2;

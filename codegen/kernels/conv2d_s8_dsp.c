@@ -299,12 +299,6 @@ INLINE_RQ void gather_ks(const te_conv_params* p, const int8_t* in, int32_t iy0,
   } while (0)
 #endif
 
-/* conv2d_1x1_s8_dsp.c's rq_small: q's low byte holds right - 1 (the rq_table_m1 table). */
-INLINE_RQ int32_t rq5(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
-  const int32_t y = smmlar(acc2, mult, rnd);
-  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
-}
-
 /* Words per column for (KH, SPAN): every row's groups, the tail lanes two per word, even. */
 #define TE_CONV_KW(KH, SPAN) ((2 * (KH) * ((SPAN) >> 2) + ((KH) * ((SPAN)&3) + 1) / 2 + 1) & ~1)
 
@@ -361,18 +355,7 @@ INLINE_RQ void conv_ks(const te_conv_params* p, const int8_t* in, const int32_t*
       if (kw > 26) CONV_KW_STEP(col, 13, w, a00, a01, a10, a11);
       if (kw > 28) CONV_KW_STEP(col, 14, w, a00, a01, a10, a11);
       if (kw > 30) CONV_KW_STEP(col, 15, w, a00, a01, a10, a11);
-      { /* one channel at a time: channel 1's table words load after channel 0's (aliasing) stores */
-        const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
-        const int32_t r00 = rq5(a00, m0, rnd0, q0), r10 = rq5(a10, m0, rnd0, q0);
-        o0[0] = (int8_t)r00;
-        o1[0] = (int8_t)r10;
-        {
-          const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
-          const int32_t r01 = rq5(a01, m1, rnd1, q1), r11 = rq5(a11, m1, rnd1, q1);
-          o0[1] = (int8_t)r01;
-          o1[1] = (int8_t)r11;
-        }
-      }
+      rq_m1_store_2x2(q, k1, a00, a01, a10, a11, o0, o1);
       q += 4;
       o0 += 2;
       o1 += 2;

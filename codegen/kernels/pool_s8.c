@@ -11,27 +11,12 @@
 static int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 
-/* The valid (non-padding) part of one pooling window: rows ky0..ky1-1, columns kx0..kx1-1,
- * relative to the window's top-left input cell (iy0, ix0). */
-typedef struct { int32_t iy0, ix0, ky0, ky1, kx0, kx1; } pool_window;
-
-static pool_window window_at(const te_pool_params* p, int32_t oy, int32_t ox) {
-  pool_window w;
-  w.iy0 = oy * p->stride_h - p->pad_top;
-  w.ix0 = ox * p->stride_w - p->pad_left;
-  w.ky0 = max_i32(0, -w.iy0);
-  w.ky1 = min_i32(p->k_h, p->in_h - w.iy0);
-  w.kx0 = max_i32(0, -w.ix0);
-  w.kx1 = min_i32(p->k_w, p->in_w - w.ix0);
-  return w;
-}
-
 void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
   const int32_t c = p->c;
   int32_t oy, ox, ch, y, x;
   for (oy = 0; oy < p->out_h; ++oy) {
     for (ox = 0; ox < p->out_w; ++ox) {
-      const pool_window win = window_at(p, oy, ox);
+      const te_pool_window win = te_pool_window_at(p, oy, ox);
       const int32_t count = (win.ky1 - win.ky0) * (win.kx1 - win.kx0);
       for (ch = 0; ch < c; ++ch) {
         int32_t acc = 0;
@@ -69,7 +54,7 @@ void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
   int32_t oy, ox, ch, y, x;
   for (oy = 0; oy < p->out_h; ++oy) {
     for (ox = 0; ox < p->out_w; ++ox) {
-      const pool_window win = window_at(p, oy, ox);
+      const te_pool_window win = te_pool_window_at(p, oy, ox);
       for (ch = 0; ch < c; ++ch) {
         int32_t m = -128;
         for (y = win.ky0; y < win.ky1; ++y) {

@@ -24,20 +24,6 @@ static int32_t word_at(const int8_t* p) {
   return w;
 }
 
-/* Window rows ky0..ky1-1, columns kx0..kx1-1 of the window at input cell (iy0, ix0), as pool_s8.c. */
-typedef struct { int32_t iy0, ix0, ky0, ky1, kx0, kx1; } dsp_window;
-
-static dsp_window window_at(const te_pool_params* p, int32_t oy, int32_t ox) {
-  dsp_window w;
-  w.iy0 = oy * p->stride_h - p->pad_top;
-  w.ix0 = ox * p->stride_w - p->pad_left;
-  w.ky0 = w.iy0 < 0 ? -w.iy0 : 0;
-  w.ky1 = p->k_h < p->in_h - w.iy0 ? p->k_h : p->in_h - w.iy0;
-  w.kx0 = w.ix0 < 0 ? -w.ix0 : 0;
-  w.kx1 = p->k_w < p->in_w - w.ix0 ? p->k_w : p->in_w - w.ix0;
-  return w;
-}
-
 void te_max_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out) {
   const int32_t c = p->c, c4 = c & ~3, row = p->in_w * c;
   const int clamp = p->act_min > -128 || p->act_max < 127;
@@ -46,7 +32,7 @@ void te_max_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out) 
   int32_t oy, ox, ch, y, x;
   for (oy = 0; oy < p->out_h; ++oy) {
     for (ox = 0; ox < p->out_w; ++ox) {
-      const dsp_window w = window_at(p, oy, ox);
+      const te_pool_window w = te_pool_window_at(p, oy, ox);
       const int32_t base = (w.iy0 * p->in_w + w.ix0) * c; /* may be negative: only in + base + (in-window) is formed */
       for (ch = 0; ch < c4; ch += 4) {
         int32_t m = (int32_t)0x80808080u; /* -128 in every lane */
@@ -79,7 +65,7 @@ void te_avg_pool_s8_dsp(const te_pool_params* p, const int8_t* in, int8_t* out) 
   int32_t oy, ox, ch, y, x, k;
   for (oy = 0; oy < p->out_h; ++oy) {
     for (ox = 0; ox < p->out_w; ++ox) {
-      const dsp_window w = window_at(p, oy, ox);
+      const te_pool_window w = te_pool_window_at(p, oy, ox);
       const int32_t count = (w.ky1 - w.ky0) * (w.kx1 - w.kx0);
       const int32_t base = (w.iy0 * p->in_w + w.ix0) * c;
       for (ch = 0; ch < c4; ch += 4) {

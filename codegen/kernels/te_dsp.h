@@ -162,4 +162,36 @@ static inline int32_t lsl_lo8(int32_t x, int32_t s) { return (int32_t)((uint32_t
 static inline int32_t ssat8_asr1(int32_t x) { return ssat8(x >> 1); }
 #endif
 
+/* Requantization of 2 * acc (q: the rq_table_m1 word, right - 1 in its low byte; rnd = k1 << (right - 1)):
+ *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
+ *   r  = SSAT8(((y' + (2 acc >> 31)) >> (right - 1)) >> 1)      (= floor(./ 2^right): nested floors)
+ * The sign of 2 acc stands in for the sign of y = SMMULR(2 acc, mult): they differ only when y == 0 and
+ * acc < 0, and then (rnd - 1) >> right == rnd >> right == out_offset (right >= 1). The register-shift
+ * instructions read only the low byte of q, so q shifts by right - 1 as it is, and SSAT takes the last
+ * bit as its operand shift. */
+static inline __attribute__((always_inline)) int32_t rq_m1(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  const int32_t y = smmlar(acc2, mult, rnd);
+  return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
+}
+
+/* Two pixels x two output channels (a<pixel><channel>) requantized with the rq_table_m1 words q[0..3] and
+ * stored at o0[0..1] / o1[0..1], one channel at a time: the int8 stores may alias the table, so channel 1's
+ * words load after channel 0's stores and the two channels' constants are never live together. */
+static inline __attribute__((always_inline)) void rq_m1_store_2x2(const int32_t* q, int32_t k1, int32_t a00,
+                                                                    int32_t a01, int32_t a10, int32_t a11,
+                                                                    int8_t* o0, int8_t* o1) {
+  {
+    const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
+    const int32_t r00 = rq_m1(a00, m0, rnd0, q0), r10 = rq_m1(a10, m0, rnd0, q0);
+    o0[0] = (int8_t)r00;
+    o1[0] = (int8_t)r10;
+  }
+  {
+    const int32_t q1 = q[2], m1 = q[3], rnd1 = lsl_lo8(k1, q1);
+    const int32_t r01 = rq_m1(a01, m1, rnd1, q1), r11 = rq_m1(a11, m1, rnd1, q1);
+    o0[1] = (int8_t)r01;
+    o1[1] = (int8_t)r11;
+  }
+}
+
 #endif /* TE_DSP_H_ */

@@ -158,6 +158,22 @@ typedef struct {
 void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
 void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
 
+/* The valid (non-padding) part of the pooling window of output (oy, ox): rows ky0..ky1-1, columns
+ * kx0..kx1-1, relative to the window's top-left input cell (iy0, ix0). Shared by every pool kernel
+ * (portable and DSP), so they skip padding cells alike. */
+typedef struct { int32_t iy0, ix0, ky0, ky1, kx0, kx1; } te_pool_window;
+
+static inline te_pool_window te_pool_window_at(const te_pool_params* p, int32_t oy, int32_t ox) {
+  te_pool_window w;
+  w.iy0 = oy * p->stride_h - p->pad_top;
+  w.ix0 = ox * p->stride_w - p->pad_left;
+  w.ky0 = w.iy0 < 0 ? -w.iy0 : 0;
+  w.ky1 = p->k_h < p->in_h - w.iy0 ? p->k_h : p->in_h - w.iy0;
+  w.kx0 = w.ix0 < 0 ? -w.ix0 : 0;
+  w.kx1 = p->k_w < p->in_w - w.ix0 ? p->k_w : p->in_w - w.ix0;
+  return w;
+}
+
 /* MEAN over the middle axis of a contiguous [outer][reduce][inner] view, with TFLite's
  * int8 MEAN semantics (the same path LiteRT's reference kernel takes for those quant params:
  * reference_ops::QuantizedMeanOrSum for every int8 MEAN, also when input and output share scale
