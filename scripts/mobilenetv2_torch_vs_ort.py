@@ -10,14 +10,17 @@
    run in onnxruntime;
 4. prints agreement on ``--inputs`` fresh images: output values within 1 LSB (of the ORT
    output scale), identical, same top-1, and top-1 agreement of both with the float model;
+   ``onnxruntime_calibration``: the same for our PTQ calibrated in onnxruntime
+   (``calibration_engine="onnxruntime"``: ranges observed in onnxruntime's float execution of
+   the ONNX export, where quantize_static observes them) instead of TVM;
 5. ``ort_qdq_compiled``: onnxruntime's own QDQ model (step 3) compiled by us, against
    onnxruntime: same quantization parameters, so this isolates the int8 arithmetic
    (onnxruntime's, reproduced op by op: see tests/test_ort_arith.py);
 6. for context, onnxruntime against itself: its default (fused int8 kernels) vs graph
    optimizations off (the QDQ graph run in float), and vs the same model with one
    activation scale moved by one float32 ulp: how much this random-weight network amplifies
-   tiny quantization-parameter differences (our PTQ's scales differ from quantize_static's by
-   1e-7..4e-6 relative: its calibration runs the float model in TVM, not in onnxruntime).
+   tiny quantization-parameter differences (calibrated in TVM, our PTQ's scales differ from
+   quantize_static's by 1e-7..4e-6 relative: TVM's float kernels sum in another order).
 """
 
 from __future__ import annotations
@@ -51,10 +54,13 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
 
     cm = te.compile(model, calibration=calib, calibration_method=method)
     t_ours = time.time() - t0
+    cm_ort = te.compile(model, calibration=calib, calibration_method=method, calibration_engine="onnxruntime")
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
     s, _ = om.output_qparams(qdq)
 
-    ours = [cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs]
+    nhwc = [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in xs]
+    ours = [cm.run([x])[0] for x in nhwc]
+    ours_ortcal = [cm_ort.run([x])[0] for x in nhwc]
     ref = [om.ort_run(qdq, [x])[0] for x in xs]
     flt = [tm.run_torch(model, x) for x in xs]
     # context: onnxruntime against itself, fused int8 kernels vs graph optimizations off (float QDQ)
@@ -72,7 +78,7 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
                 "top1": top(a, b)}
 
     cq = te.compile(qdq)
-    ours_q = [cq.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs]
+    ours_q = [cq.run([x])[0] for x in nhwc]
     ulp = _nudged_scale(qdq)
     ref_ulp = [om.ort_run(ulp, [x])[0] for x in xs]
     a = agree(ours, ref)
@@ -85,6 +91,7 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
         "top1_ours_vs_ort": a["top1"],
         "top1_ours_vs_float": top(ours, flt), "top1_ort_vs_float": top(ref, flt),
         "max_abs_ours_vs_float": float(np.abs(np.concatenate(ours) - np.concatenate(flt)).max()),
+        "onnxruntime_calibration": dict(agree(ours_ortcal, ref), top1_vs_float=top(ours_ortcal, flt)),
         "ort_qdq_compiled": dict(agree(ours_q, ref), top1_vs_float=top(ours_q, flt)),
         "ort_fused_vs_ort_unoptimized": agree(ref, ref_plain),
         "ort_vs_ort_one_scale_one_ulp": agree(ref_ulp, ref),

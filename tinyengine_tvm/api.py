@@ -241,12 +241,14 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
 
 
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax") -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm") -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
-    model's own layout, or a .npz file / directory; see ``frontend.load``); ``input_shapes`` fixes dynamic
-    ONNX input shapes. The compiled model's image inputs are NHWC."""
+    model's own layout, or a .npz file / directory; see ``frontend.load``), the float model run in TVM or,
+    with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
+    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes. The compiled model's image inputs
+    are NHWC."""
     import tvm
 
     budget_kw = dict(sram=sram, flash=flash, stack=stack)
@@ -254,7 +256,8 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     from .frontend import load
 
     if load.handles(model):
-        mod, label, names, qreport = load.to_relax(model, calibration, input_shapes, calibration_method)
+        mod, label, names, qreport = load.to_relax(model, calibration, input_shapes, calibration_method,
+                                                    calibration_engine=calibration_engine)
         cm = build(mod, target, source=label, **budget_kw)
         for spec, name in zip(cm.inputs, names):
             spec.name = name

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(NCHW): a .npz (one stacked [N, ...] array, or one array per sample) or a directory of .npy/.npz")
     c.add_argument("--calibration-method", default="minmax", choices=("minmax", "percentile", "mse"),
                    help="activation range from calibration (default: minmax)")
+    c.add_argument("--calibration-engine", default="tvm", choices=("tvm", "onnxruntime"),
+                   help="where the float model runs for calibration: TVM's llvm build (default), or onnxruntime, "
+                        "which gives onnxruntime quantize_static's ranges to the last bit")
     c.add_argument("--input-shape", action="append", default=None, metavar="NAME:D0,D1,...",
                    help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable)")
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
@@ -109,7 +112,8 @@ def _cmd_compile(args) -> int:
 
     out = args.output
     cm = te_compile(args.model, target=args.target, calibration=args.calibration, input_shapes=_input_shapes(args.input_shape),
-                    calibration_method=args.calibration_method, **_budget_kw(args))
+                    calibration_method=args.calibration_method, calibration_engine=args.calibration_engine,
+                    **_budget_kw(args))
     cm.export(out)
     rep = cm.report()
     rep["output_dir"] = os.path.abspath(out)

@@ -73,17 +73,30 @@ def _first_arrays(samples):
     return [s]
 
 
-def to_relax(model, calibration=None, input_shapes=None, calibration_method="minmax", percentile=99.99):
-    """(quantized Relax module, label, input names, QuantizationReport or None); see module docstring."""
-    from . import onnx as onnx_frontend
-    from .torch import from_torch, is_torch_module
+ENGINES = ("tvm", "onnxruntime")
 
+
+def to_relax(model, calibration=None, input_shapes=None, calibration_method="minmax", percentile=99.99,
+             calibration_engine="tvm"):
+    """(quantized Relax module, label, input names, QuantizationReport or None); see module docstring.
+
+    ``calibration_engine``: where the float model runs to observe ranges: ``"tvm"`` (TVM's llvm
+    build) or ``"onnxruntime"`` (the ONNX model, or torch's ONNX export of the module, in
+    onnxruntime: quantize_static's ranges to the last bit)."""
+    from . import onnx as onnx_frontend
+    from .torch import from_torch, is_torch_module, to_onnx
+
+    if calibration_engine not in ENGINES:
+        raise TinyEngineError(f"unknown calibration engine '{calibration_engine}'; choose one of {', '.join(ENGINES)}")
     samples = load_calibration(calibration)
+    onnx_model = None
     if is_torch_module(model):
         if samples is None:
             raise TinyEngineError(f"{type(model).__name__}: a float PyTorch model needs calibration data for post-training quantization")
         mod, inputs = from_torch(model, _first_arrays(samples))
         label = type(model).__name__
+        if calibration_engine == "onnxruntime":
+            onnx_model = to_onnx(model, _first_arrays(samples))
     else:
         m = onnx_frontend.from_onnx(model, input_shapes=input_shapes)
         mod, inputs, label = m.mod, m.inputs, m.label
@@ -92,7 +105,10 @@ def to_relax(model, calibration=None, input_shapes=None, calibration_method="min
         if samples is None:
             raise TinyEngineError(f"{label}: float model: give calibration data (calibration=..., CLI --calibration DATA.npz|DIR) "
                                   "for post-training quantization, or a QDQ-quantized model")
+        if calibration_engine == "onnxruntime":
+            onnx_model = onnx_frontend.read_model(model)[0]
     from ..quantize import quantize
 
-    qmod, report = quantize(mod, samples, method=calibration_method, percentile=percentile, input_layout="NCHW")
+    qmod, report = quantize(mod, samples, method=calibration_method, percentile=percentile, input_layout="NCHW",
+                            onnx_model=onnx_model)
     return qmod, label, [t.name for t in inputs], report

@@ -105,3 +105,26 @@ def _with_spans(mod, where: dict):
     mod = mod.clone()
     mod["main"] = new
     return mod
+
+
+def to_onnx(module, example_inputs):
+    """The module exported by torch's TorchScript ONNX exporter (eval mode, batch norm folded into the
+    convs), as onnxruntime's quantization tutorials export it; an ``onnx.ModelProto``."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+
+    xs = tuple(torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32))) for x in example_inputs)
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():  # the TorchScript exporter is deprecated; it is the one quantize_static's docs use
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module.eval(), xs, buf, dynamo=False, opset_version=13,
+                              input_names=[f"input_{i}" for i in range(len(xs))])
+    except Exception as err:
+        msg = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        raise TinyEngineError(f"torch.onnx.export failed on {type(module).__name__} (needed for onnxruntime calibration): "
+                              f"{msg[0] if msg else type(err).__name__}") from None
+    return onnx.load_from_string(buf.getvalue())

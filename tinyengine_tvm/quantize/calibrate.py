@@ -96,10 +96,12 @@ def weight_qparams(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def collect(mod, tensors, data, seed: int = 0) -> list[RangeObserver]:
+def collect(mod, tensors, data, seed: int = 0, onnx_model=None, onnx_inputs=None) -> list[RangeObserver]:
     """Observe ``tensors`` (vars of mod['main']) while running every input of ``data`` (each a list of arrays).
 
-    ``mod['main']`` must hold no dataflow vars (run ``relax.transform.ToNonDataflow`` first)."""
+    ``mod['main']`` must hold no dataflow vars (run ``relax.transform.ToNonDataflow`` first). With
+    ``onnx_model`` (the same network as a float ONNX model) the values come from onnxruntime running
+    it on ``onnx_inputs`` (``data`` in the ONNX model's layout), see ``ort_observer``."""
     import tvm
     from tvm import relax
 
@@ -117,15 +119,22 @@ def collect(mod, tensors, data, seed: int = 0) -> list[RangeObserver]:
         raise TinyEngineError(f"cannot build the float model for calibration: {lines[-1] if lines else err}") from None
     vm = relax.VirtualMachine(ex, tvm.cpu())
     rng = np.random.default_rng(seed)
-    obs = [RangeObserver(rng) for _ in tensors]
-    n = 0
-    for inputs in data:
-        res = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in inputs])
-        for o, r in zip(obs, res):
-            o.update(r.numpy())
-        n += 1
-    if n == 0:
+    data = list(data)
+    if not data:
         raise TinyEngineError("calibration data is empty; give at least one input")
+
+    def run(inputs):
+        return [r.numpy() for r in vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in inputs])]
+
+    if onnx_model is not None:
+        from . import ort_observer
+
+        ours = [run(inputs) for inputs in data[:ort_observer._MATCH_SAMPLES]]
+        return ort_observer.observe(onnx_model, tensors, ours, onnx_inputs, lambda: RangeObserver(rng))
+    obs = [RangeObserver(rng) for _ in tensors]
+    for inputs in data:
+        for o, r in zip(obs, run(inputs)):
+            o.update(r)
     return obs
 
 

@@ -13,7 +13,8 @@ importer writes, so the kernel patterns take it as they take a ``.tflite`` model
    (fused before calibration, so the range observed is the activation's output), every
    residual add (with its activation), pools, means, reshapes and nearest resizes;
 3. calibration (``calibrate.collect``): ranges of the model input and of every group
-   output on the user's data (min/max, percentile or MSE);
+   output on the user's data (min/max, percentile or MSE), observed in TVM's float build
+   or, given the network as ONNX too, in onnxruntime's (``ort_observer``);
 4. rewrite: per-tensor asymmetric int8 activations, per-output-channel symmetric int8
    weights (scale = max|w| / 127), int32 bias with scale ``s_in * s_w``; max/avg pool,
    reshape and nearest resize keep their input's parameters (TFLite requires it); activations become int8
@@ -45,9 +46,10 @@ class QuantizationReport:
     method: str
     tensors: int
     per_tensor: dict = field(default_factory=dict, repr=False)  # name -> (scale, zero point)
+    engine: str = "tvm"  # where the float model ran for calibration: "tvm" or "onnxruntime"
 
     def __str__(self):
-        return (f"PTQ ({self.method}, {self.samples} calibration inputs, {self.tensors} quantized tensors): "
+        return (f"PTQ ({self.method} in {self.engine}, {self.samples} calibration inputs, {self.tensors} quantized tensors): "
                 f"top-1 agreement {self.top1_agreement:.1%}, max |float - int8| {self.max_abs_error:.4g}, "
                 f"mean {self.mean_abs_error:.4g}")
 
@@ -398,12 +400,16 @@ def _as_list_inputs(data, n_inputs):
     return out
 
 
-def quantize(mod, calibration, method: str = "minmax", percentile: float = 99.99, input_layout: str = "NHWC"):
+def quantize(mod, calibration, method: str = "minmax", percentile: float = 99.99, input_layout: str = "NHWC",
+             onnx_model=None):
     """Quantize a float Relax module (see module docstring). Returns (quantized IRModule, QuantizationReport).
 
     ``calibration``: an iterable of inputs, each an array (one-input models), a list of
     arrays or a dict. Arrays are in the compiled model's layout (``input_layout="NHWC"``,
     the default) or in the float model's own NCHW layout (``input_layout="NCHW"``).
+    ``onnx_model``: the same network as a float ``onnx.ModelProto`` (NCHW images): ranges are then
+    observed in onnxruntime's float execution of it, as onnxruntime's ``quantize_static`` observes
+    them, instead of in TVM's (``ort_observer``).
     """
     import tvm
 
@@ -412,6 +418,7 @@ def quantize(mod, calibration, method: str = "minmax", percentile: float = 99.99
     fmod = float_canonicalize(mod)
     func = fmod["main"]
     samples = _as_list_inputs(calibration, len(func.params))
+    native = samples
     for i, (p, a) in enumerate(zip(func.params, samples[0])):
         want = tuple(int(d) for d in p.ty.shape)
         if input_layout.upper() == "NCHW" and a.ndim == 4:
@@ -421,11 +428,14 @@ def quantize(mod, calibration, method: str = "minmax", percentile: float = 99.99
             raise TinyEngineError(f"calibration input {i} has shape {list(a.shape)}; the model takes {list(want)} (NHWC)")
     groups = _group(func)
     tensors = list(func.params) + [g.out for g in groups if not g.shares_input_qparams]
-    obs = calibrate.collect(fmod, tensors, samples)
+    if onnx_model is not None and native is samples:  # NHWC calibration data: ONNX image inputs are NCHW
+        native = [[x.transpose(0, 3, 1, 2) if x.ndim == 4 else x for x in s] for s in samples]
+    obs = calibrate.collect(fmod, tensors, samples, onnx_model=onnx_model, onnx_inputs=native)
     ranges = {t: o.range(method, percentile) for t, o in zip(tensors, obs)}
     qp = _resolve_qparams(func, groups, ranges)
     qmod = _emit_quantized(func, groups, qp)
     report = _report(fmod, qmod, samples, method, len(qp))
+    report.engine = "tvm" if onnx_model is None else "onnxruntime"
     report.per_tensor = {str(v.name): p for v, p in qp.items()}
     return qmod, report
 

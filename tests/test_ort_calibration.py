@@ -1,0 +1,118 @@
+"""Post-training quantization calibrated in onnxruntime (``calibration_engine="onnxruntime"``).
+
+The PTQ observes its tensors in onnxruntime's float execution of the same network (the ONNX
+model itself, or torch's ONNX export of a module), where onnxruntime's ``quantize_static``
+observes them. The references are onnxruntime's own: the quantization parameters in the QDQ
+model quantize_static writes on the same calibration inputs, and that model's outputs run in
+onnxruntime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import tinyengine_tvm as te  # noqa: E402
+from tinyengine_tvm.errors import TinyEngineError  # noqa: E402
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
+from tinyengine_tvm.testing import torch_models as tm  # noqa: E402
+
+
+def _square_net():
+    """conv 3->8 stride 2 on 16x16 (an 8x8x8 map: NCHW and NHWC shapes alike), depthwise, residual, head."""
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+            self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+            self.project = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8))
+            self.head = nn.Linear(8, 10)
+
+        def forward(self, x):
+            h = self.stem(x)
+            h = h + self.project(self.dw(h))
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+    torch.manual_seed(3)
+    net = Net()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+    return tm.calibrate_bn(net, resolution=16)
+
+
+def _ort_activation_qparams(qdq):
+    """{(scale, zero point)} of every per-tensor QuantizeLinear in onnxruntime's QDQ model."""
+    from onnx import numpy_helper
+
+    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
+    return {(float(inits[n.input[1]]), int(inits[n.input[2]])) for n in qdq.graph.node
+            if n.op_type == "QuantizeLinear" and inits[n.input[1]].size == 1}
+
+
+def _lsb_diff(qdq, cm, xs):
+    s, _ = om.output_qparams(qdq)
+    ref = np.concatenate([om.ort_run(qdq, [x])[0] for x in xs])
+    ours = np.concatenate([cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs])
+    return np.abs(np.round(ours / s) - np.round(ref / s))
+
+
+def test_torch_module_calibrated_in_onnxruntime_gives_quantize_static_parameters_and_bytes():
+    net = _square_net()
+    calib = tm.images(12, 16, seed=5)
+    cm = te.compile(net, calibration=calib, calibration_engine="onnxruntime")
+    assert cm.quantization_report.engine == "onnxruntime" and "in onnxruntime" in str(cm.quantization_report)
+    qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib, per_channel=True)
+    ours = set(cm.quantization_report.per_tensor.values())
+    theirs = _ort_activation_qparams(qdq)
+    assert ours <= theirs, sorted(ours - theirs)  # every scale and zero point quantize_static's own, to the bit
+    d = _lsb_diff(qdq, cm, tm.images(20, 16, seed=6))
+    assert d.max() == 0, ((d == 0).mean(), d.max())
+
+
+def test_float_onnx_calibrated_in_onnxruntime_gives_quantize_static_bytes():
+    rng = np.random.default_rng(7)
+    cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(12)]
+    xs = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(20)]
+    f = om.small_cnn()
+    cm = te.compile(f, calibration=cal, calibration_engine="onnxruntime")
+    qdq = om.ort_quantize(f, cal, per_channel=True)
+    assert set(cm.quantization_report.per_tensor.values()) <= _ort_activation_qparams(qdq)
+    d = _lsb_diff(qdq, cm, xs)
+    assert d.max() == 0, ((d == 0).mean(), d.max())
+
+
+def test_cli_calibration_engine(tmp_path, capsys):
+    import json
+
+    from tinyengine_tvm import cli
+
+    rng = np.random.default_rng(8)
+    onnx.save(om.small_cnn(), str(tmp_path / "f.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-1, 1, (6, 3, 16, 16)).astype(np.float32))
+    capsys.readouterr()
+    assert cli.main(["compile", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "out"), "--calibration",
+                     str(tmp_path / "calib.npz"), "--calibration-engine", "onnxruntime", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "in onnxruntime" in rep["quantization"]
+
+
+def test_onnxruntime_calibration_errors():
+    from tinyengine_tvm.frontend.torch import from_torch
+    from tinyengine_tvm.quantize import quantize
+
+    net = _square_net()
+    calib = tm.images(2, 16, seed=9)
+    with pytest.raises(TinyEngineError, match="unknown calibration engine 'tflite'.*tvm, onnxruntime"):
+        te.compile(net, calibration=calib, calibration_engine="tflite")
+    # an ONNX model of another network: its tensors cannot be found there
+    mod, _ = from_torch(net, [calib[0]])
+    with pytest.raises(TinyEngineError, match=r"no tensor of the ONNX model matches .*same network"):
+        quantize(mod, calib, input_layout="NCHW", onnx_model=om.small_cnn())
