@@ -60,8 +60,12 @@ def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
 def _session(model):
     """An onnxruntime session (optimizations off, as quantize_static calibrates) returning every float tensor."""
     import onnx
-    import onnxruntime as ort
 
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise TinyEngineError("calibration in onnxruntime needs onnxruntime: pip install onnxruntime "
+                              "(or tinyengine-tvm[onnx])") from None
     m = onnx.ModelProto()
     m.CopyFrom(model)
     try:
