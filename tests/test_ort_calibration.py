@@ -23,29 +23,8 @@ from tinyengine_tvm.testing import torch_models as tm  # noqa: E402
 
 
 def _square_net():
-    """conv 3->8 stride 2 on 16x16 (an 8x8x8 map: NCHW and NHWC shapes alike), depthwise, residual, head."""
-    from torch import nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
-            self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
-            self.project = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8))
-            self.head = nn.Linear(8, 10)
-
-        def forward(self, x):
-            h = self.stem(x)
-            h = h + self.project(self.dw(h))
-            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
-
-    torch.manual_seed(3)
-    net = Net()
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-    return tm.calibrate_bn(net, resolution=16)
+    """The small net on 16x16 with 8 channels: an 8x8x8 map, shaped alike in NCHW and NHWC."""
+    return tm.small_net(channels=8, resolution=16, seed=3)
 
 
 def _ort_activation_qparams(qdq):

@@ -22,36 +22,9 @@ from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing import torch_models as tm  # noqa: E402
 
 
-def _small_net():
-    from torch import nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
-            self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-            self.project = nn.Sequential(nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16))
-            self.pool = nn.MaxPool2d(2)
-            self.head = nn.Linear(16, 10)
-
-        def forward(self, x):
-            h = self.stem(x)
-            h = h + self.project(self.dw(h))
-            h = self.pool(h)
-            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
-
-    torch.manual_seed(0)
-    net = Net()
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-    return tm.calibrate_bn(net, resolution=24)
-
-
 @pytest.fixture(scope="module")
 def compiled_net():
-    net = _small_net()
+    net = tm.small_net()
     calib = tm.images(16, 24, seed=1)
     cm = te.compile(net, calibration=calib)
     return net, calib, cm
@@ -82,7 +55,7 @@ def test_other_calibration_methods(method):
     from tinyengine_tvm.frontend.torch import from_torch
     from tinyengine_tvm.quantize import quantize
 
-    net = _small_net()
+    net = tm.small_net()
     calib = tm.images(6, 24, seed=3)
     mod, _ = from_torch(net, [calib[0]])
     qmod, rep = quantize(mod, calib, method=method, input_layout="NCHW")
@@ -102,7 +75,7 @@ def test_torch_errors():
     with pytest.raises(UnsupportedOperatorError, match=r"sigmoid.*no int8 kernel"):
         te.compile(Odd(), calibration=[np.zeros((1, 3, 4, 4), np.float32)])
     with pytest.raises(TinyEngineError, match="needs calibration data"):
-        te.compile(_small_net())
+        te.compile(tm.small_net())
 
 
 @pytest.mark.slow

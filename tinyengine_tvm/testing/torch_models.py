@@ -62,13 +62,48 @@ def mobilenet_v2(width: float = 0.35, classes: int = 1000, seed: int = 0, resolu
             return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
     torch.manual_seed(seed)
-    model = MobileNetV2()
-    for mod in model.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            nn.init.uniform_(mod.weight, 0.5, 1.5)
-            nn.init.uniform_(mod.bias, -0.2, 0.2)
+    model = _random_bn_affine(MobileNetV2())
     calibrate_bn(model, resolution, seed)
     return model.eval()
+
+
+def small_net(channels: int = 16, resolution: int = 24, classes: int = 10, seed: int = 0):
+    """A small float net with the PTQ's layer kinds: conv 3x3/2 + BN + ReLU6, depthwise 3x3 + BN + ReLU,
+    1x1 project + BN, residual add, max pool 2x2, global average pool, linear."""
+    import torch
+    from torch import nn
+
+    c = channels
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU6())
+            self.dw = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+            self.project = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
+            self.pool = nn.MaxPool2d(2)
+            self.head = nn.Linear(c, classes)
+
+        def forward(self, x):
+            h = self.stem(x)
+            h = h + self.project(self.dw(h))
+            h = self.pool(h)
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+    torch.manual_seed(seed)
+    return calibrate_bn(_random_bn_affine(Net()), resolution=resolution)
+
+
+def _random_bn_affine(model):
+    """BN scales in [0.5, 1.5] and shifts in [-0.2, 0.2] instead of torch's 1 and 0, so that channels
+    differ in scale and offset after normalization, as in a trained network."""
+    from torch import nn
+
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+    return model
 
 
 def calibrate_bn(model, resolution=96, seed=0, batches=4, batch=16, channels=3):
