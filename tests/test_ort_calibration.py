@@ -39,7 +39,8 @@ def _ort_activation_qparams(qdq):
 def _lsb_diff(qdq, cm, xs):
     s, _ = om.output_qparams(qdq)
     ref = np.concatenate([om.ort_run(qdq, [x])[0] for x in xs])
-    ours = np.concatenate([cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs])
+    ours = [cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs]
+    ours = np.concatenate([o.transpose(0, 3, 1, 2) if o.ndim == 4 else o for o in ours])  # NHWC maps out
     return np.abs(np.round(ours / s) - np.round(ref / s))
 
 
@@ -95,3 +96,26 @@ def test_onnxruntime_calibration_errors():
     mod, _ = from_torch(net, [calib[0]])
     with pytest.raises(TinyEngineError, match=r"no tensor of the ONNX model matches .*same network"):
         quantize(mod, calib, input_layout="NCHW", onnx_model=om.small_cnn())
+
+
+def test_activation_equal_to_its_input_on_the_first_inputs_is_still_told_apart():
+    """Conv -> Relu where no value is negative on the first calibration inputs: there the Relu output
+    equals the conv output, and only later inputs tell them apart. The PTQ's tensor (the conv with its
+    ReLU fused) must be observed at the Relu's output, as quantize_static's range for it is."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(11)
+    w = rng.uniform(0.05, 0.3, (4, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["y"])]
+    g = helper.make_graph(nodes, "conv_relu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+                          [om._init("w", w), om._init("b", np.full(4, 0.05))])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    cal = [rng.uniform(0, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
+    cal += [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
+    cm = te.compile(m, calibration=cal, calibration_engine="onnxruntime")
+    qdq = om.ort_quantize(m, cal, per_channel=True)
+    assert set(cm.quantization_report.per_tensor.values()) <= _ort_activation_qparams(qdq)
+    d = _lsb_diff(qdq, cm, [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(5)])
+    assert d.max() == 0, ((d == 0).mean(), d.max())

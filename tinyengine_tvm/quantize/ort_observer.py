@@ -35,7 +35,7 @@ def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
     TVM's float build, for matching; ``onnx_inputs``: every calibration input in the ONNX model's
     own layout (a list of arrays each); ``make_observer()``: a fresh ``calibrate.RangeObserver``.
     """
-    sess, names = _session(onnx_model)
+    sess, names, order = _session(onnx_model)
     feed_names = [i.name for i in sess.get_inputs()]
     if len(feed_names) != len(onnx_inputs[0]):
         raise TinyEngineError(f"onnxruntime calibration: the ONNX model takes {len(feed_names)} input(s), "
@@ -47,7 +47,6 @@ def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
 
     k = min(_MATCH_SAMPLES, len(onnx_inputs), len(tvm_values))
     first = [run(s) for s in onnx_inputs[:k]]
-    order = {n: i for i, n in enumerate(feed_names + names)}
     picks = [_match(t, [v[j] for v in tvm_values[:k]], first, order) for j, t in enumerate(tensors)]
     obs = [make_observer() for _ in tensors]
     for i, sample in enumerate(onnx_inputs):
@@ -79,6 +78,7 @@ def _session(model):
             m.graph.output.append(vi)
             have.add(vi.name)
     names = [o.name for o in m.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    order = {name: i for i, name in enumerate(out for node in m.graph.node for out in node.output)}  # graph order
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.log_severity_level = 3
@@ -86,7 +86,7 @@ def _session(model):
         sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     except Exception as err:
         raise TinyEngineError(f"onnxruntime calibration: onnxruntime cannot load the model: {err}") from None
-    return sess, names
+    return sess, names, order
 
 
 def _as_ours(a: np.ndarray, want: tuple) -> list:
