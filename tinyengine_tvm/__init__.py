@@ -1,7 +1,10 @@
 """tinyengine-tvm: a deep-learning compiler for microcontrollers, as an Apache TVM plugin.
 
-``compile(model, target)`` turns a .tflite file (or a Relax IRModule) into a
-``CompiledModel`` whose ``export(dir)`` writes a self-contained C99 project.
+``compile(model, target)`` turns a model (a .tflite or .onnx file, an ONNX ModelProto, a
+float ``torch.nn.Module`` with calibration data, or a quantized Relax IRModule) into a
+``CompiledModel`` whose ``export(dir)`` writes a self-contained C99 project; ``build(mod,
+target)`` takes a Relax module, ``pipeline(target)`` is the pass pipeline as one
+``tvm.transform.Sequential`` and ``tinyengine_tvm.quantize`` the post-training quantizer.
 Imports are lazy so that the CLI starts without importing TVM.
 """
 
