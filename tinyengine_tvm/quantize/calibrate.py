@@ -129,7 +129,7 @@ def collect(mod, tensors, data, seed: int = 0, onnx_model=None, onnx_inputs=None
     if onnx_model is not None:
         from . import ort_observer
 
-        ours = [run(inputs) for inputs in data[:ort_observer._MATCH_SAMPLES]]
+        ours = [run(inputs) for inputs in data[:ort_observer.MATCH_SAMPLES]]
         return ort_observer.observe(onnx_model, tensors, ours, onnx_inputs, lambda: RangeObserver(rng))
     obs = [RangeObserver(rng) for _ in tensors]
     for inputs in data:

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import TinyEngineError
 
 TOLERANCE = 1e-3
-_MATCH_SAMPLES = 4
+MATCH_SAMPLES = 4
 
 
 def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
@@ -45,7 +45,7 @@ def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
         outs = sess.run(names, dict(zip(feed_names, sample)))
         return dict(zip(names, outs)) | dict(zip(feed_names, sample))
 
-    k = min(_MATCH_SAMPLES, len(onnx_inputs), len(tvm_values))
+    k = min(MATCH_SAMPLES, len(onnx_inputs), len(tvm_values))
     first = [run(s) for s in onnx_inputs[:k]]
     picks = [_match(t, [v[j] for v in tvm_values[:k]], first, order) for j, t in enumerate(tensors)]
     obs = [make_observer() for _ in tensors]
