@@ -645,6 +645,8 @@ def _pool(em, op):
     from .emitter import _struct
 
     p, n = op.params, op.name
+    if op.kernel == "avg_pool2d" and p.get("single_rounding"):
+        return None  # onnxruntime's average pool (te_avg_pool_s8_f32) has no DSP variant
     portable = "te_max_pool_s8" if op.kernel == "max_pool2d" else "te_avg_pool_s8"
     if op.kernel == "avg_pool2d" and int(p["k_h"]) * int(p["k_w"]) > POOL_MAX_AVG_CELLS:
         return None

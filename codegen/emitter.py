@@ -53,7 +53,7 @@ _STRUCT_FIELDS = {
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
     "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
-                       "pad_top", "pad_left", "act_min", "act_max", "in_zp", "out_zp", "in_scale_bits", "out_scale_bits"],
+                       "pad_top", "pad_left", "act_min", "act_max"],
     "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
     "te_resize_params": ["in_h", "in_w", "c", "out_h", "out_w"],
@@ -177,6 +177,16 @@ class _Emitter:
         elif k == "add":
             self.params.append(_struct("te_add_params", f"{n}_p", p))
             call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[-1]}, {out});"  # add(x, x) has one input
+        elif k == "avg_pool2d" and ort and "ort_pool" in p:  # onnxruntime's average pool (pool_s8_f32.c)
+            self.params.append(_struct("te_pool_params", f"{n}_p", p))
+            self.params.append(f"static const te_pool_ort_params {n}_o = {{.path = {int(p['ort_pool'])}, "
+                               f".count_include_pad = {int(p['count_include_pad'])}, .in_zp = {int(p['in_zp'])}, "
+                               f".out_zp = {int(p['out_zp'])}, .round_zp = {int(p['round_zp'])}, "
+                               f".out_scale = {_c_float(p['out_scale'])}, .gap_scale = {_c_float(p['gap_scale'])}}};\n")
+            tab = self.float_const(f"{n}_in_tab", p["in_table"]) if "in_table" in p else "NULL"
+            if "pool_s8_f32.c" not in self.extra_sources:
+                self.extra_sources.append("pool_s8_f32.c")
+            call = f"te_avg_pool_s8_f32(&{n}_p, &{n}_o, {ins[0]}, {tab}, {out});"
         elif k in ("avg_pool2d", "max_pool2d"):
             self.params.append(_struct("te_pool_params", f"{n}_p", p))
             fn = "te_avg_pool_s8" if k == "avg_pool2d" else "te_max_pool_s8"

@@ -434,3 +434,39 @@ def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, 
     inner = _f32_nearest(Fraction(float(r1)) * (z1 + 128) + Fraction(float(t)))
     fixed = np.float32(np.float32(z_out + 128) - inner)
     return float(r1), float(r2), float(fixed)
+
+
+# onnxruntime's NCHWc block on the reference x86 host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with
+# AVX2 only). Its graph optimizer rewrites a float AveragePool on a multiple of that many channels into
+# an NCHWc pool, which sums each window row by row; the result of an unfused QDQ average pool depends on it.
+ORT_NCHWC_BLOCK = 16
+# MLAS's vectorized 2D pool: strides of at most 2 across the width, kernels of at most 32 cells per
+# axis, and the padded input row inside its 2048-float reduction buffer (minus 3 floats of over-read).
+_MLAS_POOL_BUFFER = 2048 - 3
+
+# te_pool_ort_params.path (TE_POOL_ORT_* in tinyengine_kernels.h)
+ORT_POOL_QLINEAR, ORT_POOL_QLINEAR_GLOBAL, ORT_POOL_FLOAT_ROWS, ORT_POOL_FLOAT_COLS, ORT_POOL_FLOAT_GLOBAL = range(5)
+
+
+def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int = ORT_NCHWC_BLOCK) -> int:
+    """Which computation onnxruntime's x86 CPU EP runs for a QDQ AveragePool with geometry ``p``
+    (te_pool_params fields plus pad_bottom / pad_right). ``in_int8`` / ``out_int8``: the pool's input /
+    output QuantizeLinear keeps int8 data, i.e. it is not read by exactly one DequantizeLinear (otherwise
+    onnxruntime rewrites the pair to uint8).
+
+    Both ends of one type: fused into QLinearAveragePool, or QLinearGlobalAveragePool when the kernel
+    covers the whole unpadded input. Mixed types are not fused: a float AveragePool, run by MLAS's
+    NCHWc pool (channels a multiple of ``nchwc_block``), its global kernel (kernel == input, stride 1,
+    no padding), its vector kernel (width stride <= 2, kernels <= 32, padded row within its buffer)
+    or its generic kernel. Measured: tests/test_ort_pool.py."""
+    pads = (p["pad_top"], p["pad_left"], p.get("pad_bottom", 0), p.get("pad_right", 0))
+    whole = (p["k_h"], p["k_w"]) == (p["in_h"], p["in_w"]) and not any(pads)
+    if in_int8 == out_int8:
+        return ORT_POOL_QLINEAR_GLOBAL if whole else ORT_POOL_QLINEAR
+    if nchwc_block > 1 and p["c"] % nchwc_block == 0:
+        return ORT_POOL_FLOAT_ROWS
+    if whole and (p["stride_h"], p["stride_w"]) == (1, 1):
+        return ORT_POOL_FLOAT_GLOBAL
+    if p["stride_w"] <= 2 and p["k_h"] <= 32 and p["k_w"] <= 32 and p["in_w"] + pads[1] + pads[3] <= _MLAS_POOL_BUFFER:
+        return ORT_POOL_FLOAT_COLS
+    return ORT_POOL_FLOAT_ROWS

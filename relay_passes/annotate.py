@@ -23,6 +23,9 @@ PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
 # on a one-kernel main (the BYOC codegen's view): the kernel sat where onnxruntime leaves QDQ unfused
 ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
+# on a one-kernel main: which ends of the kernel keep int8 data in onnxruntime's QDQ rewrite (bit 1: its
+# input, bit 2: its output; see _ort_int8_sides)
+ORT_INT8_SIDES_ATTR = "tinyengine.ort_int8_sides"
 
 
 class _Calls(dict):
@@ -183,8 +186,9 @@ def _pool_params(func, calls, opname):
         "k_h": int(pool.attrs.pool_size[0]), "k_w": int(pool.attrs.pool_size[1]),
         "stride_h": int(pool.attrs.strides[0]), "stride_w": int(pool.attrs.strides[1]),
         "pad_top": int(pool.attrs.padding[0]), "pad_left": int(pool.attrs.padding[1]),
+        "pad_bottom": int(pool.attrs.padding[2]), "pad_right": int(pool.attrs.padding[3]),
+        "count_include_pad": int(bool(getattr(pool.attrs, "count_include_pad", False))),
         "act_min": lo, "act_max": hi, "requant": requant,
-        "in_zp": 0, "out_zp": 0, "in_scale_bits": 0, "out_scale_bits": 0,  # set for onnxruntime's average pool
         "macs": out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
     }
 
@@ -344,11 +348,13 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     return out
 
 
-def _ort_params(func, params) -> dict:
+def _ort_params(func, params, int8_sides=(False, False)) -> dict:
     """The float32 numbers onnxruntime's CPU kernels rescale with, for one composite.
 
     conv / depthwise / FC: ``fscale[c] = (x_scale * w_scale[c]) / y_scale`` (QLinearConv, QGemm);
     MEAN: ``fscale = x_scale / (y_scale * n)`` with ``exact = 2`` (QLinearGlobalAveragePool);
+    AVG_POOL: the route onnxruntime takes (``ort_pool``, quant.ort_avg_pool_path, which needs
+    ``int8_sides``: whether its input / output QuantizeLinear keeps int8 data) and its numbers;
     ADD: the two inputs' DequantizeLinear tables and the output scale (ORT's unfused float Add) and
     QLinearAdd's float32 ratios and offset (``ort_fused`` picks one);
     int8 requantize: both scales (ORT's float DequantizeLinear -> QuantizeLinear). The emitter hands them to the TE_SINGLE_ROUNDING kernels.
@@ -365,10 +371,16 @@ def _ort_params(func, params) -> dict:
             fscale = np.broadcast_to(fscale, (params["out_c"],))
         return {"fscale": [float(v) for v in fscale]}
     if kind == "avg_pool2d" and calls.get("relax.dequantize"):
-        # QLinearAveragePool: nearbyint((float)(sum - x_zp * n) * (x_scale / (y_scale * (float)n))) + y_zp
+        # te_avg_pool_s8_f32: which of onnxruntime's computations (pool_s8_f32.c) and its numbers
         (in_s, in_z), (out_s, out_z) = _qparams(_activation_deq(calls, func)), _qparams(calls["relax.quantize"][-1])
-        bits = lambda v: int(np.float32(v).view(np.int32))  # noqa: E731
-        return {"in_zp": in_z, "out_zp": out_z, "in_scale_bits": bits(in_s), "out_scale_bits": bits(out_s)}
+        path = quant.ort_avg_pool_path(params, *int8_sides)
+        out = {"ort_pool": path, "in_zp": in_z, "out_zp": out_z, "out_scale": float(np.float32(out_s)),
+               # QLinearAveragePool adds the zero point in float before rounding, on uint8 data out_zp + 128
+               "round_zp": out_z + (0 if int8_sides[1] else 128),
+               "gap_scale": float(quant.ort_gap_scale(in_s, out_s, params["k_h"] * params["k_w"]))}
+        if path != quant.ORT_POOL_QLINEAR_GLOBAL:
+            out["in_table"] = [float(v) for v in quant.ort_dequant_table(in_s, in_z)]
+        return out
     if kind == "mean":
         in_s, _ = _qparams(_activation_deq(calls, func))
         out_s, _ = _qparams(calls["relax.quantize"][-1])
@@ -387,14 +399,35 @@ def _ort_params(func, params) -> dict:
     return {}
 
 
-def _ort_unfused(mod) -> set:
-    """Composites that onnxruntime's x86 CPU EP runs unfused, in float.
+def _param_reads(func) -> list:
+    """How many times the composite (itself, or the one an offloaded function wraps) reads each parameter:
+    add(x, x) is one call with one argument that onnxruntime dequantizes twice (two readers)."""
+    comp = None
+    if isinstance(func, relax.Function):
+        if func.attrs is not None and "Composite" in func.attrs:
+            comp = func
+        else:
+            found = []
+            relax.analysis.post_order_visit(func.body, lambda e: found.append(e) if isinstance(e, relax.Function)
+                                            and e.attrs is not None and "Composite" in e.attrs else None)
+            comp = found[0] if len(found) == 1 and len(found[0].params) == len(func.params) else None
+    if comp is None:
+        return None
+    counts = {p: 0 for p in comp.params}
 
-    Its QDQ rewrite turns int8 activations into uint8 only on a QuantizeLinear read by a single
-    DequantizeLinear, and on x86 it does not fuse a QDQ group that mixes int8 and uint8 tensors. So
-    a conv or add reading or writing a tensor with several readers (the input and output of a
-    residual block) stays DequantizeLinear -> float op -> QuantizeLinear; the others become
-    QLinearConv / QLinearAdd (measured: tests/test_ort_arith.py)."""
+    def visit(e):
+        if isinstance(e, relax.Call):
+            for a in e.args:
+                if isinstance(a, relax.Var) and a in counts:
+                    counts[a] += 1
+
+    relax.analysis.post_order_visit(comp.body, visit)
+    return [max(1, counts[p]) for p in comp.params]
+
+
+def _main_uses(mod):
+    """main's composite calls [(var, call)], how often each var is read (a kernel reading it twice counts
+    twice), and the vars it returns."""
     main = mod["main"]
     uses: dict = {}
     calls = []
@@ -403,17 +436,43 @@ def _ort_unfused(mod) -> set:
             v = b.value
             if isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar):
                 calls.append((b.var, v))
-                for a in v.args:
+                reads = _param_reads(mod[v.op]) if v.op in mod.functions else None
+                for i, a in enumerate(v.args):
                     if isinstance(a, relax.Var):
-                        uses[a] = uses.get(a, 0) + 1
+                        uses[a] = uses.get(a, 0) + (reads[i] if reads and i < len(reads) else 1)
             elif isinstance(v, relax.Var):
                 uses[v] = uses.get(v, 0) + 1
     out = main.body.body
-    for o in (out.fields if isinstance(out, relax.Tuple) else [out]):
-        if isinstance(o, relax.Var):
-            uses[o] = uses.get(o, 0) + 1
+    outputs = [o for o in (out.fields if isinstance(out, relax.Tuple) else [out]) if isinstance(o, relax.Var)]
+    for o in outputs:
+        uses[o] = uses.get(o, 0) + 1
+    return calls, uses, set(outputs)
+
+
+def _ort_unfused(mod) -> set:
+    """Composites that onnxruntime's x86 CPU EP runs unfused, in float.
+
+    Its QDQ rewrite turns int8 activations into uint8 only on a QuantizeLinear read by a single
+    DequantizeLinear, and on x86 it does not fuse a QDQ group that mixes int8 and uint8 tensors. So
+    a conv or add reading or writing a tensor with several readers (the input and output of a
+    residual block) stays DequantizeLinear -> float op -> QuantizeLinear; the others become
+    QLinearConv / QLinearAdd (measured: tests/test_ort_arith.py)."""
+    calls, uses, _ = _main_uses(mod)
     shared = {v for v, n in uses.items() if n > 1}
     return {c.op for var, c in calls if var in shared or any(a in shared for a in c.args if isinstance(a, relax.Var))}
+
+
+def _ort_int8_sides(mod) -> dict:
+    """Composite -> (input stays int8, output stays int8) in onnxruntime's x86 QDQ rewrite.
+
+    A QuantizeLinear becomes uint8 only when exactly one DequantizeLinear reads it: here, a main var
+    read by exactly one kernel. Model inputs (no QuantizeLinear in front), tensors with several
+    readers and int8 model outputs (no DequantizeLinear behind) keep int8. Whether the two ends agree
+    decides whether onnxruntime fuses an average pool (quant.ort_avg_pool_path; measured:
+    tests/test_ort_pool.py)."""
+    calls, uses, outputs = _main_uses(mod)
+    int8 = lambda v: not isinstance(v, relax.Var) or uses.get(v, 0) != 1 or v in outputs  # noqa: E731
+    return {c.op: (bool(c.args) and int8(c.args[0]), int8(var)) for var, c in calls}
 
 
 def _is_pointwise(params, func) -> bool:
@@ -455,6 +514,10 @@ def AnnotateKernelParams(mod, _ctx):
     unfused = _ort_unfused(mod) if exact else set()
     if exact and int(main_attrs.get(ORT_UNFUSED_ATTR, 0)):
         unfused = {gv for gv, f in mod.functions.items() if gv.name_hint != "main"}
+    sides = _ort_int8_sides(mod) if exact else {}
+    if exact and ORT_INT8_SIDES_ATTR in main_attrs:
+        bits = int(main_attrs[ORT_INT8_SIDES_ATTR])
+        sides = {gv: (bool(bits & 1), bool(bits & 2)) for gv in mod.functions if gv.name_hint != "main"}
     updates = {}
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
@@ -463,9 +526,12 @@ def AnnotateKernelParams(mod, _ctx):
             if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} requantizing its output has no kernel "
                                                "(SplitPoolRequantize splits it off)")
+            if not exact and params.get("count_include_pad") and any(
+                    params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
+                raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
-                params.update(_ort_params(func, params))
+                params.update(_ort_params(func, params, sides.get(gv, (False, False))))
                 if gv in unfused and _is_pointwise(params, func):
                     params["ort_float"] = 1
                     params.update(_ort_float_conv_params(func))

@@ -60,7 +60,6 @@ static void pool_params(const int32_t* q, te_pool_params* p) {
   p->stride_h = q[7]; p->stride_w = q[8];
   p->pad_top = q[9]; p->pad_left = q[10];
   p->act_min = q[11]; p->act_max = q[12];
-  p->in_zp = q[13]; p->out_zp = q[14]; p->in_scale_bits = q[15]; p->out_scale_bits = q[16];
 }
 
 static void run(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
@@ -111,7 +110,7 @@ static void run(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
     }
     case OP_AVGPOOL: case OP_MAXPOOL: {
       te_pool_params p;
-      need(np, 17);
+      need(np, 13);
       pool_params(q, &p);
       if (op == OP_AVGPOOL) te_avg_pool_s8(&p, b[0], out);
       else te_max_pool_s8(&p, b[0], out);

@@ -61,7 +61,7 @@ class _Builder:
         _, h, w, c = self.tensors[x].shape
         oh, ow = (h - 2) // 2 + 1, (w - 2) // 2 + 1
         p = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=2, k_w=2, stride_h=2, stride_w=2, pad_top=0,
-                 pad_left=0, act_min=-128, act_max=127, in_zp=0, out_zp=0, in_scale_bits=0, out_scale_bits=0)
+                 pad_left=0, act_min=-128, act_max=127)
         return self.op(kind, [x], (1, oh, ow, c), p)
 
     def add(self, a, b):

@@ -574,16 +574,12 @@ def test_pool_s8(drivers):
         act_min, act_max = quant.activation_range(o["FusedActivationFunction"], yt.scale, yt.zero_point)
         p = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=o["FilterHeight"], k_w=o["FilterWidth"],
                  stride_h=o["StrideH"], stride_w=o["StrideW"], pad_top=pt, pad_left=pl,
-                 act_min=act_min, act_max=act_max, **NO_ORT_POOL)
+                 act_min=act_min, act_max=act_max)
         batch.add("avgpool" if kind == "AVG" else "maxpool", kh.struct_values("te_pool_params", p),
                   [x], np.int8, y.shape)
         expected.append(y)
         labels.append(f"seed={seed} {kind} {h}x{w}x{c} f{f} s{s} {pad} {act}")
     assert_cases_equal(run_both(drivers, batch), expected, labels)
-
-
-# te_pool_params fields only a TE_SINGLE_ROUNDING (onnxruntime arithmetic) build reads
-NO_ORT_POOL = dict(in_zp=0, out_zp=0, in_scale_bits=0, out_scale_bits=0)
 
 
 def test_avg_pool_rounding_ties(drivers):
@@ -594,7 +590,7 @@ def test_avg_pool_rounding_ties(drivers):
                           in_quant=(0.1, 0))
     y = run_litert(model, [x])[0]
     p = dict(in_h=8, in_w=2, c=1, out_h=8, out_w=1, k_h=1, k_w=2, stride_h=1, stride_w=2,
-             pad_top=0, pad_left=0, act_min=-128, act_max=127, **NO_ORT_POOL)
+             pad_top=0, pad_left=0, act_min=-128, act_max=127)
     batch = kh.Batch()
     batch.add("avgpool", kh.struct_values("te_pool_params", p), [x], np.int8, y.shape)
     assert_cases_equal(run_both(drivers, batch), [y], ["ties"])

@@ -66,8 +66,9 @@ def test_pool_keeping_its_quantization_is_left_alone():
 
 
 def test_onnx_qdq_average_pool_rescaling_matches_onnxruntime():
-    """DequantizeLinear -> AveragePool -> QuantizeLinear with other output parameters: onnxruntime's
-    QLinearAveragePool arithmetic (float32 rescale, ties to even), even windows (ties) and padding."""
+    """DequantizeLinear -> AveragePool -> QuantizeLinear with other output parameters, even windows (ties)
+    and padding. The int8 graph output keeps int8 data while the input's QuantizeLinear becomes uint8, so
+    onnxruntime runs the pool unfused, in float (MLAS's vector kernel; tests/test_ort_pool.py has the rest)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -94,8 +95,4 @@ def test_onnx_qdq_average_pool_rescaling_matches_onnxruntime():
             x = ((rng.integers(-128, 128, (1, 6, 8, 8)) - 3) * np.float32(0.02)).astype(np.float32)  # on the grid
             ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0]
             ref = om.ort_run(m, [x])[0].transpose(0, 2, 3, 1)
-            if stride == k and not any(pads):  # QLinearAveragePool's formula: identical
-                np.testing.assert_array_equal(ours, ref, err_msg=f"k={k} stride={stride}")
-            else:  # measured: 2% (padded borders) and 8% (overlapping 2x2 windows, ties) 1 LSB off: onnxruntime
-                # takes another path there that is not reproduced yet
-                assert np.abs(ours.astype(int) - ref).max() <= 1 and (ours == ref).mean() >= 0.9
+            np.testing.assert_array_equal(ours, ref, err_msg=f"k={k} stride={stride}")

@@ -43,7 +43,7 @@ static void* te_ffi_data(const te_ffi_any* a) {
 def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
     """Canonicalize and offload every kernel pattern to the ``tinyengine`` codegen (see module docstring)."""
     from .relay_passes import FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, canonicalize
-    from .relay_passes.annotate import ORT_UNFUSED_ATTR, ROUNDING_ATTR, _ort_unfused
+    from .relay_passes.annotate import ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, _ort_int8_sides, _ort_unfused
     from .relay_passes.partition import KERNEL_PATTERNS
 
     seq = tvm.transform.Sequential([
@@ -55,11 +55,16 @@ def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
     if rounding is not None:  # the codegen sees only the offloaded functions: carry the model's rounding mode
         # and, for onnxruntime arithmetic, which kernels touch a tensor with several readers (a whole-graph
         # fact that decides onnxruntime's float path, invisible from one kernel)
-        unfused = _ort_unfused(out) if str(rounding) == "exact" else set()
+        exact = str(rounding) == "exact"
+        unfused = _ort_unfused(out) if exact else set()
+        sides = _ort_int8_sides(out) if exact else {}
         out = out.clone()
         for gv, f in list(out.functions.items()):
             if isinstance(f, relax.Function) and f.attrs is not None and str(f.attrs.get("Codegen", "")) == CODEGEN:
                 f = f.with_attr(ROUNDING_ATTR, str(rounding))
+                if exact:  # which ends keep int8 data (decides onnxruntime's average pool)
+                    s_in, s_out = sides.get(gv, (False, False))
+                    f = f.with_attr(ORT_INT8_SIDES_ATTR, int(s_in) | 2 * int(s_out))
                 out[gv] = f.with_attr(ORT_UNFUSED_ATTR, 1) if gv in unfused else f
     return out
 
@@ -79,7 +84,7 @@ def _composite_of(func):
 
 def _one_kernel_module(func):
     """main(params) = composite(params), annotated: what kernel_graph.extract reads."""
-    from .relay_passes.annotate import ORT_UNFUSED_ATTR, ROUNDING_ATTR, AnnotateKernelParams
+    from .relay_passes.annotate import ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, AnnotateKernelParams
 
     comp = _composite_of(func)
     bb = relax.BlockBuilder()
@@ -90,6 +95,8 @@ def _one_kernel_module(func):
         attrs[ROUNDING_ATTR] = str(func.attrs[ROUNDING_ATTR])
     if func.attrs is not None and ORT_UNFUSED_ATTR in func.attrs:
         attrs[ORT_UNFUSED_ATTR] = 1
+    if func.attrs is not None and ORT_INT8_SIDES_ATTR in func.attrs:
+        attrs[ORT_INT8_SIDES_ATTR] = int(func.attrs[ORT_INT8_SIDES_ATTR])
     with bb.function("main", params, attrs=attrs or None):
         with bb.dataflow():
             out = bb.emit_output(relax.Call(gv, params))

@@ -1,11 +1,9 @@
 /*
  * pool_s8.c: int8 AVERAGE_POOL_2D and MAX_POOL_2D over NHWC, bit-exact with TFLite's
  * reference_integer_ops::AveragePool / MaxPool. Padding cells are skipped: the average divides by
- * the number of valid cells, rounding half away from zero. A TE_SINGLE_ROUNDING build (ONNX /
- * PyTorch graphs) averages as onnxruntime does instead.
+ * the number of valid cells, rounding half away from zero. Graphs from ONNX / PyTorch average with
+ * te_avg_pool_s8_f32 (pool_s8_f32.c, onnxruntime's arithmetic) instead; their max pools use this file.
  */
-#include <string.h>
-
 #include "tinyengine_kernels.h"
 
 static int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
@@ -24,24 +22,11 @@ void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out) {
           const int8_t* row = in + ((win.iy0 + y) * p->in_w + win.ix0) * c + ch;
           for (x = win.kx0; x < win.kx1; ++x) acc += row[x * c];
         }
-#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
-        /* onnxruntime's QLinearAveragePool: the sum rescaled in float32, ties to even, and the
-         * output zero point added (input and output quantization may differ). */
-        if (count > 0) {
-          float xs, ys;
-          memcpy(&xs, &p->in_scale_bits, sizeof xs);
-          memcpy(&ys, &p->out_scale_bits, sizeof ys);
-          acc = te_round_half_even_f32((float)(acc - p->in_zp * count) * (xs / (ys * (float)count))) + p->out_zp;
-        } else {
-          acc = p->out_zp;
-        }
-#else
         if (count > 0) {
           acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
         } else {
           acc = 0; /* empty window: TFLite reports an error; never produced by valid padding */
         }
-#endif
         acc = min_i32(max_i32(acc, p->act_min), p->act_max);
         *out++ = (int8_t)acc;
       }

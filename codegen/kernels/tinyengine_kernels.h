@@ -20,7 +20,7 @@
  * Overlap contracts (the memory planner relies on them; tinyengine_tvm/planner/contracts.py models
  * each kernel's access order and tests/test_planner_kernels.py runs the kernels overlapped):
  *   - in/out pointers are never `restrict`: out may overlap an input that dies at this call;
- *   - te_conv2d_s8, te_conv2d_1x1_s8, te_depthwise_conv2d_s8, te_avg_pool_s8, te_max_pool_s8,
+ *   - te_conv2d_s8, te_conv2d_1x1_s8, te_depthwise_conv2d_s8, te_avg_pool_s8{,_f32}, te_max_pool_s8,
  *     te_add_s8, te_mean_s8, te_requantize_s8, te_fully_connected_s8{,_dscale} write every output
  *     byte exactly once, in increasing address order (out++), and read input bytes only to compute
  *     the output byte being produced (its window / row / element), before storing it. So an input
@@ -150,13 +150,31 @@ typedef struct {
   int32_t stride_h, stride_w;
   int32_t pad_top, pad_left;
   int32_t act_min, act_max;
-  /* TE_SINGLE_ROUNDING builds only (onnxruntime's QLinearAveragePool, which may rescale): zero points
-   * and the IEEE-754 bits of the float32 input / output scales. */
-  int32_t in_zp, out_zp, in_scale_bits, out_scale_bits;
 } te_pool_params;
 
 void te_avg_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
 void te_max_pool_s8(const te_pool_params* p, const int8_t* in, int8_t* out);
+
+/* Average pool as onnxruntime computes a QDQ AveragePool (graphs from ONNX / PyTorch; pool_s8_f32.c
+ * describes the five routes). in_tab[q + 128] = (float)(q - in_zp) * in_scale in float32 (the input's
+ * DequantizeLinear; NULL for TE_POOL_ORT_QLINEAR_GLOBAL). Same overlap contract as te_avg_pool_s8. */
+#define TE_POOL_ORT_QLINEAR 0         /* fused QLinearAveragePool */
+#define TE_POOL_ORT_QLINEAR_GLOBAL 1  /* fused, kernel == input, no padding: QLinearGlobalAveragePool */
+#define TE_POOL_ORT_FLOAT_ROWS 2      /* unfused float pool, MLAS NCHWc / generic kernel */
+#define TE_POOL_ORT_FLOAT_COLS 3      /* unfused float pool, MLAS vector kernel */
+#define TE_POOL_ORT_FLOAT_GLOBAL 4    /* unfused float pool, MLAS global kernel */
+typedef struct {
+  int32_t path;               /* TE_POOL_ORT_* */
+  int32_t count_include_pad;  /* ONNX count_include_pad: divide by k_h * k_w */
+  int32_t in_zp, out_zp;
+  int32_t round_zp;           /* TE_POOL_ORT_QLINEAR: the zero point added before rounding, out_zp (int8
+                               * data) or out_zp + 128 (uint8 data) */
+  float out_scale;            /* y_scale */
+  float gap_scale;            /* TE_POOL_ORT_QLINEAR_GLOBAL: x_scale / (y_scale * n), float32 */
+} te_pool_ort_params;
+
+void te_avg_pool_s8_f32(const te_pool_params* p, const te_pool_ort_params* o, const int8_t* in,
+                        const float* in_tab, int8_t* out);
 
 /* The valid (non-padding) part of the pooling window of output (oy, ox): rows ky0..ky1-1, columns
  * kx0..kx1-1, relative to the window's top-left input cell (iy0, ix0). Shared by every pool kernel

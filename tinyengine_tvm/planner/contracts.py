@@ -45,6 +45,8 @@ def kernel_function(op, target: str = "host") -> str | None:
         return "te_conv2d_s8"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
+    if k == "avg_pool2d" and p.get("single_rounding") and "ort_pool" in p:
+        return "te_avg_pool_s8_f32"
     return {
         "depthwise_conv2d": "te_depthwise_conv2d_s8",
         "fully_connected": "te_fully_connected_s8_dscale",
@@ -192,6 +194,7 @@ _MODELS = {
     "te_depthwise_conv2d_s8": _depthwise,
     "te_depthwise_conv2d_s8_inplace": _depthwise_inplace,
     "te_avg_pool_s8": _pool,
+    "te_avg_pool_s8_f32": _pool,  # same loop order (onnxruntime's average pool)
     "te_max_pool_s8": _pool,
     "te_add_s8": _elementwise,
     "te_add_s8_f32": _elementwise,
