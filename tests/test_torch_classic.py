@@ -59,10 +59,8 @@ def test_lenet_with_conv_bias_bn_and_nchw_flatten():
     ref = np.concatenate([om.ort_run(qdq, [x])[0] for x in xs])
     flt = np.concatenate([tm.run_torch(net, x) for x in xs])
     d = np.abs(np.round(ours / s) - np.round(ref / s))
-    # measured: all within 1 LSB, 88% identical; our compile of onnxruntime's own QDQ model of this net
-    # gives the same 88%, so the rest is an arithmetic path of onnxruntime's not yet reproduced here
-    # (the functional LeNet below, without conv bias + BN and the hidden dense layer, is identical)
-    assert d.max() <= 1 and (d == 0).mean() >= 0.85, (d.max(), (d == 0).mean())
+    # the 2x2 average pool takes onnxruntime's QLinearAveragePool route (pool_s8_f32.c, tests/test_ort_pool.py)
+    assert d.max() == 0, (d.max(), (d == 0).mean())
     assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.95
     assert (ours.argmax(1) == flt.argmax(1)).mean() >= 0.9
     assert np.abs(ours - flt).max() < 0.1 * np.abs(flt).max()
