@@ -11,6 +11,10 @@ A DSP kernel is chosen only when it is provably byte-identical to the portable o
 * the fast ``SMMULR``-based requantization (``fast_requant_ok`` states it) equals TFLite's
   MultiplyByQuantizedMultiplier within bounds; ``acc_bounds`` bounds |acc| from the layer's
   weights, bias and input offset, and ``fast_requant_ok`` checks every output channel;
+* onnxruntime-arithmetic layers (``params["single_rounding"]``, kernels built with TE_SINGLE_ROUNDING)
+  accumulate alike and requantize as te_requantize's float32 form, nearbyint((float)acc * scale), on
+  the FPU (te_dsp.h rq_f32); ``ort_requant_ok`` states where that equals the portable kernel and
+  ``rq_table_f32`` lays out the table (``params["ort_float"]`` layers keep their portable kernel);
 * the memory plan's assumptions hold: the planner may overlap an op's output with its
   input according to the *portable* kernel's access order (``MemoryPlan.kernel_fns``).
   A DSP kernel that keeps that contract (reads never later, writes never earlier, than
@@ -78,6 +82,69 @@ def rq_table_m1(mult, shift, bias, out_c: int):
     t = t.copy()
     t[0::2] -= 1  # right >= 1 (rq_table's condition), so the low byte does not borrow
     return t
+
+
+ORT_V_BOUND = 1 << 29
+
+
+def ort_requant_ok(acc_bound: int, fscale) -> bool:
+    """True when the DSP kernels' onnxruntime requantization (TE_SINGLE_ROUNDING build, te_dsp.h rq_f32)
+    equals te_requantize(acc) + out_offset, clamped, for every |acc| <= acc_bound. The kernels compute
+    nearbyint((float)(2 acc) * (scale / 2)) with the FPU's round-to-nearest-even conversion:
+      * 2 acc must fit int32 (the accumulator holds it);
+      * scale / 2 must be exact in float32 (then the real products (float)(2 acc) * (scale / 2) and
+        (float)acc * scale are equal and round to the same float);
+      * |acc| * scale < 2^29 (with room for the product's rounding): te_round_half_even_f32 saturates from
+        2^30 on and VCVTR only from 2^31, and out_offset is added in int32; below the bound neither
+        saturation nor overflow happens, so both are the exact nearest-even integer."""
+    s = np.float32(fscale)
+    if not np.isfinite(s):
+        return False
+    half = np.float32(s / np.float32(2))
+    if np.float32(half * np.float32(2)) != s:
+        return False
+    xb = int(acc_bound)
+    if 2 * xb >= _I32:
+        return False
+    return float(xb) * abs(float(s)) * (1 + 2.0 ** -20) < ORT_V_BOUND
+
+
+def rq_table_f32(fscale, bias, out_c: int):
+    """The DSP kernels' table in onnxruntime mode: per channel {(2*bias) << 8 (low byte 0), float32 bits of
+    scale / 2} (int32), or None when 2*bias does not fit 24 bits. The low byte 0 makes the kernels' rounding
+    constant k1 << 0 = 1 + 2 * out_offset (te_dsp.h rq_m1)."""
+    b = np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
+    if np.any(np.abs(2 * b) >= (1 << 23)):
+        return None
+    half = (np.asarray(fscale, np.float32).reshape(-1) / np.float32(2)).astype(np.float32)
+    half = np.broadcast_to(half, (out_c,))
+    bits = np.ascontiguousarray(half).view(np.int32).astype(np.int64)
+    return np.stack([(2 * b) << 8, bits], axis=1).reshape(-1).astype(np.int32)
+
+
+def _ort(op) -> bool:
+    """An onnxruntime-arithmetic layer (TE_SINGLE_ROUNDING build)."""
+    return bool(op.params.get("single_rounding"))
+
+
+def _rq_for(op, w2d, m1: bool):
+    """The requantization table for op's DSP kernel, or None when its requantization is not proven identical
+    to the portable kernel's: onnxruntime's float32 form (rq_table_f32) or TFLite's fixed point (rq_table /
+    rq_table_m1)."""
+    p = op.params
+    bias = op.constants.get("bias")
+    out_c = w2d.shape[0]
+    if _ort(op):
+        if p.get("ort_float") or "fscale" not in p:
+            return None
+        fs = np.broadcast_to(np.asarray(p["fscale"], np.float32).reshape(-1), (out_c,))
+        bounds = acc_bounds(w2d, bias, int(p["in_offset"]))
+        if not all(ort_requant_ok(int(bd), s) for bd, s in zip(bounds, fs)):
+            return None
+        return rq_table_f32(fs, bias, out_c)
+    if not _requant_ok(op, w2d):
+        return None
+    return (rq_table_m1 if m1 else rq_table)(p["mult"], p["shift"], bias, out_c)
 
 
 def as_words(b: np.ndarray) -> np.ndarray:
@@ -173,12 +240,10 @@ def _pointwise(em, op):
     if in_c % 4 or in_c > PW_MAX_IN_C or max(p.get("dil_h", 1), p.get("dil_w", 1)) > 1:
         return None
     w2d = np.asarray(op.constants["weights"]).reshape(out_c, in_c)
-    if not _requant_ok(op, w2d) or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
+    rq = _rq_for(op, w2d, m1=True)
+    if rq is None or not _plan_allows(em, op, "te_conv2d_1x1_s8", keeps_contract=True):
         return None
     n = op.name
-    rq = rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c)
-    if rq is None:
-        return None
     pixels = int(p["out_h"]) * int(p["out_w"])
     clamps = int(p["act_min"]) > -128 or int(p["act_max"]) < 127
     fn = (f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else
@@ -465,17 +530,15 @@ def _conv(em, op):
         return None
     w = np.asarray(op.constants["weights"])
     out_c = int(p["out_c"])
-    if not _requant_ok(op, w.reshape(out_c, -1)) or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
+    rq = _rq_for(op, w.reshape(out_c, -1), m1=False)
+    if rq is None or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
         return None
     n = op.name
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), out_c)
-    if rq is None:
-        return None
     em.params.append(_conv_struct(n, p))
     ins = em.ptr(op.inputs[0], const=True)
     kw = conv_kw(p)
     if kw is not None and out_c % 2 == 0:
-        q = em.const("int32_t", f"{n}_rq", rq_table_m1(p["mult"], p["shift"], op.constants.get("bias"), out_c))
+        q = em.const("int32_t", f"{n}_rq", _rq_for(op, w.reshape(out_c, -1), m1=True))
         wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
         fn = f"te_conv2d_s8_k{int(p['k_h'])}s{int(p['k_w']) * int(p['in_c'])}_dsp"
         return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
@@ -617,6 +680,12 @@ def _fully_connected(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is
+        if op.kernel == "conv2d":
+            return _pointwise(em, op) or _conv(em, op)
+        if op.kernel == "max_pool2d":
+            return _pool(em, op)
+        return None
     if op.kernel == "fully_connected":
         return _fully_connected(em, op)
     if op.kernel == "add":

@@ -284,7 +284,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
     e = _Emitter(graph, plan, name)
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
-    if target is not None and getattr(target, "dsp", False) and not single_rounding:  # DSP kernels round as TFLite
+    if target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
         from .dsp import specialize
 
         e.specialize = specialize

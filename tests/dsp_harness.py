@@ -27,9 +27,13 @@ def kernel_sources() -> list[Path]:
     return kh.kernel_sources()
 
 
-def build_host(out_dir: Path, sanitize: bool) -> Path:
-    exe = Path(out_dir) / ("dsp_driver_asan" if sanitize else "dsp_driver")
+SINGLE_ROUNDING_FLAGS = ["-DTE_SINGLE_ROUNDING=1"]  # onnxruntime's requantization, as the emitter builds ORT graphs
+
+
+def build_host(out_dir: Path, sanitize: bool, single_rounding: bool = False) -> Path:
+    exe = Path(out_dir) / (("dsp_driver_asan" if sanitize else "dsp_driver") + ("_sr" if single_rounding else ""))
     flags = kh.WARN_FLAGS + (kh.SANITIZE_FLAGS if sanitize else ["-O2"])
+    flags += SINGLE_ROUNDING_FLAGS if single_rounding else []
     cmd = ["gcc", *flags, "-I", str(kh.KERNEL_DIR), *map(str, kernel_sources()), str(DRIVER), "-o", str(exe), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -37,14 +41,15 @@ def build_host(out_dir: Path, sanitize: bool) -> Path:
     return exe
 
 
-def build_arm(out_dir: Path, target_name: str) -> Path:
+def build_arm(out_dir: Path, target_name: str, single_rounding: bool = False) -> Path:
     target = get(target_name)
-    d = Path(out_dir) / f"arm_{target.name}"
+    d = Path(out_dir) / (f"arm_{target.name}" + ("_sr" if single_rounding else ""))
     d.mkdir(parents=True, exist_ok=True)
     for f in firmware.STATIC_FILES:
         shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
     (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size, 8192)))
-    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(), "-ffunction-sections",
+    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(),
+           *(SINGLE_ROUNDING_FLAGS if single_rounding else []), "-ffunction-sections",
            "-fdata-sections", "-I", str(kh.KERNEL_DIR), "-I", str(d), *map(str, kernel_sources()), str(DRIVER),
            str(d / "startup.c"), str(d / "semihost.c"), "-o", str(d / "dsp_driver.elf"), "-nostartfiles", "-T",
            str(d / "link.ld"), "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]

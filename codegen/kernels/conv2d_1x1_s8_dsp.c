@@ -394,7 +394,13 @@ INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int3
   o[0] = (int8_t)r3;
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* pw4_pairs_nc's asm requantizes in TFLite's fixed point; a TE_SINGLE_ROUNDING build (onnxruntime's float
+ * requantization, rq_m1 in te_dsp.h) takes the C loop of pw_pixels4 instead. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING)
+#define TE_PW4_ASM 1
+#endif
+
+#if defined(TE_PW4_ASM)
 /* Requantize accumulator a in place (x0: the table word, x1: multiplier, wa: rnd, t: scratch); rq_m1 with the
  * sign of 2 acc folded into SMMLAR's addend (it adds to the high word: the same sum modulo 2^32). */
 #define PW4_RQ(a, t)                                    \
@@ -478,7 +484,7 @@ static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const
 INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
                        int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
   int32_t oc2 = out_c >> 1, i;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if defined(TE_PW4_ASM)
   if (!clamp && oc2 > 0) { /* without a clamp the callers take 4-pixel blocks only for an even n4 (>= 2) */
     pw4_pairs_nc(buf, n4, w, rq, oc2, out_c, k1, o);
     w += 2 * n4 * oc2;

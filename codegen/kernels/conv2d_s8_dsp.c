@@ -83,6 +83,14 @@ static inline int32_t word(const int16_t* v) {
   return w;
 }
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* onnxruntime's requantization (te_dsp.h rq_f32; rq[1] the float32 bits of scale / 2, k1 = 1 + 2 * out_offset). */
+INLINE_RQ int32_t rq_out(int32_t acc2, const int32_t* rq, int32_t k1, int32_t act_min, int32_t act_max) {
+  int32_t r = ssat8(rq_f32(acc2, rq[1]) + (k1 >> 1));
+  r = r < act_min ? act_min : r;
+  return r > act_max ? act_max : r;
+}
+#else
 INLINE_RQ int32_t rq_out(int32_t acc2, const int32_t* rq, int32_t k1, int32_t act_min, int32_t act_max) {
   const int32_t rsh = rq[0] & 0xFF;
   const int32_t y = smmulr(acc2, rq[1]);
@@ -90,6 +98,7 @@ INLINE_RQ int32_t rq_out(int32_t acc2, const int32_t* rq, int32_t k1, int32_t ac
   r = r < act_min ? act_min : r;
   return r > act_max ? act_max : r;
 }
+#endif
 
 void te_conv2d_s8_dsp(const te_conv_params* p, const int8_t* in, const int32_t* weights,
                       const int32_t* rq, int8_t* out) {

@@ -162,6 +162,61 @@ static inline int32_t lsl_lo8(int32_t x, int32_t s) { return (int32_t)((uint32_t
 static inline int32_t ssat8_asr1(int32_t x) { return ssat8(x >> 1); }
 #endif
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+#include <string.h>
+/* onnxruntime's requantization (TE_SINGLE_ROUNDING build: graphs from ONNX / PyTorch), for the DSP kernels'
+ * accumulator 2 * acc. The table word after each channel's bias word holds the float32 bits of scale / 2
+ * (codegen/dsp.py rq_table_f32, only where scale / 2 is exact), the bias word has 0 in its low byte:
+ *   te_requantize(acc) = nearbyint((float)acc * scale) = nearbyint((float)(2 acc) * (scale / 2))
+ * since (float)(2 acc) = 2 (float)acc and the two real products are equal, so they round alike. The
+ * compiler emits this layer only when |acc| * scale < 2^29 for every reachable acc (dsp.ort_requant_ok):
+ * te_round_half_even_f32's saturation (|v| >= 2^30) and the int32 overflow of adding out_offset to it
+ * never happen, and the conversion below is exact round-half-even. On a core with a single-precision FPU:
+ * VCVT.F32.S32, VMUL.F32, then VCVTR.S32.F32 (FPSCR rounding mode: round to nearest even by default, the
+ * same mode the portable kernel's float conversion and product use). */
+#if defined(__ARM_FP) && (__ARM_FP & 4)
+static inline int32_t te_cvtr_s32_f32(float v) {
+  int32_t r;
+  float t;
+  __asm__("vcvtr.s32.f32 %1, %2\n\tvmov %0, %1" : "=r"(r), "=&t"(t) : "t"(v));
+  return r;
+}
+#else
+/* VCVTR.S32.F32 in round-to-nearest-even mode: nearest integer, ties to even, saturated to int32, NaN -> 0. */
+static inline int32_t te_cvtr_s32_f32(float v) {
+  uint32_t u, m, rem, half;
+  int32_t e, sh, q;
+  memcpy(&u, &v, sizeof u);
+  e = (int32_t)((u >> 23) & 0xFFu);
+  if (e == 0xFF && (u & 0x7FFFFFu)) return 0;                           /* NaN */
+  if (e >= 127 + 31) return (u >> 31) ? INT32_MIN : INT32_MAX;           /* |v| >= 2^31 */
+  if (e < 126) return 0;                                                  /* |v| < 0.5 */
+  m = (u & 0x7FFFFFu) | 0x800000u;
+  if (e >= 150) {
+    q = (int32_t)(m << (e - 150));
+  } else {
+    sh = 150 - e;
+    q = (int32_t)(m >> sh);
+    rem = m & ((1u << sh) - 1u);
+    half = 1u << (sh - 1);
+    if (rem > half || (rem == half && (q & 1))) ++q;
+  }
+  return (u >> 31) ? -q : q;
+}
+#endif
+/* nearbyint((float)acc2 * f32(half_scale_bits)). */
+static inline __attribute__((always_inline)) int32_t rq_f32(int32_t acc2, int32_t half_scale_bits) {
+  float s;
+  memcpy(&s, &half_scale_bits, sizeof s);
+  return te_cvtr_s32_f32((float)acc2 * s);
+}
+/* The same interface as the fixed-point rq_m1 below: with the f32 table's low byte 0, rnd = k1 << 0
+ * = 1 + 2 * out_offset, so rnd >> 1 = out_offset: SSAT8(nearbyint(acc * scale) + out_offset). */
+static inline __attribute__((always_inline)) int32_t rq_m1(int32_t acc2, int32_t mult, int32_t rnd, int32_t q) {
+  (void)q;
+  return ssat8(rq_f32(acc2, mult) + (rnd >> 1));
+}
+#else
 /* Requantization of 2 * acc (q: the rq_table_m1 word, right - 1 in its low byte; rnd = k1 << (right - 1)):
  *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
  *   r  = SSAT8(((y' + (2 acc >> 31)) >> (right - 1)) >> 1)      (= floor(./ 2^right): nested floors)
@@ -173,6 +228,7 @@ static inline __attribute__((always_inline)) int32_t rq_m1(int32_t acc2, int32_t
   const int32_t y = smmlar(acc2, mult, rnd);
   return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
 }
+#endif
 
 /* Two pixels x two output channels (a<pixel><channel>) requantized with the rq_table_m1 words q[0..3] and
  * stored at o0[0..1] / o1[0..1], one channel at a time: the int8 stores may alias the table, so channel 1's

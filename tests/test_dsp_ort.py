@@ -1,0 +1,262 @@
+"""DSP kernels in onnxruntime mode (TE_SINGLE_ROUNDING: graphs from ONNX / PyTorch): the same int32
+accumulation as the TFLite-mode kernels, onnxruntime's float32 requantization
+nearbyint((float)acc * scale) (te_dsp.h rq_f32: VCVT.F32.S32, VMUL.F32, VCVTR.S32.F32 on the FPU).
+
+Each kernel is compared with the portable kernel of the same TE_SINGLE_ROUNDING build (te_requantize's
+float path) on random shapes, with scales that put many products exactly on a tie (powers of two), and
+scales up to the proven bound (dsp.ort_requant_ok) so most outputs saturate: on the host (exact C models,
+plain and ASan+UBSan) and under QEMU with the real instructions. A small sample runs by default,
+``-m slow`` sweeps."""
+
+import numpy as np
+import pytest
+
+from tinyengine_tvm.codegen import dsp, quant
+
+from . import dsp_harness as dh
+from . import kernel_harness as kh
+from .mcu_tools import require_arm_tools
+
+TARGETS = ["cortex-m4", "cortex-m7"]
+SLOW_TARGETS = ["cortex-m4", "cortex-m7", "cortex-m33"]
+
+
+@pytest.fixture(scope="module")
+def host_drivers(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dsp_ort_host")
+    return (dh.build_host(d, sanitize=False, single_rounding=True),
+            dh.build_host(d, sanitize=True, single_rounding=True))
+
+
+_ARM = {}
+
+
+def arm_driver(tmp_path_factory, target):
+    require_arm_tools()
+    if target not in _ARM:
+        _ARM[target] = dh.build_arm(tmp_path_factory.mktemp("dsp_ort_arm"), target, single_rounding=True)
+    return _ARM[target]
+
+
+def _check(port, fast, host_drivers, tmp_path_factory, targets, what):
+    expected = dh.run(host_drivers[0], port)
+    for exe in host_drivers:
+        got = dh.run(exe, fast)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on host ({exe.name})"
+    for t in targets:
+        exe = arm_driver(tmp_path_factory, t)
+        got_port = dh.run(exe, port, t)
+        got = dh.run(exe, fast, t)
+        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
+            assert gp.tobytes() == e.tobytes(), f"portable {what} case {i} differs on {t}"
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on {t}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the compile-time conditions
+
+
+def test_ort_requant_ok_conditions():
+    assert dsp.ort_requant_ok(1 << 20, np.float32(1e-3))
+    assert dsp.ort_requant_ok(1 << 20, np.float32(0.0))
+    assert not dsp.ort_requant_ok(1 << 30, np.float32(1e-12))            # 2 acc overflows int32
+    assert not dsp.ort_requant_ok(1 << 20, np.float32(2.0 ** 9))         # |acc| * scale reaches 2^29
+    assert dsp.ort_requant_ok(1 << 20, np.float32(2.0 ** 8 * 0.999))
+    assert not dsp.ort_requant_ok(10, np.float32(np.inf))
+    assert not dsp.ort_requant_ok(10, np.float32(np.nan))
+    sub = np.array([1], np.int32).view(np.float32)[0]                   # smallest subnormal: / 2 is inexact
+    assert not dsp.ort_requant_ok(10, sub)
+    assert dsp.ort_requant_ok(10, np.array([2], np.int32).view(np.float32)[0])
+
+
+def test_rq_table_f32_layout():
+    t = dsp.rq_table_f32(np.array([0.5, 3e-4], np.float32), np.array([-7, 100]), 2)
+    assert list(t[0::2]) == [(-14) << 8, 200 << 8]
+    np.testing.assert_array_equal(t[1::2].view(np.float32), np.array([0.25, 1.5e-4], np.float32))
+    assert dsp.rq_table_f32(np.float32(0.1), None, 3)[1::2].view(np.float32).tolist() == [np.float32(0.05)] * 3
+    assert dsp.rq_table_f32(np.float32(0.1), np.array([1 << 22]), 1) is None  # 2 * bias needs 24 bits
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels
+
+
+def _scales(rng, w2d, bias, in_offset):
+    """Per-channel float32 scales: log-uniform, powers of two (exact ties), or near the proven bound
+    (almost every output saturates); each passes dsp.ort_requant_ok."""
+    bounds = dsp.acc_bounds(w2d, bias, in_offset)
+    out = []
+    for bd in bounds:
+        u = rng.random()
+        if u < 0.3:
+            s = np.float32(2.0 ** -int(rng.integers(1, 12)))
+        elif u < 0.45:
+            s = np.float32(dsp.ORT_V_BOUND / max(int(bd), 1) * rng.uniform(0.5, 0.99))
+        elif u < 0.5:
+            s = np.float32(rng.uniform(1e-9, 1e-7))
+        else:
+            s = np.float32(np.exp(rng.uniform(np.log(1e-5), np.log(0.05))))
+        while not dsp.ort_requant_ok(int(bd), s):
+            s = np.float32(s / 4)
+        out.append(s)
+    return np.array(out, np.float32)
+
+
+def _ortables(fs):
+    """The portable kernel's (mult, shift) arrays in a TE_SINGLE_ROUNDING build: the scales' bits, zeros."""
+    bits = quant.f32_bits(fs)
+    return bits, np.zeros_like(bits)
+
+
+def _data(rng, shape):
+    x = rng.integers(-128, 128, shape, dtype=np.int8)
+    if rng.random() < 0.2:
+        x[:] = rng.choice([-128, 127])
+    return x
+
+
+def _pw_case(rng, port, fast):
+    """te_conv2d_1x1_s8_dsp / _nc_dsp / _ic<N>_dsp: pixel blocks of 4, pairs and a last pixel, in_c on both
+    sides of the 4-pixel limit, with and without a clamp."""
+    pixels = int(rng.integers(1, 14))
+    small = rng.random() < 0.3
+    in_c = int(rng.choice(dsp.PW_SMALL_IN_C)) if small else int(
+        rng.choice([4, 8, 40, 48, 96, 120, 144, 240, 252, 256, 260, 288, 480, 512]))
+    out_c = 2 * int(rng.integers(1, 7)) if small else int(rng.integers(1, 14))
+    x, w = _data(rng, (pixels, in_c)), _data(rng, (out_c, in_c))
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    fs = _scales(rng, w, bias, in_offset)
+    if small or rng.random() < 0.5:
+        act_min, act_max = -128, 127
+    else:
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
+    conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
+                stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
+                out_offset=out_offset, act_min=act_min, act_max=act_max)
+    mult, shift = _ortables(fs)
+    dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
+           (pixels, out_c))
+    if small:
+        fn = "pw_small_dsp"
+    else:
+        fn = "pw_nc_dsp" if act_min == -128 and act_max == 127 and rng.random() < 0.5 else "pw_dsp"
+    dh.add(fast, fn, [pixels, in_c, out_c, in_offset, out_offset, act_min, act_max],
+           [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table_f32(fs, bias, out_c)], np.int8, (pixels, out_c))
+
+
+def _window(rng, size, k, stride):
+    if rng.random() < 0.5:  # VALID
+        return (size - k) // stride + 1, 0
+    out = -(-size // stride)  # SAME
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+def _conv_case(rng, port, fast):
+    """te_conv2d_s8_dsp (any shape, clamps) and te_conv2d_s8_k<KH>s<SPAN>_dsp (first layers)."""
+    kw_form = rng.random() < 0.5
+    while True:
+        if kw_form:
+            k_h, span = dsp.CONV_KS[int(rng.integers(len(dsp.CONV_KS)))]
+            k_w = int(rng.choice([d for d in range(1, span + 1) if span % d == 0]))
+            in_c = span // k_w
+        else:
+            k_h, k_w, in_c = int(rng.choice([1, 2, 3, 5])), int(rng.choice([1, 3, 5])), int(rng.integers(1, 6))
+        s_h, s_w = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        ok = dsp.conv_kw(dict(k_h=k_h, k_w=k_w, in_c=in_c)) is not None if kw_form else k_h * k_w * in_c <= dsp.CONV_MAX_K
+        if out_h >= 1 and out_w >= 1 and ok:
+            break
+    out_c = 2 * int(rng.integers(1, 6)) if kw_form else int(rng.integers(1, 10))
+    x, w = _data(rng, (in_h, in_w, in_c)), _data(rng, (out_c, k_h, k_w, in_c))
+    bias = rng.integers(-(1 << 15), 1 << 15, out_c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    fs = _scales(rng, w.reshape(out_c, -1), bias, in_offset)
+    if kw_form or rng.random() < 0.5:
+        act_min, act_max = -128, 127
+    else:
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
+    conv = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
+                stride_h=s_h, stride_w=s_w, dil_h=1, dil_w=1, pad_top=pad_top, pad_left=pad_left,
+                depth_multiplier=1, in_offset=in_offset, out_offset=out_offset, act_min=act_min, act_max=act_max)
+    params = kh.struct_values("te_conv_params", conv)
+    mult, shift = _ortables(fs)
+    dh.add(port, "conv", params, [x, w, bias, mult, shift], np.int8, (out_h, out_w, out_c))
+    rq = dsp.rq_table_f32(fs, bias, out_c)
+    if kw_form:
+        dh.add(fast, "conv_kw_dsp", params, [x, dsp.pack_conv_kw(w, conv, dsp.conv_kw(conv)), rq], np.int8,
+               (out_h, out_w, out_c))
+    else:
+        dh.add(fast, "conv_dsp", params, [x, dsp.pack_conv_pairs(w), rq], np.int8, (out_h, out_w, out_c))
+
+
+def _cases(fn, n, seed):
+    rng = np.random.default_rng(seed)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(n):
+        fn(rng, port, fast)
+    return port, fast
+
+
+def test_ort_pointwise(host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_case, 40, 1101)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort pointwise")
+
+
+def test_ort_conv(host_drivers, tmp_path_factory):
+    port, fast = _cases(_conv_case, 40, 1201)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort conv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_ort_pointwise_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_pw_case, 200, 1300 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort pointwise")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_ort_conv_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_conv_case, 200, 1400 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort conv")
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: onnxruntime's own QDQ model on a DSP core
+
+
+def _kernel_calls(cm) -> str:
+    import glob
+    import os
+
+    return "".join(open(f).read() for f in glob.glob(os.path.join(cm._project(), "*.c")))
+
+
+@pytest.mark.parametrize("target", ["cortex-m7"])
+def test_ort_qdq_mobilenet_v2_on_dsp_core(target):
+    """onnxruntime's QDQ MobileNetV2 (PyTorch export, quantize_static) compiled for a DSP core: the DSP
+    kernels run its convolutions and the bytes under QEMU are onnxruntime's (and the host build's)."""
+    require_arm_tools()
+    import tinyengine_tvm as te
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing import torch_models as tm
+
+    model = tm.mobilenet_v2(0.35, 10, seed=0, resolution=32)
+    calib = tm.images(8, 32, seed=10)
+    qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
+    xs = tm.images(2, 32, seed=20)
+    cm = te.compile(qdq, target=target)
+    src = _kernel_calls(cm)
+    import re
+
+    assert re.search(r"te_conv2d_1x1_s8_(nc_|ic\d+_)?dsp\(", src), "onnxruntime pointwise convs take the DSP kernels"
+    for x in xs:
+        got = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0]
+        ref = om.ort_run(qdq, [x])[0]
+        np.testing.assert_array_equal(got, ref.reshape(got.shape))
