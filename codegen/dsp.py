@@ -286,8 +286,8 @@ def _depthwise_hwc(em, op):
     if c % 4:
         return None
     w = np.asarray(op.constants["weights"]).reshape(-1, c)
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
-    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+    rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
+    if rq is None:
         return None
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True):
         return None
@@ -381,8 +381,8 @@ def _depthwise_rows(em, op):
         return None
     c, k = int(p["in_c"]), int(p["k_h"])
     w = np.asarray(op.constants["weights"]).reshape(k * k, c)
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
-    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+    rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
+    if rq is None:
         return None
     band = dw_rows_band(em, op)
     if band is None:
@@ -415,8 +415,8 @@ def _depthwise_cg(em, op):
             or int(p["act_min"]) != -128 or int(p["act_max"]) != 127):
         return None
     w = np.asarray(op.constants["weights"]).reshape(-1, c)
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
-    if rq is None or not _requant_ok(op, np.ascontiguousarray(w.T)):
+    rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
+    if rq is None:
         return None
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False):
         return None
@@ -442,14 +442,14 @@ def _depthwise_cm(em, op):
         return None
     c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
     w = np.asarray(op.constants["weights"]).reshape(k_h * k_w, c)
-    if not _requant_ok(op, np.ascontiguousarray(w.T)):
+    rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
+    if rq is None:
         return None
     safe = lambda i, o: dw_channel_major_safe(p, i, o)  # noqa: E731
     if not _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False, overlap_safe=safe):
         return None
     n = op.name
-    rq = rq_table(p["mult"], p["shift"], op.constants.get("bias"), c)
-    if k_h != k_w or rq is None:
+    if k_h != k_w:
         return None
     fields = dict(in_h=p["in_h"], in_w=p["in_w"], c=c, out_h=p["out_h"], out_w=p["out_w"], k_h=k_h, k_w=k_w,
                   stride_h=p["stride_h"], stride_w=p["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
@@ -683,6 +683,8 @@ def specialize(em, op):
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is
         if op.kernel == "conv2d":
             return _pointwise(em, op) or _conv(em, op)
+        if op.kernel == "depthwise_conv2d":
+            return _depthwise(em, op)
         if op.kernel == "max_pool2d":
             return _pool(em, op)
         return None

@@ -195,6 +195,71 @@ def _conv_case(rng, port, fast):
         dh.add(fast, "conv_dsp", params, [x, dsp.pack_conv_pairs(w), rq], np.int8, (out_h, out_w, out_c))
 
 
+def _dw_case(rng, port, fast):
+    """The four depthwise kernels: rows (k 3/5/7, stride 1/2, every band), cg (small planes), hwc (4 channels per
+    step, clamps) and channel-major (ring of widened rows, clamps)."""
+    kind = str(rng.choice(["rows", "cg", "hwc", "cm"]))
+    clamps = kind in ("hwc", "cm")
+    while True:
+        if kind == "rows":
+            k_h = k_w = int(rng.choice(dsp.DW_ROWS_K))
+            s_h = s_w = int(rng.choice([1, 2]))
+            c = 2 * int(rng.integers(1, 4))
+        elif kind == "cg":
+            k_h, k_w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+            s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            c = 4 * int(rng.integers(1, 4))
+        elif kind == "hwc":
+            k_h = int(rng.choice([1, 2, 3, 5, 7]))
+            k_w = k_h if rng.random() < 0.7 else int(rng.choice([1, 3, 5]))
+            s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            c = 4 * int(rng.integers(1, 4))
+        else:
+            k_h = k_w = int(rng.choice([1, 2, 3, 4, 5, 7]))
+            s_h, s_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            c = int(rng.integers(1, 10))
+        in_h, in_w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        out_h, pad_top = _window(rng, in_h, k_h, s_h)
+        out_w, pad_left = _window(rng, in_w, k_w, s_w)
+        geo = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w, stride_h=s_h,
+                   stride_w=s_w, pad_top=pad_top, pad_left=pad_left, act_min=-128, act_max=127)
+        if out_h < 1 or out_w < 1:
+            continue
+        if kind == "rows" and not dsp.dw_rows_applies(geo):
+            continue
+        if kind == "cg" and (out_h * out_w > dsp.DW_CG_PIXELS or k_h * k_w > dsp.DW_CG_TAPS):
+            continue
+        if kind == "cm" and not dsp.dw_fits(geo):
+            continue
+        break
+    x, w = _data(rng, (in_h, in_w, c)), _data(rng, (k_h, k_w, c))
+    bias = rng.integers(-(1 << 15), 1 << 15, c).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    w2d = np.ascontiguousarray(w.reshape(k_h * k_w, c).T)
+    fs = _scales(rng, w2d, bias, in_offset)
+    act_min, act_max = -128, 127
+    if clamps and rng.random() < 0.5:
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
+    conv = dict(geo, out_c=c, dil_h=1, dil_w=1, depth_multiplier=1, in_offset=in_offset, out_offset=out_offset,
+                act_min=act_min, act_max=act_max)
+    values = kh.struct_values("te_conv_params", conv)
+    mult, shift = _ortables(fs)
+    dh.add(port, "dwconv", values, [x, w, bias, mult, shift], np.int8, (out_h, out_w, c))
+    rq = dsp.rq_table_f32(fs, bias, c)
+    dw = [in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, dsp.dw_pad_right(conv), in_offset,
+          out_offset, act_min, act_max]
+    if kind == "rows":
+        band = out_h if rng.random() < 0.5 else int(rng.integers(1, out_h + 1))
+        dh.add(fast, "dw_rows_dsp", dw + [band], [x, w2d, rq], np.int8, (out_h, out_w, c))
+    elif kind == "cg":
+        dh.add(fast, "dw_cg_dsp", values, [x, w, rq], np.int8, (out_h, out_w, c))
+    elif kind == "hwc":
+        dh.add(fast, "dw_hwc_dsp", values, [x, w, rq], np.int8, (out_h, out_w, c))
+    else:
+        dh.add(fast, "dw_dsp", dw, [x, w2d, rq], np.int8, (out_h, out_w, c))
+
+
 def _cases(fn, n, seed):
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
@@ -227,6 +292,18 @@ def test_ort_conv_sweep(seed, host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort conv")
 
 
+def test_ort_depthwise(host_drivers, tmp_path_factory):
+    port, fast = _cases(_dw_case, 60, 1501)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort depthwise")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_ort_depthwise_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_dw_case, 200, 1600 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort depthwise")
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: onnxruntime's own QDQ model on a DSP core
 
@@ -256,6 +333,7 @@ def test_ort_qdq_mobilenet_v2_on_dsp_core(target):
     import re
 
     assert re.search(r"te_conv2d_1x1_s8_(nc_|ic\d+_)?dsp\(", src), "onnxruntime pointwise convs take the DSP kernels"
+    assert re.search(r"te_depthwise_conv2d_s8_\w*dsp\(", src), "onnxruntime depthwise convs take the DSP kernels"
     for x in xs:
         got = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0]
         ref = om.ort_run(qdq, [x])[0]

@@ -33,9 +33,19 @@ INLINE int32_t ld32(const int8_t* p) {
   return v;
 }
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* onnxruntime's requantization (te_dsp.h rq_f32; the rq_table_f32 word holds scale / 2, rnd = out_offset). */
+INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
+  (void)rsh;
+  return ssat8(rq_f32(acc, mult) + rnd);
+}
+#define DWCG_RND(k1, rsh) ((k1) >> 1)
+#else
 INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
   return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
 }
+#define DWCG_RND(k1, rsh) ((int32_t)((uint32_t)(k1) << ((rsh) - 1)))
+#endif
 
 void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out) {
@@ -72,7 +82,7 @@ void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, co
       const int32_t rsh = rq[2 * (g + j)] & 0xFF;
       k[4 * j] = rq[2 * (g + j)] >> 8;
       k[4 * j + 1] = rq[2 * (g + j) + 1];
-      k[4 * j + 2] = (int32_t)((uint32_t)k1 << (rsh - 1));
+      k[4 * j + 2] = DWCG_RND(k1, rsh);
       k[4 * j + 3] = rsh;
     }
     for (px = 0; px < npx; ++px, o += c) {

@@ -59,7 +59,12 @@ INLINE void dw_channel(const te_dw_params* p, const int8_t* in, const int8_t* w,
   const int32_t pw = p->pad_left + p->in_w + p->pad_right + 1;
   const int32_t off2 = 2 * p->in_offset, act_min = p->act_min, act_max = p->act_max;
   const int32_t bias2 = q >> 8, rsh = q & 0xFF;
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+  const int32_t rnd = p->out_offset; /* onnxruntime's requantization: te_dsp.h rq_f32, then + out_offset */
+  (void)rsh;
+#else
   const int32_t rnd = (int32_t)(((uint32_t)1 << (rsh - 1)) + ((uint32_t)p->out_offset << rsh));
+#endif
   int32_t wv[TE_DW_MAX_K * (TE_DW_MAX_K / 2)];
   int16_t* rows[TE_DW_MAX_K];
   int16_t* tmp[TE_DW_MAX_K];
@@ -94,8 +99,13 @@ INLINE void dw_channel(const te_dw_params* p, const int8_t* in, const int8_t* w,
           const int16_t* rr = rows[ky] + ox * s_w;
           for (j = 0; j < KP; ++j) acc = smlad(word_at(rr + 2 * j), wv[ky * KP + j], acc);
         }
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+        y = rq_f32(acc, mult);
+        r = ssat8(y + rnd);
+#else
         y = smmulr(acc, mult);
         r = ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+#endif
         if (clamp) {
           r = r < act_min ? act_min : r;
           r = r > act_max ? act_max : r;
@@ -114,7 +124,12 @@ INLINE void dw_channel3(const te_dw_params* p, const int8_t* in, const int8_t* w
   const int32_t pw = p->pad_left + p->in_w + p->pad_right + 1;
   const int32_t off2 = 2 * p->in_offset;
   const int32_t bias2 = q >> 8, rsh = q & 0xFF;
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+  const int32_t rnd = p->out_offset; /* onnxruntime's requantization: te_dsp.h rq_f32, then + out_offset */
+  (void)rsh;
+#else
   const int32_t rnd = (int32_t)((uint32_t)(1 + 2 * p->out_offset) << (rsh - 1));
+#endif
 #define PK(a, b) ((int32_t)(((uint32_t)(int32_t)(a) & 0xFFFFu) | ((uint32_t)(int32_t)(b) << 16)))
   const int32_t w00 = PK(w[0], w[1]), w01 = PK(w[2], 0), w10 = PK(w[3], w[4]), w11 = PK(w[5], 0);
   const int32_t w20 = PK(w[6], w[7]), w21 = PK(w[8], 0);
@@ -157,8 +172,13 @@ INLINE void dw_channel3(const te_dw_params* p, const int8_t* in, const int8_t* w
         acc = smlad(word_at(b + 2), w11, acc);
         acc = smlad(word_at(d), w20, acc);
         acc = smlad(word_at(d + 2), w21, acc);
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+        y = rq_f32(acc, mult);
+        *o = (int8_t)ssat8(y + rnd);
+#else
         y = smmulr(acc, mult);
         *o = (int8_t)ssat8((int32_t)((uint32_t)y + (uint32_t)rnd + (uint32_t)(y >> 31)) >> rsh);
+#endif
         o += c;
         a += s_w;
         b += s_w;

@@ -39,9 +39,15 @@ INLINE int32_t ld32(const int8_t* p) {
   } while (0)
 
 INLINE int8_t rq1(int32_t acc, int32_t q, int32_t mult, int32_t k1, int clamp, int32_t act_min, int32_t act_max) {
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+  /* onnxruntime's requantization (te_dsp.h rq_f32 of 2 acc; mult: the float32 bits of scale / 2) */
+  int32_t r = ssat8(rq_f32((int32_t)((uint32_t)acc << 1), mult) + (k1 >> 1));
+  (void)q;
+#else
   const int32_t rsh = q & 0xFF;
   const int32_t y = smmulr((int32_t)((uint32_t)acc << 1), mult);
   int32_t r = ssat8((int32_t)((uint32_t)y + ((uint32_t)k1 << (rsh - 1)) + (uint32_t)(y >> 31)) >> rsh);
+#endif
   if (clamp) {
     r = r < act_min ? act_min : r;
     r = r > act_max ? act_max : r;

@@ -108,9 +108,19 @@ INLINE void pair(const int32_t* r, const int32_t* wb, int32_t bias2, int32_t* a0
   }
 }
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* onnxruntime's requantization (te_dsp.h rq_f32; the rq_table_f32 word holds scale / 2, rnd = out_offset). */
+INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
+  (void)rsh;
+  return ssat8(rq_f32(acc, mult) + rnd);
+}
+#define DWR_RND(k1, rsh) ((k1) >> 1)
+#else
 INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
   return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
 }
+#define DWR_RND(k1, rsh) ((int32_t)((uint32_t)(k1) << ((rsh) - 1)))
+#endif
 
 /* The two channels' bytes at one pixel, as the low half of a word. */
 INLINE uint32_t ld16(const int8_t* x) {
@@ -232,7 +242,7 @@ INLINE void prep_pair(const int8_t* wc, const int32_t* rq, int32_t k1, const int
     const int32_t rsh = rq[2 * j] & 0xFF;
     rqc[j].bias2 = rq[2 * j] >> 8;
     rqc[j].mult = rq[2 * j + 1];
-    rqc[j].rnd = (int32_t)((uint32_t)k1 << (rsh - 1));
+    rqc[j].rnd = DWR_RND(k1, rsh);
     rqc[j].rsh = rsh;
     for (ky = 0; ky < K; ++ky) {
       int32_t te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
