@@ -660,6 +660,35 @@ def _add(em, op):
 FC_MAX_IN = 1024
 
 
+def _fully_connected_ort(em, op):
+    """te_fully_connected_s8_dscale_dsp of a TE_SINGLE_ROUNDING build (onnxruntime's QGemm requantization, the
+    scales as float32 values in the double array; any in_n % 4 == 0): replaces te_fully_connected_s8."""
+    p = op.params
+    in_n, out_n = int(p["in_n"]), int(p["out_n"])
+    if in_n % 4 or p.get("ort_float") or "fscale" not in p:
+        return None
+    fs = np.asarray(p["fscale"], np.float32).reshape(-1)
+    w2d = np.asarray(op.constants["weights"]).reshape(out_n, in_n)
+    bounds = acc_bounds(w2d, op.constants.get("bias"), int(p["in_offset"]))
+    if fs.size < (out_n if int(p["per_channel"]) else 1):
+        return None
+    used = fs[:out_n] if int(p["per_channel"]) else np.repeat(fs[:1], out_n)  # the kernels' scale[ch]
+    if not all(ort_requant_ok(int(bd), s) for bd, s in zip(bounds, used)):
+        return None
+    if not _plan_allows(em, op, "te_fully_connected_s8", keeps_contract=True):
+        return None
+    from .emitter import _c_double, _struct
+
+    n = op.name
+    em.params.append(_struct("te_fc_params", f"{n}_p", p))
+    w = em.const("int32_t", f"{n}_w32", as_words(w2d.reshape(-1)))
+    b = em.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
+    em.weights.append(f"static const double {n}_scale[{fs.size}] = {{{', '.join(_c_double(v) for v in fs)}}};\n")
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_fully_connected_s8_dscale_dsp(&{n}_p, {ins}, {w}, {b}, {n}_scale, {em.ptr(op.output)});",
+            ["fully_connected_s8_dsp.c"])
+
+
 def _fully_connected(em, op):
     p = op.params
     in_n = int(p["in_n"])
@@ -685,6 +714,8 @@ def specialize(em, op):
             return _pointwise(em, op) or _conv(em, op)
         if op.kernel == "depthwise_conv2d":
             return _depthwise(em, op)
+        if op.kernel == "fully_connected":
+            return _fully_connected_ort(em, op)
         if op.kernel == "max_pool2d":
             return _pool(em, op)
         return None

@@ -16,6 +16,7 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
        OP_QUANT_DSP = 106, OP_DW_ROWS_DSP = 107,
        OP_DW_ROWS_SHARED = 108, OP_DW_CG_DSP = 109 };
 /* kernels of tests/test_dsp_conv.py */
+enum { OP_FC = 4 };
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 
 #define MAX_PARAMS 64
@@ -143,12 +144,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       memcpy(out, mem + q[18], (size_t)(q[3] * q[4] * q[2]));
       break;
     }
-    case OP_FC_DSCALE: case OP_FC_DSP: {
+    case OP_FC: case OP_FC_DSCALE: case OP_FC_DSP: {
       te_fc_params p;
       if (np != 8) die("fc: 8 params");
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
       p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
-      if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
+      if (op == OP_FC) te_fully_connected_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
+      else if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
       else te_fully_connected_s8_dscale_dsp(&p, b[0], b[1], b[2], b[3], out);
       break;
     }

@@ -260,6 +260,29 @@ def _dw_case(rng, port, fast):
         dh.add(fast, "dw_dsp", dw, [x, w2d, rq], np.int8, (out_h, out_w, c))
 
 
+def _fc_case(rng, port, fast):
+    """te_fully_connected_s8_dscale_dsp of the TE_SINGLE_ROUNDING build against te_fully_connected_s8 of it: any
+    in_n % 4 (beyond the TFLite kernel's 1024), odd and even out_n, per-tensor and per-channel scales, clamps."""
+    batches, out_n = int(rng.integers(1, 3)), int(rng.integers(1, 12))
+    in_n = 4 * int(rng.integers(1, 60)) if rng.random() < 0.8 else int(rng.choice([1028, 1280, 2048]))
+    x, w = _data(rng, (batches, in_n)), _data(rng, (out_n, in_n))
+    bias = rng.integers(-(1 << 15), 1 << 15, out_n).astype(np.int32)
+    in_offset, out_offset = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    per_channel = int(rng.random() < 0.5)
+    fs = _scales(rng, w, bias, in_offset)
+    if not per_channel:
+        fs = fs[np.argmin(fs)][None]  # the smallest passes every channel's bound
+    act_min, act_max = -128, 127
+    if rng.random() < 0.5:
+        act_min = max(-128, out_offset)
+        act_max = int(rng.integers(act_min, 128))
+    params = [batches, in_n, out_n, in_offset, out_offset, act_min, act_max, per_channel]
+    mult, shift = _ortables(fs)
+    dh.add(port, "fc", params, [x, w, bias, mult, shift], np.int8, (batches, out_n))
+    dh.add(fast, "fc_dsp", params, [x, dsp.as_words(w.reshape(-1)), bias, fs.astype(np.float64)], np.int8,
+           (batches, out_n))
+
+
 def _cases(fn, n, seed):
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
@@ -304,6 +327,18 @@ def test_ort_depthwise_sweep(seed, host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort depthwise")
 
 
+def test_ort_fully_connected(host_drivers, tmp_path_factory):
+    port, fast = _cases(_fc_case, 40, 1701)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort fully connected")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_ort_fully_connected_sweep(seed, host_drivers, tmp_path_factory):
+    port, fast = _cases(_fc_case, 200, 1800 + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort fully connected")
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: onnxruntime's own QDQ model on a DSP core
 
@@ -334,6 +369,7 @@ def test_ort_qdq_mobilenet_v2_on_dsp_core(target):
 
     assert re.search(r"te_conv2d_1x1_s8_(nc_|ic\d+_)?dsp\(", src), "onnxruntime pointwise convs take the DSP kernels"
     assert re.search(r"te_depthwise_conv2d_s8_\w*dsp\(", src), "onnxruntime depthwise convs take the DSP kernels"
+    assert "te_fully_connected_s8_dscale_dsp(" in src, "the onnxruntime classifier takes the DSP kernel"
     for x in xs:
         got = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0]
         ref = om.ort_run(qdq, [x])[0]
