@@ -247,7 +247,9 @@ void te_log_softmax_f32(int32_t rows, int32_t cols, const float* in, float* out)
 /* ---- Armv7E-M DSP kernels (*_dsp.c: SMLAD/SXTB16/SMMULR; exact C models of those instructions
  * elsewhere, so they also run on the host). Same bytes out as the portable kernels; their weights
  * and requantization tables are packed at compile time (tinyengine_tvm.codegen.dsp documents the
- * layouts and the bounds that make the fast requantization exact). ---- */
+ * layouts and the bounds that make the fast requantization exact). Built with TE_SINGLE_ROUNDING, the
+ * conv / depthwise / FC kernels requantize as te_requantize of that build (te_dsp.h rq_f32; tables from
+ * dsp.rq_table_f32). ---- */
 typedef struct {
   int32_t pixels, in_c, out_c;
   int32_t in_offset, out_offset;
@@ -353,7 +355,8 @@ void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* 
                        int32_t shift, int32_t act_min, int32_t act_max);
 
 /* te_fully_connected_s8_dscale with SMLAD: weights [out_n][in_n] as int32 words, in_n % 4 == 0,
- * in_n <= 1024. */
+ * in_n <= 1024. Built with TE_SINGLE_ROUNDING (ONNX / PyTorch graphs) it is te_fully_connected_s8 of that
+ * build instead: scale[] holds the float32 scales, any in_n % 4 == 0. */
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
                                       const int32_t* bias, const double* scale, int8_t* out);
 
