@@ -716,6 +716,8 @@ def specialize(em, op):
             return _depthwise(em, op)
         if op.kernel == "fully_connected":
             return _fully_connected_ort(em, op)
+        if op.kernel == "quantize":  # te_quantize_f32_s8_dsp of that build rounds ties to even (VCVTR)
+            return _quantize(em, op)
         if op.kernel == "max_pool2d":
             return _pool(em, op)
         return None
@@ -723,13 +725,8 @@ def specialize(em, op):
         return _fully_connected(em, op)
     if op.kernel == "add":
         return _add(em, op)
-    if op.kernel == "quantize" and _plan_allows(em, op, "te_quantize_f32_s8", keeps_contract=True):
-        from .emitter import _c_double
-
-        p = op.params
-        ins = em.ptr(op.inputs[0], const=True)
-        return (f"te_quantize_f32_s8_dsp({p['n']}, {ins}, {em.ptr(op.output)}, {_c_double(p['scale'])}, "
-                f"{p['zero_point']});", ["quantize_f32_s8_dsp.c"])
+    if op.kernel == "quantize":
+        return _quantize(em, op)
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":
@@ -737,6 +734,17 @@ def specialize(em, op):
     if op.kernel in ("max_pool2d", "avg_pool2d"):
         return _pool(em, op)
     return None
+
+
+def _quantize(em, op):
+    if not _plan_allows(em, op, "te_quantize_f32_s8", keeps_contract=True):
+        return None
+    from .emitter import _c_double
+
+    p = op.params
+    ins = em.ptr(op.inputs[0], const=True)
+    return (f"te_quantize_f32_s8_dsp({p['n']}, {ins}, {em.ptr(op.output)}, {_c_double(p['scale'])}, "
+            f"{p['zero_point']});", ["quantize_f32_s8_dsp.c"])
 
 
 POOL_MAX_AVG_CELLS = 256  # te_avg_pool_s8_dsp's 16-bit lane sums are exact up to 256 * 128

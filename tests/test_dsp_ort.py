@@ -339,6 +339,18 @@ def test_ort_fully_connected_sweep(seed, host_drivers, tmp_path_factory):
     _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort fully connected")
 
 
+def test_ort_quantize_ties_and_specials(host_drivers, tmp_path_factory):
+    """te_quantize_f32_s8_dsp of that build (VCVTR: ties to even, on FPv4 too) against te_quantize_f32_s8 of it
+    (onnxruntime's QuantizeLinear): x / scale on and next to every tie, NaN, infinities, +-4096 and beyond."""
+    from .test_dsp_conv import _quant_case
+
+    rng = np.random.default_rng(1901)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(12):
+        _quant_case(rng, port, fast)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS + ["cortex-m33"], "ort quantize")
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: onnxruntime's own QDQ model on a DSP core
 

@@ -22,14 +22,29 @@ static inline int32_t ssat8(int32_t x) {
 static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+/* Built with TE_SINGLE_ROUNDING (ONNX / PyTorch graphs): te_quantize_f32_s8 of that build, onnxruntime's
+ * QuantizeLinear, rounds ties to even. VCVTR (the FPSCR rounding mode: round to nearest even by default)
+ * does that on every single-precision FPU (FPv4 too), saturating and mapping NaN to 0 as VCVTA does, so the
+ * QADD / SSAT steps below give the portable kernel's bytes (|v| >= 4096 and NaN alike); without an FPU
+ * the fallback rounds with te_round_half_even_f32, the portable kernel's own rounding. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && ((__ARM_FP) & 4)
+#define TE_HAVE_VCVTA 1
+#define TE_Q_CVT "vcvtr.s32.f32 %0, %1"
+#endif
+#define TE_Q_ROUND_FALLBACK(t, v) ((t) = te_round_half_even_f32(v))
 /* Armv7-M with a double-precision FPU is FPv5; Armv8-M's FP extension always has VCVTA. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && \
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && \
     (((__ARM_FP) & 8) || (defined(__ARM_ARCH) && __ARM_ARCH >= 8))
 #define TE_HAVE_VCVTA 1
+#define TE_Q_CVT "vcvta.s32.f32 %0, %1"
+#endif
+
+#ifdef TE_HAVE_VCVTA
 static inline int32_t q_one(float v, int32_t zp) {
   float t;
   int32_t r;
-  __asm__("vcvta.s32.f32 %0, %1" : "=t"(t) : "t"(v));
+  __asm__(TE_Q_CVT : "=t"(t) : "t"(v));
   __asm__("vmov %0, %1" : "=r"(r) : "t"(t));
   __asm__("qadd %0, %1, %2" : "=r"(r) : "r"(r), "r"(zp));
   return ssat8(r);
@@ -54,9 +69,13 @@ void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scal
     const float v = in[i] / fscale;
     int32_t r;
     if (v > -4096.0f && v < 4096.0f) { /* false for NaN */
+#ifdef TE_Q_ROUND_FALLBACK
+      TE_Q_ROUND_FALLBACK(r, v);
+#else
       const int32_t t = (int32_t)v;     /* truncation toward zero */
       const float frac = v - (float)t;  /* exact */
       r = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0);
+#endif
     } else {
       r = v != v ? 0 : (v > 0.0f ? 4096 : -4096);
     }
