@@ -617,6 +617,8 @@ def _fully_connected(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("single_rounding") or op.params.get("ort_float"):
+        return None  # onnxruntime arithmetic (float32 requantization, MLAS's float conv): no DSP kernel computes it
     if op.kernel == "fully_connected":
         return _fully_connected(em, op)
     if op.kernel == "add":
