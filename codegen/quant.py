@@ -436,10 +436,27 @@ def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, 
     return float(r1), float(r2), float(fixed)
 
 
-# onnxruntime's NCHWc block on the reference x86 host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with
-# AVX2 only). Its graph optimizer rewrites a float AveragePool on a multiple of that many channels into
-# an NCHWc pool, which sums each window row by row; the result of an unfused QDQ average pool depends on it.
-ORT_NCHWC_BLOCK = 16
+def ort_nchwc_block() -> int:
+    """onnxruntime's NCHWc block on this host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with AVX2 + FMA,
+    else 1: no NCHWc layout); TINYENGINE_ORT_NCHWC_BLOCK overrides it, and a host whose CPU flags cannot be
+    read counts as AVX-512. Its graph optimizer rewrites a float AveragePool on a multiple of that many
+    channels into an NCHWc pool, which sums each window row by row: an unfused QDQ average pool's result
+    depends on it, as a float conv's depends on ``ort_threads``."""
+    import os
+
+    env = os.environ.get("TINYENGINE_ORT_NCHWC_BLOCK")
+    if env:
+        return max(1, int(env))
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), None)
+    except OSError:
+        flags = None
+    if flags is None:
+        return 16
+    return 16 if "avx512f" in flags else (8 if {"avx2", "fma"} <= flags else 1)
+
+
 # MLAS's vectorized 2D pool: strides of at most 2 across the width, kernels of at most 32 cells per
 # axis, and the padded input row inside its 2048-float reduction buffer (minus 3 floats of over-read).
 _MLAS_POOL_BUFFER = 2048 - 3
@@ -448,7 +465,7 @@ _MLAS_POOL_BUFFER = 2048 - 3
 ORT_POOL_QLINEAR, ORT_POOL_QLINEAR_GLOBAL, ORT_POOL_FLOAT_ROWS, ORT_POOL_FLOAT_COLS, ORT_POOL_FLOAT_GLOBAL = range(5)
 
 
-def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int = ORT_NCHWC_BLOCK) -> int:
+def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int | None = None) -> int:
     """Which computation onnxruntime's x86 CPU EP runs for a QDQ AveragePool with geometry ``p``
     (te_pool_params fields plus pad_bottom / pad_right). ``in_int8`` / ``out_int8``: the pool's input /
     output QuantizeLinear keeps int8 data, i.e. it is not read by exactly one DequantizeLinear (otherwise
@@ -459,6 +476,7 @@ def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int =
     NCHWc pool (channels a multiple of ``nchwc_block``), its global kernel (kernel == input, stride 1,
     no padding), its vector kernel (width stride <= 2, kernels <= 32, padded row within its buffer)
     or its generic kernel. Measured: tests/test_ort_pool.py."""
+    nchwc_block = ort_nchwc_block() if nchwc_block is None else nchwc_block
     pads = (p["pad_top"], p["pad_left"], p.get("pad_bottom", 0), p.get("pad_right", 0))
     whole = (p["k_h"], p["k_w"]) == (p["in_h"], p["in_w"]) and not any(pads)
     if in_int8 == out_int8:

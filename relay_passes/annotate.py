@@ -380,6 +380,8 @@ def _ort_params(func, params, int8_sides=(False, False)) -> dict:
                # QLinearAveragePool adds the zero point in float before rounding, on uint8 data out_zp + 128
                "round_zp": out_z + (0 if int8_sides[1] else 128),
                "gap_scale": float(quant.ort_gap_scale(in_s, out_s, params["k_h"] * params["k_w"]))}
+        if int8_sides[0] != int8_sides[1]:  # a float pool: its order depends on the NCHWc block
+            out["ort_nchwc_block"] = quant.ort_nchwc_block()
         if path != quant.ORT_POOL_QLINEAR_GLOBAL:
             out["in_table"] = [float(v) for v in quant.ort_dequant_table(in_s, in_z)]
         return out
@@ -509,6 +511,7 @@ def _ort_float_conv_params(func, params, threads: int) -> dict:
     plain_1x1 = (_is_pointwise(params, func) and not any(sched["row_mode"])
                  and (depth <= 128 or all(kb == 128 for kb in sched["seg_kblock"])))
     p["ort_general"] = int(not plain_1x1)
+    p["ort_threads"] = threads  # what the order above reproduces (CompiledModel.report: onnxruntime_host)
     return p
 
 

@@ -433,6 +433,7 @@ def test_residual_net_bytes_equal_onnxruntime(kw, monkeypatch, tmp_path):
     assert ops.count("Conv") == 2 and "QLinearConv" not in ops, ops
     cm, ours, ref = _compiled_vs_onnxruntime(model, 4, kw["seed"], monkeypatch)
     np.testing.assert_array_equal(ours, ref)
+    assert cm.report()["onnxruntime_host"] == {"intra_op_threads": THREADS}  # what the order reproduces
     kernels, model_c = _project_sources(cm, tmp_path)
     fn = "te_depthwise_conv2d_s8_f32(" if kw.get("depthwise") else "te_conv2d_s8_f32("
     assert model_c.count(fn) == 2 and "conv2d_s8_f32.c" in kernels
