@@ -36,12 +36,13 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import initializer as _init  # noqa: E402
+
 f32 = np.float32
 THREADS = 2  # the onnxruntime sessions here run this many intra-op threads; the compiler is told the same
 
 
-def _init(name, a):
-    return numpy_helper.from_array(np.asarray(a), name)
 
 
 def _pair(v):
@@ -327,72 +328,17 @@ def test_kernel_clean_under_asan_ubsan(name, tmp_path):
 # whole compiled models
 
 
-class _Net:
-    """A hand-written QDQ graph (chosen scales, no calibration noise)."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def name(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def qdq(self, x, s, zp):
-        sn, zn, q, d = self.name("s"), self.name("z"), self.name("q"), self.name("d")
-        self.inits += [_init(sn, f32(s)), _init(zn, np.int8(zp))]
-        self.nodes += [helper.make_node("QuantizeLinear", [x, sn, zn], [q]),
-                       helper.make_node("DequantizeLinear", [q, sn, zn], [d])]
-        return d, q, (sn, zn)
-
-    def dq(self, q, names):
-        d = self.name("d")
-        self.nodes.append(helper.make_node("DequantizeLinear", [q, *names], [d]))
-        return d
-
-    def conv(self, x, cin, cout, k, in_s, groups=1, stride=1, per_channel=True):
-        w = self.rng.integers(-127, 128, (cout, cin // groups, k, k)).astype(np.int8)
-        ws = self.rng.uniform(0.002, 0.02, cout if per_channel else 1).astype(f32)
-        b = self.rng.integers(-3000, 3000, cout).astype(np.int32)
-        wn, wsn, wzn, bn, bsn, bzn, y, wd, bd = (self.name(p) for p in ("w", "ws", "wz", "b", "bs", "bz", "c", "wd", "bd"))
-        ax = {"axis": 0} if per_channel else {}
-        bs = (f32(in_s) * ws).astype(f32)
-        self.inits += [_init(wn, w), _init(wsn, ws if per_channel else ws[0]),
-                       _init(wzn, np.zeros(cout, np.int8) if per_channel else np.int8(0)), _init(bn, b),
-                       _init(bsn, bs if per_channel else bs[0]),
-                       _init(bzn, np.zeros(cout, np.int32) if per_channel else np.int32(0))]
-        self.nodes += [helper.make_node("DequantizeLinear", [wn, wsn, wzn], [wd], **ax),
-                       helper.make_node("DequantizeLinear", [bn, bsn, bzn], [bd], **ax),
-                       helper.make_node("Conv", [x, wd, bd], [y], kernel_shape=[k, k], pads=[k // 2] * 4, group=groups,
-                                        strides=[stride, stride])]
-        return y
-
-    def add(self, a, b):
-        y = self.name("a")
-        self.nodes.append(helper.make_node("Add", [a, b], [y]))
-        return y
-
-    def model(self, out, in_shape, out_shape):
-        g = helper.make_graph(self.nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
-                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)], self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-
-
-def _out_scale(in_s, fan_in):
-    return float(f32(in_s * 0.011 * 74 * 74 * np.sqrt(fan_in) * 2.5 / 127))
-
-
 def residual_net(seed, c, hw, k=3, depthwise=False, per_channel=True):
     """x -> conv k x k -> t; t -> conv k x k -> u; y = (u + t) + x: both convs read or write a tensor with two
     readers (x, t), so onnxruntime runs both in float."""
-    b = _Net(seed)
+    b = QDQGraph(seed)
     in_s = 0.011
     x, xq, xn = b.qdq("x", in_s, -4)
     g = c if depthwise else 1
     fan = (1 if depthwise else c) * k * k
-    s1 = _out_scale(in_s, fan)
+    s1 = conv_out_scale(in_s, fan)
     t, tq, tn = b.qdq(b.conv(x, c, c, k, in_s, groups=g, per_channel=per_channel), s1, 3)
-    s2 = _out_scale(s1, fan)
+    s2 = conv_out_scale(s1, fan)
     u, _, _ = b.qdq(b.conv(t, c, c, k, s1, groups=g, per_channel=per_channel), s2, -2)
     a, _, _ = b.qdq(b.add(u, b.dq(tq, tn)), s2 * 1.3, 0)
     y, _, _ = b.qdq(b.add(a, b.dq(xq, xn)), s2 * 1.5, 1)

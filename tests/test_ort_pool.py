@@ -30,49 +30,11 @@ from tinyengine_tvm.codegen import quant
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
+
+from tinyengine_tvm.testing.qdq_graph import QDQGraph  # noqa: E402
 
 f32 = np.float32
-
-
-class _Graph:
-    """A QDQ graph written by hand (chosen scales, no calibration)."""
-
-    def __init__(self):
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def _name(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def q(self, x, s, zp):
-        sn, zn, q = self._name("s"), self._name("z"), self._name("q")
-        self.inits += [numpy_helper.from_array(np.asarray(s, f32), sn), numpy_helper.from_array(np.asarray(zp, np.int8), zn)]
-        self.nodes.append(helper.make_node("QuantizeLinear", [x, sn, zn], [q]))
-        return q, (sn, zn)
-
-    def dq(self, q, names):
-        d = self._name("d")
-        self.nodes.append(helper.make_node("DequantizeLinear", [q, *names], [d]))
-        return d
-
-    def qdq(self, x, s, zp):
-        q, names = self.q(x, s, zp)
-        return self.dq(q, names), q, names
-
-    def op(self, kind, inputs, **attrs):
-        y = self._name(kind)
-        self.nodes.append(helper.make_node(kind, inputs, [y], **attrs))
-        return y
-
-    def pool(self, x, k, s=(1, 1), pads=(0, 0, 0, 0), cip=0):
-        return self.op("AveragePool", [x], kernel_shape=list(k), strides=list(s), pads=list(pads), count_include_pad=cip)
-
-    def model(self, out, in_shape, int8_out=False):
-        y = helper.make_tensor_value_info(out, TensorProto.INT8 if int8_out else TensorProto.FLOAT, None)
-        g = helper.make_graph(self.nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
-                              [y], self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
 def _ort_pools(model):
@@ -113,7 +75,7 @@ U8, I8 = TensorProto.UINT8, TensorProto.INT8
 def test_fused_uint8_qlinear_average_pools_bytes():
     """A chain of pools whose tensors each have one reader: every pool is QLinearAveragePool on uint8.
     Input and output share scale and zero point (the PyTorch LeNet case): ties everywhere."""
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     x, _, _ = g.qdq(g.pool(x, (2, 2)), 0.02, 3)                                 # overlapping windows
     x, _, _ = g.qdq(g.pool(x, (3, 3), (2, 2), (1, 1, 1, 1)), 0.02, 3)           # padded borders
@@ -128,7 +90,7 @@ def test_fused_uint8_qlinear_average_pools_bytes():
 def test_fused_int8_qlinear_average_pool_bytes():
     """Input and output both read twice: both keep int8 data, and QLinearAveragePool runs on int8 (the
     zero point added before rounding is y_zp itself)."""
-    g = _Graph()
+    g = QDQGraph()
     x, q, names = g.qdq("x", 0.02, 3)
     p, pq, pn = g.qdq(g.pool(x, (2, 2)), 0.02, 3)
     twice, _, _ = g.qdq(g.op("Add", [p, g.dq(pq, pn)]), 0.04, 0)
@@ -142,7 +104,7 @@ def test_fused_int8_qlinear_average_pool_bytes():
 
 
 def test_fused_whole_input_pool_is_qlinear_global_average_pool_bytes():
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     y, _, _ = g.qdq(g.pool(x, (4, 4), (2, 2)), 0.02, 3)
     bad, total, pools, routes = _compare(g.model(y, [1, 16, 4, 4]), (1, 16, 4, 4), (0.02, 3), n=20)
@@ -162,7 +124,7 @@ def test_fused_whole_input_pool_is_qlinear_global_average_pool_bytes():
 def test_unfused_float_average_pool_bytes(c, k, s, pads, cip, route):
     """Float input, int8 graph output: the input's QuantizeLinear becomes uint8, the output's stays int8,
     so onnxruntime leaves the group unfused and pools in float."""
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     y, _ = g.q(g.pool(x, k, s, pads, cip), 0.02, 3)
     shape = (1, c, 4, 4) if k == (4, 4) else (1, c, 11, 11)
@@ -184,7 +146,7 @@ def test_byoc_one_kernel_view_takes_the_whole_graphs_route():
     from tinyengine_tvm.frontend.onnx import from_onnx
     from tinyengine_tvm.relay_passes.annotate import PARAMS_ATTR
 
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     p1, _, _ = g.qdq(g.pool(x, (2, 2)), 0.02, 3)                  # one reader: fused, uint8
     p2, q2, n2 = g.qdq(g.pool(p1, (2, 2)), 0.02, 3)               # read twice below: unfused
@@ -226,7 +188,7 @@ def test_random_average_pools_bytes(structure):
         s1 = float(rng.choice([0.02, 0.1, 0.0173, 0.25]))
         z1 = int(rng.integers(-128, 128))
         s2, z2 = (s1, z1) if rng.random() < 0.5 else (s1 * float(rng.choice([0.8, 1.25, 1.37])), int(rng.integers(-20, 20)))
-        g = _Graph()
+        g = QDQGraph()
         x, q, names = g.qdq("x", s1, z1)
         p, pq, pn = g.qdq(g.pool(x, k, st, pads, cip), s2, z2)
         out, out_q = p, (s2, z2)
