@@ -88,31 +88,18 @@ def convnext_dw(seed=0):
 
 
 def _init_bn(model, resolution):
-    from torch import nn
-
     from tinyengine_tvm.testing import torch_models as tm
 
-    for mod in model.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            nn.init.uniform_(mod.weight, 0.5, 1.5)
-            nn.init.uniform_(mod.bias, -0.2, 0.2)
-    return tm.calibrate_bn(model, resolution)
+    return tm.calibrate_bn(tm.random_bn_affine(model), resolution)
 
 
 def _float_convs(qdq):
     """Conv nodes onnxruntime runs in float (unfused) in its optimized graph of the QDQ model."""
-    import os
-    import tempfile
-
     import onnx
-    import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        ort.InferenceSession(qdq.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        g = onnx.load(so.optimized_model_filepath).graph
+    from tinyengine_tvm.testing.onnx_models import ort_optimized
+
+    g = ort_optimized(qdq)[1].graph
     convs = [n for n in g.node if n.op_type == "Conv"]
     kinds = {}
     for n in convs:

@@ -36,6 +36,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import initializer as _init  # noqa: E402
 
@@ -44,15 +45,8 @@ f32 = np.float32
 
 def _ort(model):
     """onnxruntime session (default optimizations) and the op types it actually runs."""
-    import tempfile
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        ops = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-    return sess, ops
+    sess, opt = om.ort_optimized(model)
+    return sess, [n.op_type for n in opt.graph.node]
 
 
 def _out_q(model):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-import tempfile
 
 import numpy as np
 import pytest
@@ -36,6 +35,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import initializer as _init  # noqa: E402
 
@@ -129,12 +129,7 @@ def _session(model, threads=THREADS):
 
 
 def _ort_ops(model):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    return [n.op_type for n in om.ort_optimized(model)[1].graph.node]
 
 
 class _ConvParams(ctypes.Structure):

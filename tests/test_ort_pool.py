@@ -18,8 +18,6 @@ that the compiler picked the same one. The reference is onnxruntime's output.
 
 from __future__ import annotations
 
-import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -32,6 +30,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto  # noqa: E402
 
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import QDQGraph  # noqa: E402
 
 f32 = np.float32
@@ -39,12 +38,7 @@ f32 = np.float32
 
 def _ort_pools(model):
     """onnxruntime session and the pools it runs: (domain, op type, data type of the output zero point)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        opt = onnx.load(so.optimized_model_filepath)
+    sess, opt = om.ort_optimized(model)
     types = {t.name: t.data_type for t in opt.graph.initializer}
     pools = [(n.domain, n.op_type, types.get(n.input[4]) if n.op_type == "QLinearAveragePool" else None)
              for n in opt.graph.node if n.op_type in ("AveragePool", "QLinearAveragePool")]

@@ -132,14 +132,40 @@ static int8_t quantize_out(const te_conv_params* p, const te_conv_f32_params* f,
   return (int8_t)clamp_i32(r + p->out_offset, p->act_min, p->act_max);
 }
 
+/* One output: the sum, + the dequantized bias (if any) in float as onnxruntime adds it, requantized. */
+static int8_t finish(const te_conv_params* p, const te_conv_f32_params* f, const te_mlas_dot* d, const float* bias) {
+  float acc = dot_result(d);
+  if (bias) acc = acc + *bias;
+  TE_PROBE(acc);
+  return quantize_out(p, f, acc);
+}
+
+/* The k_h x k_w taps of one input channel at window origin (iy0, ix0), in im2col's (ky, kx) order:
+ * x from the channel's pixels (HWC, in_c apart), w from the taps (w_tap_stride apart) times ws. */
+static void window_taps(te_mlas_dot* d, const te_conv_params* p, const int8_t* in_ch, int32_t iy0, int32_t ix0,
+                        const int8_t* w, int32_t w_tap_stride, float ws, const float* in_tab) {
+  const int32_t dil_h = p->dil_h > 0 ? p->dil_h : 1, dil_w = p->dil_w > 0 ? p->dil_w : 1;
+  int32_t ky, kx;
+  for (ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = iy0 + ky * dil_h;
+    for (kx = 0; kx < p->k_w; ++kx) {
+      const int32_t ix = ix0 + kx * dil_w;
+      if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+        dot_step(d, 0.0f, 0.0f); /* im2col's zero: adds nothing, but counts in k */
+      } else {
+        dot_step(d, in_tab[(int32_t)in_ch[(iy * p->in_w + ix) * p->in_c] + 128],
+                 (float)w[(ky * p->k_w + kx) * w_tap_stride] * ws);
+      }
+    }
+  }
+}
+
 void te_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in, const int8_t* weights,
                       const float* in_tab, const float* w_scale, const float* bias_f, const int8_t* row_mode,
                       int8_t* out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-  const int32_t k_h = p->k_h, k_w = p->k_w;
-  const int32_t dil_h = p->dil_h > 0 ? p->dil_h : 1, dil_w = p->dil_w > 0 ? p->dil_w : 1;
-  const int32_t w_oc_stride = k_h * k_w * in_c, pixels = p->out_h * p->out_w;
-  int32_t oy, ox, oc, c, ky, kx;
+  const int32_t in_c = p->in_c, out_c = p->out_c;
+  const int32_t w_oc_stride = p->k_h * p->k_w * in_c, pixels = p->out_h * p->out_w;
+  int32_t oy, ox, oc, c;
 
   for (oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -150,26 +176,9 @@ void te_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, cons
         const int8_t* w_oc = weights + oc * w_oc_stride;
         const float ws = w_scale[oc];
         te_mlas_dot d;
-        float acc;
         dot_init(&d, row_mode ? pixel_mode(row_mode[oc], n, pixels) : 0, kblock);
-        for (c = 0; c < in_c; ++c) {
-          for (ky = 0; ky < k_h; ++ky) {
-            const int32_t iy = iy0 + ky * dil_h;
-            for (kx = 0; kx < k_w; ++kx) {
-              const int32_t ix = ix0 + kx * dil_w;
-              if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
-                dot_step(&d, 0.0f, 0.0f); /* im2col's zero: adds nothing, but counts in k */
-              } else {
-                dot_step(&d, in_tab[(int32_t)in[(iy * in_w + ix) * in_c + c] + 128],
-                         (float)w_oc[(ky * k_w + kx) * in_c + c] * ws);
-              }
-            }
-          }
-        }
-        acc = dot_result(&d);
-        if (bias_f) acc = acc + bias_f[oc];
-        TE_PROBE(acc);
-        *out++ = quantize_out(p, f, acc);
+        for (c = 0; c < in_c; ++c) window_taps(&d, p, in + c, iy0, ix0, w_oc + c, in_c, ws, in_tab);
+        *out++ = finish(p, f, &d, bias_f ? bias_f + oc : 0);
       }
     }
   }
@@ -178,13 +187,11 @@ void te_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, cons
 void te_depthwise_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in,
                                 const int8_t* weights, const float* in_tab, const float* w_scale, const float* bias_f,
                                 const int8_t* row_mode, int8_t* out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+  const int32_t in_c = p->in_c;
   const int32_t dm = p->depth_multiplier > 0 ? p->depth_multiplier : 1;
   const int32_t out_c = in_c * dm;
-  const int32_t k_h = p->k_h, k_w = p->k_w;
-  const int32_t dil_h = p->dil_h > 0 ? p->dil_h : 1, dil_w = p->dil_w > 0 ? p->dil_w : 1;
   const int32_t pixels = p->out_h * p->out_w;
-  int32_t oy, ox, ic, m, ky, kx;
+  int32_t oy, ox, ic, m;
 
   for (oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -196,24 +203,9 @@ void te_depthwise_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_param
           const int32_t oc = ic * dm + m;
           const float ws = w_scale[oc];
           te_mlas_dot d;
-          float acc;
           dot_init(&d, row_mode ? pixel_mode(row_mode[oc], n, pixels) : 0, kblock);
-          for (ky = 0; ky < k_h; ++ky) {
-            const int32_t iy = iy0 + ky * dil_h;
-            for (kx = 0; kx < k_w; ++kx) {
-              const int32_t ix = ix0 + kx * dil_w;
-              if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
-                dot_step(&d, 0.0f, 0.0f);
-              } else {
-                dot_step(&d, in_tab[(int32_t)in[(iy * in_w + ix) * in_c + ic] + 128],
-                         (float)weights[(ky * k_w + kx) * out_c + oc] * ws);
-              }
-            }
-          }
-          acc = dot_result(&d);
-          if (bias_f) acc = acc + bias_f[oc];
-          TE_PROBE(acc);
-          *out++ = quantize_out(p, f, acc);
+          window_taps(&d, p, in + ic, iy0, ix0, weights + oc, out_c, ws, in_tab);
+          *out++ = finish(p, f, &d, bias_f ? bias_f + oc : 0);
         }
       }
     }
