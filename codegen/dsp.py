@@ -709,6 +709,8 @@ def _fully_connected(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("ort_float"):
+        return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is
         if op.kernel == "conv2d":
             return _pointwise(em, op) or _conv(em, op)

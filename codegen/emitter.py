@@ -132,15 +132,7 @@ class _Emitter:
             w = self.const("int8_t", f"{n}_w", op.constants["weights"])
             b = self.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
             if ort and p.get("ort_float") and "in_table" in p:  # onnxruntime's unfused float conv
-                self.libm = True
-                if "conv2d_1x1_s8_f32.c" not in self.extra_sources:
-                    self.extra_sources.append("conv2d_1x1_s8_f32.c")
-                tab = self.float_const(f"{n}_in_tab", p["in_table"])
-                ws = self.float_const(f"{n}_wscale", p["w_fscale"])
-                bf = self.float_const(f"{n}_bias_f", p["bias_f"]) if "bias_f" in p else "NULL"
-                call = (f"te_conv2d_1x1_s8_f32(&{n}_p, {ins[0]}, {w}, {tab}, {ws}, {bf}, "
-                        f"{_c_float(p['out_fscale'])}, {out});")
-                return self.append_call(op, call)
+                return self.append_call(op, self.ort_float_conv(op, w))
             m, s = self.requant_tables(n, p)
             if k == "depthwise_conv2d":
                 fn = "te_depthwise_conv2d_s8"
@@ -226,6 +218,32 @@ class _Emitter:
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
         self.append_call(op, call)
+
+    def ort_float_conv(self, op, w: str) -> str:
+        """The call of onnxruntime's unfused float conv (DequantizeLinear -> MLAS conv -> QuantizeLinear):
+        te_conv2d_1x1_s8_f32 for a pointwise conv MLAS sums in 128-deep FMA blocks, else
+        te_conv2d_s8_f32 / te_depthwise_conv2d_s8_f32 with MLAS's order for the shape (params from
+        annotate._ort_float_conv_params)."""
+        p, n = op.params, op.name
+        self.libm = True
+        general = op.kernel == "depthwise_conv2d" or bool(p.get("ort_general"))
+        src = "conv2d_s8_f32.c" if general else "conv2d_1x1_s8_f32.c"
+        if src not in self.extra_sources:
+            self.extra_sources.append(src)
+        tab = self.float_const(f"{n}_in_tab", p["in_table"])
+        ws = self.float_const(f"{n}_wscale", p["w_fscale"])
+        bf = self.float_const(f"{n}_bias_f", p["bias_f"]) if "bias_f" in p else "NULL"
+        ins = self.ptr(op.inputs[0], const=True)
+        out = self.ptr(op.output)
+        if not general:
+            return f"te_conv2d_1x1_s8_f32(&{n}_p, {ins}, {w}, {tab}, {ws}, {bf}, {_c_float(p['out_fscale'])}, {out});"
+        ends = ", ".join(str(int(v)) for v in p["seg_end"])
+        kbs = ", ".join(str(int(v)) for v in p["seg_kblock"])
+        self.params.append(f"static const te_conv_f32_params {n}_f = {{.seg_end = {{{ends}}}, .seg_kblock = {{{kbs}}}, "
+                           f".out_scale = {_c_float(p['out_fscale'])}}};\n")
+        rm = self.const("int8_t", f"{n}_row_mode", p["row_mode"]) if any(p["row_mode"]) else "NULL"
+        fn = "te_depthwise_conv2d_s8_f32" if op.kernel == "depthwise_conv2d" else "te_conv2d_s8_f32"
+        return f"{fn}(&{n}_p, &{n}_f, {ins}, {w}, {tab}, {ws}, {bf}, {rm}, {out});"
 
     def append_call(self, op, call: str) -> None:
         call = self.planned_call(op.name, call)

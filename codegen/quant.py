@@ -436,10 +436,27 @@ def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, 
     return float(r1), float(r2), float(fixed)
 
 
-# onnxruntime's NCHWc block on the reference x86 host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with
-# AVX2 only). Its graph optimizer rewrites a float AveragePool on a multiple of that many channels into
-# an NCHWc pool, which sums each window row by row; the result of an unfused QDQ average pool depends on it.
-ORT_NCHWC_BLOCK = 16
+def ort_nchwc_block() -> int:
+    """onnxruntime's NCHWc block on this host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with AVX2 + FMA,
+    else 1: no NCHWc layout); TINYENGINE_ORT_NCHWC_BLOCK overrides it, and a host whose CPU flags cannot be
+    read counts as AVX-512. Its graph optimizer rewrites a float AveragePool on a multiple of that many
+    channels into an NCHWc pool, which sums each window row by row: an unfused QDQ average pool's result
+    depends on it, as a float conv's depends on ``ort_threads``."""
+    import os
+
+    env = os.environ.get("TINYENGINE_ORT_NCHWC_BLOCK")
+    if env:
+        return max(1, int(env))
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), None)
+    except OSError:
+        flags = None
+    if flags is None:
+        return 16
+    return 16 if "avx512f" in flags else (8 if {"avx2", "fma"} <= flags else 1)
+
+
 # MLAS's vectorized 2D pool: strides of at most 2 across the width, kernels of at most 32 cells per
 # axis, and the padded input row inside its 2048-float reduction buffer (minus 3 floats of over-read).
 _MLAS_POOL_BUFFER = 2048 - 3
@@ -448,7 +465,7 @@ _MLAS_POOL_BUFFER = 2048 - 3
 ORT_POOL_QLINEAR, ORT_POOL_QLINEAR_GLOBAL, ORT_POOL_FLOAT_ROWS, ORT_POOL_FLOAT_COLS, ORT_POOL_FLOAT_GLOBAL = range(5)
 
 
-def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int = ORT_NCHWC_BLOCK) -> int:
+def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int | None = None) -> int:
     """Which computation onnxruntime's x86 CPU EP runs for a QDQ AveragePool with geometry ``p``
     (te_pool_params fields plus pad_bottom / pad_right). ``in_int8`` / ``out_int8``: the pool's input /
     output QuantizeLinear keeps int8 data, i.e. it is not read by exactly one DequantizeLinear (otherwise
@@ -459,6 +476,7 @@ def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int =
     NCHWc pool (channels a multiple of ``nchwc_block``), its global kernel (kernel == input, stride 1,
     no padding), its vector kernel (width stride <= 2, kernels <= 32, padded row within its buffer)
     or its generic kernel. Measured: tests/test_ort_pool.py."""
+    nchwc_block = ort_nchwc_block() if nchwc_block is None else nchwc_block
     pads = (p["pad_top"], p["pad_left"], p.get("pad_bottom", 0), p.get("pad_right", 0))
     whole = (p["k_h"], p["k_w"]) == (p["in_h"], p["in_w"]) and not any(pads)
     if in_int8 == out_int8:
@@ -470,3 +488,170 @@ def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int =
     if p["stride_w"] <= 2 and p["k_h"] <= 32 and p["k_w"] <= 32 and p["in_w"] + pads[1] + pads[3] <= _MLAS_POOL_BUFFER:
         return ORT_POOL_FLOAT_COLS
     return ORT_POOL_FLOAT_ROWS
+
+
+# MLAS's SGEMM blocking and threading constants (onnxruntime/core/mlas/lib/mlasi.h, x86-64)
+_MLAS_STRIDE_N = 128
+_MLAS_STRIDE_K = 128
+_MLAS_THREAD_ALIGN_N = 16
+_MLAS_THREAD_COMPLEXITY = 64 * 1024
+_MLAS_MAX_THREADS = 16
+
+
+def _mlas_kblock(n: int, k: int) -> int:
+    """The depth stride MlasSgemmOperation / MlasConvOperation take for n output columns and depth k:
+    128, or for n < k a larger stride as n shrinks (the N stride halved while > 16 and still >= 2n)."""
+    sn, sk = _MLAS_STRIDE_N, _MLAS_STRIDE_K
+    if n < k:
+        while sn > 16 and sn // 2 >= n:
+            sk, sn = sk * 2, sn // 2
+    return sk
+
+
+def _mlas_partition(tid: int, count: int, total: int) -> tuple[int, int]:
+    """MlasPartitionWork: (start, count) of thread tid's share of total (the first shares one larger)."""
+    per, extra = divmod(total, count)
+    return ((per + 1) * tid, per + 1) if tid < extra else (per * tid + extra, per)
+
+
+def ort_threads() -> int:
+    """The intra-op thread count onnxruntime uses by default here: one thread per physical core
+    (TINYENGINE_ORT_THREADS overrides it). MLAS's depth blocking of a float conv depends on it."""
+    import os
+
+    env = os.environ.get("TINYENGINE_ORT_THREADS")
+    if env:
+        return max(1, int(env))
+    cores = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            phys = core = None
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    phys = val.strip()
+                elif key == "core id":
+                    core = val.strip()
+                elif not key and phys is not None:
+                    cores.add((phys, core))
+                    phys = core = None
+            if phys is not None:
+                cores.add((phys, core))
+    except OSError:
+        pass
+    return max(1, len(cores) or (os.cpu_count() or 1))
+
+
+def ort_conv_schedule(p: dict, groups: int, threads: int) -> dict:
+    """How onnxruntime's float Conv (MlasConvPrepare / MlasConv, x86-64) sums each output, for the conv
+    geometry ``p`` (annotate's conv params) in ``groups`` groups and a session of ``threads`` intra-op
+    threads: which of MLAS's SGEMM kernels computes each output channel (``row_mode``: 0 the FMA
+    kernel in depth blocks, 1 the M = 1 kernel, 2 / 3 / 4 the N = 1 kernel's 4-, 2- and 1-row
+    reductions, 5 the M = 1 kernel on transposed B, whose rows are the output pixels) and the depth
+    block of the FMA kernel per run of output pixels (``seg_end`` / ``seg_kblock``, at most 4 runs:
+    the block only grows as a thread's column count shrinks). te_conv2d_s8_f32 /
+    te_depthwise_conv2d_s8_f32 follow it.
+
+    MLAS per group (filters M = out_c / groups, depth K = in_c / groups * k_h * k_w, N = pixels):
+    GemmDirect (MlasGemm on the input itself; MlasSgemmOperation per group when groups > 1) for a
+    stride-1 unpadded conv that is pointwise, or has one input channel per group and a kernel as wide
+    as the input (B transposed) or as tall as the input and 1 wide; else ExpandThenGemm (MlasGemm over
+    the whole im2col) when M > N; else ExpandThenGemmSegmented (MlasConvOperation per thread segment
+    of N columns; the whole N per group when groups > 1)."""
+    in_c, out_c = p["in_c"], p["out_c"]
+    m_rows, n = out_c // groups, p["out_h"] * p["out_w"]
+    ic_group = in_c // groups
+    depth = ic_group * p["k_h"] * p["k_w"]
+    dil_h, dil_w = max(1, p["dil_h"]), max(1, p["dil_w"])
+    pad_bottom = (p["out_h"] - 1) * p["stride_h"] + dil_h * (p["k_h"] - 1) + 1 - p["in_h"] - p["pad_top"]
+    pad_right = (p["out_w"] - 1) * p["stride_w"] + dil_w * (p["k_w"] - 1) + 1 - p["in_w"] - p["pad_left"]
+    direct = None  # GemmDirect: (B transposed, ldb)
+    if (p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"], pad_bottom, pad_right) == (1, 1, 0, 0, 0, 0):
+        if depth == ic_group:
+            direct = (False, n)
+        elif (dil_h, dil_w) == (1, 1) and ic_group == 1:
+            if p["k_w"] == p["in_w"]:
+                direct = (True, p["in_w"])
+            elif p["k_h"] == p["in_h"] and p["k_w"] == 1:
+                direct = (False, p["in_w"])
+    modes = [0] * m_rows
+    runs: list[tuple[int, int]] = []  # (first pixel, depth block)
+
+    def sgemm(row0: int, rows: int, col0: int, cols: int, trans_b: bool, ldb: int, ldc: int):
+        """MlasSgemmOperation on rows x cols: its M = 1 and N = 1 kernels, else FMA depth blocks."""
+        if rows == 1:
+            modes[row0] = 5 if trans_b else 1
+        elif cols == 1 and ldb == 1 and ldc == 1:
+            r = 0
+            while rows - r >= 4:
+                modes[row0 + r:row0 + r + 4] = [2] * 4
+                r += 4
+            if (rows - r) & 2:
+                modes[row0 + r:row0 + r + 2] = [3] * 2
+                r += 2
+            if (rows - r) & 1:
+                modes[row0 + r] = 4
+        else:
+            runs.append((col0, _mlas_kblock(cols, depth)))
+
+    def gemm_threaded(trans_b: bool, ldb: int):
+        """MlasGemm -> MlasGemmBatch: a 1-D split over N (if N > M, 16-column units) or over M."""
+        t = min(int(float(m_rows) * n * depth / _MLAS_THREAD_COMPLEXITY) + 1, threads)
+        if n > m_rows:
+            blocked = -(-n // _MLAS_THREAD_ALIGN_N)
+            t = min(t, blocked)
+            for tid in range(t):
+                s, c = _mlas_partition(tid, t, blocked)
+                s, c = s * _MLAS_THREAD_ALIGN_N, c * _MLAS_THREAD_ALIGN_N
+                c = min(n - s, c)
+                if c > 0:
+                    sgemm(0, m_rows, s, c, trans_b, ldb, n)
+        else:
+            t = min(t, m_rows)
+            for tid in range(t):
+                s, c = _mlas_partition(tid, t, m_rows)
+                if c > 0:
+                    sgemm(s, c, 0, n, trans_b, ldb, n)
+
+    def conv_segment(start: int, count: int):
+        """MlasConvOperation on columns [start, start + count): one depth stride for the segment; each
+        depth block goes through MlasSgemmOperation (ldb = the slice's columns, ldc = N)."""
+        kb = _mlas_kblock(count, depth)
+        if m_rows == 1 or (n == 1 and count == 1):
+            sgemm(0, m_rows, start, count, False, count, n)
+        else:
+            runs.append((start, kb))
+
+    if direct is not None:
+        if groups > 1:
+            sgemm(0, m_rows, 0, n, direct[0], direct[1], n)
+        else:
+            gemm_threaded(*direct)
+    elif m_rows > n:
+        gemm_threaded(False, n)
+    elif groups > 1:
+        conv_segment(0, n)
+    else:
+        complexity = float(m_rows) * float(n) * float(depth)
+        if complexity < float(_MLAS_THREAD_COMPLEXITY * _MLAS_MAX_THREADS):
+            t = int(complexity / _MLAS_THREAD_COMPLEXITY) + 1
+        else:
+            t = _MLAS_MAX_THREADS
+        t = min(t, threads)
+        stride = -(-n // t)
+        if t > 1:
+            stride = (stride + _MLAS_THREAD_ALIGN_N - 1) & ~(_MLAS_THREAD_ALIGN_N - 1)
+        for s in range(0, n, min(stride, n)):
+            conv_segment(s, min(stride, n - s))
+    if not runs:
+        runs = [(0, _MLAS_STRIDE_K)]
+    merged: list[list[int]] = []
+    for start, kb in sorted(runs):
+        if not merged or merged[-1][1] != kb:
+            merged.append([start, kb])
+    if len(merged) > 4:
+        raise ValueError(f"MLAS conv schedule with {len(merged)} depth-block runs (the kernel takes 4)")
+    ends = [s for s, _ in merged[1:]] + [n] * (5 - len(merged))
+    kbs = [kb for _, kb in merged] + [merged[-1][1]] * (4 - len(merged))
+    return {"seg_end": ends[:4], "seg_kblock": kbs, "row_mode": modes * groups}

@@ -26,6 +26,8 @@ ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
 # on a one-kernel main: which ends of the kernel keep int8 data in onnxruntime's QDQ rewrite (bit 1: its
 # input, bit 2: its output; see _ort_int8_sides)
 ORT_INT8_SIDES_ATTR = "tinyengine.ort_int8_sides"
+# on main (optional): the onnxruntime intra-op thread count to reproduce (MLAS's float conv blocking depends on it)
+ORT_THREADS_ATTR = "tinyengine.ort_threads"
 
 
 class _Calls(dict):
@@ -378,6 +380,8 @@ def _ort_params(func, params, int8_sides=(False, False)) -> dict:
                # QLinearAveragePool adds the zero point in float before rounding, on uint8 data out_zp + 128
                "round_zp": out_z + (0 if int8_sides[1] else 128),
                "gap_scale": float(quant.ort_gap_scale(in_s, out_s, params["k_h"] * params["k_w"]))}
+        if int8_sides[0] != int8_sides[1]:  # a float pool: its order depends on the NCHWc block
+            out["ort_nchwc_block"] = quant.ort_nchwc_block()
         if path != quant.ORT_POOL_QLINEAR_GLOBAL:
             out["in_table"] = [float(v) for v in quant.ort_dequant_table(in_s, in_z)]
         return out
@@ -481,9 +485,12 @@ def _is_pointwise(params, func) -> bool:
                                  params["pad_top"], params["pad_left"]) == (1, 1, 1, 1, 0, 0)
 
 
-def _ort_float_conv_params(func) -> dict:
-    """What te_conv2d_1x1_s8_f32 needs: the input's DequantizeLinear table, weight scales, the
-    dequantized bias ((float)bias * bias_scale, float32) and the output scale."""
+def _ort_float_conv_params(func, params, threads: int) -> dict:
+    """What the float conv kernels need (onnxruntime's unfused DequantizeLinear -> Conv -> QuantizeLinear):
+    the input's DequantizeLinear table, weight scales, the dequantized bias ((float)bias * bias_scale,
+    float32), the output scale, and MLAS's summation order for this shape (quant.ort_conv_schedule with
+    ``threads`` intra-op threads). ``ort_general`` = 0 keeps a pointwise conv on te_conv2d_1x1_s8_f32,
+    whose fixed 128-deep FMA blocks are MLAS's order only when that schedule says so."""
     calls = _calls(func)
     in_s, in_zp = _qparams(_activation_deq(calls, func))
     out_s, _ = _qparams(calls["relax.quantize"][-1])
@@ -497,7 +504,23 @@ def _ort_float_conv_params(func) -> dict:
         b = const_value(biases[0].args[0]).astype(np.int32).reshape(-1)
         bs = _per_channel(biases[0].args[1], out_c)
         p["bias_f"] = [float(v) for v in (b.astype(np.float32) * bs).astype(np.float32)]
+    depthwise = str(func.attrs["Composite"]) == "tinyengine.depthwise_conv2d"
+    sched = quant.ort_conv_schedule(params, params["in_c"] if depthwise else 1, threads)
+    p.update(sched)
+    depth = params["in_c"] * params["k_h"] * params["k_w"]
+    plain_1x1 = (_is_pointwise(params, func) and not any(sched["row_mode"])
+                 and (depth <= 128 or all(kb == 128 for kb in sched["seg_kblock"])))
+    p["ort_general"] = int(not plain_1x1)
+    p["ort_threads"] = threads  # what the order above reproduces (CompiledModel.report: onnxruntime_host)
     return p
+
+
+def _ort_threads(main_attrs) -> int:
+    """onnxruntime's intra-op thread count whose MLAS blocking the float convs reproduce: main's
+    ``tinyengine.ort_threads`` if set, else onnxruntime's default here (quant.ort_threads)."""
+    if main_attrs is not None and ORT_THREADS_ATTR in main_attrs:
+        return max(1, int(main_attrs[ORT_THREADS_ATTR]))
+    return quant.ort_threads()
 
 
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.AnnotateKernelParams")
@@ -532,9 +555,9 @@ def AnnotateKernelParams(mod, _ctx):
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))
-                if gv in unfused and _is_pointwise(params, func):
-                    params["ort_float"] = 1
-                    params.update(_ort_float_conv_params(func))
+                if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
+                    params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
+                    params.update(_ort_float_conv_params(func, params, _ort_threads(main_attrs)))
                 if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
                     params["ort_fused"] = int(gv not in unfused)
             updates[gv] = func.with_attr(PARAMS_ATTR, params)

@@ -36,73 +36,17 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import initializer as _init  # noqa: E402
+
 f32 = np.float32
-
-
-def _init(name, a):
-    return numpy_helper.from_array(np.asarray(a), name)
-
-
-class _Builder:
-    """A QDQ graph written by hand with chosen scales, so no calibration noise is involved."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def name(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def qdq(self, x, s, zp):
-        """Q then DQ of float tensor x; returns (dq output, (s, zp))."""
-        sn, zn, q, d = self.name("s"), self.name("z"), self.name("q"), self.name("d")
-        self.inits += [_init(sn, f32(s)), _init(zn, np.int8(zp))]
-        self.nodes += [helper.make_node("QuantizeLinear", [x, sn, zn], [q]),
-                       helper.make_node("DequantizeLinear", [q, sn, zn], [d])]
-        return d, q, (sn, zn)
-
-    def dq_again(self, q, names):
-        d = self.name("d")
-        self.nodes.append(helper.make_node("DequantizeLinear", [q, *names], [d]))
-        return d
-
-    def conv(self, x, cin, cout, k, in_s, out_s, group=1, stride=1):
-        w = self.rng.integers(-127, 128, (cout, cin // group, k, k)).astype(np.int8)
-        ws = self.rng.uniform(0.002, 0.02, cout).astype(f32)
-        b = self.rng.integers(-3000, 3000, cout).astype(np.int32)
-        wn, wsn, wzn, bn, bsn, bzn, y = (self.name(p) for p in ("w", "ws", "wz", "b", "bs", "bz", "c"))
-        self.inits += [_init(wn, w), _init(wsn, ws), _init(wzn, np.zeros(cout, np.int8)), _init(bn, b),
-                       _init(bsn, (f32(in_s) * ws).astype(f32)), _init(bzn, np.zeros(cout, np.int32))]
-        wd, bd = self.name("wd"), self.name("bd")
-        self.nodes += [helper.make_node("DequantizeLinear", [wn, wsn, wzn], [wd], axis=0),
-                       helper.make_node("DequantizeLinear", [bn, bsn, bzn], [bd], axis=0),
-                       helper.make_node("Conv", [x, wd, bd], [y], kernel_shape=[k, k], pads=[k // 2] * 4, group=group,
-                                        strides=[stride, stride])]
-        return y
-
-    def model(self, out, in_shape, out_shape):
-        g = helper.make_graph(self.nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
-                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)], self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-
-
-def _conv_out_scale(in_s, fan_in):
-    """An output scale that keeps most values inside int8 (few saturate: rounding is what is tested)."""
-    return float(f32(in_s * 0.011 * 74 * 74 * np.sqrt(fan_in) * 2.5 / 127))
 
 
 def _ort(model):
     """onnxruntime session (default optimizations) and the op types it actually runs."""
-    import tempfile
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        ops = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-    return sess, ops
+    sess, opt = om.ort_optimized(model)
+    return sess, [n.op_type for n in opt.graph.node]
 
 
 def _out_q(model):
@@ -135,11 +79,13 @@ def _inputs(rng, shape, n=3, lo=-1.0, hi=1.0):
 
 
 def test_qlinearconv_per_channel_and_depthwise_bytes():
-    b = _Builder(1)
+    b = QDQGraph(1)
     x, _, _ = b.qdq("x", 0.008, 3)
-    c1 = b.conv(x, 8, 32, 3, 0.008, _s1 := _conv_out_scale(0.008, 72))
+    c1 = b.conv(x, 8, 32, 3, 0.008)
+    _s1 = conv_out_scale(0.008, 72)
     d1, _, _ = b.qdq(c1, _s1, -5)
-    c2 = b.conv(d1, 32, 32, 3, _s1, _s2 := _conv_out_scale(_s1, 9), group=32, stride=2)
+    c2 = b.conv(d1, 32, 32, 3, _s1, groups=32, stride=2)
+    _s2 = conv_out_scale(_s1, 9)
     d2, _, _ = b.qdq(c2, _s2, 7)
     m = b.model(d2, [1, 8, 24, 24], [1, 32, 12, 12])
     ours, ref, ops = _compare(m, _inputs(np.random.default_rng(0), (1, 8, 24, 24), lo=-1.0, hi=1.0))
@@ -150,12 +96,13 @@ def test_qlinearconv_per_channel_and_depthwise_bytes():
 
 def _residual(seed, c, hw, in_s, in_zp):
     """x -> 1x1 conv -> add(x): x's QuantizeLinear has two readers."""
-    b = _Builder(seed)
+    b = QDQGraph(seed)
     x, xq, xnames = b.qdq("x", in_s, in_zp)
-    conv = b.conv(x, c, c, 1, in_s, s := _conv_out_scale(in_s, c))
+    conv = b.conv(x, c, c, 1, in_s)
+    s = conv_out_scale(in_s, c)
     d, _, _ = b.qdq(conv, s, 2)
     a = b.name("a")
-    b.nodes.append(helper.make_node("Add", [d, b.dq_again(xq, xnames)], [a]))
+    b.nodes.append(helper.make_node("Add", [d, b.dq(xq, xnames)], [a]))
     y, _, _ = b.qdq(a, s * 1.3, -1)
     return b.model(y, [1, c, hw, hw], [1, c, hw, hw])
 
@@ -177,7 +124,7 @@ def test_deep_pointwise_conv_uses_sgemm_depth_blocks():
 
 
 def test_qlinear_global_average_pool_and_qgemm_bytes():
-    b = _Builder(4)
+    b = QDQGraph(4)
     x, _, _ = b.qdq("x", 0.03, -20)
     g = b.name("g")
     b.nodes.append(helper.make_node("GlobalAveragePool", [x], [g]))
@@ -193,7 +140,7 @@ def test_qlinear_global_average_pool_and_qgemm_bytes():
     b.nodes += [helper.make_node("DequantizeLinear", ["gw", "gws", "gwz"], ["gwd"], axis=1),
                 helper.make_node("DequantizeLinear", ["gb", "gbs", "gbz"], ["gbd"], axis=0),
                 helper.make_node("Gemm", [fl, "gwd", "gbd"], ["gy"])]
-    y, _, _ = b.qdq("gy", _conv_out_scale(0.006, 64), 1)
+    y, _, _ = b.qdq("gy", conv_out_scale(0.006, 64), 1)
     m = b.model(y, [1, 64, 9, 9], [1, 40])
     rng = np.random.default_rng(3)
     xs = [np.clip(rng.uniform(-1, 1, (1, 64, 9, 9)) + rng.uniform(-2, 2, (1, 64, 1, 1)), -3.5, 3.5).astype(np.float32)
@@ -204,7 +151,7 @@ def test_qlinear_global_average_pool_and_qgemm_bytes():
 
 
 def test_quantize_linear_rounds_ties_to_even():
-    b = _Builder(5)
+    b = QDQGraph(5)
     s = 0.03125  # a power of two: k + 0.5 steps are exact ties
     x, _, _ = b.qdq("x", s, 1)
     m = b.model(x, [1, 4, 8, 8], [1, 4, 8, 8])
@@ -277,7 +224,7 @@ def test_ort_quantized_mobilenet_v2_byte_identical():
 
 def test_int8_requantize_is_float_dequantize_then_quantize():
     """DQ(s1) -> Q(s2) between int8 tensors: onnxruntime's two float ops."""
-    b = _Builder(7)
+    b = QDQGraph(7)
     x, _, _ = b.qdq("x", 0.0173, 5)
     y, _, _ = b.qdq(x, 0.0291, -9)
     m = b.model(y, [1, 16, 16, 16], [1, 16, 16, 16])
@@ -293,11 +240,13 @@ def test_int8_requantize_is_float_dequantize_then_quantize():
 def test_two_branch_add_is_qlinearadd_bytes():
     """An add of two single-reader tensors: onnxruntime fuses it into QLinearAdd on uint8 data
     (MLAS: fma(r1, a + 128, fma(r2, b + 128, fixed))), which rounds differently from the float Add."""
-    b = _Builder(9)
+    b = QDQGraph(9)
     x, xq, xnames = b.qdq("x", 0.013, 6)
-    c1 = b.conv(x, 16, 24, 1, 0.013, s1 := _conv_out_scale(0.013, 16))
+    c1 = b.conv(x, 16, 24, 1, 0.013)
+    s1 = conv_out_scale(0.013, 16)
     d1, _, _ = b.qdq(c1, s1, -3)
-    c2 = b.conv(b.dq_again(xq, xnames), 16, 24, 1, 0.013, s2 := _conv_out_scale(0.013, 16) * 0.7)
+    c2 = b.conv(b.dq(xq, xnames), 16, 24, 1, 0.013)
+    s2 = conv_out_scale(0.013, 16) * 0.7
     d2, _, _ = b.qdq(c2, s2, 4)
     a = b.name("a")
     b.nodes.append(helper.make_node("Add", [d1, d2], [a]))

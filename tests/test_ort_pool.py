@@ -18,8 +18,6 @@ that the compiler picked the same one. The reference is onnxruntime's output.
 
 from __future__ import annotations
 
-import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -30,59 +28,17 @@ from tinyengine_tvm.codegen import quant
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
+
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import QDQGraph  # noqa: E402
 
 f32 = np.float32
 
 
-class _Graph:
-    """A QDQ graph written by hand (chosen scales, no calibration)."""
-
-    def __init__(self):
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def _name(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def q(self, x, s, zp):
-        sn, zn, q = self._name("s"), self._name("z"), self._name("q")
-        self.inits += [numpy_helper.from_array(np.asarray(s, f32), sn), numpy_helper.from_array(np.asarray(zp, np.int8), zn)]
-        self.nodes.append(helper.make_node("QuantizeLinear", [x, sn, zn], [q]))
-        return q, (sn, zn)
-
-    def dq(self, q, names):
-        d = self._name("d")
-        self.nodes.append(helper.make_node("DequantizeLinear", [q, *names], [d]))
-        return d
-
-    def qdq(self, x, s, zp):
-        q, names = self.q(x, s, zp)
-        return self.dq(q, names), q, names
-
-    def op(self, kind, inputs, **attrs):
-        y = self._name(kind)
-        self.nodes.append(helper.make_node(kind, inputs, [y], **attrs))
-        return y
-
-    def pool(self, x, k, s=(1, 1), pads=(0, 0, 0, 0), cip=0):
-        return self.op("AveragePool", [x], kernel_shape=list(k), strides=list(s), pads=list(pads), count_include_pad=cip)
-
-    def model(self, out, in_shape, int8_out=False):
-        y = helper.make_tensor_value_info(out, TensorProto.INT8 if int8_out else TensorProto.FLOAT, None)
-        g = helper.make_graph(self.nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
-                              [y], self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-
-
 def _ort_pools(model):
     """onnxruntime session and the pools it runs: (domain, op type, data type of the output zero point)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        opt = onnx.load(so.optimized_model_filepath)
+    sess, opt = om.ort_optimized(model)
     types = {t.name: t.data_type for t in opt.graph.initializer}
     pools = [(n.domain, n.op_type, types.get(n.input[4]) if n.op_type == "QLinearAveragePool" else None)
              for n in opt.graph.node if n.op_type in ("AveragePool", "QLinearAveragePool")]
@@ -113,7 +69,7 @@ U8, I8 = TensorProto.UINT8, TensorProto.INT8
 def test_fused_uint8_qlinear_average_pools_bytes():
     """A chain of pools whose tensors each have one reader: every pool is QLinearAveragePool on uint8.
     Input and output share scale and zero point (the PyTorch LeNet case): ties everywhere."""
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     x, _, _ = g.qdq(g.pool(x, (2, 2)), 0.02, 3)                                 # overlapping windows
     x, _, _ = g.qdq(g.pool(x, (3, 3), (2, 2), (1, 1, 1, 1)), 0.02, 3)           # padded borders
@@ -128,7 +84,7 @@ def test_fused_uint8_qlinear_average_pools_bytes():
 def test_fused_int8_qlinear_average_pool_bytes():
     """Input and output both read twice: both keep int8 data, and QLinearAveragePool runs on int8 (the
     zero point added before rounding is y_zp itself)."""
-    g = _Graph()
+    g = QDQGraph()
     x, q, names = g.qdq("x", 0.02, 3)
     p, pq, pn = g.qdq(g.pool(x, (2, 2)), 0.02, 3)
     twice, _, _ = g.qdq(g.op("Add", [p, g.dq(pq, pn)]), 0.04, 0)
@@ -142,7 +98,7 @@ def test_fused_int8_qlinear_average_pool_bytes():
 
 
 def test_fused_whole_input_pool_is_qlinear_global_average_pool_bytes():
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     y, _, _ = g.qdq(g.pool(x, (4, 4), (2, 2)), 0.02, 3)
     bad, total, pools, routes = _compare(g.model(y, [1, 16, 4, 4]), (1, 16, 4, 4), (0.02, 3), n=20)
@@ -162,18 +118,18 @@ def test_fused_whole_input_pool_is_qlinear_global_average_pool_bytes():
 def test_unfused_float_average_pool_bytes(c, k, s, pads, cip, route):
     """Float input, int8 graph output: the input's QuantizeLinear becomes uint8, the output's stays int8,
     so onnxruntime leaves the group unfused and pools in float."""
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     y, _ = g.q(g.pool(x, k, s, pads, cip), 0.02, 3)
     shape = (1, c, 4, 4) if k == (4, 4) else (1, c, 11, 11)
     bad, total, pools, routes = _compare(g.model(y, list(shape), int8_out=True), shape, (0.02, 3),
                                          n=20 if k == (4, 4) else 3)
-    nchwc = c % quant.ORT_NCHWC_BLOCK == 0
-    if [d for d, _, _ in pools] != ["com.microsoft.nchwc" if nchwc else ""]:
-        pytest.skip(f"this host's onnxruntime NCHWc block is not {quant.ORT_NCHWC_BLOCK}: {pools}")
+    block = quant.ort_nchwc_block()  # the routes above are an AVX-512 host's (block 16)
+    nchwc = block > 1 and c % block == 0
+    assert [d for d, _, _ in pools] == ["com.microsoft.nchwc" if nchwc else ""], (block, pools)
     assert [t for _, t, _ in pools] == ["AveragePool"], pools
     assert bad == 0, f"{bad} of {total} values differ"
-    assert routes == [route]
+    assert routes == [quant.ORT_POOL_FLOAT_ROWS if nchwc else route]
 
 
 def test_byoc_one_kernel_view_takes_the_whole_graphs_route():
@@ -184,7 +140,7 @@ def test_byoc_one_kernel_view_takes_the_whole_graphs_route():
     from tinyengine_tvm.frontend.onnx import from_onnx
     from tinyengine_tvm.relay_passes.annotate import PARAMS_ATTR
 
-    g = _Graph()
+    g = QDQGraph()
     x, _, _ = g.qdq("x", 0.02, 3)
     p1, _, _ = g.qdq(g.pool(x, (2, 2)), 0.02, 3)                  # one reader: fused, uint8
     p2, q2, n2 = g.qdq(g.pool(p1, (2, 2)), 0.02, 3)               # read twice below: unfused
@@ -226,7 +182,7 @@ def test_random_average_pools_bytes(structure):
         s1 = float(rng.choice([0.02, 0.1, 0.0173, 0.25]))
         z1 = int(rng.integers(-128, 128))
         s2, z2 = (s1, z1) if rng.random() < 0.5 else (s1 * float(rng.choice([0.8, 1.25, 1.37])), int(rng.integers(-20, 20)))
-        g = _Graph()
+        g = QDQGraph()
         x, q, names = g.qdq("x", s1, z1)
         p, pq, pn = g.qdq(g.pool(x, k, st, pads, cip), s2, z2)
         out, out_q = p, (s2, z2)
@@ -241,3 +197,14 @@ def test_random_average_pools_bytes(structure):
         b, t, _, _ = _compare(g.model(out, [1, c, h, w]), (1, c, h, w), out_q, n=2, seed=int(rng.integers(1 << 30)))
         bad, total = bad + b, total + t
     assert bad == 0, f"{bad} of {total} values differ"
+
+
+def test_nchwc_block_override_moves_the_float_route(monkeypatch):
+    """TINYENGINE_ORT_NCHWC_BLOCK reproduces another host's onnxruntime: 8 channels are an NCHWc pool on
+    an AVX2 host (block 8), not on an AVX-512 one (block 16)."""
+    p = dict(c=8, k_h=2, k_w=2, in_h=11, in_w=11, stride_h=1, stride_w=1, pad_top=0, pad_left=0)
+    monkeypatch.setenv("TINYENGINE_ORT_NCHWC_BLOCK", "16")
+    assert quant.ort_avg_pool_path(p, False, True) == quant.ORT_POOL_FLOAT_COLS
+    monkeypatch.setenv("TINYENGINE_ORT_NCHWC_BLOCK", "8")
+    assert quant.ort_avg_pool_path(p, False, True) == quant.ORT_POOL_FLOAT_ROWS
+    assert quant.ort_avg_pool_path(p, True, True) == quant.ORT_POOL_QLINEAR  # fused: no float pool

@@ -70,6 +70,7 @@ class CompiledModel:
             "inputs": [_io_dict(t) for t in self.inputs],
             "outputs": [_io_dict(t) for t in self.outputs],
             **({"budgets": vars(self.budgets)} if self.budgets is not None else {}),
+            **_onnxruntime_host(g),
         }
 
     def summary(self) -> str:
@@ -175,6 +176,17 @@ class CompiledModel:
                                self.graph.ops)
         m.update(arena_bytes=self.plan.arena_bytes, macs=self.graph.macs)
         return outs, m
+
+
+def _onnxruntime_host(graph) -> dict:
+    """For graphs with onnxruntime's float paths: the onnxruntime configuration their summation order
+    reproduces (intra-op threads for float convs, NCHWc block for float average pools; see codegen.quant)."""
+    host = {}
+    for op in graph.ops:
+        for key, name in (("ort_threads", "intra_op_threads"), ("ort_nchwc_block", "nchwc_block")):
+            if key in op.params:
+                host[name] = int(op.params[key])
+    return {"onnxruntime_host": host} if host else {}
 
 
 def _planner_dict(plan) -> dict:

@@ -3,7 +3,7 @@
  *
  * Graphs from ONNX / PyTorch build the kernels with TE_SINGLE_ROUNDING, which swaps TFLite's
  * requantization for onnxruntime's (float32 scales, ties to even; see te_requantize.c, add_s8.c,
- * conv2d_1x1_s8_f32.c); the notes below describe the default (TFLite) build.
+ * conv2d_1x1_s8_f32.c, conv2d_s8_f32.c); the notes below describe the default (TFLite) build.
  * Every kernel is bit-exact with TFLite's int8 reference kernels (tflite::reference_ops /
  * reference_integer_ops, with TFLite's default double-rounding requantization). One exception:
  * LiteRT's reference FULLY_CONNECTED scales in double, which te_fully_connected_s8_dscale
@@ -77,6 +77,24 @@ void te_conv2d_1x1_s8(const te_conv_params* p, const int8_t* in, const int8_t* w
 void te_conv2d_1x1_s8_f32(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                           const float* in_tab, const float* w_scale, const float* bias_f, float out_scale,
                           int8_t* out);
+
+/* Any conv / depthwise conv as onnxruntime runs an unfused QDQ Conv (MLAS im2col + SGEMM in float; see
+ * conv2d_s8_f32.c for the exact order): in_tab, w_scale, bias_f (may be NULL) as for te_conv2d_1x1_s8_f32;
+ * row_mode[oc] (NULL: all 0) which of MLAS's SGEMM kernels sums that output channel; pixels below
+ * seg_end[i] (the first i that holds) use depth blocks of seg_kblock[i] in the FMA kernel (mode 0).
+ * Weights as te_conv2d_s8's / te_depthwise_conv2d_s8's. Needs <math.h> (fmaf). */
+typedef struct {
+  int32_t seg_end[4];
+  int32_t seg_kblock[4];
+  float out_scale;
+} te_conv_f32_params;
+
+void te_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in, const int8_t* weights,
+                      const float* in_tab, const float* w_scale, const float* bias_f, const int8_t* row_mode,
+                      int8_t* out);
+void te_depthwise_conv2d_s8_f32(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in,
+                                const int8_t* weights, const float* in_tab, const float* w_scale, const float* bias_f,
+                                const int8_t* row_mode, int8_t* out);
 
 /* Depthwise conv, weights [k_h][k_w][out_c] (TFLite's 1HWC without the leading 1). */
 void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weights,

@@ -40,9 +40,13 @@ def kernel_function(op, target: str = "host") -> str | None:
     k, p = op.kernel, op.params
     if k == "conv2d":
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
+        if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
+            return "te_conv2d_s8_f32" if p.get("ort_general") or key != _ONE_BY_ONE else "te_conv2d_1x1_s8_f32"
         if key == _ONE_BY_ONE:
-            return "te_conv2d_1x1_s8_f32" if p.get("ort_float") else "te_conv2d_1x1_s8"
+            return "te_conv2d_1x1_s8"
         return "te_conv2d_s8"
+    if k == "depthwise_conv2d" and p.get("ort_float"):
+        return "te_depthwise_conv2d_s8_f32"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
     if k == "avg_pool2d" and p.get("single_rounding") and "ort_pool" in p:
@@ -191,6 +195,8 @@ _MODELS = {
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
     "te_conv2d_1x1_s8_f32": _conv1x1,  # same loop order (onnxruntime's unfused float conv)
+    "te_conv2d_s8_f32": _conv,  # same loop order and windows as te_conv2d_s8 (any geometry, 1x1 included)
+    "te_depthwise_conv2d_s8_f32": _depthwise,
     "te_depthwise_conv2d_s8": _depthwise,
     "te_depthwise_conv2d_s8_inplace": _depthwise_inplace,
     "te_avg_pool_s8": _pool,

@@ -83,6 +83,25 @@ def ort_run(model, inputs, output_names=None):
     return sess.run(output_names, dict(zip(names, inputs)))
 
 
+def ort_optimized(model, threads=None):
+    """(onnxruntime session with default graph optimizations, the optimized ModelProto it runs): which
+    ops onnxruntime really runs (fused QLinear* kernels, or float ops where it leaves QDQ unfused)."""
+    import os
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads is not None:
+        so.intra_op_num_threads = threads
+    with tempfile.TemporaryDirectory() as d:
+        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return sess, onnx.load(so.optimized_model_filepath)
+
+
 def output_qparams(qdq_model):
     """(scale, zero_point) of the QuantizeLinear that produces the graph output of a QDQ model."""
     from onnx import numpy_helper

@@ -62,7 +62,7 @@ def mobilenet_v2(width: float = 0.35, classes: int = 1000, seed: int = 0, resolu
             return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
     torch.manual_seed(seed)
-    model = _random_bn_affine(MobileNetV2())
+    model = random_bn_affine(MobileNetV2())
     calibrate_bn(model, resolution, seed)
     return model.eval()
 
@@ -91,7 +91,7 @@ def small_net(channels: int = 16, resolution: int = 24, classes: int = 10, seed:
             return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
 
     torch.manual_seed(seed)
-    return calibrate_bn(_random_bn_affine(Net()), resolution=resolution)
+    return calibrate_bn(random_bn_affine(Net()), resolution=resolution)
 
 
 def small_resnet(resolution: int = 32, classes: int = 10, seed: int = 0):
@@ -124,10 +124,10 @@ def small_resnet(resolution: int = 32, classes: int = 10, seed: int = 0):
             return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
 
     torch.manual_seed(seed)
-    return calibrate_bn(_random_bn_affine(ResNet()), resolution=resolution)
+    return calibrate_bn(random_bn_affine(ResNet()), resolution=resolution)
 
 
-def _random_bn_affine(model):
+def random_bn_affine(model):
     """BN scales in [0.5, 1.5] and shifts in [-0.2, 0.2] instead of torch's 1 and 0, so that channels
     differ in scale and offset after normalization, as in a trained network."""
     from torch import nn
