@@ -78,3 +78,19 @@ def add(batch: kh.Batch, op: str, params, bufs, out_dtype, out_shape) -> int:
     kh.OPS.setdefault(op, OPS[op])
     assert kh.OPS[op] == OPS[op], f"op code clash for {op}"
     return batch.add(op, params, bufs, out_dtype, out_shape)
+
+
+def compare(port, fast, host_drivers, arm_exe, targets, what):
+    """The fast (DSP) batch's outputs byte-equal to the portable batch's on every host driver (plain,
+    ASan/UBSan: the host emulation of te_dsp.h) and, under QEMU, on every target (``arm_exe(target)``
+    gives its driver), where the portable batch must also equal the host's."""
+    expected = run(host_drivers[0], port)
+    for exe in host_drivers:
+        for i, (g, e) in enumerate(zip(run(exe, fast), expected)):
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on host ({exe.name})"
+    for t in targets:
+        exe = arm_exe(t)
+        got_port, got = run(exe, port, t), run(exe, fast, t)
+        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
+            assert gp.tobytes() == e.tobytes(), f"portable {what} case {i} differs on {t}"
+            assert g.tobytes() == e.tobytes(), f"{what} case {i} on {t}"

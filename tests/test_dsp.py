@@ -284,18 +284,7 @@ def _batches(kind, n, seed):
 
 def _check(kind, n, seed, host_drivers, tmp_path_factory, targets):
     port, fast = _batches(kind, n, seed)
-    expected = dh.run(host_drivers[0], port)
-    for exe in host_drivers:
-        got = dh.run(exe, fast)
-        for i, (g, e) in enumerate(zip(got, expected)):
-            assert g.tobytes() == e.tobytes(), f"{kind} case {i} on host ({exe.name})"
-    for t in targets:
-        exe = arm_driver(tmp_path_factory, t)
-        got_port = dh.run(exe, port, t)
-        got = dh.run(exe, fast, t)
-        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
-            assert gp.tobytes() == e.tobytes(), f"portable {kind} case {i} differs on {t}"
-            assert g.tobytes() == e.tobytes(), f"{kind} case {i} on {t}"
+    dh.compare(port, fast, host_drivers, lambda t: arm_driver(tmp_path_factory, t), targets, kind)
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

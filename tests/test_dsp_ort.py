@@ -16,6 +16,7 @@ from tinyengine_tvm.codegen import dsp, quant
 from . import dsp_harness as dh
 from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
+from .test_dsp_conv import _cases
 
 TARGETS = ["cortex-m4", "cortex-m7"]
 SLOW_TARGETS = ["cortex-m4", "cortex-m7", "cortex-m33"]
@@ -39,18 +40,7 @@ def arm_driver(tmp_path_factory, target):
 
 
 def _check(port, fast, host_drivers, tmp_path_factory, targets, what):
-    expected = dh.run(host_drivers[0], port)
-    for exe in host_drivers:
-        got = dh.run(exe, fast)
-        for i, (g, e) in enumerate(zip(got, expected)):
-            assert g.tobytes() == e.tobytes(), f"{what} case {i} on host ({exe.name})"
-    for t in targets:
-        exe = arm_driver(tmp_path_factory, t)
-        got_port = dh.run(exe, port, t)
-        got = dh.run(exe, fast, t)
-        for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
-            assert gp.tobytes() == e.tobytes(), f"portable {what} case {i} differs on {t}"
-            assert g.tobytes() == e.tobytes(), f"{what} case {i} on {t}"
+    dh.compare(port, fast, host_drivers, lambda t: arm_driver(tmp_path_factory, t), targets, what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,60 +273,25 @@ def _fc_case(rng, port, fast):
            (batches, out_n))
 
 
-def _cases(fn, n, seed):
-    rng = np.random.default_rng(seed)
-    port, fast = kh.Batch(), kh.Batch()
-    for _ in range(n):
-        fn(rng, port, fast)
-    return port, fast
+# kind: (case builder, default cases, default seed, sweep seed base)
+KINDS = {"pointwise": (_pw_case, 40, 1101, 1300), "conv": (_conv_case, 40, 1201, 1400),
+         "depthwise": (_dw_case, 60, 1501, 1600), "fully connected": (_fc_case, 40, 1701, 1800)}
 
 
-def test_ort_pointwise(host_drivers, tmp_path_factory):
-    port, fast = _cases(_pw_case, 40, 1101)
-    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort pointwise")
-
-
-def test_ort_conv(host_drivers, tmp_path_factory):
-    port, fast = _cases(_conv_case, 40, 1201)
-    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort conv")
+@pytest.mark.parametrize("kind", KINDS)
+def test_ort_kernel(kind, host_drivers, tmp_path_factory):
+    fn, n, seed, _ = KINDS[kind]
+    port, fast = _cases(fn, n, seed)
+    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, f"ort {kind}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
-def test_ort_pointwise_sweep(seed, host_drivers, tmp_path_factory):
-    port, fast = _cases(_pw_case, 200, 1300 + seed)
-    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort pointwise")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(4))
-def test_ort_conv_sweep(seed, host_drivers, tmp_path_factory):
-    port, fast = _cases(_conv_case, 200, 1400 + seed)
-    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort conv")
-
-
-def test_ort_depthwise(host_drivers, tmp_path_factory):
-    port, fast = _cases(_dw_case, 60, 1501)
-    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort depthwise")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(4))
-def test_ort_depthwise_sweep(seed, host_drivers, tmp_path_factory):
-    port, fast = _cases(_dw_case, 200, 1600 + seed)
-    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort depthwise")
-
-
-def test_ort_fully_connected(host_drivers, tmp_path_factory):
-    port, fast = _cases(_fc_case, 40, 1701)
-    _check(port, fast, host_drivers, tmp_path_factory, TARGETS, "ort fully connected")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(4))
-def test_ort_fully_connected_sweep(seed, host_drivers, tmp_path_factory):
-    port, fast = _cases(_fc_case, 200, 1800 + seed)
-    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, "ort fully connected")
+@pytest.mark.parametrize("kind", KINDS)
+def test_ort_kernel_sweep(kind, seed, host_drivers, tmp_path_factory):
+    fn, _, _, base = KINDS[kind]
+    port, fast = _cases(fn, 200, base + seed)
+    _check(port, fast, host_drivers, tmp_path_factory, SLOW_TARGETS, f"ort {kind}")
 
 
 def test_ort_quantize_ties_and_specials(host_drivers, tmp_path_factory):
