@@ -16,7 +16,7 @@ from tinyengine_tvm.codegen import dsp, quant
 from . import dsp_harness as dh
 from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
-from .test_dsp_conv import _cases
+from .test_dsp_conv import _cases, _window
 
 TARGETS = ["cortex-m4", "cortex-m7"]
 SLOW_TARGETS = ["cortex-m4", "cortex-m7", "cortex-m33"]
@@ -135,13 +135,6 @@ def _pw_case(rng, port, fast):
         fn = "pw_nc_dsp" if act_min == -128 and act_max == 127 and rng.random() < 0.5 else "pw_dsp"
     dh.add(fast, fn, [pixels, in_c, out_c, in_offset, out_offset, act_min, act_max],
            [x, dsp.as_words(dsp.pack_pointwise(w)), dsp.rq_table_f32(fs, bias, out_c)], np.int8, (pixels, out_c))
-
-
-def _window(rng, size, k, stride):
-    if rng.random() < 0.5:  # VALID
-        return (size - k) // stride + 1, 0
-    out = -(-size // stride)  # SAME
-    return out, max((out - 1) * stride + k - size, 0) // 2
 
 
 def _conv_case(rng, port, fast):
