@@ -33,20 +33,6 @@ INLINE int32_t ld32(const int8_t* p) {
   return v;
 }
 
-#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
-/* onnxruntime's requantization (te_dsp.h rq_f32; the rq_table_f32 word holds scale / 2, rnd = out_offset). */
-INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
-  (void)rsh;
-  return ssat8(rq_f32(acc, mult) + rnd);
-}
-#define DWCG_RND(k1, rsh) ((k1) >> 1)
-#else
-INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
-  return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
-}
-#define DWCG_RND(k1, rsh) ((int32_t)((uint32_t)(k1) << ((rsh) - 1)))
-#endif
-
 void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out) {
   const int32_t c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
@@ -82,7 +68,7 @@ void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, co
       const int32_t rsh = rq[2 * (g + j)] & 0xFF;
       k[4 * j] = rq[2 * (g + j)] >> 8;
       k[4 * j + 1] = rq[2 * (g + j) + 1];
-      k[4 * j + 2] = DWCG_RND(k1, rsh);
+      k[4 * j + 2] = TE_DW_RND(k1, rsh);
       k[4 * j + 3] = rsh;
     }
     for (px = 0; px < npx; ++px, o += c) {
@@ -103,10 +89,10 @@ void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, co
           a3 = smlatt(x13, ww[1], a3);
         }
       }
-      o[0] = (int8_t)rq8(a0, k[1], k[2], k[3]);
-      o[1] = (int8_t)rq8(a1, k[5], k[6], k[7]);
-      o[2] = (int8_t)rq8(a2, k[9], k[10], k[11]);
-      o[3] = (int8_t)rq8(a3, k[13], k[14], k[15]);
+      o[0] = (int8_t)rq_dw8(a0, k[1], k[2], k[3]);
+      o[1] = (int8_t)rq_dw8(a1, k[5], k[6], k[7]);
+      o[2] = (int8_t)rq_dw8(a2, k[9], k[10], k[11]);
+      o[3] = (int8_t)rq_dw8(a3, k[13], k[14], k[15]);
     }
   }
 }

@@ -108,19 +108,6 @@ INLINE void pair(const int32_t* r, const int32_t* wb, int32_t bias2, int32_t* a0
   }
 }
 
-#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
-/* onnxruntime's requantization (te_dsp.h rq_f32; the rq_table_f32 word holds scale / 2, rnd = out_offset). */
-INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
-  (void)rsh;
-  return ssat8(rq_f32(acc, mult) + rnd);
-}
-#define DWR_RND(k1, rsh) ((k1) >> 1)
-#else
-INLINE int32_t rq8(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh) {
-  return ssat8((int32_t)((uint32_t)smmlar(acc, mult, rnd) + (uint32_t)(acc >> 31)) >> rsh);
-}
-#define DWR_RND(k1, rsh) ((int32_t)((uint32_t)(k1) << ((rsh) - 1)))
-#endif
 
 /* The two channels' bytes at one pixel, as the low half of a word. */
 INLINE uint32_t ld16(const int8_t* x) {
@@ -166,14 +153,14 @@ INLINE void out_row(const int32_t* restrict d, const int32_t* restrict wb, const
     int32_t a0, a1;
     if (K > 3) __asm__("" : "+r"(wb)); /* k >= 5: load weight pairs with LDRD each step instead of spilling them */
     pair(d, wb, bias2, &a0, &a1, K, S);
-    o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
-    o[c] = (int8_t)rq8(a1, mult, rnd, rsh);
+    o[0] = (int8_t)rq_dw8(a0, mult, rnd, rsh);
+    o[c] = (int8_t)rq_dw8(a1, mult, rnd, rsh);
     o += 2 * c;
   }
   if (out_w & 1) { /* the last pair's second output lies past the row: dropped */
     int32_t a0, a1;
     pair(d, wb, bias2, &a0, &a1, K, S);
-    o[0] = (int8_t)rq8(a0, mult, rnd, rsh);
+    o[0] = (int8_t)rq_dw8(a0, mult, rnd, rsh);
   }
 }
 
@@ -189,11 +176,11 @@ INLINE void out_row_2pass(const int32_t* restrict d, const int32_t* restrict wb,
   int32_t x;
   for (; a != end; a += 2, d += K * S) pair(d, wb, bias2, &a[0], &a[1], K, S);
   for (x = 0; x + 1 < out_w; x += 2) {
-    o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
-    o[c] = (int8_t)rq8(acc[x + 1], mult, rnd, rsh);
+    o[0] = (int8_t)rq_dw8(acc[x], mult, rnd, rsh);
+    o[c] = (int8_t)rq_dw8(acc[x + 1], mult, rnd, rsh);
     o += 2 * c;
   }
-  if (out_w & 1) o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
+  if (out_w & 1) o[0] = (int8_t)rq_dw8(acc[x], mult, rnd, rsh);
 }
 
 /* The same with the ring slots outermost (for k = 7): per slot, its weight words stay in registers across the
@@ -223,11 +210,11 @@ INLINE void out_row_slots(const int32_t* restrict d, const int32_t* restrict wb,
     }
   }
   for (x = 0; x + 1 < out_w; x += 2) {
-    o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
-    o[c] = (int8_t)rq8(acc[x + 1], mult, rnd, rsh);
+    o[0] = (int8_t)rq_dw8(acc[x], mult, rnd, rsh);
+    o[c] = (int8_t)rq_dw8(acc[x + 1], mult, rnd, rsh);
     o += 2 * c;
   }
-  if (out_w & 1) o[0] = (int8_t)rq8(acc[x], mult, rnd, rsh);
+  if (out_w & 1) o[0] = (int8_t)rq_dw8(acc[x], mult, rnd, rsh);
 }
 
 /* Weights and requantization constants of channels ch, ch+1 (wc, rq at ch): per channel 2k packed weight rows
@@ -242,7 +229,7 @@ INLINE void prep_pair(const int8_t* wc, const int32_t* rq, int32_t k1, const int
     const int32_t rsh = rq[2 * j] & 0xFF;
     rqc[j].bias2 = rq[2 * j] >> 8;
     rqc[j].mult = rq[2 * j + 1];
-    rqc[j].rnd = DWR_RND(k1, rsh);
+    rqc[j].rnd = TE_DW_RND(k1, rsh);
     rqc[j].rsh = rsh;
     for (ky = 0; ky < K; ++ky) {
       int32_t te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];

@@ -216,6 +216,12 @@ static inline __attribute__((always_inline)) int32_t rq_m1(int32_t acc2, int32_t
   (void)q;
   return ssat8(rq_f32(acc2, mult) + (rnd >> 1));
 }
+/* The depthwise kernels' form (rq_table_f32: rnd = out_offset, rsh unused). */
+static inline __attribute__((always_inline)) int32_t rq_dw8(int32_t acc2, int32_t mult, int32_t rnd, int32_t rsh) {
+  (void)rsh;
+  return ssat8(rq_f32(acc2, mult) + rnd);
+}
+#define TE_DW_RND(k1, rsh) ((k1) >> 1)
 #else
 /* Requantization of 2 * acc (q: the rq_table_m1 word, right - 1 in its low byte; rnd = k1 << (right - 1)):
  *   y' = SMMLAR(2 acc, mult, rnd)                              (= SMMULR(2 acc, mult) + rnd)
@@ -228,6 +234,11 @@ static inline __attribute__((always_inline)) int32_t rq_m1(int32_t acc2, int32_t
   const int32_t y = smmlar(acc2, mult, rnd);
   return ssat8_asr1(asr_lo8((int32_t)((uint32_t)y + (uint32_t)(acc2 >> 31)), q));
 }
+/* The depthwise kernels' form: the same sum with rnd = TE_DW_RND(k1, rsh) and the whole shift rsh = right. */
+static inline __attribute__((always_inline)) int32_t rq_dw8(int32_t acc2, int32_t mult, int32_t rnd, int32_t rsh) {
+  return ssat8((int32_t)((uint32_t)smmlar(acc2, mult, rnd) + (uint32_t)(acc2 >> 31)) >> rsh);
+}
+#define TE_DW_RND(k1, rsh) ((int32_t)((uint32_t)(k1) << ((rsh) - 1)))
 #endif
 
 /* Two pixels x two output channels (a<pixel><channel>) requantized with the rq_table_m1 words q[0..3] and
