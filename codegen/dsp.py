@@ -135,7 +135,7 @@ def _rq_for(op, w2d, m1: bool):
     bias = op.constants.get("bias")
     out_c = w2d.shape[0]
     if _ort(op):
-        if p.get("ort_float") or "fscale" not in p:
+        if "fscale" not in p:
             return None
         fs = np.broadcast_to(np.asarray(p["fscale"], np.float32).reshape(-1), (out_c,))
         bounds = acc_bounds(w2d, bias, int(p["in_offset"]))
@@ -530,19 +530,19 @@ def _conv(em, op):
         return None
     w = np.asarray(op.constants["weights"])
     out_c = int(p["out_c"])
-    rq = _rq_for(op, w.reshape(out_c, -1), m1=False)
+    kw = conv_kw(p)
+    kw_form = kw is not None and out_c % 2 == 0  # te_conv2d_s8_k<KH>s<SPAN>_dsp, which reads rq_table_m1 words
+    rq = _rq_for(op, w.reshape(out_c, -1), m1=kw_form)
     if rq is None or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
         return None
     n = op.name
     em.params.append(_conv_struct(n, p))
     ins = em.ptr(op.inputs[0], const=True)
-    kw = conv_kw(p)
-    if kw is not None and out_c % 2 == 0:
-        q = em.const("int32_t", f"{n}_rq", _rq_for(op, w.reshape(out_c, -1), m1=True))
+    q = em.const("int32_t", f"{n}_rq", rq)
+    if kw_form:
         wname = em.const("int32_t", f"{n}_wkw", pack_conv_kw(w, p, kw))
         fn = f"te_conv2d_s8_k{int(p['k_h'])}s{int(p['k_w']) * int(p['in_c'])}_dsp"
         return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
-    q = em.const("int32_t", f"{n}_rq", rq)
     wname = em.const("int32_t", f"{n}_w16", pack_conv_pairs(w))
     return f"te_conv2d_s8_dsp(&{n}_p, {ins}, {wname}, {q}, {em.ptr(op.output)});", ["conv2d_s8_dsp.c"]
 
@@ -665,7 +665,7 @@ def _fully_connected_ort(em, op):
     scales as float32 values in the double array; any in_n % 4 == 0): replaces te_fully_connected_s8."""
     p = op.params
     in_n, out_n = int(p["in_n"]), int(p["out_n"])
-    if in_n % 4 or p.get("ort_float") or "fscale" not in p:
+    if in_n % 4 or "fscale" not in p:
         return None
     fs = np.asarray(p["fscale"], np.float32).reshape(-1)
     w2d = np.asarray(op.constants["weights"]).reshape(out_n, in_n)
@@ -677,16 +677,7 @@ def _fully_connected_ort(em, op):
         return None
     if not _plan_allows(em, op, "te_fully_connected_s8", keeps_contract=True):
         return None
-    from .emitter import _c_double, _struct
-
-    n = op.name
-    em.params.append(_struct("te_fc_params", f"{n}_p", p))
-    w = em.const("int32_t", f"{n}_w32", as_words(w2d.reshape(-1)))
-    b = em.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
-    em.weights.append(f"static const double {n}_scale[{fs.size}] = {{{', '.join(_c_double(v) for v in fs)}}};\n")
-    ins = em.ptr(op.inputs[0], const=True)
-    return (f"te_fully_connected_s8_dscale_dsp(&{n}_p, {ins}, {w}, {b}, {n}_scale, {em.ptr(op.output)});",
-            ["fully_connected_s8_dsp.c"])
+    return _fc_dscale_call(em, op, fs)
 
 
 def _fully_connected(em, op):
@@ -694,14 +685,18 @@ def _fully_connected(em, op):
     in_n = int(p["in_n"])
     if in_n % 4 or in_n > FC_MAX_IN or not _plan_allows(em, op, "te_fully_connected_s8_dscale", keeps_contract=True):
         return None
+    return _fc_dscale_call(em, op, p["scale"])
+
+
+def _fc_dscale_call(em, op, scales):
+    """The te_fully_connected_s8_dscale_dsp call: params, weights as words, bias, ``scales`` as doubles."""
     from .emitter import _c_double, _struct
 
     n = op.name
-    em.params.append(_struct("te_fc_params", f"{n}_p", p))
+    em.params.append(_struct("te_fc_params", f"{n}_p", op.params))
     w = em.const("int32_t", f"{n}_w32", as_words(np.asarray(op.constants["weights"]).reshape(-1)))
     b = em.const("int32_t", f"{n}_b", op.constants["bias"]) if "bias" in op.constants else "NULL"
-    scales = ", ".join(_c_double(v) for v in p["scale"])
-    em.weights.append(f"static const double {n}_scale[{len(p['scale'])}] = {{{scales}}};\n")
+    em.weights.append(f"static const double {n}_scale[{len(scales)}] = {{{', '.join(_c_double(v) for v in scales)}}};\n")
     ins = em.ptr(op.inputs[0], const=True)
     return (f"te_fully_connected_s8_dscale_dsp(&{n}_p, {ins}, {w}, {b}, {n}_scale, {em.ptr(op.output)});",
             ["fully_connected_s8_dsp.c"])
@@ -757,8 +752,6 @@ def _pool(em, op):
     from .emitter import _struct
 
     p, n = op.params, op.name
-    if op.kernel == "avg_pool2d" and p.get("single_rounding"):
-        return None  # onnxruntime's average pool (te_avg_pool_s8_f32) has no DSP variant
     portable = "te_max_pool_s8" if op.kernel == "max_pool2d" else "te_avg_pool_s8"
     if op.kernel == "avg_pool2d" and int(p["k_h"]) * int(p["k_w"]) > POOL_MAX_AVG_CELLS:
         return None

@@ -226,7 +226,7 @@ class _Emitter:
         annotate._ort_float_conv_params)."""
         p, n = op.params, op.name
         self.libm = True
-        general = op.kernel == "depthwise_conv2d" or bool(p.get("ort_general"))
+        general = bool(p["ort_general"])  # 0 only for a pointwise conv MLAS sums in 128-deep blocks
         src = "conv2d_s8_f32.c" if general else "conv2d_1x1_s8_f32.c"
         if src not in self.extra_sources:
             self.extra_sources.append(src)

@@ -19,7 +19,9 @@ Pure Python + numpy; no TVM import.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from typing import Iterable, Sequence, Tuple, Union
 
 import numpy as np
@@ -436,22 +438,42 @@ def ort_qlinearadd_params(s1: float, z1: int, s2: float, z2: int, s_out: float, 
     return float(r1), float(r2), float(fixed)
 
 
+@functools.lru_cache(maxsize=None)
+def _host_cpu() -> tuple:
+    """(CPU flags or None, physical cores or 0) of this host, read once from /proc/cpuinfo."""
+    flags, cores = None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            phys = core = None
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "flags" and flags is None:
+                    flags = frozenset(val.split())
+                elif key == "physical id":
+                    phys = val.strip()
+                elif key == "core id":
+                    core = val.strip()
+                elif not key and phys is not None:
+                    cores.add((phys, core))
+                    phys = core = None
+            if phys is not None:
+                cores.add((phys, core))
+    except OSError:
+        pass
+    return flags, len(cores)
+
+
 def ort_nchwc_block() -> int:
     """onnxruntime's NCHWc block on this host (MlasNchwcGetBlockSize: 16 with AVX-512F, 8 with AVX2 + FMA,
     else 1: no NCHWc layout); TINYENGINE_ORT_NCHWC_BLOCK overrides it, and a host whose CPU flags cannot be
     read counts as AVX-512. Its graph optimizer rewrites a float AveragePool on a multiple of that many
     channels into an NCHWc pool, which sums each window row by row: an unfused QDQ average pool's result
     depends on it, as a float conv's depends on ``ort_threads``."""
-    import os
-
     env = os.environ.get("TINYENGINE_ORT_NCHWC_BLOCK")
     if env:
         return max(1, int(env))
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), None)
-    except OSError:
-        flags = None
+    flags = _host_cpu()[0]
     if flags is None:
         return 16
     return 16 if "avx512f" in flags else (8 if {"avx2", "fma"} <= flags else 1)
@@ -476,11 +498,11 @@ def ort_avg_pool_path(p: dict, in_int8: bool, out_int8: bool, nchwc_block: int |
     NCHWc pool (channels a multiple of ``nchwc_block``), its global kernel (kernel == input, stride 1,
     no padding), its vector kernel (width stride <= 2, kernels <= 32, padded row within its buffer)
     or its generic kernel. Measured: tests/test_ort_pool.py."""
-    nchwc_block = ort_nchwc_block() if nchwc_block is None else nchwc_block
     pads = (p["pad_top"], p["pad_left"], p.get("pad_bottom", 0), p.get("pad_right", 0))
     whole = (p["k_h"], p["k_w"]) == (p["in_h"], p["in_w"]) and not any(pads)
     if in_int8 == out_int8:
         return ORT_POOL_QLINEAR_GLOBAL if whole else ORT_POOL_QLINEAR
+    nchwc_block = ort_nchwc_block() if nchwc_block is None else nchwc_block
     if nchwc_block > 1 and p["c"] % nchwc_block == 0:
         return ORT_POOL_FLOAT_ROWS
     if whole and (p["stride_h"], p["stride_w"]) == (1, 1):
@@ -517,30 +539,10 @@ def _mlas_partition(tid: int, count: int, total: int) -> tuple[int, int]:
 def ort_threads() -> int:
     """The intra-op thread count onnxruntime uses by default here: one thread per physical core
     (TINYENGINE_ORT_THREADS overrides it). MLAS's depth blocking of a float conv depends on it."""
-    import os
-
     env = os.environ.get("TINYENGINE_ORT_THREADS")
     if env:
         return max(1, int(env))
-    cores = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            phys = core = None
-            for line in f:
-                key, _, val = line.partition(":")
-                key = key.strip()
-                if key == "physical id":
-                    phys = val.strip()
-                elif key == "core id":
-                    core = val.strip()
-                elif not key and phys is not None:
-                    cores.add((phys, core))
-                    phys = core = None
-            if phys is not None:
-                cores.add((phys, core))
-    except OSError:
-        pass
-    return max(1, len(cores) or (os.cpu_count() or 1))
+    return max(1, _host_cpu()[1] or (os.cpu_count() or 1))
 
 
 def ort_conv_schedule(p: dict, groups: int, threads: int) -> dict:
@@ -617,11 +619,10 @@ def ort_conv_schedule(p: dict, groups: int, threads: int) -> dict:
     def conv_segment(start: int, count: int):
         """MlasConvOperation on columns [start, start + count): one depth stride for the segment; each
         depth block goes through MlasSgemmOperation (ldb = the slice's columns, ldc = N)."""
-        kb = _mlas_kblock(count, depth)
         if m_rows == 1 or (n == 1 and count == 1):
             sgemm(0, m_rows, start, count, False, count, n)
         else:
-            runs.append((start, kb))
+            runs.append((start, _mlas_kblock(count, depth)))
 
     if direct is not None:
         if groups > 1:

@@ -26,8 +26,6 @@ ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
 # on a one-kernel main: which ends of the kernel keep int8 data in onnxruntime's QDQ rewrite (bit 1: its
 # input, bit 2: its output; see _ort_int8_sides)
 ORT_INT8_SIDES_ATTR = "tinyengine.ort_int8_sides"
-# on main (optional): the onnxruntime intra-op thread count to reproduce (MLAS's float conv blocking depends on it)
-ORT_THREADS_ATTR = "tinyengine.ort_threads"
 
 
 class _Calls(dict):
@@ -375,13 +373,14 @@ def _ort_params(func, params, int8_sides=(False, False)) -> dict:
     if kind == "avg_pool2d" and calls.get("relax.dequantize"):
         # te_avg_pool_s8_f32: which of onnxruntime's computations (pool_s8_f32.c) and its numbers
         (in_s, in_z), (out_s, out_z) = _qparams(_activation_deq(calls, func)), _qparams(calls["relax.quantize"][-1])
-        path = quant.ort_avg_pool_path(params, *int8_sides)
+        block = quant.ort_nchwc_block() if int8_sides[0] != int8_sides[1] else None  # a float pool's order
+        path = quant.ort_avg_pool_path(params, *int8_sides, nchwc_block=block)
         out = {"ort_pool": path, "in_zp": in_z, "out_zp": out_z, "out_scale": float(np.float32(out_s)),
                # QLinearAveragePool adds the zero point in float before rounding, on uint8 data out_zp + 128
                "round_zp": out_z + (0 if int8_sides[1] else 128),
                "gap_scale": float(quant.ort_gap_scale(in_s, out_s, params["k_h"] * params["k_w"]))}
-        if int8_sides[0] != int8_sides[1]:  # a float pool: its order depends on the NCHWc block
-            out["ort_nchwc_block"] = quant.ort_nchwc_block()
+        if block is not None:
+            out["ort_nchwc_block"] = block
         if path != quant.ORT_POOL_QLINEAR_GLOBAL:
             out["in_table"] = [float(v) for v in quant.ort_dequant_table(in_s, in_z)]
         return out
@@ -453,7 +452,7 @@ def _main_uses(mod):
     return calls, uses, set(outputs)
 
 
-def _ort_unfused(mod) -> set:
+def _ort_unfused(mod, main_uses=None) -> set:
     """Composites that onnxruntime's x86 CPU EP runs unfused, in float.
 
     Its QDQ rewrite turns int8 activations into uint8 only on a QuantizeLinear read by a single
@@ -461,12 +460,12 @@ def _ort_unfused(mod) -> set:
     a conv or add reading or writing a tensor with several readers (the input and output of a
     residual block) stays DequantizeLinear -> float op -> QuantizeLinear; the others become
     QLinearConv / QLinearAdd (measured: tests/test_ort_arith.py)."""
-    calls, uses, _ = _main_uses(mod)
+    calls, uses, _ = main_uses or _main_uses(mod)
     shared = {v for v, n in uses.items() if n > 1}
     return {c.op for var, c in calls if var in shared or any(a in shared for a in c.args if isinstance(a, relax.Var))}
 
 
-def _ort_int8_sides(mod) -> dict:
+def _ort_int8_sides(mod, main_uses=None) -> dict:
     """Composite -> (input stays int8, output stays int8) in onnxruntime's x86 QDQ rewrite.
 
     A QuantizeLinear becomes uint8 only when exactly one DequantizeLinear reads it: here, a main var
@@ -474,7 +473,7 @@ def _ort_int8_sides(mod) -> dict:
     readers and int8 model outputs (no DequantizeLinear behind) keep int8. Whether the two ends agree
     decides whether onnxruntime fuses an average pool (quant.ort_avg_pool_path; measured:
     tests/test_ort_pool.py)."""
-    calls, uses, outputs = _main_uses(mod)
+    calls, uses, outputs = main_uses or _main_uses(mod)
     int8 = lambda v: not isinstance(v, relax.Var) or uses.get(v, 0) != 1 or v in outputs  # noqa: E731
     return {c.op: (bool(c.args) and int8(c.args[0]), int8(var)) for var, c in calls}
 
@@ -515,14 +514,6 @@ def _ort_float_conv_params(func, params, threads: int) -> dict:
     return p
 
 
-def _ort_threads(main_attrs) -> int:
-    """onnxruntime's intra-op thread count whose MLAS blocking the float convs reproduce: main's
-    ``tinyengine.ort_threads`` if set, else onnxruntime's default here (quant.ort_threads)."""
-    if main_attrs is not None and ORT_THREADS_ATTR in main_attrs:
-        return max(1, int(main_attrs[ORT_THREADS_ATTR]))
-    return quant.ort_threads()
-
-
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.AnnotateKernelParams")
 def AnnotateKernelParams(mod, _ctx):
     """Attach ``tinyengine.params`` to every tinyengine composite function.
@@ -534,10 +525,11 @@ def AnnotateKernelParams(mod, _ctx):
     has_main = any(gv.name_hint == "main" for gv in mod.get_global_vars())
     main_attrs = mod["main"].attrs if has_main else None
     exact = main_attrs is not None and str(main_attrs.get(ROUNDING_ATTR, "")) == "exact"
-    unfused = _ort_unfused(mod) if exact else set()
+    main_uses = _main_uses(mod) if exact else None
+    unfused = _ort_unfused(mod, main_uses) if exact else set()
     if exact and int(main_attrs.get(ORT_UNFUSED_ATTR, 0)):
         unfused = {gv for gv, f in mod.functions.items() if gv.name_hint != "main"}
-    sides = _ort_int8_sides(mod) if exact else {}
+    sides = _ort_int8_sides(mod, main_uses) if exact else {}
     if exact and ORT_INT8_SIDES_ATTR in main_attrs:
         bits = int(main_attrs[ORT_INT8_SIDES_ATTR])
         sides = {gv: (bool(bits & 1), bool(bits & 2)) for gv in mod.functions if gv.name_hint != "main"}
@@ -557,7 +549,7 @@ def AnnotateKernelParams(mod, _ctx):
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))
                 if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
                     params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
-                    params.update(_ort_float_conv_params(func, params, _ort_threads(main_attrs)))
+                    params.update(_ort_float_conv_params(func, params, quant.ort_threads()))
                 if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
                     params["ort_fused"] = int(gv not in unfused)
             updates[gv] = func.with_attr(PARAMS_ATTR, params)

@@ -43,7 +43,7 @@ static void* te_ffi_data(const te_ffi_any* a) {
 def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
     """Canonicalize and offload every kernel pattern to the ``tinyengine`` codegen (see module docstring)."""
     from .relay_passes import FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, canonicalize
-    from .relay_passes.annotate import ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, _ort_int8_sides, _ort_unfused
+    from .relay_passes.annotate import ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, _main_uses, _ort_int8_sides, _ort_unfused
     from .relay_passes.partition import KERNEL_PATTERNS
 
     seq = tvm.transform.Sequential([
@@ -56,8 +56,9 @@ def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
         # and, for onnxruntime arithmetic, which kernels touch a tensor with several readers (a whole-graph
         # fact that decides onnxruntime's float path, invisible from one kernel)
         exact = str(rounding) == "exact"
-        unfused = _ort_unfused(out) if exact else set()
-        sides = _ort_int8_sides(out) if exact else {}
+        main_uses = _main_uses(out) if exact else None
+        unfused = _ort_unfused(out, main_uses) if exact else set()
+        sides = _ort_int8_sides(out, main_uses) if exact else {}
         out = out.clone()
         for gv, f in list(out.functions.items()):
             if isinstance(f, relax.Function) and f.attrs is not None and str(f.attrs.get("Codegen", "")) == CODEGEN:

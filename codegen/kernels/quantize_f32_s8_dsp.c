@@ -29,18 +29,18 @@ static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127
  * QADD / SSAT steps below give the portable kernel's bytes (|v| >= 4096 and NaN alike); without an FPU
  * the fallback rounds with te_round_half_even_f32, the portable kernel's own rounding. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && ((__ARM_FP) & 4)
-#define TE_HAVE_VCVTA 1
+#define TE_Q_ASM 1
 #define TE_Q_CVT "vcvtr.s32.f32 %0, %1"
 #endif
 #define TE_Q_ROUND_FALLBACK(t, v) ((t) = te_round_half_even_f32(v))
 /* Armv7-M with a double-precision FPU is FPv5; Armv8-M's FP extension always has VCVTA. */
 #elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && \
     (((__ARM_FP) & 8) || (defined(__ARM_ARCH) && __ARM_ARCH >= 8))
-#define TE_HAVE_VCVTA 1
+#define TE_Q_ASM 1
 #define TE_Q_CVT "vcvta.s32.f32 %0, %1"
 #endif
 
-#ifdef TE_HAVE_VCVTA
+#ifdef TE_Q_ASM
 static inline int32_t q_one(float v, int32_t zp) {
   float t;
   int32_t r;
@@ -54,7 +54,7 @@ static inline int32_t q_one(float v, int32_t zp) {
 void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point) {
   const float fscale = (float)scale;
   int32_t i = 0;
-#ifdef TE_HAVE_VCVTA
+#ifdef TE_Q_ASM
   /* four per iteration: one loop branch per four divisions */
   for (; i + 3 < n; i += 4) {
     const float v0 = in[i] / fscale, v1 = in[i + 1] / fscale, v2 = in[i + 2] / fscale, v3 = in[i + 3] / fscale;

@@ -182,27 +182,9 @@ static inline int32_t te_cvtr_s32_f32(float v) {
   return r;
 }
 #else
-/* VCVTR.S32.F32 in round-to-nearest-even mode: nearest integer, ties to even, saturated to int32, NaN -> 0. */
-static inline int32_t te_cvtr_s32_f32(float v) {
-  uint32_t u, m, rem, half;
-  int32_t e, sh, q;
-  memcpy(&u, &v, sizeof u);
-  e = (int32_t)((u >> 23) & 0xFFu);
-  if (e == 0xFF && (u & 0x7FFFFFu)) return 0;                           /* NaN */
-  if (e >= 127 + 31) return (u >> 31) ? INT32_MIN : INT32_MAX;           /* |v| >= 2^31 */
-  if (e < 126) return 0;                                                  /* |v| < 0.5 */
-  m = (u & 0x7FFFFFu) | 0x800000u;
-  if (e >= 150) {
-    q = (int32_t)(m << (e - 150));
-  } else {
-    sh = 150 - e;
-    q = (int32_t)(m >> sh);
-    rem = m & ((1u << sh) - 1u);
-    half = 1u << (sh - 1);
-    if (rem > half || (rem == half && (q & 1))) ++q;
-  }
-  return (u >> 31) ? -q : q;
-}
+/* Elsewhere the portable kernels' own rounding (te_requantize.c): it equals VCVTR below 2^30, and the
+ * DSP kernels are emitted only where |value| < 2^29. */
+static inline int32_t te_cvtr_s32_f32(float v) { return te_round_half_even_f32(v); }
 #endif
 /* nearbyint((float)acc2 * f32(half_scale_bits)). */
 static inline __attribute__((always_inline)) int32_t rq_f32(int32_t acc2, int32_t half_scale_bits) {

@@ -41,16 +41,18 @@ def observe(onnx_model, tensors, tvm_values, onnx_inputs, make_observer):
         raise TinyEngineError(f"onnxruntime calibration: the ONNX model takes {len(feed_names)} input(s), "
                               f"calibration gives {len(onnx_inputs[0])}")
 
-    def run(sample):
-        outs = sess.run(names, dict(zip(feed_names, sample)))
-        return dict(zip(names, outs)) | dict(zip(feed_names, sample))
+    def run(sample, wanted):
+        feed = dict(zip(feed_names, sample))
+        fetch = [n for n in wanted if n not in feed]  # a model input is observed as fed
+        return dict(zip(fetch, sess.run(fetch, feed))) | feed
 
     k = min(MATCH_SAMPLES, len(onnx_inputs), len(tvm_values))
-    first = [run(s) for s in onnx_inputs[:k]]
+    first = [run(s, names) for s in onnx_inputs[:k]]  # every float tensor, to find ours among them
     picks = [_match(t, [v[j] for v in tvm_values[:k]], first, order) for j, t in enumerate(tensors)]
+    picked = sorted({name for name, _ in picks})
     obs = [make_observer() for _ in tensors]
     for i, sample in enumerate(onnx_inputs):
-        got = first[i] if i < k else run(sample)
+        got = first[i] if i < k else run(sample, picked)  # then only the matched ones
         for o, (name, to_ours) in zip(obs, picks):
             o.update(to_ours(got[name]))
     return obs
