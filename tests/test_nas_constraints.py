@@ -57,3 +57,27 @@ def test_space_samples_stay_in_the_space():
         assert s.resolution == 96 and s.stem_c % 8 == 0
         assert all(b.kernel in sp.kernels and b.expand in sp.expands for b in s.blocks[1:])
         assert sp.smallest().macs <= s.macs <= sp.largest().macs
+
+
+def test_fits_decides_as_the_exact_planner_does():
+    from tinyengine_tvm.nas.constraints import fits
+
+    sp = SearchSpace(width=0.3, resolution=40)
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        spec = sp.sample(rng)
+        exact = estimate(spec)
+        for budget in (exact.peak_sram_bytes - 1, exact.peak_sram_bytes, exact.lower_bound_bytes):
+            ok, e = fits(spec, budget)
+            assert ok == (exact.peak_sram_bytes <= budget)
+        assert not fits(spec, 1 << 20, flash=exact.weight_bytes - 1)[0]
+
+
+def test_space_optimisation_ranks_fitting_spaces_first(tmp_path):
+    from tinyengine_tvm.nas.space_opt import optimize_space, plot_cdf
+
+    res = optimize_space(24 * 1024, 1 << 20, widths=(0.25, 1.0), resolutions=(32,), samples=4)
+    assert [r.width for r in res] == [0.25, 1.0]      # width 1.0 at 32 px never fits 24 kB
+    assert res[1].fitting == 0 and res[0].fitting > 0 and res[0].mean_macs > 0
+    png = plot_cdf(res, str(tmp_path / "cdf.png"))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
