@@ -40,7 +40,7 @@ class MBBlock(nn.Module):
     def forward(self, x):
         y = self.expand(x) if self.expand is not None else x
         y = self.project(self.dw(y))
-        return x + y if self.residual else y
+        return y + x if self.residual else y  # ADD(block output, block input), as graph.kernel_graph orders it
 
 
 class MBNet(nn.Module):
@@ -92,7 +92,7 @@ class ElasticBlock(nn.Module):
         w = self.dw[0].weight[:mid, :, c:c + kernel, c:c + kernel]
         y = F.relu6(_bn(F.conv2d(y, w, None, self.stride, kernel // 2, 1, mid), self.dw[1], mid))
         y = _bn(F.conv2d(y, self.project[0].weight[:, :mid]), self.project[1], self.cout)
-        return x + y if (self.stride == 1 and self.cin == self.cout) else y
+        return y + x if (self.stride == 1 and self.cin == self.cout) else y
 
     def export_to(self, block: MBBlock, kernel, expand):
         """Copy this slot's shared weights (kernel, expand) into a plain MBBlock."""
