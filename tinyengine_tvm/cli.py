@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
     pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
+
+    from .nas.cli import add_parser as add_nas_parser  # no TVM / torch import until it runs
+
+    add_nas_parser(sub)
     return p
 
 
@@ -277,6 +281,10 @@ def main(argv=None) -> int:
     out_dir = getattr(args, "output", None) if args.command == "compile" else None
     existed = out_dir is not None and os.path.exists(out_dir)
     try:
+        if args.command == "nas":
+            from .nas.cli import run as run_nas
+
+            return run_nas(args)
         return {"compile": _cmd_compile, "run": _cmd_run, "profile": _cmd_profile}[args.command](args)
     except TinyEngineError as err:
         if out_dir and not existed:  # leave no partial project behind
