@@ -24,6 +24,7 @@ import numpy as np
 from . import quant
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
+_BYTES = {"int8": 1, "int32": 4, "float32": 4, "uint8": 1, "int16": 2}
 
 # kernel kind -> (C source files it needs)
 _KERNEL_SOURCES = {
@@ -97,8 +98,9 @@ class _Emitter:
         self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
         self.extra_sources: list[str] = []
         self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
+        self.batched: dict = {}          # tensor -> elements per image, while emitting an op over a batch
 
-    def ptr(self, tensor: str, const: bool = False) -> str:
+    def _ptr(self, tensor: str, const: bool = False) -> str:
         t = self.g.tensors[tensor]
         ctype = _C_TYPES[t.dtype]
         root = self.p.roots[tensor]
@@ -111,17 +113,43 @@ class _Emitter:
         off = self.p.offsets[tensor]
         return f"({'const ' if const else ''}{ctype}*)(arena.bytes + {off})"
 
+    def ptr(self, tensor: str, const: bool = False) -> str:
+        """The C pointer to tensor; inside a batch loop (``batched``), to image ``te_b`` of it."""
+        base = self._ptr(tensor, const)
+        per = self.batched.get(tensor)
+        return base if per is None else f"({base} + te_b * {per})"
+
+    def batch_loop(self, op, call: str) -> str:
+        """An NHWC kernel over a batch (params["batch"] = N > 1): its per-image call, N times, each image's
+        input and output at their own offsets (ptr). The planner models the same per-image order."""
+        n = int(op.params.get("batch", 1))
+        return call if n <= 1 else f"for (int te_b = 0; te_b < {n}; ++te_b) {{\n    {call}\n  }}"
+
+    def _batch_views(self, op) -> dict:
+        n = int(op.params.get("batch", 1))
+        if n <= 1:
+            return {}
+        return {t: self.g.tensors[t].nbytes // _BYTES[self.g.tensors[t].dtype] // n for t in (op.inputs[0], op.output)}
+
     def const(self, ctype, name, values):
         self.weights.append(_c_array(ctype, name, values))
         return name
 
     def emit_op(self, op):
+        self.batched = self._batch_views(op)
+        try:
+            self._emit_op(op)
+        finally:
+            self.batched = {}
+
+    def _emit_op(self, op):
         k, p, n = op.kernel, op.params, op.name
         special = self.specialize(self, op) if self.specialize is not None else None
         if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
             self.extra_sources += [f for f in special[1] if f not in self.extra_sources]
             shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
-            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {special[0]}")
+            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  "
+                             f"{self.batch_loop(op, special[0])}")
             return
         ins = [self.ptr(t, const=True) for t in op.inputs]
         out = self.ptr(op.output)
@@ -246,7 +274,7 @@ class _Emitter:
         return f"{fn}(&{n}_p, &{n}_f, {ins}, {w}, {tab}, {ws}, {bf}, {rm}, {out});"
 
     def append_call(self, op, call: str) -> None:
-        call = self.planned_call(op.name, call)
+        call = self.batch_loop(op, self.planned_call(op.name, call))
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
         self.body.append(f"  /* {op.name}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
 
