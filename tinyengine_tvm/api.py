@@ -259,7 +259,8 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
     model's own layout, or a .npz file / directory; see ``frontend.load``), the float model run in TVM or,
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
-    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes. The compiled model's image inputs
+    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
+    only to its stored shape). The compiled model's image inputs
     are NHWC."""
     import tvm
 
@@ -288,7 +289,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         raise TinyEngineError(f"cannot compile a {type(model).__name__}; give a .tflite path, its bytes, or a tvm.IRModule")
     from .frontend.tflite import from_tflite
 
-    mod, inputs, outputs = from_tflite(model)
+    mod, inputs, outputs = from_tflite(model, input_shapes)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
     cm = build(mod, target, source=label, **budget_kw)
     # Keep the model's own tensor names and quantization on the I/O specs.

@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the float model runs for calibration: TVM's llvm build (default), or onnxruntime, "
                         "which gives onnxruntime quantize_static's ranges to the last bit")
     c.add_argument("--input-shape", action="append", default=None, metavar="NAME:D0,D1,...",
-                   help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable)")
+                   help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable); "
+                        "for a TFLite input with a dynamic batch, its stored shape (the only one it compiles for)")
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
 
     r = sub.add_parser("run", help="compile (if needed), build and run a model on inputs")

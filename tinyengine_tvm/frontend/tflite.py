@@ -47,6 +47,7 @@ class TensorInfo:
     dtype: str
     scale: float | None = None
     zero_point: int | None = None
+    shape_signature: tuple | None = None  # TFLite: -1 marks a dynamic dimension (``shape`` holds a placeholder)
 
 
 _TFLITE_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
@@ -89,7 +90,35 @@ def _tensor_info(sg, idx) -> TensorInfo:
     if q is not None and q.ScaleLength() > 0:
         scale = float(q.ScaleAsNumpy()[0])
         zp = int(q.ZeroPointAsNumpy()[0]) if q.ZeroPointLength() > 0 else 0
-    return TensorInfo(name, tuple(int(d) for d in t.ShapeAsNumpy()), _TFLITE_DTYPES.get(t.Type(), f"type{t.Type()}"), scale, zp)
+    sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() > 0 else None
+    return TensorInfo(name, tuple(int(d) for d in t.ShapeAsNumpy()), _TFLITE_DTYPES.get(t.Type(), f"type{t.Type()}"),
+                      scale, zp, sig)
+
+
+def check_static_inputs(inputs, label: str, input_shapes=None) -> None:
+    """Refuse an input with a dynamic dimension (-1 in its ``shape_signature``, or a non-positive ``shape``):
+    the C program is compiled for one shape. ``input_shapes`` (name -> shape) may confirm the stored
+    placeholder shape of a dynamic batch, which is what LiteRT runs when the input is not resized."""
+    given = dict(input_shapes or {})
+    for t in inputs:
+        dims = list(t.shape_signature if t.shape_signature is not None else t.shape)
+        stored = list(t.shape)
+        if t.name in given:
+            want = [int(d) for d in given.pop(t.name)]
+            if want != stored or any(d <= 0 for d in stored):
+                raise TinyEngineError(f"{label}: input_shapes gives {want} for input '{t.name}', but a TFLite model compiles "
+                                      f"only at its stored shape {stored}; re-export the model with the shape you want")
+            continue
+        if all(d > 0 for d in dims) and all(d > 0 for d in stored):
+            continue
+        fix = ("re-export the model with a fixed input shape (Keras: keras.Input(shape=..., batch_size=1); "
+               "TFLiteConverter: a concrete function with a fully specified tf.TensorSpec)")
+        if all(d > 0 for d in dims[1:]) and all(d > 0 for d in stored):  # only the batch is open
+            fix += f", or compile it for its stored shape: --input-shape {t.name}:{','.join(map(str, stored))}"
+        raise TinyEngineError(f"{label}: input '{t.name}' has a dynamic shape {dims} (TFLite shape_signature; "
+                              f"stored placeholder shape {stored}): {fix}")
+    if given:
+        raise TinyEngineError(f"{label}: input_shapes names unknown input(s) {sorted(given)}; inputs are {[t.name for t in inputs]}")
 
 
 def model_io(m) -> tuple[list[TensorInfo], list[TensorInfo]]:
@@ -134,19 +163,18 @@ def _converter_class():
     return TinyEngineOperatorConverter
 
 
-def from_tflite(model):
+def from_tflite(model, input_shapes=None):
     """Import a TFLite model (path or bytes) into a Relax IRModule.
 
-    Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists.
+    Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists. An input with a dynamic
+    dimension is refused (``check_static_inputs``) unless ``input_shapes`` confirms its stored shape.
     """
     from tvm.relax.frontend.tflite import from_tflite as tvm_from_tflite
 
     m, _, label = read_model(model)
     check_supported(m, label)
     inputs, outputs = model_io(m)
-    for t in inputs:
-        if any(d <= 0 for d in t.shape):
-            raise TinyEngineError(f"{label}: input '{t.name}' has a dynamic shape {list(t.shape)}; give a static shape")
+    check_static_inputs(inputs, label, input_shapes)
     try:
         mod = tvm_from_tflite(
             m,
