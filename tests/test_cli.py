@@ -136,3 +136,56 @@ def test_recompiling_into_own_project_dir_replaces_it(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (out / "stale.c").exists() and (out / "model.c").is_file()
     assert json.loads((out / "report.json").read_text())["macs"] == json.loads(r.stdout)["macs"]
+
+
+# -- issue 10 defect 3: file system refusals are one line, exit 1, nothing left behind --------------
+
+def _readonly_cli(tmp_path, *args):
+    """Run the CLI with tmp_path/ro a read-only folder. As root, permission bits do not stop writes, so
+    the folder is a read-only bind mount in a private mount namespace (unshare -m); otherwise chmod 555."""
+    ro = tmp_path / "ro"
+    ro.mkdir(exist_ok=True)
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        try:
+            return cli(*args)
+        finally:
+            ro.chmod(0o755)
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("root without unshare: no way to make a folder read-only here")
+    cmd = " ".join(shlex.quote(str(a)) for a in [*CLI, *args])
+    script = f"mount --bind {shlex.quote(str(ro))} {shlex.quote(str(ro))} && mount -o remount,bind,ro {shlex.quote(str(ro))} && exec {cmd}"
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"root without mount namespaces ({probe.stderr.strip()}): no way to make a folder read-only here")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+
+
+def test_compile_into_unwritable_places(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    (tmp_path / "file").write_text("a regular file")
+    r = cli("compile", lenet, "-o", tmp_path / "file" / "out")
+    assert_clean_error(r, "is a file, not a directory")
+    assert (tmp_path / "file").read_text() == "a regular file"
+    assert_clean_error(cli("compile", lenet, "-o", tmp_path / "file"), "is a file")
+    r = _readonly_cli(tmp_path, "compile", lenet, "-o", tmp_path / "ro" / "sub" / "out")  # under a read-only parent
+    assert_clean_error(r, "not writable")
+    r = _readonly_cli(tmp_path, "compile", lenet, "-o", tmp_path / "ro")  # the (empty) folder itself read-only
+    assert_clean_error(r, "not writable")
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_run_and_profile_outputs_into_missing_or_readonly_folders(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), np.float32))
+    r = cli("run", lenet, "--input", tmp_path / "x.npy", "--output", tmp_path / "missing" / "y.npz")
+    assert_clean_error(r, "does not exist")
+    r = _readonly_cli(tmp_path, "run", lenet, "--input", tmp_path / "x.npy", "--output", tmp_path / "ro" / "y.npz")
+    assert_clean_error(r, "not writable")
+    r = cli("profile", lenet, "--plot", tmp_path / "missing" / "mem.png")
+    assert_clean_error(r, "does not exist")
+    assert not (tmp_path / "missing").exists() and list((tmp_path / "ro").iterdir()) == []

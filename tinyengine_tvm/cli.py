@@ -64,6 +64,47 @@ def _budget_args(p) -> None:
     p.add_argument("--stack", default=None, help="Cortex-M targets: stack size in bytes (default 4096)")
 
 
+def _probe_dir(d: str, what: str) -> None:
+    """Raise TinyEngineError unless files can be created in the existing directory d: a real write
+    (a temporary file, removed at once), since permission bits say nothing for root or read-only mounts."""
+    from .errors import TinyEngineError
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tinyengine_probe_", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise TinyEngineError(f"cannot write {what}: {d or '.'} is not writable ({err.strerror})") from None
+
+
+def check_output_dir(path: str) -> None:
+    """Before any work: the output folder (made later, with its missing parents) can be written."""
+    from .errors import TinyEngineError
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TinyEngineError(f"output directory {path} is a file")
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise TinyEngineError(f"cannot create output directory {path}: {probe} is a file, not a directory")
+    _probe_dir(probe, f"output directory {path}")
+
+
+def check_output_file(path: str, what: str) -> None:
+    """Before any work: the folder of an output file exists and can be written."""
+    from .errors import TinyEngineError
+
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise TinyEngineError(f"{what} {path} is a directory; give a file name")
+    if not os.path.isdir(d):
+        why = "is a file, not a folder" if os.path.exists(d) else "does not exist"
+        raise TinyEngineError(f"cannot write {what} {path}: {d} {why}")
+    _probe_dir(d, f"{what} {path}")
+
+
 def _load_inputs(path: str, specs) -> list:
     import numpy as np
 
@@ -112,6 +153,7 @@ def _cmd_compile(args) -> int:
     from .api import compile as te_compile
 
     out = args.output
+    check_output_dir(out)
     cm = te_compile(args.model, target=args.target, calibration=args.calibration, input_shapes=_input_shapes(args.input_shape),
                     calibration_method=args.calibration_method, calibration_engine=args.calibration_engine,
                     **_budget_kw(args))
@@ -209,6 +251,7 @@ def _cmd_run(args) -> int:
     from .errors import TinyEngineError
 
     target = get(args.target).name if args.target is not None else None
+    check_output_file(args.output, "output file")
     if args.runner is not None and (target or "") in ("", "host") and not os.path.isdir(args.model):
         raise TinyEngineError(f"--runner {args.runner} needs a Cortex-M --target (e.g. --target cortex-m7)")
     if os.path.isdir(args.model):
@@ -255,6 +298,8 @@ def _cmd_profile(args) -> int:
     from .api import compile as te_compile
     from .planner.report import format_table, layer_rows, plot_timeline
 
+    if args.plot:
+        check_output_file(args.plot, "plot")
     cm = te_compile(args.model, target=args.target)
     label = os.path.basename(os.fspath(args.model))
     if args.plot:
@@ -283,6 +328,12 @@ def main(argv=None) -> int:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)
         print(f"tinyengine-tvm: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file system refusal not caught earlier: still one line, nothing left behind
+        if out_dir and not existed:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"tinyengine-tvm: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if out_dir and not existed:
