@@ -234,6 +234,10 @@ class _Emitter:
             else:
                 mult, shift = p["mult"], p["shift"]
             call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {mult}, {shift});"
+            if "act_min" in p:  # standalone RELU / RELU6: clamp the requantized output (clamp_s8.c)
+                if "clamp_s8.c" not in self.extra_sources:
+                    self.extra_sources.append("clamp_s8.c")
+                call += f" te_clamp_s8({p['n']}, {out}, {int(p['act_min'])}, {int(p['act_max'])});"
         elif k == "log_softmax":
             call = f"te_log_softmax_f32({p['rows']}, {p['cols']}, {ins[0]}, {out});"
         elif k == "reshape":

@@ -311,7 +311,11 @@ def describe(func: relax.Function) -> dict:
     if kind == "requantize":
         (si, zi), (so, zo) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
         m, sh = quant.requantize_params(si, so)
-        return {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        p = {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        lo, hi = _act_range(calls)  # a standalone RELU / RELU6 / RELU_N1_TO_1: LiteRT's ReluX clamps after requantizing
+        if (lo, hi) != (-128, 127):
+            p.update(act_min=lo, act_max=hi)
+        return p
     if kind == "pad":
         p = calls["relax.nn.pad"][0]
         pw = [int(v) for v in p.attrs.pad_width]
@@ -342,8 +346,8 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     w_deq = _weight_deqs(calls)[0]
     src = calls.value(w_deq.args[0])
     w = const_value(src.args[0] if call_op_name(src) == "relax.permute_dims" else src)
-    if kind == "conv2d":  # HWIO -> OHWI
-        w = np.ascontiguousarray(w.transpose(3, 0, 1, 2))
+    if kind == "conv2d":  # HWIO (also a one-channel depthwise filter reshaped to it) -> OHWI
+        w = np.ascontiguousarray(w.reshape(shape_of(calls["relax.nn.conv2d"][0].args[1])).transpose(3, 0, 1, 2))
     elif kind == "depthwise_conv2d":  # 1HWC (TFLite) or HWC1 (HWOI, ONNX/PyTorch) -> HWC: same memory order
         k_h, k_w, out_c = shape_of(calls["relax.nn.conv2d"][0].args[1])[:3]
         w = np.ascontiguousarray(w.reshape(k_h, k_w, out_c))
