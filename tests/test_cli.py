@@ -189,3 +189,25 @@ def test_run_and_profile_outputs_into_missing_or_readonly_folders(tmp_path):
     r = cli("profile", lenet, "--plot", tmp_path / "missing" / "mem.png")
     assert_clean_error(r, "does not exist")
     assert not (tmp_path / "missing").exists() and list((tmp_path / "ro").iterdir()) == []
+
+
+def test_calibration_with_tflite_and_empty_file_as_output(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    np.savez(tmp_path / "calib.npz", x=np.zeros((2, 1, 28, 28), np.float32))
+    r = cli("compile", lenet, "-o", tmp_path / "o", "--calibration", tmp_path / "calib.npz")
+    assert_clean_error(r, "drop --calibration")
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "empty").write_bytes(b"")
+    r = cli("compile", lenet, "-o", tmp_path / "empty")
+    assert_clean_error(r, "is a file")
+    assert "not empty" not in r.stderr
+
+
+def test_export_onto_an_empty_file_says_what_it_is(tmp_path):
+    import tinyengine_tvm as te
+    from tinyengine_tvm.errors import TinyEngineError
+
+    (tmp_path / "empty").write_bytes(b"")
+    cm = te.compile(model_path("lenet_mnist.tflite"))
+    with pytest.raises(TinyEngineError, match="is a file, not a directory"):
+        cm.export(tmp_path / "empty")

@@ -86,7 +86,9 @@ class CompiledModel:
         from .codegen.emitter import emit
 
         out_dir = os.fspath(out_dir)
-        if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise TinyEngineError(f"output directory {out_dir} is a file, not a directory")
+        if os.path.exists(out_dir) and os.listdir(out_dir):
             # Re-exporting over a project this compiler wrote is fine; anything else is the user's.
             if not os.path.isfile(os.path.join(out_dir, PROJECT_MARKER)):
                 raise TinyEngineError(f"output directory {out_dir} exists and is not empty (and is not a tinyengine-tvm project)")
@@ -289,6 +291,10 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         raise TinyEngineError(f"cannot compile a {type(model).__name__}; give a .tflite path, its bytes, or a tvm.IRModule")
     from .frontend.tflite import from_tflite
 
+    if calibration is not None:
+        what = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
+        raise TinyEngineError(f"{what}: calibration data applies to float ONNX / PyTorch models; a TFLite model carries "
+                              "its own int8 quantization (drop --calibration)")
     mod, inputs, outputs = from_tflite(model, input_shapes)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
     cm = build(mod, target, source=label, **budget_kw)
