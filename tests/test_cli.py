@@ -211,3 +211,30 @@ def test_export_onto_an_empty_file_says_what_it_is(tmp_path):
     cm = te.compile(model_path("lenet_mnist.tflite"))
     with pytest.raises(TinyEngineError, match="is a file, not a directory"):
         cm.export(tmp_path / "empty")
+
+
+def test_run_onnx_file_takes_and_returns_what_onnxruntime_does(tmp_path):
+    """`run MODEL.onnx`: NCHW arrays in and out, as onnxruntime; the compiled C interface stays NHWC."""
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph
+
+    g = QDQGraph()  # Q -> DQ -> MaxPool 2x2 -> Q -> DQ: int8 all the way, exact
+    d, _, _ = g.qdq("x", 0.02, -3)
+    y, _, _ = g.qdq(g.op("MaxPool", [d], kernel_shape=[2, 2], strides=[2, 2]), 0.02, -3)
+    q = g.model(y, [1, 3, 6, 8], [1, 3, 3, 4])
+    rng = np.random.default_rng(5)
+    (tmp_path / "pool.onnx").write_bytes(q.SerializeToString())
+    x = rng.uniform(-1, 1, (1, 3, 6, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = cli("run", tmp_path / "pool.onnx", "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npz")["output_0"]
+    ref = om.ort_run(q, [x])[0]
+    assert y.shape == ref.shape == (1, 3, 3, 4)
+    np.testing.assert_array_equal(y, ref)
+    np.save(tmp_path / "x_nhwc.npy", x.transpose(0, 2, 3, 1))
+    r = cli("run", tmp_path / "pool.onnx", "--input", tmp_path / "x_nhwc.npy", "--output", tmp_path / "y2.npz")
+    assert_clean_error(r, "NCHW, as onnxruntime takes it")
+    r = cli("compile", tmp_path / "pool.onnx", "-o", tmp_path / "proj")
+    assert r.returncode == 0, r.stderr
+    assert "NHWC" in (tmp_path / "proj" / "model.h").read_text()

@@ -49,6 +49,7 @@ class CompiledModel:
         self.last_measurement = None    # set by run() on a Cortex-M target
         self._build_dir = None
         self._exes = {}
+        self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
 
     # -- reporting -------------------------------------------------------------------
     def report(self) -> dict:
@@ -277,6 +278,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         for spec, name in zip(cm.inputs, names):
             spec.name = name
         cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
+        cm.source_layout = "NCHW"  # the source model's 4-D tensors; the compiled C interface is NHWC
         return cm
     if isinstance(model, tvm.IRModule):
         return build(model, target, **budget_kw)

@@ -133,6 +133,22 @@ def _load_inputs(path: str, specs) -> list:
     return out
 
 
+def _nchw_to_nhwc(arrays, specs) -> list:
+    """ONNX model files take what onnxruntime takes: 4-D inputs NCHW; the compiled model's are NHWC."""
+    from .errors import TinyEngineError
+
+    out = []
+    for a, spec in zip(arrays, specs):
+        if a.ndim == 4 and len(spec.shape) == 4:
+            n, h, w, c = spec.shape
+            if list(a.shape) != [n, c, h, w]:
+                raise TinyEngineError(f"input '{spec.name}': expected shape {[n, c, h, w]} (NCHW, as onnxruntime takes it), "
+                                      f"got {list(a.shape)}")
+            a = a.transpose(0, 2, 3, 1)
+        out.append(a)
+    return out
+
+
 def _input_shapes(specs):
     """--input-shape NAME:D0,D1,... (repeatable) -> {name: (d0, d1, ...)}."""
     from .errors import TinyEngineError
@@ -261,13 +277,19 @@ def _cmd_run(args) -> int:
 
         cm = te_compile(args.model, target=target or "host", **_budget_kw(args))
         rep = cm.report()
+        arrays = _load_inputs(args.input, cm.inputs)
+        nchw = cm.source_layout == "NCHW"
+        if nchw:  # an ONNX file: the arrays onnxruntime takes (NCHW images), the compiled program's NHWC inside
+            arrays = _nchw_to_nhwc(arrays, cm.inputs)
         if cm.budgets is None:
-            outs, m = cm.run(_load_inputs(args.input, cm.inputs)), None
+            outs, m = cm.run(arrays), None
         else:
-            arrays = cm.check_inputs(_load_inputs(args.input, cm.inputs))
+            arrays = cm.check_inputs(arrays)
             outs, m = _measure(cm._project(), get(cm.target), cm.budgets, arrays,
                                [(t.shape, t.dtype) for t in cm.outputs], cm.graph.ops, args)
             m.update(arena_bytes=cm.plan.arena_bytes, macs=cm.graph.macs)
+        if nchw:
+            outs = [np.ascontiguousarray(o.transpose(0, 3, 1, 2)) if o.ndim == 4 else o for o in outs]
     np.savez(args.output, **{f"output_{i}": o for i, o in enumerate(outs)})
     if args.json:
         res = {"arena_bytes": rep["arena_bytes"], "weight_bytes": rep["weight_bytes"], "macs": rep["macs"]}
