@@ -238,3 +238,13 @@ def test_run_onnx_file_takes_and_returns_what_onnxruntime_does(tmp_path):
     r = cli("compile", tmp_path / "pool.onnx", "-o", tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     assert "NHWC" in (tmp_path / "proj" / "model.h").read_text()
+
+
+def test_version_and_help_texts():
+    import tinyengine_tvm
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"tinyengine-tvm {tinyengine_tvm.__version__}"
+    h = " ".join(cli("compile", "--help").stdout.split())
+    assert "deleted and replaced" in h and "refused and left as it is" in h
+    assert "host included" in h  # --sram is checked on the host too

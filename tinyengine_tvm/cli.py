@@ -16,11 +16,15 @@ import tempfile
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyengine-tvm", description="Compile int8 models to standalone C for microcontrollers.")
+    p.add_argument("--version", action="version", version=f"tinyengine-tvm {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model into a C project")
     c.add_argument("model", help="model file (.tflite, or .onnx: QDQ int8, or float with --calibration)")
-    c.add_argument("-o", "--output", required=True, help="output directory for the C project (must not exist or be empty)")
+    c.add_argument("-o", "--output", required=True,
+                   help="output directory for the C project: created if missing; an empty folder is filled; a project this "
+                        "command wrote before (it holds report.json) is deleted and replaced; any other non-empty folder "
+                        "is refused and left as it is")
     c.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     _budget_args(c)
     c.add_argument("--calibration", default=None, metavar="DATA.npz|DIR",
@@ -58,8 +62,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tinyengine-tvm")
+    except Exception:  # not installed as a distribution (a source checkout on sys.path)
+        from . import __version__
+
+        return __version__
+
+
 def _budget_args(p) -> None:
-    p.add_argument("--sram", default=None, help="Cortex-M targets: SRAM budget in bytes (e.g. 320K); default: the board's RAM")
+    p.add_argument("--sram", default=None,
+                   help="SRAM budget in bytes (e.g. 320K): the arena must fit (every target, host included); on Cortex-M "
+                        "targets also the firmware's RAM region (default: the board's RAM)")
     p.add_argument("--flash", default=None, help="Cortex-M targets: Flash budget in bytes (e.g. 1M); default: the board's")
     p.add_argument("--stack", default=None, help="Cortex-M targets: stack size in bytes (default 4096)")
 
