@@ -184,8 +184,8 @@ def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None)
         return False
     if keeps_contract or not _overlaps(em, op):
         return True
-    if overlap_safe is None or len(op.inputs) != 1:
-        return False
+    if overlap_safe is None or len(op.inputs) != 1 or int(op.params.get("batch", 1)) > 1:
+        return False  # overlap_safe checks one image's order; a batch loop repeats it at other offsets
     return bool(overlap_safe(em.p.offsets[op.inputs[0]], em.p.offsets[op.output]))
 
 

@@ -11,7 +11,7 @@ module as a reference.
 Patterns (in priority order, longest first):
 
 ==============================  ==================================================================
-``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
+``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W) or reshape(deq(W[1,H,W,M]))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.depthwise_conv2d`` same with groups == input channels, W (reshaped) in HWOI
 ``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.add``              add(deq(a), deq(b)) [-> relu | float clip] -> quantize [-> clip]
@@ -82,7 +82,14 @@ def _conv_check(depthwise: bool):
         in_c = int(conv.args[0].ty.shape[3])
         if depthwise:
             return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
-        return groups == 1 and str(conv.attrs.kernel_layout) == "HWIO"
+        if groups != 1 or str(conv.attrs.kernel_layout) != "HWIO":
+            return False
+        # TFLite's one-channel depthwise conv (depth multiplier M) is a plain conv over reshape(deq(W[1,H,W,M])):
+        # the reshape keeps memory order and the output-channel axis last, where the scales are
+        w = ctx.annotated_expr["weight"]
+        w_shape, hwio = [int(d) for d in w.ty.shape], [int(d) for d in conv.args[1].ty.shape]
+        per_tensor = int(np.prod([int(d) for d in w.args[1].ty.shape])) == 1
+        return w_shape == hwio or (w_shape[-1] == hwio[-1] and (per_tensor or int(w.attrs.axis) in (-1, len(w_shape) - 1)))
 
     return check
 
@@ -103,7 +110,8 @@ def _patterns() -> list[FusionPattern]:
             x = wildcard()
             w = _const_deq()
             # depthwise: TFLite writes reshape(deq(W[1,H,W,O])); ONNX/PyTorch after FoldConstantLayout deq(W[H,W,O,1])
-            weight = (is_op("relax.reshape")(w, wildcard()) | w) if depthwise else w
+            # conv: reshape(deq(W[1,H,W,M])) for TFLite's one-channel depthwise conv
+            weight = is_op("relax.reshape")(w, wildcard()) | w
             op = is_op("relax.nn.conv2d")(_deq(x), weight)
             return op, {"input": x, "weight": w, "op": op}
 
@@ -216,6 +224,16 @@ def _patterns() -> list[FusionPattern]:
     act = is_op("relax.clip")(_deq(x), wildcard(), wildcard()) | is_op("relax.nn.relu")(_deq(x))
     q = is_op("relax.quantize")(act, is_const(), is_const())
     pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, bounds_implied))
+
+    def per_tensor_int8(ctx) -> bool:
+        """Any other standalone relu / clip (TFLite RELU, RELU6, RELU_N1_TO_1): requantize, then clamp to the
+        activation's int8 range (annotate: act_min / act_max)."""
+        return _int8_input(ctx) and const_value(ctx.annotated_expr["quantize"].args[1]).size == 1
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard()) | is_op("relax.nn.relu")(_deq(x))
+    q = is_op("relax.quantize")(act, is_const(), is_const())
+    pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, per_tensor_int8))
 
     x = wildcard()
     q = is_op("relax.quantize")(x, is_const(), is_const())

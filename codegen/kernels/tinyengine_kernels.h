@@ -378,6 +378,9 @@ void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* 
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
                                       const int32_t* bias, const double* scale, int8_t* out);
 
+/* Clamp int8 data in place to [lo, hi] (after te_requantize_s8: a standalone RELU / RELU6, LiteRT's ReluX). */
+void te_clamp_s8(int32_t n, int8_t* data, int32_t lo, int32_t hi);
+
 #ifdef __cplusplus
 }
 #endif

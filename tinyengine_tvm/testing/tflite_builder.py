@@ -275,6 +275,7 @@ class _Tensor:
     scale: np.ndarray | None = None
     zero_point: np.ndarray | None = None
     quantized_dimension: int = 0
+    shape_signature: tuple[int, ...] | None = None  # -1 = dynamic dimension (TFLite's shape_signature)
 
 
 @dataclasses.dataclass
@@ -348,9 +349,12 @@ class ModelBuilder:
             k += 1
         return name
 
-    def input(self, name, shape, dtype="int8", scale=None, zero_point=None) -> int:
-        """A graph input (no buffer data); registered as a subgraph input, in call order."""
+    def input(self, name, shape, dtype="int8", scale=None, zero_point=None, shape_signature=None) -> int:
+        """A graph input (no buffer data); registered as a subgraph input, in call order.
+        ``shape_signature`` (e.g. (-1, 96, 96, 3)) marks dimensions as dynamic, as TFLite's converter does."""
         idx = self._add_tensor(name, shape, dtype, 0, scale, zero_point, 0)
+        if shape_signature is not None:
+            self._tensors[idx].shape_signature = tuple(int(d) for d in shape_signature)
         self._inputs.append(idx)
         return idx
 
@@ -570,6 +574,7 @@ class ModelBuilder:
     def _write_tensor(self, b: flatbuffers.Builder, t: _Tensor) -> int:
         name = b.CreateString(t.name)
         shape = self._int32_vector(b, t.shape)
+        sig = self._int32_vector(b, t.shape_signature) if t.shape_signature is not None else None
         quant = None
         if t.scale is not None:
             scale_vec = b.CreateNumpyVector(t.scale.astype(np.float32))
@@ -581,6 +586,8 @@ class ModelBuilder:
             quant = tflite.QuantizationParametersEnd(b)
         tflite.TensorStart(b)
         tflite.TensorAddShape(b, shape)
+        if sig is not None:
+            tflite.TensorAddShapeSignature(b, sig)
         tflite.TensorAddType(b, TENSOR_TYPES[t.dtype])
         tflite.TensorAddBuffer(b, t.buffer)
         tflite.TensorAddName(b, name)
