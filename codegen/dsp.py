@@ -704,6 +704,8 @@ def _fc_dscale_call(em, op, scales):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("out_stride"):
+        return None  # a channel slice of a concat (concat_views.py): only the portable kernels write strided
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

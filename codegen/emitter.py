@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import quant
+from .emit_topology import TOPOLOGY_EMITTERS
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
 
@@ -41,6 +42,7 @@ _KERNEL_SOURCES = {
     "requantize": ["quantize.c"],
     "log_softmax": ["log_softmax_f32.c"],
     "reshape": [],
+    "concat": ["copy_rows_s8.c"],  # detection heads / topology: codegen/emit_topology.py
 }
 _COMMON_SOURCES = ["te_requantize.c"]
 _HEADER = "tinyengine_kernels.h"
@@ -48,7 +50,7 @@ _HEADER = "tinyengine_kernels.h"
 _STRUCT_FIELDS = {
     "te_conv_params": ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
                        "dil_h", "dil_w", "pad_top", "pad_left", "depth_multiplier", "in_offset", "out_offset",
-                       "act_min", "act_max"],
+                       "act_min", "act_max", "out_stride"],
     "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel"],
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
@@ -74,8 +76,12 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
+_OPTIONAL_FIELDS = {"out_stride"}  # absent: 0, the kernel's default (contiguous output)
+
+
 def _struct(ctype: str, name: str, params: dict) -> str:
-    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype])
+    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype]
+                       if f in params or f not in _OPTIONAL_FIELDS)
     return f"static const {ctype} {name} = {{{fields}}};\n"
 
 
@@ -107,7 +113,8 @@ class _Emitter:
         if tensor in self.g.outputs:
             return f"output_{self.g.outputs.index(tensor)}"
         if root in self.g.outputs:
-            return f"output_{self.g.outputs.index(root)}"
+            inside = getattr(self.p, "view_offsets", {}).get(tensor, 0)  # a concat slice of an output
+            return f"(output_{self.g.outputs.index(root)} + {inside})" if inside else f"output_{self.g.outputs.index(root)}"
         off = self.p.offsets[tensor]
         return f"({'const ' if const else ''}{ctype}*)(arena.bytes + {off})"
 
@@ -117,6 +124,11 @@ class _Emitter:
 
     def emit_op(self, op):
         k, p, n = op.kernel, op.params, op.name
+        if k in TOPOLOGY_EMITTERS:  # concat, slices, softmax ...
+            shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
+            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n"
+                             f"  {TOPOLOGY_EMITTERS[k](self, op)}")
+            return
         special = self.specialize(self, op) if self.specialize is not None else None
         if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
             self.extra_sources += [f for f in special[1] if f not in self.extra_sources]

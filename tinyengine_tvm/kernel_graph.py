@@ -59,6 +59,7 @@ class KernelGraph:
     ops: list            # KernelOp, in execution order
     inputs: list         # tensor names
     outputs: list        # tensor names
+    views: dict = field(default_factory=dict)  # tensor -> concat_views.View: a slice written in place into a concat
 
     @property
     def macs(self) -> int:
@@ -160,7 +161,11 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
         if not (isinstance(o, relax.Var) and o in names):
             raise TinyEngineError(f"model output {o} is not a tensor produced by a kernel")
         outputs.append(names[o])
-    return KernelGraph(tensors, ops, inputs, outputs)
+    graph = KernelGraph(tensors, ops, inputs, outputs)
+    from .concat_views import assign_views
+
+    assign_views(graph)  # zero-copy concatenation: producers write straight into their slice
+    return graph
 
 
 def _plain(value):

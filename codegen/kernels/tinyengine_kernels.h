@@ -61,6 +61,9 @@ typedef struct {
   int32_t in_offset;           /* -input zero point */
   int32_t out_offset;          /* output zero point */
   int32_t act_min, act_max;    /* clamp, in the output's int8 domain */
+  int32_t out_stride;          /* elements from one output pixel to the next (0: out_c); > out_c when the
+                                  output is a channel slice of a concatenation (te_conv2d_s8, te_conv2d_1x1_s8,
+                                  te_depthwise_conv2d_s8 honour it; the planner never overlaps such an output) */
 } te_conv_params;
 
 /* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
@@ -377,6 +380,12 @@ void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* 
  * build instead: scale[] holds the float32 scales, any in_n % 4 == 0. */
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
                                       const int32_t* bias, const double* scale, int8_t* out);
+
+/* ---- detection heads / topology (concat, slices, softmax ...) ---- */
+/* `rows` runs of `width` bytes from in + r * in_stride to out + r * out_stride (copy_rows_s8.c);
+ * in and out must not overlap. */
+void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                     int8_t* out);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,8 @@ from ..errors import TinyEngineError, UnsupportedOperatorError
 
 # TFLite builtins the kernel graph can express. TRANSPOSE is accepted only where a
 # pass can sink it into a following reduction (checked again when partitioning).
-SUPPORTED_OPS = frozenset(
+_TOPOLOGY_OPS = {"CONCATENATION"}  # detection heads / topology (concat_views.py, annotate_topology.py)
+SUPPORTED_OPS = _TOPOLOGY_OPS | frozenset(
     {
         "QUANTIZE",
         "DEQUANTIZE",
