@@ -26,6 +26,33 @@ def _concat(em, op) -> str:
     return "\n  ".join(lines)
 
 
+def _softmax(em, op) -> str:
+    p = op.params
+    from .emitter import _c_float
+
+    tab = em.float_const(f"{op.name}_table", p["table"])
+    return (f"te_softmax_s8({p['rows']}, {p['cols']}, {tab}, {_c_float(p['out_scale'])}, {p['out_zp']}, "
+            f"{em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});")
+
+
+def _slice(em, op) -> str:
+    """A slice of the last axis only (a channel split) is a strided row copy; anything else te_slice_s8."""
+    p, n = op.params, op.name
+    d, o, b, st = p["in_dims"], p["out_dims"], p["begin"], p["step"]
+    src = em.ptr(op.inputs[0], const=True)
+    if d[:3] == o[:3] and st[3] == 1:
+        rows = o[0] * o[1] * o[2]
+        return f"te_copy_rows_s8({rows}, {o[3]}, {d[3]}, {o[3]}, {src} + {b[3]}, {em.ptr(op.output)});"
+    fields = ", ".join(f".{k} = {{{', '.join(str(int(v)) for v in p[k2])}}}"
+                       for k, k2 in (("in_dims", "in_dims"), ("out_dims", "out_dims"), ("begin", "begin"), ("step", "step")))
+    em.params.append(f"static const te_slice_params {n}_p = {{{fields}}};\n")
+    return f"te_slice_s8(&{n}_p, {src}, {em.ptr(op.output)});"
+
+
 TOPOLOGY_EMITTERS = {
     "concat": _concat,
+    "softmax": _softmax,
+    "slice": _slice,
 }
+# kernel kind -> C sources (emitter._KERNEL_SOURCES takes these)
+TOPOLOGY_SOURCES = {"concat": ["copy_rows_s8.c"], "softmax": ["softmax_s8.c"], "slice": ["copy_rows_s8.c", "slice_s8.c"]}

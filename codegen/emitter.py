@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import quant
-from .emit_topology import TOPOLOGY_EMITTERS
+from .emit_topology import TOPOLOGY_EMITTERS, TOPOLOGY_SOURCES
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
 
@@ -42,7 +42,7 @@ _KERNEL_SOURCES = {
     "requantize": ["quantize.c"],
     "log_softmax": ["log_softmax_f32.c"],
     "reshape": [],
-    "concat": ["copy_rows_s8.c"],  # detection heads / topology: codegen/emit_topology.py
+    **TOPOLOGY_SOURCES,  # detection heads / topology: codegen/emit_topology.py
 }
 _COMMON_SOURCES = ["te_requantize.c"]
 _HEADER = "tinyengine_kernels.h"

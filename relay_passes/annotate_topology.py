@@ -13,7 +13,7 @@ from tvm import relax
 from ..errors import UnsupportedOperatorError
 from ._util import const_value, scalar, shape_of
 
-TOPOLOGY_KINDS = frozenset({"concat"})
+TOPOLOGY_KINDS = frozenset({"concat", "softmax", "slice"})
 
 
 def _qp(call) -> tuple[float, int]:
@@ -64,7 +64,76 @@ def _concat(func, calls) -> dict:
     }
 
 
+def _expf_f32():
+    """The host C library's expf (what LiteRT's std::exp(float) calls), or numpy's float32 exp."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        f = libm.expf
+        f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
+        return lambda v: np.float32(f(float(v)))
+    except (OSError, AttributeError):  # pragma: no cover - no C library to ask
+        return lambda v: np.exp(np.float32(v))
+
+
+def softmax_table(in_scale: float, beta: float = 1.0) -> list:
+    """LiteRT's int8 SOFTMAX table (what BUILTIN_REF runs: optimized_ops' float lookup-table softmax):
+    table[255 - d] = expf(d * -(in_scale * beta)) in float32 for d = 0..255 (d = row max - value)."""
+    expf = _expf_f32()
+    scale = np.float32(-np.float32(in_scale) * np.float32(beta))
+    table = [0.0] * 256
+    for d in range(256):
+        table[255 - d] = float(expf(np.float32(scale * np.float32(d))))
+    return table
+
+
+def _softmax(func, calls) -> dict:
+    sm = calls["relax.nn.softmax"][0]
+    shape = shape_of(sm)
+    if int(sm.attrs.axis) % len(shape) != len(shape) - 1:
+        raise UnsupportedOperatorError(f"SOFTMAX over axis {int(sm.attrs.axis)} of a {list(shape)} tensor "
+                                       "(only the last axis has a kernel)")
+    deq = calls.value(sm.args[0])
+    (si, _), (so, zo) = _qp(deq), _qp(calls["relax.quantize"][-1])
+    return {"rows": int(np.prod(shape[:-1])), "cols": int(shape[-1]), "out_zp": zo, "out_scale": so,
+            "table": softmax_table(si), "macs": int(np.prod(shape))}
+
+
+def slice_view(in_shape, out_shape, axes, begin, end, strides) -> dict:
+    """A strided slice as 4-D (leading 1s) begin / step per axis, checked against the output shape."""
+    rank = len(in_shape)
+    b, st = [0] * rank, [1] * rank
+    for a, lo, hi, s in zip(axes, begin, end, strides):
+        a = int(a) % rank
+        start, stop, step = slice(int(lo), int(hi), int(s)).indices(int(in_shape[a]))
+        if len(range(start, stop, step)) != int(out_shape[a]) or step <= 0:
+            raise UnsupportedOperatorError(f"STRIDED_SLICE {list(begin)}:{list(end)}:{list(strides)} of a "
+                                           f"{list(in_shape)} tensor (negative steps have no kernel)")
+        b[a], st[a] = start, step
+    if rank > 4:
+        raise UnsupportedOperatorError(f"STRIDED_SLICE of a rank-{rank} tensor (up to 4 has a kernel)")
+    pad = 4 - rank
+    return {"in_dims": [1] * pad + [int(d) for d in in_shape], "out_dims": [1] * pad + [int(d) for d in out_shape],
+            "begin": [0] * pad + b, "step": [1] * pad + st}
+
+
+def _slice(func, calls) -> dict:
+    sl = calls["relax.strided_slice"][0]
+    vals = [[int(v.value) for v in a.fields] for a in sl.args[1:]]
+    axes, begin, end = vals[:3]
+    strides = vals[3] if len(vals) > 3 else [1] * len(axes)
+    p = slice_view(shape_of(sl.args[0]), shape_of(sl), axes, begin, end, strides)
+    p["n"] = int(np.prod(p["out_dims"]))
+    return p
+
+
 def describe_topology(kind: str, func, calls) -> dict:
+    if kind == "softmax":
+        return _softmax(func, calls)
+    if kind == "slice":
+        return _slice(func, calls)
     if kind == "concat":
         return _concat(func, calls)
     raise UnsupportedOperatorError(f"composite {kind} has no kernel")

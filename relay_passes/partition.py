@@ -28,6 +28,9 @@ Patterns (in priority order, longest first):
                                with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
 ``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
+``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
+``tinyengine.reshape``          also squeeze / expand_dims of int8
 ==============================  ==================================================================
 """
 
@@ -261,6 +264,17 @@ def _topology_patterns() -> list[FusionPattern]:
             root, ann = _tail(op, ann, with_clip)
             pats.append(FusionPattern("tinyengine.concat", root, ann,
                                       (lambda k: lambda ctx: all(_int8_input(ctx, f"input{i}") for i in range(k)))(n)))
+    x = wildcard()
+    op = is_op("relax.nn.softmax")(_deq(x))
+    root, ann = _tail(op, {"input": x, "op": op}, False)
+    pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
+                         ("tinyengine.reshape", "relax.expand_dims")):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.strided_slice" else is_op(opname)(x, wildcard(), wildcard(), wildcard())
+        ops_ = [op] + ([is_op(opname)(x, wildcard(), wildcard(), wildcard(), wildcard())] if opname == "relax.strided_slice" else [])
+        for o in ops_:
+            pats.append(FusionPattern(name, o, {"input": x, "op": o, "root": o}, _int8_input))
     return pats
 
 

@@ -387,6 +387,18 @@ void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, c
 void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
                      int8_t* out);
 
+/* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
+ * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
+void te_softmax_s8(int32_t rows, int32_t cols, const float* table, float out_scale, int32_t out_zp,
+                   const int8_t* in, int8_t* out);
+
+/* int8 strided slice of a (up to) 4-D tensor, dims padded with leading 1s (slice_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], out_dims[4], begin[4], step[4];
+} te_slice_params;
+
+void te_slice_s8(const te_slice_params* p, const int8_t* in, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -172,6 +172,15 @@ _OPTION_SPECS: dict[str, tuple[str, list[tuple[str, str, str, Any]]]] = {
     "LEAKY_RELU": ("LeakyReluOptions", [("alpha", "Alpha", "float", 0.2)]),
     "HARD_SWISH": ("HardSwishOptions", []),
 }
+_OPTION_SPECS.update({  # detection heads / topology
+    "SPLIT": ("SplitOptions", [("num_splits", "NumSplits", "int", 2)]),
+    "SPLIT_V": ("SplitVOptions", [("num_splits", "NumSplits", "int", 2)]),
+    "STRIDED_SLICE": ("StridedSliceOptions", [
+        ("begin_mask", "BeginMask", "int", 0), ("end_mask", "EndMask", "int", 0),
+        ("ellipsis_mask", "EllipsisMask", "int", 0), ("new_axis_mask", "NewAxisMask", "int", 0),
+        ("shrink_axis_mask", "ShrinkAxisMask", "int", 0)]),
+    "EXPAND_DIMS": ("ExpandDimsOptions", []),
+})
 _OPTION_SPECS["MAX_POOL_2D"] = ("Pool2DOptions", _OPTION_SPECS["AVERAGE_POOL_2D"][1])
 _OPTION_SPECS["L2_POOL_2D"] = ("Pool2DOptions", _OPTION_SPECS["AVERAGE_POOL_2D"][1])
 
@@ -189,6 +198,7 @@ _CONST_INPUT_KWARGS: dict[str, tuple[str, ...]] = {
     "RESHAPE": ("shape",),
     "TRANSPOSE": ("perm",),
     "RESIZE_NEAREST_NEIGHBOR": ("size",),
+    "EXPAND_DIMS": ("axis",),
 }
 
 # Operator versions the TFLite converter would write for int8 models (the
@@ -216,6 +226,9 @@ _INT8_VERSIONS = {
     "CONCATENATION": 2,
     "TANH": 2,
     "LOGISTIC": 2,
+    "SPLIT": 2,
+    "SPLIT_V": 2,
+    "STRIDED_SLICE": 2,
 }
 
 
