@@ -119,3 +119,32 @@ def test_concat_with_different_scales_is_refused():
     b.output(cat)
     with pytest.raises(te.TinyEngineError, match="scale / zero point differs"):
         te.compile(b.finish())
+
+
+def _pointwise_concat_model():
+    """Three pointwise producers of one channel concat, shaped for each DSP pointwise kernel (clamped,
+    unclamped 4-pixel asm blocks, the in_c = 8 variant) and an odd pixel count (the last pixel alone)."""
+    rng = np.random.default_rng(5)
+    b = tb.ModelBuilder()
+    x = b.input("x", (1, 7, 9, 8), scale=0.04, zero_point=1)
+    parts = [_conv(b, rng, "a", x, 6, act="RELU6"), _conv(b, rng, "c", x, 10), _conv(b, rng, "d", x, 16)]
+    cat = b.tensor("cat", (1, 7, 9, 32), scale=Q[0], zero_point=Q[1])
+    b.op("CONCATENATION", parts, [cat], axis=3)
+    b.output(_conv(b, rng, "head", cat, 8, out_q=(0.05, -2)))
+    return b.finish()
+
+
+@pytest.mark.parametrize("target", ["cortex-m4"])
+def test_strided_pointwise_dsp_kernels_on_qemu(target):
+    """The DSP pointwise kernels write channel slices with te_pw_params.out_stride: same bytes as LiteRT."""
+    from .mcu_tools import require_arm_tools
+
+    require_arm_tools()
+    model = _pointwise_concat_model()
+    cm = te.compile(bytes(model), target=target)
+    assert len(cm.graph.views) == 3
+    with open(cm._project() + "/model.c") as f:
+        c = f.read()
+    assert c.count(".out_stride = 32") == 3 and "_dsp(&op" in c
+    x = np.random.default_rng(9).integers(-128, 128, size=cm.inputs[0].shape, dtype=np.int8)
+    np.testing.assert_array_equal(cm.run([x])[0], run_litert(bytes(model), [x])[0])

@@ -275,6 +275,7 @@ typedef struct {
   int32_t pixels, in_c, out_c;
   int32_t in_offset, out_offset;
   int32_t act_min, act_max;
+  int32_t out_stride;          /* as te_conv_params.out_stride (0: out_c) */
 } te_pw_params;
 
 /* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512; weights packed as int32 words, rq per channel
