@@ -49,10 +49,18 @@ def _slice(em, op) -> str:
     return f"te_slice_s8(&{n}_p, {src}, {em.ptr(op.output)});"
 
 
+def _pad_channels(em, op) -> str:
+    p, n = op.params, op.name
+    fields = ", ".join(f".{k} = {{{', '.join(str(int(v)) for v in p[k])}}}" for k in ("in_dims", "before", "after"))
+    em.params.append(f"static const te_pad4_params {n}_p = {{{fields}, .value = {int(p['value'])}}};\n")
+    return f"te_pad4_s8(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});"
+
+
 TOPOLOGY_EMITTERS = {
+    "pad_channels": _pad_channels,
     "concat": _concat,
     "softmax": _softmax,
     "slice": _slice,
 }
 # kernel kind -> C sources (emitter._KERNEL_SOURCES takes these)
-TOPOLOGY_SOURCES = {"concat": ["copy_rows_s8.c"], "softmax": ["softmax_s8.c"], "slice": ["copy_rows_s8.c", "slice_s8.c"]}
+TOPOLOGY_SOURCES = {"concat": ["copy_rows_s8.c"], "pad_channels": ["pad4_s8.c"], "softmax": ["softmax_s8.c"], "slice": ["copy_rows_s8.c", "slice_s8.c"]}

@@ -550,6 +550,9 @@ def AnnotateKernelParams(mod, _ctx):
             if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
                 raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
                                                "output's (TFLite's int8 kernel requires them equal)")
+            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))

@@ -13,7 +13,7 @@ from tvm import relax
 from ..errors import UnsupportedOperatorError
 from ._util import const_value, scalar, shape_of
 
-TOPOLOGY_KINDS = frozenset({"concat", "softmax", "slice"})
+TOPOLOGY_KINDS = frozenset({"concat", "softmax", "slice", "pad_channels"})
 
 
 def _qp(call) -> tuple[float, int]:
@@ -129,7 +129,20 @@ def _slice(func, calls) -> dict:
     return p
 
 
+def _pad_channels(func, calls) -> dict:
+    pad = calls["relax.nn.pad"][0]
+    shape = shape_of(pad.args[0])
+    pw = [int(v) for v in pad.attrs.pad_width]
+    if len(shape) > 4:
+        raise UnsupportedOperatorError(f"PAD of a rank-{len(shape)} tensor (up to 4 has a kernel)")
+    lead = 4 - len(shape)
+    return {"in_dims": [1] * lead + list(shape), "before": [0] * lead + pw[0::2], "after": [0] * lead + pw[1::2],
+            "value": int(float(pad.attrs.pad_value)), "n": int(np.prod(shape_of(pad)))}
+
+
 def describe_topology(kind: str, func, calls) -> dict:
+    if kind == "pad_channels":
+        return _pad_channels(func, calls)
     if kind == "softmax":
         return _softmax(func, calls)
     if kind == "slice":

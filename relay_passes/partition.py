@@ -29,6 +29,7 @@ Patterns (in priority order, longest first):
 ``tinyengine.log_softmax``      log_softmax(x: float32)
 ``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
 ``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
 ``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
 ``tinyengine.reshape``          also squeeze / expand_dims of int8
 ==============================  ==================================================================
@@ -268,6 +269,14 @@ def _topology_patterns() -> list[FusionPattern]:
     op = is_op("relax.nn.softmax")(_deq(x))
     root, ann = _tail(op, {"input": x, "op": op}, False)
     pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    def pads_channels(ctx) -> bool:
+        pw = [int(v) for v in ctx.annotated_expr["op"].attrs.pad_width]
+        return _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.pad_mode) == "constant" and (
+            len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)))
+
+    x = wildcard()
+    op = is_op("relax.nn.pad")(x)
+    pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
     for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
                          ("tinyengine.reshape", "relax.expand_dims")):
         x = wildcard()

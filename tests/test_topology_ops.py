@@ -114,3 +114,11 @@ def test_lower_split_to_slices_pass():
         outs.append([o.numpy() for o in vm["main"](tvm.runtime.tensor(x))])
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("paddings", [[[0, 0], [0, 0], [0, 0], [2, 3]], [[0, 0], [1, 0], [0, 2], [1, 1]],
+                                      [[1, 0], [0, 0], [0, 0], [0, 0]]])
+def test_pad_along_channels(paddings):
+    m = tb.pad_model((1, 4, 5, 3), paddings=paddings, in_quant=(0.05, -7))
+    cm = _check(m)
+    assert cm.report()["op_counts"] == {"pad_channels": 1}

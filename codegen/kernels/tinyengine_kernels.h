@@ -400,6 +400,14 @@ typedef struct {
 
 void te_slice_s8(const te_slice_params* p, const int8_t* in, int8_t* out);
 
+/* Constant padding of an int8 tensor of up to 4 dimensions (leading 1s) along any axes (pad4_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], before[4], after[4];
+  int32_t value;
+} te_pad4_params;
+
+void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif
