@@ -18,6 +18,7 @@ from tvm import relax
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
+from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
@@ -290,6 +291,8 @@ def describe(func: relax.Function) -> dict:
     """Kernel parameters of one composite function (see module docstring)."""
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     calls = _calls(func)
+    if kind in TOPOLOGY_KINDS:  # concat, slices, softmax ...: annotate_topology.py
+        return describe_topology(kind, func, calls)
     if kind in ("conv2d", "depthwise_conv2d"):
         return _conv_params(func, calls, kind == "depthwise_conv2d")
     if kind == "fully_connected":
@@ -554,6 +557,12 @@ def AnnotateKernelParams(mod, _ctx):
             if not exact and params.get("count_include_pad") and any(
                     params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
+            if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
+                raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
+                                               "output's (TFLite's int8 kernel requires them equal)")
+            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))

@@ -27,6 +27,11 @@ Patterns (in priority order, longest first):
 ``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC), or deq -> it -> quantize
                                with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
+``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
+``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
+``tinyengine.reshape``          also squeeze / expand_dims of int8
 ==============================  ==================================================================
 """
 
@@ -188,6 +193,8 @@ def _patterns() -> list[FusionPattern]:
             ann["clip"] = root
         pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
 
+    pats += _topology_patterns()  # before the quantize / dequantize patterns, which would claim their ends
+
     # before the quantize / requantize patterns, which would claim its closing quantize
     def nearest_nhwc(ctx) -> bool:
         rs = ctx.annotated_expr["op"]
@@ -256,6 +263,45 @@ def _patterns() -> list[FusionPattern]:
         pats.append(
             FusionPattern(name, op, {"input": x, "op": op, "root": op}, (lambda dt: lambda ctx: dtype_of(ctx.annotated_expr["input"]) == dt)(dtype))
         )
+    return pats
+
+
+MAX_CONCAT_INPUTS = 16
+
+
+def _topology_patterns() -> list[FusionPattern]:
+    """Patterns of the detection-head / topology ops (concat, ...), kept in one block."""
+    from tvm.relax.dpl import is_tuple
+
+    pats = []
+    for with_clip in (False, True):
+        for n in range(2, MAX_CONCAT_INPUTS + 1):
+            xs = [wildcard() for _ in range(n)]
+            op = is_op("relax.concat")(is_tuple([_deq(x) for x in xs]))
+            ann = {"op": op, "input": xs[0]}
+            ann.update({f"input{i}": x for i, x in enumerate(xs)})
+            root, ann = _tail(op, ann, with_clip)
+            pats.append(FusionPattern("tinyengine.concat", root, ann,
+                                      (lambda k: lambda ctx: all(_int8_input(ctx, f"input{i}") for i in range(k)))(n)))
+    x = wildcard()
+    op = is_op("relax.nn.softmax")(_deq(x))
+    root, ann = _tail(op, {"input": x, "op": op}, False)
+    pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    def pads_channels(ctx) -> bool:
+        pw = [int(v) for v in ctx.annotated_expr["op"].attrs.pad_width]
+        return _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.pad_mode) == "constant" and (
+            len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)))
+
+    x = wildcard()
+    op = is_op("relax.nn.pad")(x)
+    pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
+                         ("tinyengine.reshape", "relax.expand_dims")):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.strided_slice" else is_op(opname)(x, wildcard(), wildcard(), wildcard())
+        ops_ = [op] + ([is_op(opname)(x, wildcard(), wildcard(), wildcard(), wildcard())] if opname == "relax.strided_slice" else [])
+        for o in ops_:
+            pats.append(FusionPattern(name, o, {"input": x, "op": o, "root": o}, _int8_input))
     return pats
 
 

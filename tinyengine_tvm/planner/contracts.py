@@ -115,6 +115,7 @@ def choose_functions(graph, target: str = "host", inplace=None) -> dict:
             continue
         r = roots[op.inputs[0]]
         sole = readers.get(r) == 1 and r not in external and roots[op.output] not in external
+        sole = sole and not ({op.inputs[0], op.output} & set(getattr(graph, "views", {})))  # in-place: no views
         t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.output]
         out[op.name] = choose_function(op, sole, t_in.nbytes, t_out.nbytes, target)
     return out
