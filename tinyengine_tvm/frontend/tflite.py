@@ -34,6 +34,12 @@ SUPPORTED_OPS = frozenset(
         "RESIZE_NEAREST_NEIGHBOR",
         "TRANSPOSE",
         "LOG_SOFTMAX",
+        # elementwise (SE blocks, activations): relay_passes/partition.py _elementwise_patterns
+        "MUL",
+        "SUB",
+        "LOGISTIC",
+        "HARD_SWISH",
+        "RELU_N1_TO_1",
     }
 )
 
