@@ -44,6 +44,11 @@ _KERNEL_SOURCES = {
     "log_softmax": ["log_softmax_f32.c"],
     "reshape": [],
     **TOPOLOGY_SOURCES,  # detection heads / topology: codegen/emit_topology.py
+
+    "mul": ["mul_s8.c"],
+    "add_bcast": ["add_bcast_s8.c"],
+    "sub": ["add_bcast_s8.c"],
+    "lut": ["lut_s8.c"],
 }
 _COMMON_SOURCES = ["te_requantize.c"]
 _HEADER = "tinyengine_kernels.h"
@@ -60,6 +65,7 @@ _STRUCT_FIELDS = {
     "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
     "te_resize_params": ["in_h", "in_w", "c", "out_h", "out_w"],
+    "te_mul_params": ["in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max"],
 }
 
 
@@ -259,6 +265,8 @@ class _Emitter:
                 return
             nbytes = self.g.tensors[op.output].nbytes
             call = f"memcpy({out}, {ins[0]}, {nbytes});"
+        elif k in ("mul", "add_bcast", "sub", "lut"):
+            call = self.elementwise_call(op)
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
         self.append_call(op, call)
@@ -288,6 +296,27 @@ class _Emitter:
         rm = self.const("int8_t", f"{n}_row_mode", p["row_mode"]) if any(p["row_mode"]) else "NULL"
         fn = "te_depthwise_conv2d_s8_f32" if op.kernel == "depthwise_conv2d" else "te_conv2d_s8_f32"
         return f"{fn}(&{n}_p, &{n}_f, {ins}, {w}, {tab}, {ws}, {bf}, {rm}, {out});"
+
+    def elementwise_call(self, op) -> str:
+        """te_lut_s8 (table in Flash), or te_mul_s8 / te_add_bcast_s8 with their broadcast loops; a constant
+        operand (``in*_src`` = -1) is passed from Flash."""
+        p, n = op.params, op.name
+        out = self.ptr(op.output)
+        if op.kernel == "lut":
+            tab = self.const("int8_t", f"{n}_table", p["table"])
+            return f"te_lut_s8({int(p['n'])}, {self.ptr(op.inputs[0], const=True)}, {out}, {tab});"
+        srcs = []
+        for key in ("in1_src", "in2_src"):
+            i = int(p[key])
+            srcs.append(self.const("int8_t", f"{n}_operand", op.constants["operand"]) if i < 0
+                        else self.ptr(op.inputs[i], const=True))
+        loops = ", ".join(f".{f} = {{{', '.join(str(int(v)) for v in p[f])}}}" for f in ("d", "s1", "s2"))
+        self.params.append(f"static const te_bcast_params {n}_b = {{{loops}}};\n")
+        if op.kernel == "mul":
+            self.params.append(_struct("te_mul_params", f"{n}_p", p))
+            return f"te_mul_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"
+        self.params.append(_struct("te_add_params", f"{n}_p", p))
+        return f"te_add_bcast_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"
 
     def append_call(self, op, call: str) -> None:
         call = self.batch_loop(op, self.planned_call(op.name, call))

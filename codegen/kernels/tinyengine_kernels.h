@@ -411,6 +411,44 @@ typedef struct {
 
 void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
 
+
+/* ---- elementwise: broadcast binary ops and 256-entry tables (SE blocks, activations) ---- */
+
+/* Broadcasting of two NHWC operands onto the output, collapsed at compile time to 4 loops:
+ * d[4] output extents (d[3] innermost), s1[4] / s2[4] element strides of in1 / in2 per loop
+ * (0 where that operand is broadcast). Writes go out[0], out[1], ... in order. */
+typedef struct {
+  int32_t d[4], s1[4], s2[4];
+} te_bcast_params;
+
+/* TFLite's reference_integer_ops::Mul / BroadcastMul: out = clamp(out_offset +
+ * MultiplyByQuantizedMultiplier((in1 + in1_offset) * (in2 + in2_offset), out_mult, out_shift)). */
+typedef struct {
+  int32_t in1_offset, in2_offset, out_offset, out_mult, out_shift, act_min, act_max;
+} te_mul_params;
+
+void te_mul_s8(const te_mul_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* te_add_s8's arithmetic (SUB: in2_mult negated, as TFLite's sub.cc) with broadcasting. */
+void te_add_bcast_s8(const te_add_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
+                     int8_t* out);
+
+/* out[i] = table[(uint8_t)in[i]]: any int8 -> int8 function of one tensor (LOGISTIC, HARD_SWISH,
+ * RELU_N1_TO_1, ADD / SUB / MUL by a scalar constant), tables computed by the compiler
+ * (codegen/lut.py) from the reference's own arithmetic. Element order: in-place safe. */
+void te_lut_s8(int32_t n, const int8_t* in, int8_t* out, const int8_t* table);
+
+/* te_mul_s8 for in1 [P][C] times a per-channel in2 [C] (the SE gate), SMMULR requantization; only for
+ * layers codegen/dsp.py proves exact. Same element order as te_mul_s8. */
+void te_mul_s8_gate_dsp(const te_mul_params* p, int32_t pixels, int32_t c, const int8_t* in1, const int8_t* in2,
+                        int8_t* out);
+
+/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view with inner % 4 == 0, summing
+ * 16 / 4 channels per step with SXTAB16; same bytes and contract as te_mean_s8. */
+void te_mean_s8_dsp(const te_mean_params* p, const int8_t* in, int8_t* out);
+/* TFLite's folding of 1/n into MEAN's multiplier (shared by te_mean_s8 and te_mean_s8_dsp). */
+void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
+
 #ifdef __cplusplus
 }
 #endif

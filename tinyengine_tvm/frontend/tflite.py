@@ -39,6 +39,12 @@ SUPPORTED_OPS = _TOPOLOGY_OPS | frozenset(
         "RESIZE_NEAREST_NEIGHBOR",
         "TRANSPOSE",
         "LOG_SOFTMAX",
+        # elementwise (SE blocks, activations): relay_passes/partition.py _elementwise_patterns
+        "MUL",
+        "SUB",
+        "LOGISTIC",
+        "HARD_SWISH",
+        "RELU_N1_TO_1",
     }
     | {"RELU", "RELU6", "RELU_N1_TO_1"}  # standalone activations: a requantize with a clamp
 )

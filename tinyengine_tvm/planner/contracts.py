@@ -59,6 +59,10 @@ def kernel_function(op, target: str = "host") -> str | None:
         "max_pool2d": "te_max_pool_s8",
         "mean": "te_mean_s8",
         "requantize": "te_requantize_s8",
+        "mul": "te_mul_s8",
+        "add_bcast": "te_add_bcast_s8",
+        "sub": "te_add_bcast_s8",
+        "lut": "te_lut_s8",
     }.get(k)
 
 
@@ -192,7 +196,30 @@ def _fc(p, k):
     return np.repeat(b * p["out_n"] + p["out_n"] - 1, p["in_n"]).astype(np.int64)
 
 
+def _broadcast(p, k):
+    """te_mul_s8 / te_add_bcast_s8: output element t reads element idx(t) of each operand that is input k
+    (in*_src; both for x * x); last_read = the last t reading each byte."""
+    from ..codegen.lut import bcast_index
+
+    loops = {f: [p[f"bc_{f}{i}"] for i in range(4)] for f in ("d", "s1", "s2")}
+    size = 0
+    parts = []
+    for j, key in ((1, "in1_src"), (2, "in2_src")):
+        if p[key] == k:
+            idx = bcast_index(loops, j)
+            parts.append(idx)
+            size = max(size, int(idx.max()) + 1)
+    last = np.full(size, -1, np.int64)
+    t = np.arange(parts[0].size, dtype=np.int64) if parts else np.zeros(0, np.int64)
+    for idx in parts:
+        np.maximum.at(last, idx, t)
+    return last
+
+
 _MODELS = {
+    "te_mul_s8": _broadcast,
+    "te_add_bcast_s8": _broadcast,
+    "te_lut_s8": _elementwise,
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
     "te_conv2d_1x1_s8_f32": _conv1x1,  # same loop order (onnxruntime's unfused float conv)
