@@ -97,8 +97,13 @@ class _Emitter:
         self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
         self.extra_sources: list[str] = []
         self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
+        self.ptr_override: dict = {}     # tensor -> pointer text (a stream stage's band calls, codegen/stream.py)
+        self.sink = None                 # call text -> None: takes the calls instead of body (stream stages)
+        self._const_names: dict = {}     # (ctype, bytes) -> name: one Flash copy of equal constant arrays
 
     def ptr(self, tensor: str, const: bool = False) -> str:
+        if tensor in self.ptr_override:
+            return self.ptr_override[tensor]
         t = self.g.tensors[tensor]
         ctype = _C_TYPES[t.dtype]
         root = self.p.roots[tensor]
@@ -112,14 +117,24 @@ class _Emitter:
         return f"({'const ' if const else ''}{ctype}*)(arena.bytes + {off})"
 
     def const(self, ctype, name, values):
+        key = (ctype, np.asarray(values).astype(np.int64).tobytes())
+        if key in self._const_names:  # a stream stage's band variants share their layer's weights
+            return self._const_names[key]
+        self._const_names[key] = name
         self.weights.append(_c_array(ctype, name, values))
         return name
 
     def emit_op(self, op):
         k, p, n = op.kernel, op.params, op.name
+        if k == "stream_stage":  # line-buffer stage: its band calls (codegen/stream.py)
+            from .stream import emit_stage
+
+            return emit_stage(self, op)
         special = self.specialize(self, op) if self.specialize is not None else None
         if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
             self.extra_sources += [f for f in special[1] if f not in self.extra_sources]
+            if self.sink is not None:
+                return self.sink(special[0])
             shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
             self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {special[0]}")
             return
@@ -246,6 +261,8 @@ class _Emitter:
         return f"{fn}(&{n}_p, &{n}_f, {ins}, {w}, {tab}, {ws}, {bf}, {rm}, {out});"
 
     def append_call(self, op, call: str) -> None:
+        if self.sink is not None:
+            return self.sink(call)
         call = self.planned_call(op.name, call)
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
         self.body.append(f"  /* {op.name}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
@@ -289,7 +306,8 @@ class _Emitter:
 
 def kernel_sources(graph) -> list[str]:
     files = list(_COMMON_SOURCES)
-    for op in graph.ops:
+    ops = [o for op in graph.ops for o in (op.stage.ops if op.kernel == "stream_stage" else [op])]
+    for op in ops:
         for f in _KERNEL_SOURCES[op.kernel]:
             if f not in files:
                 files.append(f)

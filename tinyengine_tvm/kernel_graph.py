@@ -43,6 +43,7 @@ class KernelOp:
     output: str          # tensor name
     params: dict         # ints / int lists from AnnotateKernelParams
     constants: dict = field(default_factory=dict)  # weights, bias (numpy)
+    stage: object = None  # kernel "stream_stage": the patch.stream.StreamStage it runs (ops inside, schedule)
 
     @property
     def macs(self) -> int:
@@ -59,6 +60,7 @@ class KernelGraph:
     ops: list            # KernelOp, in execution order
     inputs: list         # tensor names
     outputs: list        # tensor names
+    schedule: list = field(default_factory=list)  # patch-based / line-buffer stages chosen (patch.describe)
 
     @property
     def macs(self) -> int:
