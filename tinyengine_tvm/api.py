@@ -180,10 +180,10 @@ class CompiledModel:
 
 
 def peak_sram_bytes(graph, plan) -> int:
-    """Arena (activations, every scratch and line buffer, an image quantized into it) plus every int8 graph
+    """Highest arena byte in use (activations, every scratch and line buffer, an image quantized into it) plus every int8 graph
     input (an image the caller holds in SRAM, counted at its int8 size)."""
     ext = sum(graph.tensors[t].nbytes for t in graph.inputs if graph.tensors[t].dtype in ("int8", "uint8"))
-    return int(plan.arena_bytes) + ext
+    return int(getattr(plan, "peak_sram_bytes", plan.arena_bytes)) + ext
 
 
 def _onnxruntime_host(graph) -> dict:

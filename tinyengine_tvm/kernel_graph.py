@@ -51,6 +51,8 @@ class KernelOp:
 
     @property
     def weight_bytes(self) -> int:
+        if self.stage is not None:  # a stream stage holds its layers' weights
+            return sum(op.weight_bytes for op in self.stage.ops)
         return sum(int(a.nbytes) for a in self.constants.values())
 
 
