@@ -1,0 +1,65 @@
+"""Search spaces: MCUNet's MBConv space at one width multiplier and one input resolution.
+
+A space is a backbone (ProxylessNAS/MobileNetV2 stage plan: channels and first-block
+stride per stage) scaled by ``width``, at ``resolution``, with per-block choices of
+depthwise kernel and expansion ratio and per-stage depth. ``sample`` draws a uniform
+random architecture; stage-1 space optimisation compares spaces by the FLOPs of the
+samples that fit the budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import ArchSpec, Block, make_divisible
+
+# (base channels, stride of the stage's first block), MobileNetV2's stages after its first block
+STAGES = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2), (320, 1))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    width: float = 1.0
+    resolution: int = 128
+    classes: int = 2
+    kernels: tuple = (3, 5, 7)
+    expands: tuple = (3, 4, 6)
+    depths: tuple = (2, 3, 4)
+    stages: tuple = STAGES
+    stem: int = 32
+    first: int = 16
+
+    def channels(self, base: int) -> int:
+        return make_divisible(base * self.width)
+
+    def spec(self, depths, kernels, expands) -> ArchSpec:
+        """The architecture with per-stage ``depths`` and per-block ``kernels`` / ``expands``
+        (lists over the blocks actually present, in order)."""
+        if len(depths) != len(self.stages):
+            raise ValueError(f"{len(depths)} depths for {len(self.stages)} stages")
+        n = sum(depths)
+        if len(kernels) != n or len(expands) != n:
+            raise ValueError(f"{n} blocks need {n} kernels and expands, got {len(kernels)} and {len(expands)}")
+        blocks = [Block(3, 1, self.channels(self.first), 1)]
+        i = 0
+        for (base, stride), d in zip(self.stages, depths):
+            for j in range(d):
+                blocks.append(Block(int(kernels[i]), int(expands[i]), self.channels(base), stride if j == 0 else 1))
+                i += 1
+        return ArchSpec(self.resolution, self.channels(self.stem), tuple(blocks), self.classes)
+
+    def sample(self, rng: np.random.Generator) -> ArchSpec:
+        depths = [int(rng.choice(self.depths)) for _ in self.stages]
+        n = sum(depths)
+        return self.spec(depths, [int(rng.choice(self.kernels)) for _ in range(n)],
+                         [int(rng.choice(self.expands)) for _ in range(n)])
+
+    def largest(self) -> ArchSpec:
+        n = max(self.depths) * len(self.stages)
+        return self.spec([max(self.depths)] * len(self.stages), [max(self.kernels)] * n, [max(self.expands)] * n)
+
+    def smallest(self) -> ArchSpec:
+        n = min(self.depths) * len(self.stages)
+        return self.spec([min(self.depths)] * len(self.stages), [min(self.kernels)] * n, [min(self.expands)] * n)
