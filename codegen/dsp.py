@@ -265,7 +265,7 @@ def dw_prefers_channel_major(p) -> bool:
     """Measured on vww (M7): the channel-major ring kernel wins on large output planes (it widens each
     input row once per channel), the pixel-major 4-channel kernel on small planes and on 3x3 stride 2
     (the ring then widens 4 inputs per output)."""
-    pixels = int(p["out_h"]) * int(p["out_w"])
+    pixels = int(p.get("full_out_h", p["out_h"])) * int(p["out_w"])  # a stream stage's band: the layer's plane
     return pixels >= 100 and int(p["k_h"]) == 3 and int(p["stride_h"]) == 1
 DW_MAX_K = 8
 
@@ -372,7 +372,7 @@ def dw_rows_preferred(p) -> bool:
     """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels; on smaller ones its
     padded windows (a 5x5 or 7x7 window over a 5x5 or 3x3 input is mostly padding) and per-row set-up
     cost more than te_depthwise_conv2d_s8_cg_dsp, which visits only the taps inside the input."""
-    return int(p["out_h"]) * int(p["out_w"]) >= 100
+    return int(p.get("full_out_h", p["out_h"])) * int(p["out_w"]) >= 100  # a band: the layer's plane
 
 
 def _depthwise_rows(em, op):
