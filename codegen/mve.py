@@ -24,7 +24,6 @@ import numpy as np
 
 from . import dsp
 
-KEEP = 512  # TE_PW_MVE_KEEP: in_c up to which te_conv2d_1x1_s8_mve copies a pixel to run overlapped
 _I31 = 1 << 31
 
 
@@ -81,14 +80,16 @@ def rq_table(op, w2d: np.ndarray):
 
 def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
     """[oc][ic] int8 -> te_conv2d_1x1_s8_mve's order: per 4 output channels (zero rows up to a whole group),
-    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other."""
+    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other; 16 zero
+    bytes at the end (the in_c <= 16 path loads 16 bytes from each row)."""
     oc, ic = w2d.shape
     g, full = -(-oc // 4) * 4, ic // 16
     w = np.zeros((g, ic), np.int8)
     w[:oc] = w2d
     w = w.reshape(g // 4, 4, ic)
     body = w[:, :, :full * 16].reshape(g // 4, 4, full, 16).transpose(0, 2, 1, 3).reshape(g // 4, -1)
-    return np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
+    packed = np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
+    return np.concatenate([packed, np.zeros(16, np.int8)])
 
 
 def _plan_ok(em, op, portable: str, overlap_ok: bool) -> bool:
@@ -106,7 +107,7 @@ def _pointwise(em, op):
     in_c, out_c = int(p["in_c"]), int(p["out_c"])
     w2d = np.asarray(op.constants["weights"]).reshape(out_c, in_c)
     rq = rq_table(op, w2d)
-    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=in_c <= KEEP):
+    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=True):
         return None
     table, lsh = rq
     n = op.name
@@ -121,12 +122,47 @@ def _pointwise(em, op):
         ["conv2d_1x1_s8_mve.c"]
 
 
+def pack_depthwise(w: np.ndarray) -> np.ndarray:
+    """[k_h*k_w][c] int8 -> te_depthwise_conv2d_s8_mve's order: per 16 channels (zero channels pad the last
+    block), per tap, 16 bytes."""
+    taps, c = w.shape
+    cb = -(-c // 16) * 16
+    wp = np.zeros((taps, cb), np.int8)
+    wp[:, :c] = w
+    return wp.reshape(taps, cb // 16, 16).transpose(1, 0, 2).reshape(-1)
+
+
+def _depthwise(em, op):
+    p = op.params
+    if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+        return None
+    c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
+    if int(p["out_c"]) != c:
+        return None
+    w = np.asarray(op.constants["weights"]).reshape(k_h * k_w, c)
+    rq = rq_table(op, np.ascontiguousarray(w.T))
+    if rq is None or not _plan_ok(em, op, "te_depthwise_conv2d_s8", overlap_ok=True):
+        return None
+    table, lsh = rq
+    n = op.name
+    from .emitter import _struct
+
+    em.params.append(_struct("te_conv_params", f"{n}_p", p))
+    wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
+    q = em.const("int32_t", f"{n}_rqm", table)
+    fn = "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
+    return f"{fn}(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {wname}, {q}, {em.ptr(op.output)});", \
+        ["depthwise_conv2d_s8_mve.c"]
+
+
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
     if op.params.get("ort_float"):
         return None
     if op.kernel == "conv2d":
         return _pointwise(em, op)
+    if op.kernel == "depthwise_conv2d":
+        return _depthwise(em, op)
     return None
 
 

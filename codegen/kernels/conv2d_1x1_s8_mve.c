@@ -1,21 +1,36 @@
 /*
  * conv2d_1x1_s8_mve.c: 1x1 stride-1 int8 conv (a GEMM over pixels) with Helium.
  *
- * Two pixels x four output channels per block: per 16 input channels, 2 input and 4 weight vector
- * loads feed 8 VMLADAVA (16 MACs each); the 8 sums are requantized as two 4-lane vectors (te_mve.h).
+ * One pixel x four output channels per block: per 16 input channels, 1 input and 4 weight vector loads
+ * feed 4 VMLADAVA (16 MACs each); the 4 sums are requantized as one 4-lane vector (te_mve.h). With
+ * in_c <= 16 the pixel's input is loaded once for all its output channels.
  * Weights are packed at compile time (codegen/mve.py pack_pointwise): per 4-channel group (zero rows
  * up to a whole group), per 16 input channels 4 x 16 bytes, then the in_c % 16 last bytes of the 4
  * rows one after the other, loaded predicated like the input's last partial chunk (no padding in
- * Flash). The requantization table is te_mve.h's.
+ * Flash), and 16 zero bytes. The requantization table is te_mve.h's.
  *
- * Overlap contract (the memory plan is made for te_conv2d_1x1_s8, pixel by pixel): while writing the
- * second pixel of a pair it still reads the first one's input, which that plan may overwrite; when
- * out overlaps in, the first pixel's input is copied to the stack first (in_c <= TE_PW_MVE_KEEP).
+ * Keeps te_conv2d_1x1_s8's overlap contract: pixel by pixel, a pixel's input read before any of its
+ * outputs is written (the channel groups of one pixel read only that pixel).
  */
 #include "tinyengine_kernels.h"
 #include "te_mve.h"
 
 #if TE_MVE
+
+/* The 4-channel group's requantization and store (o: the pixel's outputs at the group). */
+static inline __attribute__((always_inline)) void pw_store(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                           const int32_t* q, int8_t* o, int32_t left_c, int32_t ooff,
+                                                           int32x4_t lo, int32x4_t hi, const int lsh) {
+  const int32x4_t bias = te_mve_rq_bias(q);
+  int32x4_t v = vaddq_s32(te_mve_lanes(bias, a0, a1, a2, a3), bias);
+  v = lsh ? te_mve_rq_lsh(v, te_mve_rq_mult(q), te_mve_rq_nrs(q), te_mve_rq_left(q))
+          : te_mve_rq(v, te_mve_rq_mult(q), te_mve_rq_nrs(q));
+  v = te_mve_out(v, ooff, lo, hi);
+  if (left_c >= 4)
+    vstrbq_s32(o, v);
+  else
+    vstrbq_p_s32(o, v, vctp32q((uint32_t)left_c));
+}
 
 static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, const int8_t* in,
                                                          const int8_t* weights, const int32_t* rq, int8_t* out,
@@ -26,89 +41,55 @@ static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, 
   const mve_pred16_t tp = vctp8q((uint32_t)tail);
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   const int32_t ooff = p->out_offset;
-  const int overlap = (const int8_t*)out < in + npx * ic && in < (const int8_t*)out + npx * oc;
-  int8_t keep[TE_PW_MVE_KEEP];
   int32_t px;
 
-  for (px = 0; px < npx; px += 2) {
-    const int two = px + 1 < npx;
+  if (ic <= 16) { /* one chunk: the pixel's input stays in a register across the channel groups; a row's
+                     16-byte load runs into the next rows (times zero lanes of x; 16 zero bytes end the array) */
+    const mve_pred16_t xp = vctp8q((uint32_t)ic);
+    for (px = 0; px < npx; ++px) {
+      const int8x16_t x = vldrbq_z_s8(in + px * ic, xp);
+      const int8_t* pw = weights;
+      const int32_t* q = rq;
+      int8_t* o = out + px * oc;
+      int32_t g;
+      for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
+        const int32_t a0 = vmladavq_s8(x, vldrbq_s8(pw));
+        const int32_t a1 = vmladavq_s8(x, vldrbq_s8(pw + ic));
+        const int32_t a2 = vmladavq_s8(x, vldrbq_s8(pw + 2 * ic));
+        const int32_t a3 = vmladavq_s8(x, vldrbq_s8(pw + 3 * ic));
+        pw_store(a0, a1, a2, a3, q, o + g, oc - g, ooff, lo, hi, lsh);
+      }
+    }
+    return;
+  }
+  for (px = 0; px < npx; ++px) {
     const int8_t* x0 = in + px * ic;
-    const int8_t* x1 = two ? x0 + ic : x0;
-    int8_t* o0 = out + px * oc;
-    int8_t* o1 = o0 + oc;
     const int8_t* wg = weights;
     const int32_t* q = rq;
+    int8_t* o = out + px * oc;
     int32_t g;
-    if (overlap && two) {
-      int32_t k;
-      for (k = 0; k < ic; k += 16) vstrbq_p_s8(keep + k, vldrbq_s8(x0 + k), vctp8q((uint32_t)(ic - k)));
-      x0 = keep;
-    }
     for (g = 0; g < oc; g += 4, wg += wstride, q += TE_MVE_RQ_WORDS) {
-      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       const int8_t* pa = x0;
-      const int8_t* pb = x1;
       const int8_t* pw = wg;
-      int32x4_t va, vb;
       int32_t k;
       for (k = 0; k < full; ++k) {
-        const int8x16_t xa = vldrbq_s8(pa), xb = vldrbq_s8(pb);
-        int8x16_t w = vldrbq_s8(pw);
-        a0 = vmladavaq_s8(a0, xa, w);
-        b0 = vmladavaq_s8(b0, xb, w);
-        w = vldrbq_s8(pw + 16);
-        a1 = vmladavaq_s8(a1, xa, w);
-        b1 = vmladavaq_s8(b1, xb, w);
-        w = vldrbq_s8(pw + 32);
-        a2 = vmladavaq_s8(a2, xa, w);
-        b2 = vmladavaq_s8(b2, xb, w);
-        w = vldrbq_s8(pw + 48);
-        a3 = vmladavaq_s8(a3, xa, w);
-        b3 = vmladavaq_s8(b3, xb, w);
+        const int8x16_t xa = vldrbq_s8(pa);
+        a0 = vmladavaq_s8(a0, xa, vldrbq_s8(pw));
+        a1 = vmladavaq_s8(a1, xa, vldrbq_s8(pw + 16));
+        a2 = vmladavaq_s8(a2, xa, vldrbq_s8(pw + 32));
+        a3 = vmladavaq_s8(a3, xa, vldrbq_s8(pw + 48));
         pa += 16;
-        pb += 16;
         pw += 64;
       }
       if (tail) {
-        const int8x16_t xa = vldrbq_z_s8(pa, tp), xb = vldrbq_z_s8(pb, tp);
-        int8x16_t w = vldrbq_z_s8(pw, tp);
-        a0 = vmladavaq_s8(a0, xa, w);
-        b0 = vmladavaq_s8(b0, xb, w);
-        w = vldrbq_z_s8(pw + tail, tp);
-        a1 = vmladavaq_s8(a1, xa, w);
-        b1 = vmladavaq_s8(b1, xb, w);
-        w = vldrbq_z_s8(pw + 2 * tail, tp);
-        a2 = vmladavaq_s8(a2, xa, w);
-        b2 = vmladavaq_s8(b2, xb, w);
-        w = vldrbq_z_s8(pw + 3 * tail, tp);
-        a3 = vmladavaq_s8(a3, xa, w);
-        b3 = vmladavaq_s8(b3, xb, w);
+        const int8x16_t xa = vldrbq_z_s8(pa, tp);
+        a0 = vmladavaq_s8(a0, xa, vldrbq_z_s8(pw, tp));
+        a1 = vmladavaq_s8(a1, xa, vldrbq_z_s8(pw + tail, tp));
+        a2 = vmladavaq_s8(a2, xa, vldrbq_z_s8(pw + 2 * tail, tp));
+        a3 = vmladavaq_s8(a3, xa, vldrbq_z_s8(pw + 3 * tail, tp));
       }
-      {
-        const int32x4_t bias = te_mve_rq_bias(q), m = te_mve_rq_mult(q), nrs = te_mve_rq_nrs(q);
-        va = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vsetq_lane_s32(a0, bias, 0), 1), 2), 3);
-        vb = vsetq_lane_s32(b3, vsetq_lane_s32(b2, vsetq_lane_s32(b1, vsetq_lane_s32(b0, bias, 0), 1), 2), 3);
-        va = vaddq_s32(va, bias);
-        vb = vaddq_s32(vb, bias);
-        if (lsh) {
-          const int32x4_t l = te_mve_rq_left(q);
-          va = te_mve_rq_lsh(va, m, nrs, l);
-          vb = te_mve_rq_lsh(vb, m, nrs, l);
-        } else {
-          va = te_mve_rq(va, m, nrs);
-          vb = te_mve_rq(vb, m, nrs);
-        }
-        va = te_mve_out(va, ooff, lo, hi);
-        vb = te_mve_out(vb, ooff, lo, hi);
-      }
-      if (oc - g >= 4) {
-        vstrbq_s32(o0 + g, va);
-        if (two) vstrbq_s32(o1 + g, vb);
-      } else {
-        const mve_pred16_t op = vctp32q((uint32_t)(oc - g));
-        vstrbq_p_s32(o0 + g, va, op);
-        if (two) vstrbq_p_s32(o1 + g, vb, op);
-      }
+      pw_store(a0, a1, a2, a3, q, o + g, oc - g, ooff, lo, hi, lsh);
     }
   }
 }

@@ -50,6 +50,14 @@ static inline int32x4_t te_mve_rq_lsh(int32x4_t acc, int32x4_t mult, int32x4_t n
 }
 #endif
 
+/* {a0, a1, a2, a3} (v: any vector, overwritten). */
+static inline int32x4_t te_mve_lanes(int32x4_t v, int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
+  return vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vsetq_lane_s32(a0, v, 0), 1), 2), 3);
+}
+
+/* acc + x * w lane by lane (MVE has no vector-by-vector integer VMLA: VMUL then VADD). */
+static inline int32x4_t te_mve_mla(int32x4_t acc, int32x4_t x, int32x4_t w) { return vaddq_s32(acc, vmulq_s32(x, w)); }
+
 /* + out_offset, clamped to [lo, hi] (vectors of act_min / act_max). */
 static inline int32x4_t te_mve_out(int32x4_t y, int32_t out_offset, int32x4_t lo, int32x4_t hi) {
   return vminq_s32(vmaxq_s32(vaddq_n_s32(y, out_offset), lo), hi);
