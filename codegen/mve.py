@@ -20,9 +20,13 @@ An MVE kernel is chosen only where it is byte-identical with the portable kernel
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import dsp
+
+ENV_SWITCH = "TINYENGINE_MVE"  # "0": Helium targets run the DSP path (scripts/bench_mcu.py --m55 compares both)
 
 _I31 = 1 << 31
 
@@ -168,4 +172,6 @@ def specialize_mve(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on an MVE target: an MVE kernel, else a DSP one, else None."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return dsp.specialize(em, op)
     return specialize_mve(em, op) or dsp.specialize(em, op)

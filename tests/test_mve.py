@@ -13,11 +13,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import tinyengine_tvm as te
 from tinyengine_tvm.codegen import mve
 from tinyengine_tvm.codegen.targets import get
 from tinyengine_tvm.runners import firmware
 
+from tinyengine_tvm.testing.reference import run_litert
+
 from . import dsp_harness as dh
+from .conftest import model_path
 from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
 
@@ -151,3 +155,27 @@ def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
 def test_mve_sweep(m55_driver, host_driver, seed):
     port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1)
     _check(m55_driver, host_driver, port, fast, "sweep")
+
+
+def _model_exact_on_m55(name, seed):
+    require_arm_tools()
+    cm = te.compile(model_path(name), target=M55)
+    x = np.random.default_rng(seed).uniform(0.0 if name.startswith("lenet") else -1.0, 1.0,
+                                            size=cm.inputs[0].shape).astype(np.float32)
+    outs = cm.run([x])
+    ref = run_litert(model_path(name), [x])
+    for o, r in zip(outs, ref):
+        assert o.tobytes() == r.tobytes()
+    return cm
+
+
+def test_lenet_on_m55_exact_with_litert():
+    _model_exact_on_m55("lenet_mnist.tflite", 5)
+
+
+@pytest.mark.slow
+def test_vww_on_m55_uses_mve_and_is_exact_with_litert(tmp_path):
+    cm = _model_exact_on_m55("vww.tflite", 6)
+    cm.export(str(tmp_path / "vww"))
+    src = "".join(f.read_text() for f in (tmp_path / "vww").glob("*.c"))
+    assert "te_conv2d_1x1_s8_mve(" in src and "te_depthwise_conv2d_s8_mve(" in src
