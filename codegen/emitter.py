@@ -404,7 +404,11 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
     e = _Emitter(graph, plan, name)
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
-    if target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
+    if target is not None and getattr(target, "mve", False):  # Helium first, then the DSP kernels (codegen/mve.py)
+        from .mve import specialize
+
+        e.specialize = specialize
+    elif target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
         from .dsp import specialize
 
         e.specialize = specialize
@@ -413,6 +417,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
     sources = kernel_sources(graph) + e.extra_sources
     dsp_header = ["te_dsp.h"] if any(f.endswith("_dsp.c") for f in sources) else []
+    dsp_header += ["te_mve.h"] if any(f.endswith("_mve.c") for f in sources) else []
     for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
     if single_rounding:  # onnxruntime's float32 requantization instead of gemmlowp's fixed point
