@@ -398,18 +398,23 @@ def kernel_sources(graph) -> list[str]:
     return files
 
 
-def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None) -> dict:
+def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None, tuning=None,
+         chosen: dict | None = None) -> dict:
     """Write the C project for (graph, plan) into out_dir; return a dict of written paths.
 
-    ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
+    ``target`` (codegen.targets.Target): on DSP cores, layers get the kernel variants of codegen/variants.py
+    (default configuration, or ``tuning``: {"layers": {op name: {"variant": ..., knobs}}, "files": {kernel
+    file: "O3"}}, applied where exact). ``chosen`` receives {op name: configuration emitted}."""
     e = _Emitter(graph, plan, name)
+    e.target, e.tuning, e.chosen = target, tuning, (chosen if chosen is not None else {})
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
-    if target is not None and getattr(target, "mve", False):  # Helium first, then the DSP kernels (codegen/mve.py)
-        from .mve import specialize
+    if target is not None and getattr(target, "dsp", False):  # the registry picks (onnxruntime layers too)
+        from .variants import specialize
 
-        e.specialize = specialize
-    elif target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
-        from .dsp import specialize
+        if getattr(target, "mve", False):  # Helium kernels first (codegen/mve.py), then the registry's DSP variants
+            from .mve import with_dsp
+
+            specialize = with_dsp(specialize)
 
         e.specialize = specialize
     for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order
@@ -420,6 +425,15 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     dsp_header += ["te_mve.h"] if any(f.endswith("_mve.c") for f in sources) else []
     for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
+    for fname, level in sorted(((tuning or {}).get("files") or {}).items()):  # tuned per-file optimisation level
+        from .variants import DEFAULT_OPT, OPT_LEVELS
+
+        path = os.path.join(out_dir, "kernels", fname)
+        if level != DEFAULT_OPT and level in OPT_LEVELS and os.path.isfile(path):
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(f'#pragma GCC optimize ("{level}") /* tuned: autotune_logs */\n' + text)
     if single_rounding:  # onnxruntime's float32 requantization instead of gemmlowp's fixed point
         for fname in sources:
             path = os.path.join(out_dir, "kernels", fname)

@@ -47,6 +47,8 @@ class CompiledModel:
         self.inputs, self.outputs = inputs, outputs
         self.budgets = budgets          # runners.firmware.Budgets for Cortex-M targets, else None
         self.last_measurement = None    # set by run() on a Cortex-M target
+        self.tuning = None              # {"layers": {op: config}, "files": {kernel file: opt}} (codegen/variants.py)
+        self.chosen = {}                # op name -> kernel configuration the last export emitted
         self._build_dir = None
         self._exes = {}
         self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
@@ -98,7 +100,8 @@ class CompiledModel:
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
-            emit(self.graph, self.plan, out_dir, target=self._target_obj())
+            self.chosen = {}
+            emit(self.graph, self.plan, out_dir, target=self._target_obj(), tuning=self.tuning, chosen=self.chosen)
             if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
                 from .codegen.targets import get
                 from .runners import firmware
