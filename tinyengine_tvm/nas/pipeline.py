@@ -67,6 +67,7 @@ def run(config: Config, progress=None) -> dict:
     from .supernet import Supernet
 
     cfg = config.quickened()
+    rank = _init_distributed()
     os.makedirs(cfg.out_dir, exist_ok=True)
     path = lambda name: os.path.join(cfg.out_dir, name)  # noqa: E731
     torch.manual_seed(cfg.seed)
@@ -108,7 +109,10 @@ def run(config: Config, progress=None) -> dict:
         _log(progress, f"supernet: width {space.width}, resolution {res}, {cfg.supernet_epochs} epochs")
         train.train_supernet(net, xt, yt, cfg.supernet_epochs, seed=cfg.seed,
                              progress=lambda e, loss: _log(progress, f"  epoch {e + 1}: loss {loss:.1f}"))
-        torch.save(net.state_dict(), path("supernet.pt"))
+        if rank == 0:
+            torch.save(net.state_dict(), path("supernet.pt"))
+    if rank != 0:  # under torchrun the other processes only help train the supernet
+        return {}
 
     def fitness(genome):
         sub = train.recalibrate_bn(net.extract(genome), xt)
@@ -153,6 +157,15 @@ def run(config: Config, progress=None) -> dict:
         json.dump(report, f, indent=2)
     _pareto(evo, path("pareto.png"))
     return report
+
+
+def _init_distributed() -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the process group (gloo: CPU); returns this process's rank."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _export_onnx(model, res, out):
