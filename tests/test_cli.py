@@ -248,3 +248,24 @@ def test_version_and_help_texts():
     h = " ".join(cli("compile", "--help").stdout.split())
     assert "deleted and replaced" in h and "refused and left as it is" in h
     assert "host included" in h  # --sram is checked on the host too
+
+
+def test_profile_table_words_and_plot(tmp_path):
+    """The per-step column is the top of the arena in use (not a high-water mark), overlaps are described in
+    words, and the plot is written; hatched 'shared' bytes are what lifts a bar above the arena."""
+    from tinyengine_tvm.planner.report import layer_rows
+
+    import tinyengine_tvm as te
+
+    r = cli("profile", model_path("vww.tflite"), "--plot", tmp_path / "mem.png")
+    assert r.returncode == 0, r.stderr
+    assert "arena top" in r.stdout and "HWM" not in r.stdout and "overlaps in (" not in r.stdout
+    assert "output starts 64,008 B below its input, sharing" in r.stdout
+    assert "output written in place over its input" in r.stdout
+    assert (tmp_path / "mem.png").stat().st_size > 50_000
+    cm = te.compile(model_path("vww.tflite"))
+    rows = layer_rows(cm.graph, cm.plan)
+    for row in rows:  # each byte once: never more than the arena, nor than the stacked bars
+        assert row["distinct_bytes"] <= min(row["live_bytes"], cm.plan.arena_bytes)
+    above = [row for row in rows if row["live_bytes"] > cm.plan.arena_bytes]
+    assert above and all(row["overlap"] is not None for row in above)  # only shared bytes lift a bar past the arena

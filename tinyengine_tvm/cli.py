@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
 
-    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, arena high-water mark, weights) and SRAM timeline")
+    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, top of the arena in use, weights) and SRAM timeline")
     pr.add_argument("model", help="model file (.tflite)")
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
@@ -367,6 +367,8 @@ def main(argv=None) -> int:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)
         print(f"tinyengine-tvm: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # stdout closed early (| head): nothing more to say
         return 1
     except OSError as err:  # a file system refusal not caught earlier: still one line, nothing left behind
         if out_dir and not existed:
