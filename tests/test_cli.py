@@ -269,3 +269,19 @@ def test_profile_table_words_and_plot(tmp_path):
         assert row["distinct_bytes"] <= min(row["live_bytes"], cm.plan.arena_bytes)
     above = [row for row in rows if row["live_bytes"] > cm.plan.arena_bytes]
     assert above and all(row["overlap"] is not None for row in above)  # only shared bytes lift a bar past the arena
+
+
+def test_run_cortex_m7_json_reports_model_sram_apart_from_harness(tmp_path):
+    from .mcu_tools import require_arm_tools
+
+    require_arm_tools()
+    x = np.random.default_rng(3).uniform(0, 1, (1, 28, 28, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = cli("run", model_path("lenet_mnist.tflite"), "--target", "cortex-m7", "--input", tmp_path / "x.npy",
+            "--output", tmp_path / "y.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    io = 28 * 28 * 4 + 10 * 4  # model_run(const float* input_0 [1,28,28,1], float* output_0 [1,10])
+    assert m["io_bytes"] == io and m["model_sram_bytes"] == m["arena_bytes"] + io
+    assert m["harness_sram_bytes"] == m["sram_bytes"] - m["model_sram_bytes"] >= 4096  # the stack budget is the harness's
+    assert np.load(tmp_path / "y.npz")["output_0"].tobytes() == run_litert(model_path("lenet_mnist.tflite"), [x])[0].tobytes()

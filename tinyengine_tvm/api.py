@@ -177,7 +177,8 @@ class CompiledModel:
             self._exes[key] = firmware.build(self._project(), target, self.budgets, profile=profile)
         outs, m = qemu.measure(self._exes[key], target, arrays, [(t.shape, t.dtype) for t in self.outputs],
                                self.graph.ops)
-        m.update(arena_bytes=self.plan.arena_bytes, macs=self.graph.macs)
+        m.update(macs=self.graph.macs)
+        firmware.split_sram(m, self.plan.arena_bytes, self.inputs, self.outputs)
         return outs, m
 
 
