@@ -144,3 +144,39 @@ def test_float_and_hybrid_models_are_refused_with_a_way_out(hybrid):
     msg = str(e.value)
     assert "not int8-quantized" in msg and "operator #0 CONV_2D" in msg and "--calibration" in msg and "\n" not in msg
     assert ("dynamic-range" in msg) == hybrid
+
+
+# -- defect 4: errors name the TFLite operator, not the Relax call it became --------------------------
+
+def _transpose_model():
+    b = tb.ModelBuilder()
+    x = b.input("x", (1, 4, 5, 3), scale=0.05, zero_point=-3)
+    y = b.tensor("nchw", (1, 3, 4, 5), scale=0.05, zero_point=-3)
+    b.op("TRANSPOSE", [x, b.const_int32("perm", [0, 3, 1, 2])], [y])
+    b.output(y)
+    return b.finish()
+
+
+@pytest.mark.parametrize("make", [_transpose_model, lambda: tb.add_model((1, 4, 4, 8), (1, 1, 1, 8))],
+                         ids=["transpose", "broadcast_add"])
+def test_rejection_names_the_tflite_operator(make):
+    """Either exact (once a kernel takes the op) or refused in one line naming the TFLite operator."""
+    m = make()
+    try:
+        cm = te.compile(bytes(m))
+    except TinyEngineError as err:
+        msg = str(err)
+        assert "operator #0 " in msg and "\n" not in msg and "bound to" not in msg, msg
+        return
+    _check(m)
+    assert cm is not None
+
+
+def test_locate_picks_the_operator_by_relax_op_and_shape():
+    from tinyengine_tvm.frontend.tflite import locate
+
+    rec = [(0, "CONV_2D", "a", [("relax.nn.conv2d", (1, 4, 4, 8)), ("relax.add", (1, 4, 4, 8))]),
+           (1, "ADD", "b", [("relax.add", (1, 4, 4, 8))]), (2, "ADD", "c", [("relax.add", (1, 2, 2, 8))])]
+    assert locate(rec, "relax.add", (1, 2, 2, 8)) == "operator #2 ADD (output 'c')"
+    assert locate(rec, "relax.nn.conv2d", (9,)) == "operator #0 CONV_2D (output 'a')"  # any shape as a fallback
+    assert locate(rec, "relax.matmul", (1, 2)) is None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TinyEngineError
+from .errors import TinyEngineError, UnsupportedOperatorError
 
 PROJECT_MARKER = "report.json"  # written into every exported project
 
@@ -298,9 +298,18 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         what = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
         raise TinyEngineError(f"{what}: calibration data applies to float ONNX / PyTorch models; a TFLite model carries "
                               "its own int8 quantization (drop --calibration)")
-    mod, inputs, outputs = from_tflite(model, input_shapes)
+    mod, inputs, outputs, located = from_tflite(model, input_shapes, with_locator=True)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
-    cm = build(mod, target, source=label, **budget_kw)
+    try:
+        cm = build(mod, target, source=label, **budget_kw)
+    except UnsupportedOperatorError as err:  # name the TFLite operator, not the Relax call it became
+        from .frontend.tflite import locate
+
+        where = locate(located, getattr(err, "relax_op", None), getattr(err, "shape", None))
+        if where is None:
+            raise
+        raise UnsupportedOperatorError(f"{label}: {where} has no tinyengine kernel in this form "
+                                       f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
     # Keep the model's own tensor names and quantization on the I/O specs.
     for spec, info in zip(cm.inputs, inputs):
         spec.name = info.name

@@ -183,6 +183,43 @@ def check_supported(m, label: str = "<model>") -> None:
         raise UnsupportedOperatorError(f"{label}: unsupported operator{'s' if len(bad) > 1 else ''}: " + "; ".join(bad))
 
 
+def _new_calls(expr, seen: set) -> list:
+    """(Relax op name, shape) of the calls in expr not seen before (earlier operators' results are in seen)."""
+    from tvm import relax
+
+    found, stack = [], [expr]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, relax.Expr) or e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, relax.Call):
+            ty = getattr(e, "ty", None)
+            shape = None
+            if isinstance(ty, relax.TensorType) and ty.shape is not None:
+                try:
+                    shape = tuple(int(d) for d in ty.shape)
+                except TypeError:
+                    shape = None
+            found.append((str(getattr(e.op, "name", "")), shape))
+            stack.extend(e.args)
+        elif isinstance(e, relax.Tuple):
+            stack.extend(e.fields)
+        elif isinstance(e, relax.TupleGetItem):
+            stack.append(e.tuple_value)
+    return found
+
+
+def locate(located, relax_op: str, shape) -> str | None:
+    """'operator #i NAME (output 'x')' of the first TFLite operator whose conversion made a relax_op call of
+    this shape (or, failing that, of any shape), or None."""
+    for want_shape in (True, False):
+        for i, name, where, calls in located or []:
+            if any(o == relax_op and (not want_shape or tuple(shape or ()) == tuple(sh or ())) for o, sh in calls):
+                return f"operator #{i} {name} (output '{where}')"
+    return None
+
+
 def _converter_class():
     from tvm.relax.frontend.tflite import tflite_frontend
 
@@ -193,6 +230,26 @@ def _converter_class():
         conversions of these only move int8 values (no arithmetic), so they are exact as they are."""
 
         _SUPPORTED_QUANTIZED_OPS = frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
+
+        def convert_op_to_relax(self):
+            """The stock loop, each converter wrapped to record what it built (``located``): per operator the
+            (Relax op, shape) of every call it added, so a call no kernel takes can be named as the TFLite
+            operator it came from."""
+            self.located = []
+            seen = set()
+            names = _builtin_names()
+            for key, fn in list(self.convert_map.items()):
+                def wrapped(op, _fn=fn):
+                    ret = _fn(op=op)
+                    oc = self.model.OperatorCodes(op.OpcodeIndex())
+                    outs = op.OutputsAsNumpy()
+                    where = self.subgraph.Tensors(outs[0]).Name().decode() if len(outs) else "?"
+                    calls = _new_calls(ret, seen) if ret is not None else []
+                    self.located.append((len(self.located), names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "?"),
+                                         where, calls))
+                    return ret
+                self.convert_map[key] = wrapped
+            return super().convert_op_to_relax()
 
         def get_tensors(self, tensors_idx_list):
             """A tensor with one scale is per-tensor whatever its quantized_dimension says: TFLite's converter
@@ -234,11 +291,12 @@ def _converter_class():
     return TinyEngineOperatorConverter
 
 
-def from_tflite(model, input_shapes=None):
+def from_tflite(model, input_shapes=None, with_locator=False):
     """Import a TFLite model (path or bytes) into a Relax IRModule.
 
     Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists. An input with a dynamic
     dimension is refused (``check_static_inputs``) unless ``input_shapes`` confirms its stored shape.
+    ``with_locator``: also return, per TFLite operator, the Relax calls its conversion made (``locate``).
     """
     from tvm.relax.frontend.tflite import from_tflite as tvm_from_tflite
 
@@ -246,14 +304,25 @@ def from_tflite(model, input_shapes=None):
     check_supported(m, label)
     inputs, outputs = model_io(m)
     check_static_inputs(inputs, label, input_shapes)
+    cls = _converter_class()
+    located = []
+
+    class Recording(cls):
+        def convert_op_to_relax(self):
+            try:
+                return super().convert_op_to_relax()
+            finally:
+                located.extend(self.located)
+
     try:
         mod = tvm_from_tflite(
             m,
             shape_dict={t.name: t.shape for t in inputs},
             dtype_dict={t.name: t.dtype for t in inputs},
-            op_converter=_converter_class(),
+            op_converter=Recording,
         )
     except Exception as err:
         msg = str(err).strip().splitlines()
-        raise TinyEngineError(f"{label}: TVM's TFLite importer failed: {msg[-1] if msg else type(err).__name__}") from None
-    return mod, inputs, outputs
+        raise TinyEngineError(f"{label}: TVM's TFLite importer failed at operator #{len(located)}: "
+                              f"{msg[-1] if msg else type(err).__name__}") from None
+    return (mod, inputs, outputs, located) if with_locator else (mod, inputs, outputs)
