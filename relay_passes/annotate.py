@@ -18,6 +18,7 @@ from tvm import relax
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
+from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
@@ -286,10 +287,111 @@ def _resize_params(call) -> dict:
     return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols, **_batch(n)}
 
 
+# ---- elementwise ops (SE blocks, activations): codegen/lut.py computes their parameters and tables ----
+ELEMENTWISE_KINDS = ("mul", "add_bcast", "sub", "lut")
+_BINARY = ("relax.multiply", "relax.add", "relax.subtract")
+
+
+def _binary_call(calls):
+    """The composite's binary op whose two arguments are dequantizes (not hard swish's x + 3)."""
+    for name in _BINARY:
+        for c in calls.get(name, []):
+            if all(call_op_name(calls.value(a)) == "relax.dequantize" for a in c.args):
+                return c
+    return None
+
+
+def _operands(func, calls, op):
+    """[(dequantize, param index or None, constant or None)] of the binary op's two operands."""
+    out = []
+    for a in op.args:
+        d = calls.value(a)
+        src = d.args[0]
+        idx = next((i for i, p in enumerate(func.params) if src.same_as(p)), None)
+        out.append((d, idx, const_value(src).astype(np.int8) if idx is None else None))
+    return out
+
+
+def _binary_arith(name, q1, q2, qo, act):
+    """(te_mul_params or te_add_params) dict for op name with operand / output quantizations."""
+    from ..codegen import lut
+
+    (s1, z1), (s2, z2), (so, zo) = q1, q2, qo
+    if name == "relax.multiply":
+        return lut.mul_params(s1, z1, s2, z2, so, zo, *act)
+    p = dict(quant.add_params(s1, z1, s2, z2, so, zo))
+    if name == "relax.subtract":  # sub.cc: PrepareGeneralSubOp(..., op_sign = -1)
+        p["in2_mult"] = -p["in2_mult"]
+    p["act_min"], p["act_max"] = act
+    return p
+
+
+def _elementwise_params(func, calls, kind):
+    from ..codegen import lut
+
+    q = calls["relax.quantize"][-1]
+    qo = _qparams(q)
+    out_shape = shape_of(q)
+    n = int(np.prod(out_shape))
+    op = _binary_call(calls)
+    if op is not None:
+        ops = _operands(func, calls, op)
+        act = _act_range(calls)
+        p = _binary_arith(call_op_name(op), _qparams(ops[0][0]), _qparams(ops[1][0]), qo, act)
+        if kind == "lut":  # one operand is a scalar constant: the other's table
+            ci = 0 if ops[0][2] is not None else 1
+            const = int(ops[ci][2].reshape(-1)[0])
+            if call_op_name(op) == "relax.multiply":
+                table = lut.mul_const_table(p, const, const_first=ci == 0)
+            else:
+                table = lut.add_const_table(p, const, const_first=ci == 0)
+            return {"n": n, "table": table, "lut_of": call_op_name(op).split(".")[-1] + "_const", "out_zp": qo[1]}
+        try:
+            loops = lut.bcast_loops(shape_of(op.args[0]), shape_of(op.args[1]), out_shape)
+        except ValueError as err:
+            raise UnsupportedOperatorError(f"{call_op_name(op)} of int8 tensors: {err}") from None
+        p.update(loops)
+        # the same loops as plain ints (the planner's access models are keyed on int params)
+        p.update({f"bc_{f}{i}": int(v) for f in ("d", "s1", "s2") for i, v in enumerate(loops[f])})
+        p["n"] = n
+        # which kernel argument each operand is: a parameter of the call, or -1 (the constant, in Flash)
+        p["in1_src"], p["in2_src"] = (-1 if i is None else i for _, i, _ in ops)
+        return p
+    d = _activation_deq(calls, func)
+    (si, zi), (so, zo) = _qparams(d), qo
+    if calls.get("relax.sigmoid"):
+        if (float(np.float32(so)), zo) != (1.0 / 256, -128):
+            raise UnsupportedOperatorError(f"LOGISTIC with output quantization ({so}, {zo}): LiteRT requires (1/256, -128)")
+        return {"n": n, "table": lut.logistic_table(si, zi, so, zo), "lut_of": "logistic", "out_zp": zo}
+    if calls.get("relax.divide"):
+        try:
+            table = lut.hard_swish_table(si, zi, so, zo)
+        except ValueError as err:
+            raise UnsupportedOperatorError(str(err)) from None
+        return {"n": n, "table": table, "lut_of": "hard_swish", "out_zp": zo}
+    c = calls["relax.clip"][0]
+    lo, hi = float(c.args[1].value), float(c.args[2].value)
+    return {"n": n, "table": lut.relu_x_table(si, zi, so, zo, lo, hi), "lut_of": "relu_n1_to_1", "out_zp": zo}
+
+
+def _elementwise_constants(func):
+    calls = _calls(func)
+    op = _binary_call(calls)
+    if op is None:
+        return {}
+    consts = [c for _, _, c in _operands(func, calls, op) if c is not None]
+    return {"operand": consts[0].reshape(-1)} if consts else {}
+
+
 def describe(func: relax.Function) -> dict:
     """Kernel parameters of one composite function (see module docstring)."""
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     calls = _calls(func)
+    if kind in TOPOLOGY_KINDS:  # concat, slices, softmax ...: annotate_topology.py
+        return describe_topology(kind, func, calls)
+
+    if kind in ELEMENTWISE_KINDS:
+        return _elementwise_params(func, calls, kind)
     if kind in ("conv2d", "depthwise_conv2d"):
         return _conv_params(func, calls, kind == "depthwise_conv2d")
     if kind == "fully_connected":
@@ -340,6 +442,8 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     conv2d: OHWI int8; depthwise: [k_h][k_w][out_c] int8; FC: [out_n][in_n] int8; bias: int32.
     """
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    if kind in ELEMENTWISE_KINDS:
+        return _elementwise_constants(func)
     if kind not in ("conv2d", "depthwise_conv2d", "fully_connected"):
         return {}
     calls = _calls(func)
@@ -554,6 +658,16 @@ def AnnotateKernelParams(mod, _ctx):
             if not exact and params.get("count_include_pad") and any(
                     params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
+            if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
+                raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
+                                               "output's (TFLite's int8 kernel requires them equal)")
+            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
+
+            if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
+                raise UnsupportedOperatorError(f"{attrs['Composite']} has no kernel in onnxruntime's arithmetic yet "
+                                               "(ONNX / PyTorch graphs)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))

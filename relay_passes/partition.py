@@ -27,6 +27,17 @@ Patterns (in priority order, longest first):
 ``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC), or deq -> it -> quantize
                                with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
+``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
+``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
+``tinyengine.reshape``          also squeeze / expand_dims of int8
+
+``tinyengine.lut``              an int8 -> int8 function of one tensor, as a 256-entry table: deq -> sigmoid /
+                               hard-swish / clip(-1, 1) -> quantize, or ADD / SUB / MUL with a scalar constant
+``tinyengine.mul``              multiply(deq(a), deq(b)) [-> relu | clip] -> quantize, NHWC broadcasting, b may be constant
+``tinyengine.add_bcast``        add of two operands of different shapes, or of a constant (te_add_s8 arithmetic)
+``tinyengine.sub``              subtract(deq(a), deq(b)) [-> relu | clip] -> quantize, broadcasting allowed
 ==============================  ==================================================================
 """
 
@@ -39,7 +50,7 @@ from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 from tvm.relax.transform import FusionPattern
 
-from ._util import call_op_name, const_value, dtype_of
+from ._util import call_op_name, const_value, dtype_of, is_constant
 
 
 def _deq(x=None):
@@ -188,6 +199,8 @@ def _patterns() -> list[FusionPattern]:
             ann["clip"] = root
         pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
 
+    pats += _topology_patterns()  # before the quantize / dequantize patterns, which would claim their ends
+
     # before the quantize / requantize patterns, which would claim its closing quantize
     def nearest_nhwc(ctx) -> bool:
         rs = ctx.annotated_expr["op"]
@@ -259,7 +272,119 @@ def _patterns() -> list[FusionPattern]:
     return pats
 
 
+MAX_CONCAT_INPUTS = 16
+
+
+def _topology_patterns() -> list[FusionPattern]:
+    """Patterns of the detection-head / topology ops (concat, ...), kept in one block."""
+    from tvm.relax.dpl import is_tuple
+
+    pats = []
+    for with_clip in (False, True):
+        for n in range(2, MAX_CONCAT_INPUTS + 1):
+            xs = [wildcard() for _ in range(n)]
+            op = is_op("relax.concat")(is_tuple([_deq(x) for x in xs]))
+            ann = {"op": op, "input": xs[0]}
+            ann.update({f"input{i}": x for i, x in enumerate(xs)})
+            root, ann = _tail(op, ann, with_clip)
+            pats.append(FusionPattern("tinyengine.concat", root, ann,
+                                      (lambda k: lambda ctx: all(_int8_input(ctx, f"input{i}") for i in range(k)))(n)))
+    x = wildcard()
+    op = is_op("relax.nn.softmax")(_deq(x))
+    root, ann = _tail(op, {"input": x, "op": op}, False)
+    pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    def pads_channels(ctx) -> bool:
+        pw = [int(v) for v in ctx.annotated_expr["op"].attrs.pad_width]
+        return _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.pad_mode) == "constant" and (
+            len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)))
+
+    x = wildcard()
+    op = is_op("relax.nn.pad")(x)
+    pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
+                         ("tinyengine.reshape", "relax.expand_dims")):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.strided_slice" else is_op(opname)(x, wildcard(), wildcard(), wildcard())
+        ops_ = [op] + ([is_op(opname)(x, wildcard(), wildcard(), wildcard(), wildcard())] if opname == "relax.strided_slice" else [])
+        for o in ops_:
+            pats.append(FusionPattern(name, o, {"input": x, "op": o, "root": o}, _int8_input))
+    return pats
+
+
 KERNEL_PATTERNS = _patterns()
+
+
+# ---- elementwise ops of SE blocks and activations (codegen/lut.py, *_s8.c): tried before the others ----
+_BINARY_OPS = {"relax.multiply": "mul", "relax.add": "add_bcast", "relax.subtract": "sub"}
+
+
+def _operand_facts(ctx):
+    """(is constant, shape) of the two operands, or None when one is not int8."""
+    out = []
+    for key in ("input", "input2"):
+        e = ctx.annotated_expr[key]
+        if dtype_of(e) != "int8":
+            return None
+        out.append((is_constant(e), tuple(int(d) for d in e.ty.shape)))
+    return out
+
+
+def _elementwise_check(kind):
+    def check(ctx) -> bool:
+        facts = _operand_facts(ctx)
+        if facts is None or (facts[0][0] and facts[1][0]):
+            return False
+        scalar_const = any(c and int(np.prod(s)) == 1 for c, s in facts)
+        if kind == "lut":
+            return scalar_const
+        if scalar_const:
+            return False
+        if kind == "add_bcast" and not facts[0][0] and not facts[1][0] and facts[0][1] == facts[1][1]:
+            return False  # same-shaped ADD of two tensors: tinyengine.add (and its DSP kernels)
+        return len(facts[0][1]) <= 4 and len(facts[1][1]) <= 4
+    return check
+
+
+def _elementwise_patterns() -> list[FusionPattern]:
+    pats: list[FusionPattern] = []
+    for opname, kind in _BINARY_OPS.items():
+        for name in ("tinyengine.lut", f"tinyengine.{kind}"):
+            for act in (None, "relax.nn.relu", "relax.clip"):
+                for with_clip in (True, False):
+                    a, b = wildcard(), wildcard()
+                    op = is_op(opname)(_deq(a), _deq(b))
+                    ann = {"input": a, "input2": b, "op": op}
+                    body = op
+                    if act == "relax.nn.relu":
+                        body = is_op(act)(op)
+                    elif act == "relax.clip":
+                        body = is_op(act)(op, wildcard(), wildcard())
+                    root, ann = _tail(body, ann, with_clip)
+                    check = _elementwise_check("lut" if name == "tinyengine.lut" else kind)
+                    pats.append(FusionPattern(name, root, ann, check))
+
+    x = wildcard()
+    root, ann = _tail(is_op("relax.sigmoid")(_deq(x)), {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+    # hard swish as TVM's TFLite importer writes it: x * clip(x + 3, 0, 6) / 6 (the dequantize may be unshared)
+    x = wildcard()
+    relu6 = is_op("relax.clip")(is_op("relax.add")(_deq(x), is_const()), wildcard(), wildcard())
+    hs = is_op("relax.divide")(is_op("relax.multiply")(_deq(x), relu6), is_const())
+    root, ann = _tail(hs, {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+
+    def relu_n1_to_1(ctx) -> bool:
+        c = ctx.annotated_expr["act"]
+        return _int8_input(ctx) and (float(c.args[1].value), float(c.args[2].value)) == (-1.0, 1.0)
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard())
+    root, ann = _tail(act, {"input": x, "act": act}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, relu_n1_to_1))
+    return pats
+
+
+KERNEL_PATTERNS = _elementwise_patterns() + _patterns()
 
 
 def PartitionKernels() -> "tvm.transform.Pass":  # noqa: F821  (pass factory, TVM naming)

@@ -20,7 +20,10 @@ from ..errors import TinyEngineError, UnsupportedOperatorError
 
 # TFLite builtins the kernel graph can express. TRANSPOSE is accepted only where a
 # pass can sink it into a following reduction (checked again when partitioning).
-SUPPORTED_OPS = frozenset(
+# detection heads / topology (concat_views.py, annotate_topology.py); the moves only move int8 values
+_TOPOLOGY_MOVES = frozenset({"SPLIT", "SPLIT_V", "STRIDED_SLICE", "SQUEEZE", "EXPAND_DIMS"})
+_TOPOLOGY_OPS = {"CONCATENATION", "SOFTMAX"} | _TOPOLOGY_MOVES
+SUPPORTED_OPS = _TOPOLOGY_OPS | frozenset(
     {
         "QUANTIZE",
         "DEQUANTIZE",
@@ -36,6 +39,12 @@ SUPPORTED_OPS = frozenset(
         "RESIZE_NEAREST_NEIGHBOR",
         "TRANSPOSE",
         "LOG_SOFTMAX",
+        # elementwise (SE blocks, activations): relay_passes/partition.py _elementwise_patterns
+        "MUL",
+        "SUB",
+        "LOGISTIC",
+        "HARD_SWISH",
+        "RELU_N1_TO_1",
     }
     | {"RELU", "RELU6", "RELU_N1_TO_1"}  # standalone activations: a requantize with a clamp
 )
@@ -229,7 +238,39 @@ def _converter_class():
         """Stock converter plus quantized PAD, TRANSPOSE and RESIZE_NEAREST_NEIGHBOR: the stock
         conversions of these only move int8 values (no arithmetic), so they are exact as they are."""
 
-        _SUPPORTED_QUANTIZED_OPS = frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
+        _SUPPORTED_QUANTIZED_OPS = (frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
+                                    | _TOPOLOGY_MOVES)
+
+        def _with_scalar_axis(self, convert, op, axis_input: int):
+            """The stock SPLIT / SPLIT_V converters call int() on the axis array, which numpy 2 refuses
+            for a 1-element array: hand them the axis as a 0-d array."""
+            axis_idx = self.get_input_tensors(op)[axis_input].tensor_idx
+            stock = self.get_tensor_value
+
+            def value(tw, is_sparse=False):
+                v = stock(tw, is_sparse)
+                return v.reshape(()) if tw.tensor_idx == axis_idx and v.size == 1 else v
+
+            self.get_tensor_value = value
+            try:
+                return convert(self, op)
+            finally:
+                del self.get_tensor_value
+
+        def convert_split(self, op):
+            return self._with_scalar_axis(base.convert_split, op, 0)
+
+        def convert_split_v(self, op):
+            return self._with_scalar_axis(base.convert_split_v, op, 2)
+
+        def convert_expand_dims(self, op):
+            """EXPAND_DIMS is a reshape to the output's shape (the stock converter calls expand_dims with
+            an argument this Relax does not take)."""
+            from tvm import relax
+
+            out = self.get_output_tensors(op)[0]
+            shape = [int(d) for d in out.tensor.ShapeAsNumpy()]
+            return relax.op.reshape(self.get_tensor_expr(self.get_input_tensors(op)[0]), shape)
 
         def convert_op_to_relax(self):
             """The stock loop, each converter wrapped to record what it built (``located``): per operator the
