@@ -180,3 +180,16 @@ def test_locate_picks_the_operator_by_relax_op_and_shape():
     assert locate(rec, "relax.add", (1, 2, 2, 8)) == "operator #2 ADD (output 'c')"
     assert locate(rec, "relax.nn.conv2d", (9,)) == "operator #0 CONV_2D (output 'a')"  # any shape as a fallback
     assert locate(rec, "relax.matmul", (1, 2)) is None
+
+
+def test_onnx_rejection_names_the_node():
+    """A QDQ graph ending in a float Relu (no QuantizeLinear after it): the node is named, not relax.nn.relu."""
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph
+
+    g = QDQGraph()
+    d, _, _ = g.qdq("x", 0.02, -3)
+    r = g.op("Relu", [d])
+    with pytest.raises(TinyEngineError) as e:
+        te.compile(g.model(r, [1, 3, 6, 8], [1, 3, 6, 8]))
+    msg = str(e.value)
+    assert f"node #2 Relu (output '{r}')" in msg and "\n" not in msg and "bound to" not in msg, msg

@@ -219,6 +219,17 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
+def _relocate(err, located, label: str, unit: str):
+    """Re-raise kernel_graph's rejection of a Relax call as one naming the model's operator / node."""
+    from .frontend.tflite import locate
+
+    where = locate(located, getattr(err, "relax_op", None), getattr(err, "shape", None), unit) if located else None
+    if where is None:
+        raise err
+    raise UnsupportedOperatorError(f"{label}: {where} has no tinyengine kernel in this form "
+                                   f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
+
+
 def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
           max_overhead=0.10) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
@@ -302,9 +313,12 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     from .frontend import load
 
     if load.handles(model):
-        mod, label, names, qreport = load.to_relax(model, calibration, input_shapes, calibration_method,
-                                                    calibration_engine=calibration_engine)
-        cm = build(mod, target, source=label, **budget_kw)
+        mod, label, names, qreport, located = load.to_relax(model, calibration, input_shapes, calibration_method,
+                                                             calibration_engine=calibration_engine, with_locator=True)
+        try:
+            cm = build(mod, target, source=label, **budget_kw)
+        except UnsupportedOperatorError as err:  # name the ONNX node, not the Relax call it became
+            _relocate(err, located, label, "node")
         for spec, name in zip(cm.inputs, names):
             spec.name = name
         cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
@@ -332,13 +346,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     try:
         cm = build(mod, target, source=label, **budget_kw)
     except UnsupportedOperatorError as err:  # name the TFLite operator, not the Relax call it became
-        from .frontend.tflite import locate
-
-        where = locate(located, getattr(err, "relax_op", None), getattr(err, "shape", None))
-        if where is None:
-            raise
-        raise UnsupportedOperatorError(f"{label}: {where} has no tinyengine kernel in this form "
-                                       f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
+        _relocate(err, located, label, "operator")
     # Keep the model's own tensor names and quantization on the I/O specs.
     for spec, info in zip(cm.inputs, inputs):
         spec.name = info.name

@@ -192,8 +192,9 @@ def check_supported(m, label: str = "<model>") -> None:
         raise UnsupportedOperatorError(f"{label}: unsupported operator{'s' if len(bad) > 1 else ''}: " + "; ".join(bad))
 
 
-def _new_calls(expr, seen: set) -> list:
-    """(Relax op name, shape) of the calls in expr not seen before (earlier operators' results are in seen)."""
+def _new_calls(expr, seen: set, bb=None) -> list:
+    """(Relax op name, shape) of the calls in expr not seen before (earlier operators' results are in seen);
+    with ``bb``, through the bindings a converter emitted."""
     from tvm import relax
 
     found, stack = [], [expr]
@@ -202,7 +203,14 @@ def _new_calls(expr, seen: set) -> list:
         if not isinstance(e, relax.Expr) or e in seen:
             continue
         seen.add(e)
-        if isinstance(e, relax.Call):
+        if isinstance(e, relax.Var) and bb is not None:
+            try:
+                bound = bb.lookup_binding(e)
+            except Exception:  # not bound in this builder (a parameter)
+                bound = None
+            if bound is not None:
+                stack.append(bound)
+        elif isinstance(e, relax.Call):
             ty = getattr(e, "ty", None)
             shape = None
             if isinstance(ty, relax.TensorType) and ty.shape is not None:
@@ -219,13 +227,18 @@ def _new_calls(expr, seen: set) -> list:
     return found
 
 
-def locate(located, relax_op: str, shape) -> str | None:
-    """'operator #i NAME (output 'x')' of the first TFLite operator whose conversion made a relax_op call of
-    this shape (or, failing that, of any shape), or None."""
+def locate(located, relax_op: str, shape, unit: str = "operator") -> str | None:
+    """'operator #i NAME (output 'x')' of the first TFLite operator (``unit="node"``: ONNX node) whose
+    conversion made a relax_op call of this shape (an NCHW record also matches its NHWC form), failing
+    that of any shape; None when no operator made such a call."""
+    def same(recorded):
+        rec, got = tuple(recorded or ()), tuple(shape or ())
+        return rec == got or (len(rec) == 4 and (rec[0], rec[2], rec[3], rec[1]) == got)
+
     for want_shape in (True, False):
         for i, name, where, calls in located or []:
-            if any(o == relax_op and (not want_shape or tuple(shape or ()) == tuple(sh or ())) for o, sh in calls):
-                return f"operator #{i} {name} (output '{where}')"
+            if any(o == relax_op and (not want_shape or same(sh)) for o, sh in calls):
+                return f"{unit} #{i} {name} (output '{where}')"
     return None
 
 
@@ -285,7 +298,7 @@ def _converter_class():
                     oc = self.model.OperatorCodes(op.OpcodeIndex())
                     outs = op.OutputsAsNumpy()
                     where = self.subgraph.Tensors(outs[0]).Name().decode() if len(outs) else "?"
-                    calls = _new_calls(ret, seen) if ret is not None else []
+                    calls = _new_calls(ret, seen, self.bb) if ret is not None else []
                     self.located.append((len(self.located), names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "?"),
                                          where, calls))
                     return ret
