@@ -94,6 +94,14 @@ def _tensor_of(var: relax.Expr, name: str) -> Tensor:
     return Tensor(name, shape, dtype)
 
 
+def _static_shape(var):
+    ty = getattr(var, "ty", None)
+    try:
+        return tuple(int(d) for d in ty.shape) if isinstance(ty, relax.TensorType) and ty.shape is not None else None
+    except TypeError:
+        return None
+
+
 def _var_name(var) -> str:
     for attr in ("name_hint", "name"):
         try:
@@ -136,9 +144,11 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
             tuples[b.var] = list(v.fields)  # the outputs, bound inside the dataflow block
             continue
         if not (isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar)):
-            raise UnsupportedOperatorError(
+            err = UnsupportedOperatorError(
                 f"operator {_describe_binding(v)} (bound to '{_var_name(b.var)}' in main) has no tinyengine kernel"
             )
+            err.relax_op, err.shape = _describe_binding(v), _static_shape(b.var)  # frontends map these to their model
+            raise err
         func = mod[v.op]
         kind = str((func.attrs or {}).get("Composite", ""))
         if not kind.startswith("tinyengine."):
