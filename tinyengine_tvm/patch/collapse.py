@@ -42,8 +42,12 @@ def apply(graph, stages) -> KernelGraph:
         used.update(op.inputs)
         used.add(op.output)
     tensors = {n: t for n, t in graph.tensors.items() if n in used}
+    views = {t: v for t, v in graph.views.items() if t in used}
+    for sop in done:  # a band kernel writes whole rows: not a strided concat slice (concat_views)
+        if sop.output in views and not views[sop.output].contiguous:
+            raise StageError(f"{sop.name}: its output {sop.output} is written into a concat's channel slice")
     sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name) for sop in done]
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), sched)
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=views, schedule=sched)
 
 
 def expand(graph) -> KernelGraph:
@@ -56,4 +60,4 @@ def expand(graph) -> KernelGraph:
             tensors.update(op.stage.tensors)
         else:
             ops.append(op)
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs))
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(graph.views))
