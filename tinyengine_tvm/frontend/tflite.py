@@ -240,9 +240,10 @@ def _converter_class():
             writes 3 for a one-channel depthwise filter, which the stock converter rejects."""
             wrappers = super().get_tensors(tensors_idx_list)
             for w in wrappers:
-                # an omitted optional input (index -1: an FC without bias) is a wrapper with tensor 0
-                q = w.tensor.Quantization() if w.tensor_idx >= 0 and w.tensor is not None else None
-                if w.qnn_params and q is not None and q.ScaleLength() <= 1:
+                if not w.qnn_params or w.tensor_idx < 0:  # -1: an absent optional input (no tensor)
+                    continue
+                q = w.tensor.Quantization()
+                if q is not None and q.ScaleLength() <= 1:
                     w.qnn_params["axis"] = 0
             return wrappers
 

@@ -29,6 +29,11 @@ def apply(graph, stages) -> KernelGraph:
     for (a, b, _), (c, _, _) in zip(spans, spans[1:]):
         if c <= b:
             raise StageError(f"stages op{a}..op{b} and op{c}.. overlap")
+    views = getattr(graph, "views", {}) or {}
+    for first, last, _ in spans:
+        inside = {op.output for op in graph.ops[first:last + 1]}
+        if inside & (set(views) | {v.root for v in views.values()}):
+            raise StageError(f"stage op{first}..op{last} writes a zero-copy concatenation slice")
     ops, i, done = [], 0, []
     for first, last, band in spans:
         ops += graph.ops[i:first]
@@ -42,12 +47,8 @@ def apply(graph, stages) -> KernelGraph:
         used.update(op.inputs)
         used.add(op.output)
     tensors = {n: t for n, t in graph.tensors.items() if n in used}
-    views = {t: v for t, v in graph.views.items() if t in used}
-    for sop in done:  # a band kernel writes whole rows: not a strided concat slice (concat_views)
-        if sop.output in views and not views[sop.output].contiguous:
-            raise StageError(f"{sop.name}: its output {sop.output} is written into a concat's channel slice")
     sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name) for sop in done]
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=views, schedule=sched)
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(views), schedule=sched)
 
 
 def expand(graph) -> KernelGraph:
@@ -60,4 +61,4 @@ def expand(graph) -> KernelGraph:
             tensors.update(op.stage.tensors)
         else:
             ops.append(op)
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(graph.views))
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(getattr(graph, "views", {}) or {}))
