@@ -56,11 +56,19 @@ def _pad_channels(em, op) -> str:
     return f"te_pad4_s8(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});"
 
 
+def _transpose(em, op) -> str:
+    p, n = op.params, op.name
+    em.params.append(f"static const te_transpose_params {n}_p = {{.in_dims = {{{', '.join(map(str, p['in_dims']))}}}, "
+                     f".perm = {{{', '.join(map(str, p['perm']))}}}}};\n")
+    return f"te_transpose_s8(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});"
+
+
 TOPOLOGY_EMITTERS = {
+    "transpose": _transpose,
     "pad_channels": _pad_channels,
     "concat": _concat,
     "softmax": _softmax,
     "slice": _slice,
 }
 # kernel kind -> C sources (emitter._KERNEL_SOURCES takes these)
-TOPOLOGY_SOURCES = {"concat": ["copy_rows_s8.c"], "pad_channels": ["pad4_s8.c"], "softmax": ["softmax_s8.c"], "slice": ["copy_rows_s8.c", "slice_s8.c"]}
+TOPOLOGY_SOURCES = {"concat": ["copy_rows_s8.c"], "transpose": ["transpose_s8.c"], "pad_channels": ["pad4_s8.c"], "softmax": ["softmax_s8.c"], "slice": ["copy_rows_s8.c", "slice_s8.c"]}

@@ -30,6 +30,7 @@ Patterns (in priority order, longest first):
 ``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
 ``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
 ``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.transpose``        permute_dims(x: int8) that no pass folded (a TRANSPOSE kernel)
 ``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
 ``tinyengine.reshape``          also squeeze / expand_dims of int8
 ==============================  ==================================================================
@@ -277,6 +278,9 @@ def _topology_patterns() -> list[FusionPattern]:
     x = wildcard()
     op = is_op("relax.nn.pad")(x)
     pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    x = wildcard()
+    op = is_op("relax.permute_dims")(x)
+    pats.append(FusionPattern("tinyengine.transpose", op, {"input": x, "op": op, "root": op}, _int8_input))
     for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
                          ("tinyengine.reshape", "relax.expand_dims")):
         x = wildcard()

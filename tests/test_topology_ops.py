@@ -122,3 +122,14 @@ def test_pad_along_channels(paddings):
     m = tb.pad_model((1, 4, 5, 3), paddings=paddings, in_quant=(0.05, -7))
     cm = _check(m)
     assert cm.report()["op_counts"] == {"pad_channels": 1}
+
+
+@pytest.mark.parametrize("shape,perm", [((1, 4, 5, 6), [0, 3, 1, 2]), ((1, 4, 5, 6), [0, 2, 1, 3]), ((6, 7), [1, 0])])
+def test_transpose_that_cannot_be_folded(shape, perm):
+    b = tb.ModelBuilder()
+    x = b.input("x", shape, scale=0.05, zero_point=3)
+    y = b.tensor("y", tuple(shape[p] for p in perm), scale=0.05, zero_point=3)
+    b.op("TRANSPOSE", [x], [y], perm=perm)
+    b.output(y)
+    cm = _check(b.finish(), n=2)
+    assert cm.report()["op_counts"] == {"transpose": 1}

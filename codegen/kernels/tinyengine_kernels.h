@@ -408,6 +408,14 @@ typedef struct {
 
 void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
 
+/* int8 transpose of a (up to) 4-D tensor, dims padded with leading 1s: output axis k = input axis perm[k]
+ * (transpose_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], perm[4];
+} te_transpose_params;
+
+void te_transpose_s8(const te_transpose_params* p, const int8_t* in, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif
