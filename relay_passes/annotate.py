@@ -129,8 +129,14 @@ def _conv_params(func, calls, depthwise):
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
-        "macs": out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        "macs": out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c // _groups(conv, depthwise)),
+        **({"groups": _groups(conv, depthwise)} if _groups(conv, depthwise) > 1 else {}),
     }
+
+
+def _groups(conv, depthwise: bool) -> int:
+    """Groups of a grouped (not depthwise) conv: filter depth in_c / groups (TFLite, ONNX group)."""
+    return 1 if depthwise else int(conv.attrs.groups)
 
 
 def _fc_params(func, calls):
@@ -556,6 +562,9 @@ def AnnotateKernelParams(mod, _ctx):
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))
+                if gv in unfused and params.get("groups"):
+                    raise UnsupportedOperatorError("a grouped Conv that onnxruntime runs unfused (float MLAS conv) has "
+                                                   "no kernel")
                 if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
                     params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
                     params.update(_ort_float_conv_params(func, params, quant.ort_threads()))

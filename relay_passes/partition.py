@@ -88,7 +88,9 @@ def _conv_check(depthwise: bool):
         in_c = int(conv.args[0].ty.shape[3])
         if depthwise:
             return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
-        return groups == 1 and str(conv.attrs.kernel_layout) == "HWIO"
+        out_c = int(conv.ty.shape[3])
+        grouped = 1 < groups < in_c and in_c % groups == 0 and out_c % groups == 0  # te_conv2d_s8's groups
+        return (groups == 1 or grouped) and str(conv.attrs.kernel_layout) == "HWIO"
 
     return check
 

@@ -75,7 +75,7 @@ def header_struct_fields(name: str) -> list[str]:
     return fields
 
 
-_OPTIONAL_FIELDS = {"out_stride": 0}  # te_conv_params.out_stride: 0 = contiguous output
+_OPTIONAL_FIELDS = {"out_stride": 0, "groups": 0}  # te_conv_params: contiguous output, not grouped
 
 
 def struct_values(name: str, values: dict) -> list[int]:

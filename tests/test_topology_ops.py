@@ -133,3 +133,21 @@ def test_transpose_that_cannot_be_folded(shape, perm):
     b.output(y)
     cm = _check(b.finish(), n=2)
     assert cm.report()["op_counts"] == {"transpose": 1}
+
+
+@pytest.mark.parametrize("in_c,groups,out_c,k,stride", [(8, 2, 6, 3, 1), (12, 3, 9, 1, 1), (16, 4, 8, 3, 2), (6, 2, 4, 5, 1)])
+def test_grouped_conv(in_c, groups, out_c, k, stride):
+    rng = np.random.default_rng(in_c + groups)
+    b = tb.ModelBuilder()
+    x = b.input("x", (1, 7, 6, in_c), scale=0.05, zero_point=-3)
+    w = b.const("w", rng.integers(-127, 128, (out_c, k, k, in_c // groups), dtype=np.int8),
+                scale=rng.uniform(0.005, 0.02, out_c).astype(np.float32), zero_point=0)
+    bias = b.const("b", rng.integers(-900, 900, out_c, dtype=np.int32),
+                   scale=tb.choose_bias_scale(0.05, np.full(out_c, 0.01)))
+    y = b.tensor("y", (1, -(-7 // stride), -(-6 // stride), out_c), scale=0.08, zero_point=1)
+    b.op("CONV_2D", [x, w, bias], [y], padding="SAME", stride_h=stride, stride_w=stride, fused_activation="RELU6")
+    b.output(y)
+    cm = _check(b.finish(), n=2, sanitize=k == 3 and stride == 1)
+    op = cm.graph.ops[0]
+    assert op.kernel == "conv2d" and op.params["groups"] == groups
+    assert cm.graph.macs == (-(-7 // stride)) * (-(-6 // stride)) * out_c * k * k * (in_c // groups)

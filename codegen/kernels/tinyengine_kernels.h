@@ -64,6 +64,8 @@ typedef struct {
   int32_t out_stride;          /* elements from one output pixel to the next (0: out_c); > out_c when the
                                   output is a channel slice of a concatenation (te_conv2d_s8, te_conv2d_1x1_s8,
                                   te_depthwise_conv2d_s8 honour it; the planner never overlaps such an output) */
+  int32_t groups;              /* te_conv2d_s8 only: > 1 for a grouped conv, weights [out_c][k_h][k_w][in_c / groups],
+                                  output channel oc reads input channels of group oc / (out_c / groups) */
 } te_conv_params;
 
 /* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
