@@ -51,7 +51,8 @@ _STRUCT_FIELDS = {
     "te_conv_params": ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
                        "dil_h", "dil_w", "pad_top", "pad_left", "depth_multiplier", "in_offset", "out_offset",
                        "act_min", "act_max", "out_stride", "groups"],
-    "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel"],
+    "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel",
+                     "w_offset"],
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
     "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
@@ -76,7 +77,7 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
-_OPTIONAL_FIELDS = {"out_stride", "groups"}  # absent: 0, the kernel's default (contiguous output)
+_OPTIONAL_FIELDS = {"out_stride", "groups", "w_offset"}  # absent: 0, the kernel's default (contiguous output)
 
 
 def _struct(ctype: str, name: str, params: dict) -> str:

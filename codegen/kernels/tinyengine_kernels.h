@@ -119,6 +119,7 @@ typedef struct {
   int32_t in_offset, out_offset;
   int32_t act_min, act_max;
   int32_t per_channel;         /* 0: mult[0]/shift[0] for all outputs */
+  int32_t w_offset;            /* -weight zero point (0 for symmetric weights; portable kernels only) */
 } te_fc_params;
 
 void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t* weights,
