@@ -64,6 +64,8 @@ __all__ = [
     "pool_model",
     "mean_model",
     "pad_model",
+    "unary_model",
+    "binary_const_model",
 ]
 
 SCHEMA_VERSION = 3
@@ -229,6 +231,8 @@ _INT8_VERSIONS = {
     "SPLIT": 2,
     "SPLIT_V": 2,
     "STRIDED_SLICE": 2,
+    "HARD_SWISH": 1,
+    "RELU_N1_TO_1": 1,
 }
 
 
@@ -288,6 +292,7 @@ class _Tensor:
     scale: np.ndarray | None = None
     zero_point: np.ndarray | None = None
     quantized_dimension: int = 0
+    shape_signature: tuple[int, ...] | None = None  # -1 = dynamic dimension (TFLite's shape_signature)
 
 
 @dataclasses.dataclass
@@ -361,9 +366,12 @@ class ModelBuilder:
             k += 1
         return name
 
-    def input(self, name, shape, dtype="int8", scale=None, zero_point=None) -> int:
-        """A graph input (no buffer data); registered as a subgraph input, in call order."""
+    def input(self, name, shape, dtype="int8", scale=None, zero_point=None, shape_signature=None) -> int:
+        """A graph input (no buffer data); registered as a subgraph input, in call order.
+        ``shape_signature`` (e.g. (-1, 96, 96, 3)) marks dimensions as dynamic, as TFLite's converter does."""
         idx = self._add_tensor(name, shape, dtype, 0, scale, zero_point, 0)
+        if shape_signature is not None:
+            self._tensors[idx].shape_signature = tuple(int(d) for d in shape_signature)
         self._inputs.append(idx)
         return idx
 
@@ -583,6 +591,7 @@ class ModelBuilder:
     def _write_tensor(self, b: flatbuffers.Builder, t: _Tensor) -> int:
         name = b.CreateString(t.name)
         shape = self._int32_vector(b, t.shape)
+        sig = self._int32_vector(b, t.shape_signature) if t.shape_signature is not None else None
         quant = None
         if t.scale is not None:
             scale_vec = b.CreateNumpyVector(t.scale.astype(np.float32))
@@ -594,6 +603,8 @@ class ModelBuilder:
             quant = tflite.QuantizationParametersEnd(b)
         tflite.TensorStart(b)
         tflite.TensorAddShape(b, shape)
+        if sig is not None:
+            tflite.TensorAddShapeSignature(b, sig)
         tflite.TensorAddType(b, TENSOR_TYPES[t.dtype])
         tflite.TensorAddBuffer(b, t.buffer)
         tflite.TensorAddName(b, name)
@@ -1040,4 +1051,51 @@ def fpn_detection_model(size: int = 128, width: int = 16, anchors: int = 3, clas
         mb.output(o)
     info = ModelInfo("FPN", [(1, size, size, 3)], mb.tensor_shape(outs[0]), [(0.0078125, 0)],
                      net.quant(outs[0]), options=dict(size=size, width=width, anchors=anchors, classes=classes))
+
+def unary_model(opname, shape, in_quant=(0.05, -3), out_quant=None) -> TFLiteModel:
+    """A one-operator int8 LOGISTIC / HARD_SWISH / RELU_N1_TO_1 / RELU / RELU6 / TANH model.
+
+    ``out_quant=None``: LOGISTIC's required (1/256, -128), else a scale covering the result's range."""
+    opname = opname.upper()
+    shape = tuple(int(d) for d in shape)
+    in_scale, in_zp = float(np.float32(in_quant[0])), int(in_quant[1])
+    if out_quant is None:
+        hi = in_scale * (127 - in_zp)
+        out_quant = {"LOGISTIC": (1.0 / 256, -128), "RELU_N1_TO_1": (1.0 / 127, 0), "TANH": (1.0 / 128, 0),
+                     "HARD_SWISH": (max(hi, 0.5) / 255, -128 + int(round(0.375 / (max(hi, 0.5) / 255))))}.get(
+                         opname, (max(hi, 1e-3) / 255, -128))
+    out_scale, out_zp = float(np.float32(out_quant[0])), int(out_quant[1])
+    mb = ModelBuilder()
+    x = mb.input("input", shape, "int8", in_scale, in_zp)
+    y = mb.tensor("output", shape, "int8", out_scale, out_zp)
+    mb.op(opname, [x], [y])
+    mb.output(y)
+    info = ModelInfo(opname, [shape], shape, [(in_scale, in_zp)], (out_scale, out_zp))
+    return TFLiteModel(mb.finish(), info)
+
+
+def binary_const_model(opname, shape, const, const_quant=(0.02, 0), in_quant=(0.05, -3), out_quant=None,
+                       activation="NONE", const_first=False) -> TFLiteModel:
+    """A one-operator int8 ADD / SUB / MUL of the graph input with an int8 constant (any broadcastable
+    shape: a scalar [1], a per-channel [C], a [1,1,1,C] ...); ``const_first`` makes it the first operand."""
+    opname = opname.upper()
+    act = _act_name(activation)
+    shape = tuple(int(d) for d in shape)
+    const = np.asarray(const, np.int8)
+    out_shape = tuple(int(d) for d in np.broadcast_shapes(shape, const.shape))
+    a_scale, a_zp = float(np.float32(in_quant[0])), int(in_quant[1])
+    c_scale, c_zp = float(np.float32(const_quant[0])), int(const_quant[1])
+    if out_quant is None:
+        ra, rc = a_scale * max(127 - a_zp, a_zp + 128), c_scale * max(127 - c_zp, c_zp + 128)
+        rng_ = ra * rc if opname == "MUL" else ra + rc
+        out_quant = (2 * rng_ / 255, 0)
+    out_scale, out_zp = float(np.float32(out_quant[0])), int(out_quant[1])
+    mb = ModelBuilder()
+    x = mb.input("input", shape, "int8", a_scale, a_zp)
+    c = mb.const("operand", const, scale=c_scale, zero_point=c_zp)
+    y = mb.tensor("output", out_shape, "int8", out_scale, out_zp)
+    mb.op(opname, [c, x] if const_first else [x, c], [y], fused_activation=act)
+    mb.output(y)
+    info = ModelInfo(opname, [shape], out_shape, [(a_scale, a_zp), (c_scale, c_zp)], (out_scale, out_zp),
+                     options=dict(fused_activation=act))
     return TFLiteModel(mb.finish(), info)
