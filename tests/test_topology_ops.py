@@ -178,8 +178,9 @@ def test_conv_with_weight_zero_point_is_refused():
     b = tb.ModelBuilder()
     x = b.input("x", (1, 4, 4, 3), scale=0.05, zero_point=-3)
     w = b.const("w", np.ones((2, 1, 1, 3), np.int8), scale=0.01, zero_point=5)
+    bias = b.const("b", np.zeros(2, np.int32), scale=tb.choose_bias_scale(0.05, [0.01])[0])
     y = b.tensor("y", (1, 4, 4, 2), scale=0.1, zero_point=2)
-    b.op("CONV_2D", [x, w, -1], [y], padding="SAME")
+    b.op("CONV_2D", [x, w, bias], [y], padding="SAME")
     b.output(y)
     with pytest.raises(te.TinyEngineError, match="weight zero points"):
         te.compile(b.finish())
