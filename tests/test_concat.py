@@ -172,3 +172,26 @@ def test_onnx_qdq_concat_matches_onnxruntime():
         x = rng.uniform(-3, 3, (1, 8, 6, 6)).astype(np.float32)
         ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
         np.testing.assert_array_equal(ours, om.ort_run(model, [x])[0])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_onnx_concat_requantizes_like_onnxruntime(fused):
+    """ONNX Concat of inputs quantized unlike the output: each is requantized as onnxruntime does (fused
+    into QLinearConcat, or DequantizeLinear -> Concat -> QuantizeLinear in float when left unfused)."""
+    pytest.importorskip("onnxruntime")
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
+
+    g = QDQGraph(seed=4)
+    xd, _, _ = g.qdq("x", 0.05, 3)
+    s = conv_out_scale(0.05, 72)
+    a, _, _ = g.qdq(g.conv(xd, 8, 4, 3, 0.05), s, 1)
+    other = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s * 0.7, -9)[0] if fused else xd
+    y, _, _ = g.qdq(g.op("Concat", [a, other], axis=1), s * 1.3, 4)
+    model = g.model(y, (1, 8, 6, 6))
+    cm = te.compile(model)
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        x = rng.uniform(-3, 3, (1, 8, 6, 6)).astype(np.float32)
+        ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(ours, om.ort_run(model, [x])[0])

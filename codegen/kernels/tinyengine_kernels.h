@@ -393,6 +393,9 @@ void te_clamp_s8(int32_t n, int8_t* data, int32_t lo, int32_t hi);
  * in and out must not overlap. */
 void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
                      int8_t* out);
+/* te_copy_rows_s8 with out = table[(uint8_t)in] (a requantizing concat input, onnxruntime arithmetic). */
+void te_copy_rows_lut_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                         int8_t* out, const int8_t* table);
 
 /* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
  * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
