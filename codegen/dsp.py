@@ -727,6 +727,8 @@ def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
     if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
         return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
+    if op.params.get("groups") or op.params.get("w_offset"):
+        return None  # a grouped conv / weights with a zero point: the portable kernels alone take them
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

@@ -64,6 +64,8 @@ typedef struct {
   int32_t out_stride;          /* elements from one output pixel to the next (0: out_c); > out_c when the
                                   output is a channel slice of a concatenation (te_conv2d_s8, te_conv2d_1x1_s8,
                                   te_depthwise_conv2d_s8 honour it; the planner never overlaps such an output) */
+  int32_t groups;              /* te_conv2d_s8 only: > 1 for a grouped conv, weights [out_c][k_h][k_w][in_c / groups],
+                                  output channel oc reads input channels of group oc / (out_c / groups) */
 } te_conv_params;
 
 /* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
@@ -117,6 +119,7 @@ typedef struct {
   int32_t in_offset, out_offset;
   int32_t act_min, act_max;
   int32_t per_channel;         /* 0: mult[0]/shift[0] for all outputs */
+  int32_t w_offset;            /* -weight zero point (0 for symmetric weights; portable kernels only) */
 } te_fc_params;
 
 void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t* weights,
@@ -390,6 +393,9 @@ void te_clamp_s8(int32_t n, int8_t* data, int32_t lo, int32_t hi);
  * in and out must not overlap. */
 void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
                      int8_t* out);
+/* te_copy_rows_s8 with out = table[(uint8_t)in] (a requantizing concat input, onnxruntime arithmetic). */
+void te_copy_rows_lut_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                         int8_t* out, const int8_t* table);
 
 /* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
  * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
@@ -411,6 +417,13 @@ typedef struct {
 
 void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
 
+/* int8 transpose of a (up to) 4-D tensor, dims padded with leading 1s: output axis k = input axis perm[k]
+ * (transpose_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], perm[4];
+} te_transpose_params;
+
+void te_transpose_s8(const te_transpose_params* p, const int8_t* in, int8_t* out);
 
 /* ---- elementwise: broadcast binary ops and 256-entry tables (SE blocks, activations) ---- */
 

@@ -42,7 +42,7 @@ SUPPORTED_OPS = frozenset({
     "QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool",
     "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
     "BatchNormalization", "Identity", "Constant", "Dropout", "LogSoftmax", "Resize", "Upsample",
-})
+}) | {"Concat"}  # detection heads / topology (relay_passes/layout_nhwc.py: concat of NHWC maps)
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 
