@@ -59,7 +59,7 @@ def bcast_loops(shape1, shape2, out_shape) -> dict:
     def strides(bcast_index):
         s, step = [0] * 4, 1
         for i in range(3, -1, -1):
-            if not axes[i][bcast_index]:
+            if not axes[i][bcast_index] and d[i] > 1:  # extent-1 loops: stride 0 (canonical form)
                 s[i] = step
                 step *= d[i]
         return s

@@ -410,9 +410,10 @@ void te_lut_s8(int32_t n, const int8_t* in, int8_t* out, const int8_t* table);
 void te_mul_s8_gate_dsp(const te_mul_params* p, int32_t pixels, int32_t c, const int8_t* in1, const int8_t* in2,
                         int8_t* out);
 
-/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view with inner % 4 == 0, summing
- * 16 / 4 channels per step with SXTAB16; same bytes and contract as te_mean_s8. */
-void te_mean_s8_dsp(const te_mean_params* p, const int8_t* in, int8_t* out);
+/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view, summing 16 / 4 channels per
+ * step with SXTAB16; rq_fast: SMMLAR requantization (only where codegen/dsp.py proves it equal). Same bytes
+ * and contract as te_mean_s8. */
+void te_mean_s8_dsp(const te_mean_params* p, int32_t rq_fast, const int8_t* in, int8_t* out);
 /* TFLite's folding of 1/n into MEAN's multiplier (shared by te_mean_s8 and te_mean_s8_dsp). */
 void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
 
