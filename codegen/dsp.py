@@ -184,8 +184,8 @@ def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None)
         return False
     if keeps_contract or not _overlaps(em, op):
         return True
-    if overlap_safe is None or len(op.inputs) != 1:
-        return False
+    if overlap_safe is None or len(op.inputs) != 1 or int(op.params.get("batch", 1)) > 1:
+        return False  # overlap_safe checks one image's order; a batch loop repeats it at other offsets
     return bool(overlap_safe(em.p.offsets[op.inputs[0]], em.p.offsets[op.output]))
 
 
@@ -250,7 +250,8 @@ def _pointwise(em, op):
           "te_conv2d_1x1_s8_dsp" if clamps else "te_conv2d_1x1_s8_nc_dsp")
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
-                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
+                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}"
+                     + (f", .out_stride = {int(p['out_stride'])}" if p.get("out_stride") else "") + "};\n")
     w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
@@ -805,6 +806,8 @@ def _mul(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
+        return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

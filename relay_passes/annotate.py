@@ -18,6 +18,7 @@ from tvm import relax
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
+from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
@@ -99,6 +100,12 @@ def _weight_deqs(calls):
     return out
 
 
+def _batch(n: int) -> dict:
+    """``{"batch": n}`` for an NHWC kernel over n > 1 images (the emitter loops over them, the planner's
+    access models repeat per image; codegen/emitter.py, planner/contracts.py); nothing for one image."""
+    return {"batch": int(n)} if int(n) > 1 else {}
+
+
 def _per_channel(scale_expr, n) -> np.ndarray:
     s = const_value(scale_expr).astype(np.float32).reshape(-1)
     return np.broadcast_to(s, (n,)).copy() if s.size == 1 else s
@@ -110,7 +117,7 @@ def _conv_params(func, calls, depthwise):
     q = calls["relax.quantize"][-1]
     in_s, in_zp = _qparams(in_deq)
     out_s, out_zp = _qparams(q)
-    _, in_h, in_w, in_c = shape_of(conv.args[0])
+    batch, in_h, in_w, in_c = shape_of(conv.args[0])
     _, out_h, out_w, out_c = shape_of(conv)
     w_shape = shape_of(conv.args[1])
     k_h, k_w = w_shape[0], w_shape[1]
@@ -128,7 +135,8 @@ def _conv_params(func, calls, depthwise):
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
-        "macs": out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        **_batch(batch),
     }
 
 
@@ -173,7 +181,7 @@ def _pool_params(func, calls, opname):
     pool = calls[opname][0]
     if str(pool.attrs.layout) != "NHWC" or bool(pool.attrs.ceil_mode):
         raise UnsupportedOperatorError(f"{opname} with layout {pool.attrs.layout}, ceil_mode={pool.attrs.ceil_mode} has no kernel")
-    _, in_h, in_w, c = shape_of(pool.args[0])
+    batch, in_h, in_w, c = shape_of(pool.args[0])
     _, out_h, out_w, _ = shape_of(pool)
     requant = 0
     if calls.get("relax.dequantize") and calls.get("relax.quantize"):
@@ -189,7 +197,8 @@ def _pool_params(func, calls, opname):
         "pad_bottom": int(pool.attrs.padding[2]), "pad_right": int(pool.attrs.padding[3]),
         "count_include_pad": int(bool(getattr(pool.attrs, "count_include_pad", False))),
         "act_min": lo, "act_max": hi, "requant": requant,
-        "macs": out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
+        "macs": batch * out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
+        **_batch(batch),
     }
 
 
@@ -270,14 +279,12 @@ def _resize_params(call) -> dict:
     mode, rounding = str(a.coordinate_transformation_mode), str(a.rounding_method)
     n, in_h, in_w, c = shape_of(call.args[0])
     _, out_h, out_w, _ = shape_of(call)
-    if n != 1:
-        raise UnsupportedOperatorError(f"nearest resize of a batch of {n} has no kernel (batch 1 only)")
     flags = _TFLITE_FLAGS.get((mode, rounding))
     if flags is not None:
         rows, cols = nearest_indices(in_h, out_h, *flags), nearest_indices(in_w, out_w, *flags)
     else:
         rows, cols = relax_nearest_indices(in_h, out_h, mode, rounding), relax_nearest_indices(in_w, out_w, mode, rounding)
-    return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols}
+    return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols, **_batch(n)}
 
 
 # ---- elementwise ops (SE blocks, activations): codegen/lut.py computes their parameters and tables ----
@@ -380,6 +387,9 @@ def describe(func: relax.Function) -> dict:
     """Kernel parameters of one composite function (see module docstring)."""
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     calls = _calls(func)
+    if kind in TOPOLOGY_KINDS:  # concat, slices, softmax ...: annotate_topology.py
+        return describe_topology(kind, func, calls)
+
     if kind in ELEMENTWISE_KINDS:
         return _elementwise_params(func, calls, kind)
     if kind in ("conv2d", "depthwise_conv2d"):
@@ -403,7 +413,11 @@ def describe(func: relax.Function) -> dict:
     if kind == "requantize":
         (si, zi), (so, zo) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
         m, sh = quant.requantize_params(si, so)
-        return {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        p = {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        lo, hi = _act_range(calls)  # a standalone RELU / RELU6 / RELU_N1_TO_1: LiteRT's ReluX clamps after requantizing
+        if (lo, hi) != (-128, 127):
+            p.update(act_min=lo, act_max=hi)
+        return p
     if kind == "pad":
         p = calls["relax.nn.pad"][0]
         pw = [int(v) for v in p.attrs.pad_width]
@@ -411,7 +425,7 @@ def describe(func: relax.Function) -> dict:
         if len(shape) != 4 or pw[0] or pw[1] or pw[6] or pw[7]:
             raise UnsupportedOperatorError(f"PAD {pw} of a {list(shape)} tensor (only spatial NHWC padding has a kernel)")
         return {"in_h": shape[1], "in_w": shape[2], "c": shape[3], "pad_top": pw[2], "pad_bottom": pw[3],
-                "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value))}
+                "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value)), **_batch(shape[0])}
     if kind == "resize_nearest":
         return _resize_params(calls["relax.image.resize2d"][0])
     if kind == "reshape":
@@ -436,8 +450,8 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     w_deq = _weight_deqs(calls)[0]
     src = calls.value(w_deq.args[0])
     w = const_value(src.args[0] if call_op_name(src) == "relax.permute_dims" else src)
-    if kind == "conv2d":  # HWIO -> OHWI
-        w = np.ascontiguousarray(w.transpose(3, 0, 1, 2))
+    if kind == "conv2d":  # HWIO (also a one-channel depthwise filter reshaped to it) -> OHWI
+        w = np.ascontiguousarray(w.reshape(shape_of(calls["relax.nn.conv2d"][0].args[1])).transpose(3, 0, 1, 2))
     elif kind == "depthwise_conv2d":  # 1HWC (TFLite) or HWC1 (HWOI, ONNX/PyTorch) -> HWC: same memory order
         k_h, k_w, out_c = shape_of(calls["relax.nn.conv2d"][0].args[1])[:3]
         w = np.ascontiguousarray(w.reshape(k_h, k_w, out_c))
@@ -644,6 +658,13 @@ def AnnotateKernelParams(mod, _ctx):
             if not exact and params.get("count_include_pad") and any(
                     params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
+            if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
+                raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
+                                               "output's (TFLite's int8 kernel requires them equal)")
+            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
+
             if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
                 raise UnsupportedOperatorError(f"{attrs['Composite']} has no kernel in onnxruntime's arithmetic yet "
                                                "(ONNX / PyTorch graphs)")

@@ -11,7 +11,7 @@ module as a reference.
 Patterns (in priority order, longest first):
 
 ==============================  ==================================================================
-``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
+``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W) or reshape(deq(W[1,H,W,M]))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.depthwise_conv2d`` same with groups == input channels, W (reshaped) in HWOI
 ``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.add``              add(deq(a), deq(b)) [-> relu | float clip] -> quantize [-> clip]
@@ -27,6 +27,12 @@ Patterns (in priority order, longest first):
 ``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC), or deq -> it -> quantize
                                with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
+``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
+``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
+``tinyengine.reshape``          also squeeze / expand_dims of int8
+
 ``tinyengine.lut``              an int8 -> int8 function of one tensor, as a 256-entry table: deq -> sigmoid /
                                hard-swish / clip(-1, 1) -> quantize, or ADD / SUB / MUL with a scalar constant
 ``tinyengine.mul``              multiply(deq(a), deq(b)) [-> relu | clip] -> quantize, NHWC broadcasting, b may be constant
@@ -87,7 +93,14 @@ def _conv_check(depthwise: bool):
         in_c = int(conv.args[0].ty.shape[3])
         if depthwise:
             return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
-        return groups == 1 and str(conv.attrs.kernel_layout) == "HWIO"
+        if groups != 1 or str(conv.attrs.kernel_layout) != "HWIO":
+            return False
+        # TFLite's one-channel depthwise conv (depth multiplier M) is a plain conv over reshape(deq(W[1,H,W,M])):
+        # the reshape keeps memory order and the output-channel axis last, where the scales are
+        w = ctx.annotated_expr["weight"]
+        w_shape, hwio = [int(d) for d in w.ty.shape], [int(d) for d in conv.args[1].ty.shape]
+        per_tensor = int(np.prod([int(d) for d in w.args[1].ty.shape])) == 1
+        return w_shape == hwio or (w_shape[-1] == hwio[-1] and (per_tensor or int(w.attrs.axis) in (-1, len(w_shape) - 1)))
 
     return check
 
@@ -108,7 +121,8 @@ def _patterns() -> list[FusionPattern]:
             x = wildcard()
             w = _const_deq()
             # depthwise: TFLite writes reshape(deq(W[1,H,W,O])); ONNX/PyTorch after FoldConstantLayout deq(W[H,W,O,1])
-            weight = (is_op("relax.reshape")(w, wildcard()) | w) if depthwise else w
+            # conv: reshape(deq(W[1,H,W,M])) for TFLite's one-channel depthwise conv
+            weight = is_op("relax.reshape")(w, wildcard()) | w
             op = is_op("relax.nn.conv2d")(_deq(x), weight)
             return op, {"input": x, "weight": w, "op": op}
 
@@ -185,6 +199,8 @@ def _patterns() -> list[FusionPattern]:
             ann["clip"] = root
         pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
 
+    pats += _topology_patterns()  # before the quantize / dequantize patterns, which would claim their ends
+
     # before the quantize / requantize patterns, which would claim its closing quantize
     def nearest_nhwc(ctx) -> bool:
         rs = ctx.annotated_expr["op"]
@@ -222,6 +238,16 @@ def _patterns() -> list[FusionPattern]:
     q = is_op("relax.quantize")(act, is_const(), is_const())
     pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, bounds_implied))
 
+    def per_tensor_int8(ctx) -> bool:
+        """Any other standalone relu / clip (TFLite RELU, RELU6, RELU_N1_TO_1): requantize, then clamp to the
+        activation's int8 range (annotate: act_min / act_max)."""
+        return _int8_input(ctx) and const_value(ctx.annotated_expr["quantize"].args[1]).size == 1
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard()) | is_op("relax.nn.relu")(_deq(x))
+    q = is_op("relax.quantize")(act, is_const(), is_const())
+    pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, per_tensor_int8))
+
     x = wildcard()
     q = is_op("relax.quantize")(x, is_const(), is_const())
     pats.append(
@@ -245,6 +271,47 @@ def _patterns() -> list[FusionPattern]:
         )
     return pats
 
+
+MAX_CONCAT_INPUTS = 16
+
+
+def _topology_patterns() -> list[FusionPattern]:
+    """Patterns of the detection-head / topology ops (concat, ...), kept in one block."""
+    from tvm.relax.dpl import is_tuple
+
+    pats = []
+    for with_clip in (False, True):
+        for n in range(2, MAX_CONCAT_INPUTS + 1):
+            xs = [wildcard() for _ in range(n)]
+            op = is_op("relax.concat")(is_tuple([_deq(x) for x in xs]))
+            ann = {"op": op, "input": xs[0]}
+            ann.update({f"input{i}": x for i, x in enumerate(xs)})
+            root, ann = _tail(op, ann, with_clip)
+            pats.append(FusionPattern("tinyengine.concat", root, ann,
+                                      (lambda k: lambda ctx: all(_int8_input(ctx, f"input{i}") for i in range(k)))(n)))
+    x = wildcard()
+    op = is_op("relax.nn.softmax")(_deq(x))
+    root, ann = _tail(op, {"input": x, "op": op}, False)
+    pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    def pads_channels(ctx) -> bool:
+        pw = [int(v) for v in ctx.annotated_expr["op"].attrs.pad_width]
+        return _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.pad_mode) == "constant" and (
+            len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)))
+
+    x = wildcard()
+    op = is_op("relax.nn.pad")(x)
+    pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
+                         ("tinyengine.reshape", "relax.expand_dims")):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.strided_slice" else is_op(opname)(x, wildcard(), wildcard(), wildcard())
+        ops_ = [op] + ([is_op(opname)(x, wildcard(), wildcard(), wildcard(), wildcard())] if opname == "relax.strided_slice" else [])
+        for o in ops_:
+            pats.append(FusionPattern(name, o, {"input": x, "op": o, "root": o}, _int8_input))
+    return pats
+
+
+KERNEL_PATTERNS = _patterns()
 
 
 # ---- elementwise ops of SE blocks and activations (codegen/lut.py, *_s8.c): tried before the others ----

@@ -87,7 +87,7 @@ def choose_function(op, sole_reader: bool, in_bytes: int, out_bytes: int, target
     """
     fn = kernel_function(op, target)
     var = INPLACE_VARIANTS.get(fn)
-    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1:
+    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1 or op.params.get("batch", 1) > 1:
         return fn
     if op.params.get("in_c") != op.params.get("out_c") or out_bytes > in_bytes:
         return fn
@@ -119,6 +119,7 @@ def choose_functions(graph, target: str = "host", inplace=None) -> dict:
             continue
         r = roots[op.inputs[0]]
         sole = readers.get(r) == 1 and r not in external and roots[op.output] not in external
+        sole = sole and not ({op.inputs[0], op.output} & set(getattr(graph, "views", {})))  # in-place: no views
         t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.output]
         out[op.name] = choose_function(op, sole, t_in.nbytes, t_out.nbytes, target)
     return out
@@ -241,10 +242,27 @@ _MODELS = {
 
 
 def access_model(fn: str, params: dict, k: int, out_bytes: int):
-    """(write_addr, last_read) of input k for fn, or None when fn is not modelled."""
+    """(write_addr, last_read) of input k for fn, or None when fn is not modelled.
+
+    An NHWC kernel over a batch (``params["batch"]`` = N > 1) is the per-image kernel called for
+    image 0, 1, ... (codegen/emitter.py batch_loop): the per-image order repeated, image b's writes
+    and reads shifted by b images and its write times by b * (writes per image)."""
     model = _MODELS.get(fn)
     if model is None:
         return None
+    n = int(params.get("batch", 1))
+    if n > 1:
+        if out_bytes % n:
+            return None
+        one = access_model(fn, {a: v for a, v in params.items() if a != "batch"}, k, out_bytes // n)
+        if one is None:
+            return None
+        write, last = one
+        t = write.size
+        b = np.arange(n, dtype=np.int64)[:, None]
+        write = (write[None, :] + b * (out_bytes // n)).ravel()
+        last = np.where(last[None, :] >= 0, last[None, :] + b * t, -1).ravel()
+        return write, last
     res = model(params, k)
     if isinstance(res, tuple):
         write, last = res
