@@ -1,0 +1,89 @@
+"""onnxruntime's arithmetic for the SE-block activations of ONNX / PyTorch graphs (TE_SINGLE_ROUNDING):
+QDQ Sigmoid (onnxruntime fuses it to QLinearSigmoid: MLAS's logistic of every dequantized int8 value, then
+QuantizeLinear), HardSigmoid and HardSwish (left unfused: float32 DequantizeLinear -> HardSigmoid [-> Mul] ->
+QuantizeLinear), each compiled to a 256-entry table (codegen/lut.py ort_unary_table) and compared byte for
+byte with onnxruntime on every int8 input value. QDQ Mul / Sub are refused with a one-line error until their
+onnxruntime kernels exist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyengine_tvm as te
+from tinyengine_tvm.errors import TinyEngineError
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import QDQGraph  # noqa: E402
+
+f32 = np.float32
+
+
+def _model(kind, si, zi, so, zo, **attrs):
+    g = QDQGraph(0)
+    d, _, _ = g.qdq("x", si, zi)
+    y = g.op(kind, [d], **attrs)
+    yq, _, _ = g.qdq(y, so, zo)
+    m = g.model(yq, (1, 256, 1, 1))
+    m.opset_import[0].version = 14
+    return m
+
+
+def _every_level(si, zi):
+    """A [1, 256, 1, 1] input whose QuantizeLinear gives every int8 value once."""
+    k = np.arange(-128, 128)
+    return ((k - zi).astype(f32) * f32(si)).astype(f32).reshape(1, 256, 1, 1)
+
+
+def _check(kind, si, zi, so, zo, expect_ops, **attrs):
+    m = _model(kind, si, zi, so, zo, **attrs)
+    sess, opt = om.ort_optimized(m)
+    assert [n.op_type for n in opt.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")] == expect_ops
+    cm = te.compile(m)
+    assert cm.report()["op_counts"] == {"quantize": 1, "lut": 1, "dequantize": 1}
+    x = _every_level(si, zi)
+    ref = sess.run(None, {"x": x})[0]
+    ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
+    to_q = lambda y: np.rint(y / f32(so)).astype(np.int64) + zo  # noqa: E731
+    np.testing.assert_array_equal(to_q(ours), to_q(ref))
+
+
+def _q(rng):
+    si = float(f32(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))))
+    so = float(f32(np.exp(rng.uniform(np.log(0.002), np.log(0.05)))))
+    return si, int(rng.integers(-60, 61)), so, int(rng.integers(-128, 0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_qlinear_sigmoid(seed):
+    si, zi, so, zo = _q(np.random.default_rng(seed))
+    out = [(1 / 256, -128), (so, zo), (0.002, -128)][seed]  # QLinearSigmoid takes any output quantization
+    _check("Sigmoid", si, zi, *out, ["QLinearSigmoid"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hard_sigmoid(seed):
+    rng = np.random.default_rng(10 + seed)
+    si, zi, so, zo = _q(rng)
+    alpha, beta = [(0.2, 0.5), (1 / 6, 0.5), (float(rng.uniform(0.05, 0.6)), float(rng.uniform(0.1, 0.9)))][seed]
+    _check("HardSigmoid", si, zi, so, zo, ["HardSigmoid"], alpha=alpha, beta=beta)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hard_swish(seed):
+    si, zi, so, zo = _q(np.random.default_rng(20 + seed))
+    _check("HardSwish", si, zi, so, zo, ["HardSigmoid", "Mul"])
+
+
+@pytest.mark.parametrize("kind", ["Mul", "Sub"])
+def test_binary_ops_refused_in_onnxruntime_arithmetic(kind):
+    g = QDQGraph(0)
+    d, _, _ = g.qdq("x", 0.05, -3)
+    c, _, _ = g.qdq("x", 0.04, 7)
+    yq, _, _ = g.qdq(g.op(kind, [d, c]), 0.05, 0)
+    with pytest.raises(TinyEngineError, match=f"unsupported operator: {kind} \\(node #"):
+        te.compile(g.model(yq, (1, 4, 3, 3)))
