@@ -713,10 +713,14 @@ def _se_dsp_off() -> bool:
     return os.environ.get("TINYENGINE_NO_DSP_SE", "") not in ("", "0")
 
 
+MEAN_DSP_MIN_REDUCE = 8
+
+
 def _mean(em, op):
     """te_mean_s8_dsp: TFLite's MEAN (exact == 0), sixteen / four channels per step; keeps te_mean_s8's contract."""
     p = op.params
-    if _se_dsp_off() or int(p.get("exact", 0)) != 0 or int(p["inner"]) < 4:
+    # short reductions (vww's 3-pixel means) gain nothing from it and would only add its code to Flash
+    if _se_dsp_off() or int(p.get("exact", 0)) != 0 or int(p["inner"]) < 4 or int(p["reduce"]) < MEAN_DSP_MIN_REDUCE:
         return None
     if not _plan_allows(em, op, "te_mean_s8", keeps_contract=True):
         return None

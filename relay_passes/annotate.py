@@ -386,13 +386,35 @@ def _hard_swish_form(calls) -> str:
     return "onnx" if any(call_op_name(calls.value(a)) == "relax.divide" for a in m.args) else "tflite"
 
 
-def _ort_lut_params(func) -> dict:
+def _ort_binary_params(func, calls, kind, unfused: bool) -> dict:
+    """te_binary_s8_f32's parameters: onnxruntime's unfused float Mul / Sub (DequantizeLinear tables, output
+    scale), or its fused uint8 QLinearMul (ratio (float)(s_a * s_b) / s_out, zero point + 128 in float)."""
+    if calls.get("relax.nn.relu") or any(dtype_of(c) == "float32" for c in calls.get("relax.clip", [])):
+        raise UnsupportedOperatorError(f"tinyengine.{kind} with a fused activation has no kernel in onnxruntime's "
+                                       "arithmetic yet")
+    p = _elementwise_params(func, calls, kind)
+    op = _binary_call(calls)
+    (s1, z1), (s2, z2) = (_qparams(d) for d, _, _ in _operands(func, calls, op))
+    so, zo = _qparams(calls["relax.quantize"][-1])
+    f32 = np.float32
+    mode = 1 if kind == "sub" else (0 if unfused else 2)
+    p.update(ort_mode=mode, in1_zp=z1, in2_zp=z2, out_zp=zo, out_fscale=float(f32(so)),
+             ratio=float(f32(f32(f32(s1) * f32(s2)) / f32(so))), zp_f=float(zo + 128),
+             in1_table=[float(v) for v in quant.ort_dequant_table(s1, z1)],
+             in2_table=[float(v) for v in quant.ort_dequant_table(s2, z2)])
+    return p
+
+
+def _ort_lut_params(func, unfused: bool = False) -> dict:
     """onnxruntime's table for a unary composite (codegen/lut.py ort_unary_table): QLinearSigmoid, or the float
-    HardSigmoid / HardSwish it leaves unfused; other elementwise ops are refused in its arithmetic."""
+    HardSigmoid / HardSwish it leaves unfused; MUL / SUB: _ort_binary_params; other elementwise ops are refused
+    in its arithmetic."""
     from ..codegen import lut
 
     calls = _calls(func)
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    if kind in ("mul", "sub"):
+        return _ort_binary_params(func, calls, kind, unfused)
     if kind != "lut" or _binary_call(calls) is not None or calls.get("relax.clip") and not (
             calls.get("relax.multiply") or calls.get("relax.sigmoid")):
         what = ", an elementwise op with a constant" if kind == "lut" and _binary_call(calls) is not None else ""
@@ -696,7 +718,7 @@ def AnnotateKernelParams(mod, _ctx):
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
             if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
-                params = _ort_lut_params(func)  # onnxruntime's table, or a clear refusal
+                params = _ort_lut_params(func, gv in unfused)  # onnxruntime's arithmetic, or a clear refusal
             else:
                 params = describe(func)
             if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):

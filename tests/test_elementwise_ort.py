@@ -79,11 +79,48 @@ def test_hard_swish(seed):
     _check("HardSwish", si, zi, so, zo, ["HardSigmoid", "Mul"])
 
 
-@pytest.mark.parametrize("kind", ["Mul", "Sub"])
-def test_binary_ops_refused_in_onnxruntime_arithmetic(kind):
+def _binary_model(kind, seed, shared):
+    """x -> Q -> DQ (the map) times / minus a gate GlobalAveragePool(x) -> Q -> DQ ([1, C, 1, 1], broadcast), -> Q
+    -> DQ. ``shared``: the map's QuantizeLinear also feeds a second DequantizeLinear (a tensor with two readers,
+    which onnxruntime keeps int8 and so does not fuse)."""
+    rng = np.random.default_rng(seed)
+    si, zi, so, zo = _q(rng)
+    g = QDQGraph(seed)
+    q, names = g.q("x", si, zi)
+    d = g.dq(q, names)
+    gate, _, _ = g.qdq(g.op("GlobalAveragePool", [g.qdq("x", si * 1.3, zi // 2)[0]]), float(f32(si * 0.7)), int(rng.integers(-20, 20)))
+    y = g.op(kind, [d, gate])
+    if shared:
+        y = g.op("Add", [g.qdq(y, so, zo)[0], g.dq(q, names)])
+    yq, _, _ = g.qdq(y, so * 2, zo)
+    return g.model(yq, (1, 8, 5, 6)), (so * 2, zo)
+
+
+@pytest.mark.parametrize("kind,shared,ort_op", [("Mul", False, "QLinearMul"), ("Mul", True, "Mul"), ("Sub", False, "Sub"),
+                                                ("Sub", True, "Sub")])
+@pytest.mark.parametrize("seed", range(2))
+def test_mul_sub_broadcast(kind, shared, ort_op, seed):
+    m, (so, zo) = _binary_model(kind, seed, shared)
+    sess, opt = om.ort_optimized(m)
+    assert ort_op in [n.op_type for n in opt.graph.node]
+    cm = te.compile(m)
+    assert kind.lower() in cm.report()["op_counts"]
+    rng = np.random.default_rng(seed)
+    to_q = lambda y: np.rint(y / f32(so)).astype(np.int64) + zo  # noqa: E731
+    for _ in range(3):
+        x = rng.uniform(-2, 2, (1, 8, 5, 6)).astype(f32)
+        ref = sess.run(None, {"x": x})[0]
+        ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(to_q(ours), to_q(ref))
+
+
+def test_mul_by_a_constant_refused_in_onnxruntime_arithmetic():
+    from onnx import numpy_helper
+
     g = QDQGraph(0)
     d, _, _ = g.qdq("x", 0.05, -3)
-    c, _, _ = g.qdq("x", 0.04, 7)
-    yq, _, _ = g.qdq(g.op(kind, [d, c]), 0.05, 0)
-    with pytest.raises(TinyEngineError, match=f"unsupported operator: {kind} \\(node #"):
+    g.inits += [numpy_helper.from_array(np.array(100, np.int8), "c"), numpy_helper.from_array(f32(0.01), "cs"),
+                numpy_helper.from_array(np.int8(0), "cz")]
+    yq, _, _ = g.qdq(g.op("Mul", [d, g.dq("c", ("cs", "cz"))]), 0.05, 0)
+    with pytest.raises(TinyEngineError, match="has no kernel in onnxruntime's arithmetic yet"):
         te.compile(g.model(yq, (1, 4, 3, 3)))

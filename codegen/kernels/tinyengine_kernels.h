@@ -433,6 +433,17 @@ void te_mul_s8(const te_mul_params* p, const te_bcast_params* b, const int8_t* i
 void te_add_bcast_s8(const te_add_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
                      int8_t* out);
 
+/* MUL / SUB in onnxruntime's arithmetic (binary_s8_f32.c): unfused float Mul / Sub between DequantizeLinear
+ * tables and QuantizeLinear, or the fused uint8 QLinearMul. */
+enum { TE_BINARY_F32_MUL = 0, TE_BINARY_F32_SUB = 1, TE_BINARY_F32_QLINEAR_MUL = 2 };
+typedef struct {
+  int32_t mode, in1_zp, in2_zp, out_zp, act_min, act_max;
+  float out_scale, ratio, zp_f;
+} te_binary_f32_params;
+
+void te_binary_s8_f32(const te_binary_f32_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
+                      const float* tab1, const float* tab2, int8_t* out);
+
 /* out[i] = table[(uint8_t)in[i]]: any int8 -> int8 function of one tensor (LOGISTIC, HARD_SWISH,
  * RELU_N1_TO_1, ADD / SUB / MUL by a scalar constant), tables computed by the compiler
  * (codegen/lut.py) from the reference's own arithmetic. Element order: in-place safe. */
