@@ -111,8 +111,13 @@ class _Emitter:
         self.extra_sources: list[str] = []
         self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
         self.batched: dict = {}          # tensor -> elements per image, while emitting an op over a batch
+        self.ptr_override: dict = {}     # tensor -> pointer text (a stream stage's band calls, codegen/stream.py)
+        self.sink = None                 # call text -> None: takes the calls instead of body (stream stages)
+        self._const_names: dict = {}     # (ctype, bytes) -> name: one Flash copy of equal constant arrays
 
     def _ptr(self, tensor: str, const: bool = False) -> str:
+        if tensor in self.ptr_override:
+            return self.ptr_override[tensor]
         t = self.g.tensors[tensor]
         ctype = _C_TYPES[t.dtype]
         root = self.p.roots[tensor]
@@ -145,6 +150,10 @@ class _Emitter:
         return {t: self.g.tensors[t].nbytes // _BYTES[self.g.tensors[t].dtype] // n for t in (op.inputs[0], op.output)}
 
     def const(self, ctype, name, values):
+        key = (ctype, np.asarray(values).astype(np.int64).tobytes())
+        if key in self._const_names:  # a stream stage's band variants share their layer's weights
+            return self._const_names[key]
+        self._const_names[key] = name
         self.weights.append(_c_array(ctype, name, values))
         return name
 
@@ -162,9 +171,15 @@ class _Emitter:
             self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n"
                              f"  {TOPOLOGY_EMITTERS[k](self, op)}")
             return
+        if k == "stream_stage":  # line-buffer stage: its band calls (codegen/stream.py)
+            from .stream import emit_stage
+
+            return emit_stage(self, op)
         special = self.specialize(self, op) if self.specialize is not None else None
         if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
             self.extra_sources += [f for f in special[1] if f not in self.extra_sources]
+            if self.sink is not None:
+                return self.sink(special[0])
             shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
             self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  "
                              f"{self.batch_loop(op, special[0])}")
@@ -329,6 +344,8 @@ class _Emitter:
         return f"te_add_bcast_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"
 
     def append_call(self, op, call: str) -> None:
+        if self.sink is not None:
+            return self.sink(call)
         call = self.batch_loop(op, self.planned_call(op.name, call))
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
         self.body.append(f"  /* {op.name}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
@@ -383,21 +400,31 @@ class _Emitter:
 
 def kernel_sources(graph) -> list[str]:
     files = list(_COMMON_SOURCES)
-    for op in graph.ops:
+    ops = [o for op in graph.ops for o in (op.stage.ops if op.kernel == "stream_stage" else [op])]
+    for op in ops:
         for f in _KERNEL_SOURCES[op.kernel]:
             if f not in files:
                 files.append(f)
     return files
 
 
-def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None) -> dict:
+def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None, tuning=None,
+         chosen: dict | None = None) -> dict:
     """Write the C project for (graph, plan) into out_dir; return a dict of written paths.
 
-    ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
+    ``target`` (codegen.targets.Target): on DSP cores, layers get the kernel variants of codegen/variants.py
+    (default configuration, or ``tuning``: {"layers": {op name: {"variant": ..., knobs}}, "files": {kernel
+    file: "O3"}}, applied where exact). ``chosen`` receives {op name: configuration emitted}."""
     e = _Emitter(graph, plan, name)
+    e.target, e.tuning, e.chosen = target, tuning, (chosen if chosen is not None else {})
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
-    if target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
-        from .dsp import specialize
+    if target is not None and getattr(target, "dsp", False):  # the registry picks (onnxruntime layers too)
+        from .variants import specialize
+
+        if getattr(target, "mve", False):  # Helium kernels first (codegen/mve.py), then the registry's DSP variants
+            from .mve import with_dsp
+
+            specialize = with_dsp(specialize)
 
         e.specialize = specialize
     for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order
@@ -405,8 +432,18 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
     sources = kernel_sources(graph) + e.extra_sources
     dsp_header = ["te_dsp.h"] if any(f.endswith("_dsp.c") for f in sources) else []
+    dsp_header += ["te_mve.h"] if any(f.endswith("_mve.c") for f in sources) else []
     for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
+    for fname, level in sorted(((tuning or {}).get("files") or {}).items()):  # tuned per-file optimisation level
+        from .variants import DEFAULT_OPT, OPT_LEVELS
+
+        path = os.path.join(out_dir, "kernels", fname)
+        if level != DEFAULT_OPT and level in OPT_LEVELS and os.path.isfile(path):
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(f'#pragma GCC optimize ("{level}") /* tuned: autotune_logs */\n' + text)
     if single_rounding:  # onnxruntime's float32 requantization instead of gemmlowp's fixed point
         for fname in sources:
             path = os.path.join(out_dir, "kernels", fname)

@@ -47,6 +47,8 @@ class CompiledModel:
         self.inputs, self.outputs = inputs, outputs
         self.budgets = budgets          # runners.firmware.Budgets for Cortex-M targets, else None
         self.last_measurement = None    # set by run() on a Cortex-M target
+        self.tuning = None              # {"layers": {op: config}, "files": {kernel file: opt}} (codegen/variants.py)
+        self.chosen = {}                # op name -> kernel configuration the last export emitted
         self._build_dir = None
         self._exes = {}
         self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
@@ -65,7 +67,8 @@ class CompiledModel:
             "weight_bytes": g.weight_bytes,
             "arena_bytes": self.plan.arena_bytes,
             "peak_live_bytes": self.plan.peak_live_bytes,
-            "peak_sram_bytes": getattr(self.plan, "peak_sram_bytes", self.plan.arena_bytes),
+            "peak_sram_bytes": peak_sram_bytes(g, self.plan),
+            "schedule": list(getattr(g, "schedule", [])),
             "lower_bound_bytes": getattr(self.plan, "lower_bound_bytes", 0),
             "planner": _planner_dict(self.plan),
             "inputs": [_io_dict(t) for t in self.inputs],
@@ -97,7 +100,8 @@ class CompiledModel:
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
-            emit(self.graph, self.plan, out_dir, target=self._target_obj())
+            self.chosen = {}
+            emit(self.graph, self.plan, out_dir, target=self._target_obj(), tuning=self.tuning, chosen=self.chosen)
             if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
                 from .codegen.targets import get
                 from .runners import firmware
@@ -181,6 +185,13 @@ class CompiledModel:
         return outs, m
 
 
+def peak_sram_bytes(graph, plan) -> int:
+    """Highest arena byte in use (activations, every scratch and line buffer, an image quantized into it) plus every int8 graph
+    input (an image the caller holds in SRAM, counted at its int8 size)."""
+    ext = sum(graph.tensors[t].nbytes for t in graph.inputs if graph.tensors[t].dtype in ("int8", "uint8"))
+    return int(getattr(plan, "peak_sram_bytes", plan.arena_bytes)) + ext
+
+
 def _onnxruntime_host(graph) -> dict:
     """For graphs with onnxruntime's float paths: the onnxruntime configuration their summation order
     reproduces (intra-op threads for float convs, NCHWc block for float average pools; see codegen.quant)."""
@@ -207,12 +218,16 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
-def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None) -> CompiledModel:
+def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
+          max_overhead=0.10) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
     firmware's linker script gets (default: the QEMU board's memories); a model whose arena
-    or weights alone exceed them fails here, naming the budget and the need."""
+    or weights alone exceed them fails here, naming the budget and the need.
+
+    ``patch``: "auto" (default: line-buffer stages chosen by patch.search, at most ``max_overhead`` extra
+    instructions estimated), "off" (layer by layer), or explicit stages "lines:FIRST-LAST[/BAND],..."."""
     from . import relay_passes
     from .kernel_graph import extract
     from .planner import plan as make_plan
@@ -227,6 +242,9 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"{source}: graph passes failed: {lines[-1] if lines else type(err).__name__}") from None
     graph = extract(lowered)
+    from .patch import schedule
+
+    graph = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
     mem = make_plan(graph, target=target)
     verify_plan(graph, mem, target)  # independent check of every plan (raises PlanError)
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
@@ -255,8 +273,19 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     return CompiledModel(graph, mem, ins, outs, target, source, budgets)
 
 
+def _overhead(v) -> float:
+    """0.1 from 0.1, "10%" or "0.1"."""
+    if isinstance(v, str):
+        s = v.strip()
+        try:
+            return float(s[:-1]) / 100 if s.endswith("%") else float(s)
+        except ValueError:
+            raise TinyEngineError(f"--max-overhead {v!r}: expected e.g. 10% or 0.1") from None
+    return float(v)
+
+
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax", calibration_engine="tvm") -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
@@ -267,7 +296,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     are NHWC."""
     import tvm
 
-    budget_kw = dict(sram=sram, flash=flash, stack=stack)
+    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead)
     target = _check_target(target)
     from .frontend import load
 

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
     pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
+    _patch_args(pr)
 
     from .nas.cli import add_parser as add_nas_parser  # no TVM / torch import until it runs
 
@@ -77,7 +78,16 @@ def _version() -> str:
         return __version__
 
 
+def _patch_args(p) -> None:
+    p.add_argument("--patch", default="auto", metavar="auto|off|lines:A-B,...",
+                   help="line-buffer (row-band) execution of the high-resolution stages: auto (default: chosen to "
+                        "minimise peak SRAM within --max-overhead), off (layer by layer), or explicit stages "
+                        "lines:FIRST-LAST[/BAND],... (op indices of the layer-by-layer graph)")
+    p.add_argument("--max-overhead", default="10%", help="--patch auto: estimated extra instructions allowed (default 10%%)")
+
+
 def _budget_args(p) -> None:
+    _patch_args(p)
     p.add_argument("--sram", default=None,
                    help="SRAM budget in bytes (e.g. 320K): the arena must fit (every target, host included); on Cortex-M "
                         "targets also the firmware's RAM region (default: the board's RAM)")
@@ -212,7 +222,8 @@ def _cmd_compile(args) -> int:
 
 
 def _budget_kw(args) -> dict:
-    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack") if getattr(args, k, None) is not None}
+    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack", "patch", "max_overhead")
+            if getattr(args, k, None) is not None}
 
 
 def _check_arrays(arrays, specs) -> list:
@@ -343,7 +354,7 @@ def _cmd_profile(args) -> int:
 
     if args.plot:
         check_output_file(args.plot, "plot")
-    cm = te_compile(args.model, target=args.target)
+    cm = te_compile(args.model, target=args.target, patch=args.patch, max_overhead=args.max_overhead)
     label = os.path.basename(os.fspath(args.model))
     if args.plot:
         plot_timeline(cm.graph, cm.plan, args.plot, f"{label} ({cm.target}): SRAM timeline")
@@ -354,6 +365,11 @@ def _cmd_profile(args) -> int:
         print(json.dumps(rep))
     else:
         print(format_table(cm.graph, cm.plan, f"{label} -> {cm.target}"))
+        for d in cm.graph.schedule:  # line-buffer stages (patch/)
+            print(f"schedule: {d['op']}: line buffers over {d['ops'][0]}..{d['ops'][-1]}, {d['iterations']} "
+                  f"iterations of {d['band_rows']} row(s), {d['calls']} band calls, windows {d['windows']} "
+                  f"({d['scratch_bytes']:,} B); all stages: est. overhead {d.get('estimated_overhead', 0):.1%}")
+        print(f"peak_sram_bytes {cm.report()['peak_sram_bytes']:,} (arena + int8 graph inputs)")
         if args.plot:
             print(f"wrote {args.plot}")
     return 0

@@ -43,6 +43,7 @@ class KernelOp:
     output: str          # tensor name
     params: dict         # ints / int lists from AnnotateKernelParams
     constants: dict = field(default_factory=dict)  # weights, bias (numpy)
+    stage: object = None  # kernel "stream_stage": the patch.stream.StreamStage it runs (ops inside, schedule)
 
     @property
     def macs(self) -> int:
@@ -50,6 +51,8 @@ class KernelOp:
 
     @property
     def weight_bytes(self) -> int:
+        if self.stage is not None:  # a stream stage holds its layers' weights
+            return sum(op.weight_bytes for op in self.stage.ops)
         return sum(int(a.nbytes) for a in self.constants.values())
 
 
@@ -60,6 +63,7 @@ class KernelGraph:
     inputs: list         # tensor names
     outputs: list        # tensor names
     views: dict = field(default_factory=dict)  # tensor -> concat_views.View: a slice written in place into a concat
+    schedule: list = field(default_factory=list)  # patch-based / line-buffer stages chosen (patch.describe)
 
     @property
     def macs(self) -> int:

@@ -461,6 +461,20 @@ void te_mean_s8_dsp(const te_mean_params* p, int32_t rq_fast, const int8_t* in, 
 /* TFLite's folding of 1/n into MEAN's multiplier (shared by te_mean_s8 and te_mean_s8_dsp). */
 void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
 
+/* ---- Helium (MVE) kernels (*_mve.c, Cortex-M55; empty on other cores). Weights and requantization
+ * tables packed at compile time by tinyengine_tvm.codegen.mve (te_mve.h: the table layout and why the
+ * requantization equals te_requantize for every accumulator). Same bytes out as the portable kernels. ---- */
+/* 1x1 stride-1 conv, any in_c / out_c; the _lsh variant for tables with left shifts. */
+void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                          int8_t* out);
+void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                              int8_t* out);
+/* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
+void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                                int8_t* out);
+void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                    const int32_t* rq, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -84,6 +84,10 @@ def check(graph, plan, target: str = "host") -> list:
         have = plan.scratch_bytes.get(op.name, 0)
         if need > have:
             problems.append(f"{op.name} needs {need} bytes of scratch, the plan gives {have}")
+        if op.kernel == "stream_stage":  # a line-buffer stage: replay its schedule (patch/check.py)
+            from ..patch.check import check_stage
+
+            problems += [f"{op.name}: {p}" for p in check_stage(op.stage, have)]
         if have:
             if op.name not in plan.scratch_offsets:
                 problems.append(f"{op.name} has scratch bytes but no scratch offset")

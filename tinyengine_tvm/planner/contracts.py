@@ -31,6 +31,8 @@ import numpy as np
 
 INF = 1 << 62
 
+STAGE_FN = "te_stream_stage"  # pseudo function of a stream_stage op (codegen/stream.py emits its calls)
+
 # Ops whose kernels are modelled here; the planner uses these names in MemoryPlan.kernel_fns.
 _ONE_BY_ONE = (1, 1, 1, 1, 0, 0)
 
@@ -38,6 +40,8 @@ _ONE_BY_ONE = (1, 1, 1, 1, 0, 0)
 def kernel_function(op, target: str = "host") -> str | None:
     """Name of the portable C function the emitter calls for op (None: no modelled kernel)."""
     k, p = op.kernel, op.params
+    if k == "stream_stage":  # a line-buffer stage (patch/): its schedule is its access model
+        return STAGE_FN
     if k == "conv2d":
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
         if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
@@ -74,6 +78,7 @@ def scratch_bytes(fn: str | None, params: dict) -> int:
 
 
 _SCRATCH: dict = {  # fn -> params -> bytes (kernels with a scratch argument register here)
+    "te_stream_stage": lambda p: p["scratch_bytes"],  # the stage's row windows
     "te_depthwise_conv2d_s8_inplace": lambda p: p["in_h"] * p["in_w"],
 }
 
@@ -250,6 +255,9 @@ def access_model(fn: str, params: dict, k: int, out_bytes: int):
     An NHWC kernel over a batch (``params["batch"]`` = N > 1) is the per-image kernel called for
     image 0, 1, ... (codegen/emitter.py batch_loop): the per-image order repeated, image b's writes
     and reads shifted by b images and its write times by b * (writes per image)."""
+    if fn == STAGE_FN:
+        st = params.get("stage")
+        return st.access_model(k) if st is not None else None
     model = _MODELS.get(fn)
     if model is None:
         return None
@@ -351,6 +359,14 @@ def _overlap_cached(fn, key, k, in_bytes, out_bytes):
 def overlap(fn: str | None, params: dict, k: int, in_bytes: int, out_bytes: int, in_dtype="int8",
             out_dtype="int8") -> Overlap:
     """The overlap contract of input k of a call to fn (disjoint when not modelled)."""
+    if fn == STAGE_FN and in_dtype == out_dtype == "int8":
+        m = access_model(fn, params, k, out_bytes)
+        if m is None or m[1].size != in_bytes or m[0].size != out_bytes:
+            return disjoint(in_bytes, out_bytes)
+        memo = params["stage"]._models
+        if ("overlap", k) not in memo:
+            memo[("overlap", k)] = derive(m[0], m[1], in_bytes, out_bytes)
+        return memo[("overlap", k)]
     if fn is None or in_dtype != "int8" or out_dtype != "int8" or fn not in _MODELS:
         return disjoint(in_bytes, out_bytes)
     key = tuple(sorted((a, v) for a, v in params.items() if isinstance(v, int)))

@@ -166,8 +166,13 @@ def per_op_bound(graph, target: str = "host", fns=None) -> int:
 
 def peak_of(graph, order, target: str = "host", fns=None) -> int:
     """Max step footprint of a given order (same measure as order_ops)."""
+    return max(step_costs(graph, order, target, fns), default=0)
+
+
+def step_costs(graph, order, target: str = "host", fns=None) -> list:
+    """Footprint of each step of a given order (same measure as order_ops)."""
     n, roots, size, consumers, info, _ = _ops_info(graph, target, fns)
-    done, live, peak = frozenset(), set(), 0
+    done, live, costs = frozenset(), set(), []
     for v in order:
         _, ins, out_r, scratch, ov = info[v]
         cost = sum(size[r] for r in live) + scratch
@@ -176,9 +181,9 @@ def peak_of(graph, order, target: str = "host", fns=None) -> int:
             save = sum(ov[k] for k, t in enumerate(graph.ops[v].inputs)
                        if ov[k] and consumers.get(roots[t], set()) <= (done | {v}))
             cost -= min(save, size[out_r])
-        peak = max(peak, cost)
+        costs.append(cost)
         done = done | {v}
         if out_r is not None and size[out_r] > 0 and consumers.get(out_r):
             live.add(out_r)
         live = {r for r in live if not consumers.get(r, set()) <= done}
-    return peak
+    return costs
