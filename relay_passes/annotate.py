@@ -596,6 +596,8 @@ def _param_reads(func) -> list:
             comp = found[0] if len(found) == 1 and len(found[0].params) == len(func.params) else None
     if comp is None:
         return None
+    if str(comp.attrs["Composite"]) == "tinyengine.lut":  # one unary ONNX node (HardSwish reads x twice in Relax)
+        return [1] * len(comp.params)
     counts = {p: 0 for p in comp.params}
 
     def visit(e):

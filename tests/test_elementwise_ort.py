@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
-from tinyengine_tvm.testing.qdq_graph import QDQGraph  # noqa: E402
+from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
 
 f32 = np.float32
 
@@ -124,3 +124,24 @@ def test_mul_by_a_constant_refused_in_onnxruntime_arithmetic():
     yq, _, _ = g.qdq(g.op("Mul", [d, g.dq("c", ("cs", "cz"))]), 0.05, 0)
     with pytest.raises(TinyEngineError, match="has no kernel in onnxruntime's arithmetic yet"):
         te.compile(g.model(yq, (1, 4, 3, 3)))
+
+
+
+
+def test_hard_swish_after_conv_keeps_the_conv_fused():
+    """TVM's importer reads HardSwish's input twice (x * (clip(x + 3, 0, 6) / 6)) but onnxruntime sees one
+    DequantizeLinear reading the conv's output: the conv is a fused QLinearConv there, so it must not become
+    the unfused float conv here (annotate._param_reads counts a table kernel as one reader). The bytes of
+    this conv are tests/test_ort_arith.py's business (here they differ from onnxruntime in some saturated
+    outputs, with or without the HardSwish: see the closing note of the SE work)."""
+    g = QDQGraph(5)
+    d, _, _ = g.qdq("x", 0.03, 2)
+    c, _, _ = g.qdq(g.conv(d, 4, 8, 3, 0.03), conv_out_scale(0.03, 4 * 9), -10)
+    yq, _, _ = g.qdq(g.op("HardSwish", [c]), 0.03, -100)
+    m = g.model(yq, (1, 4, 6, 6))
+    m.opset_import[0].version = 14
+    _, opt = om.ort_optimized(m)
+    assert "QLinearConv" in [n.op_type for n in opt.graph.node]
+    cm = te.compile(m)
+    assert [(op.kernel, bool(op.params.get("ort_float"))) for op in cm.graph.ops] == [
+        ("quantize", False), ("conv2d", False), ("lut", False), ("dequantize", False)]
