@@ -787,35 +787,22 @@ def mul_fast_ok(p) -> bool:
     return fast_requant_ok(bound, int(p["out_mult"]), int(p["out_shift"]), int(p["out_offset"]))
 
 
+MUL_GATE_MAX_C = 1024  # te_mul_s8_gate_dsp's stack table (TE_MUL_GATE_MAX_C)
+
+
 def _mul(em, op):
-    """te_mul_s8_gate_dsp (channel-major): only in place over the map or apart from both operands."""
+    """te_mul_s8_gate_dsp: te_mul_s8's order and contract, the gate turned into a per-channel table first."""
     p, n = op.params, op.name
     form = mul_gate_form(p)
-    if _se_dsp_off() or form is None or not mul_fast_ok(p):
+    if _se_dsp_off() or form is None or form[1] > MUL_GATE_MAX_C or not mul_fast_ok(p):
         return None
-    plan = em.p
-    if n in (getattr(plan, "scratch_offsets", None) or {}):
+    if not _plan_allows(em, op, "te_mul_s8", keeps_contract=True):
         return None
-    if (getattr(plan, "kernel_fns", None) or {}).get(n) not in (None, "te_mul_s8"):
-        return None
+    from .emitter import _struct
+
     pix, c, gate = form
     srcs = [int(p["in1_src"]), int(p["in2_src"])]
     map_src, gate_src = (srcs[0], srcs[1]) if gate == 2 else (srcs[1], srcs[0])
-    offs = plan.offsets
-    o = offs.get(op.output)
-    ob = em.g.tensors[op.output].nbytes
-    if o is not None:
-        for src, exact_ok in ((map_src, True), (gate_src, False)):
-            if src < 0:
-                continue
-            t = op.inputs[src]
-            i = offs.get(t)
-            if i is None or not (i < o + ob and o < i + em.g.tensors[t].nbytes):
-                continue
-            if not (exact_ok and i == o):
-                return None
-    from .emitter import _struct
-
     q = dict(p)
     if gate == 1:  # the kernel takes the map first: swap the operands' offsets (the product commutes)
         q["in1_offset"], q["in2_offset"] = p["in2_offset"], p["in1_offset"]
