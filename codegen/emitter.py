@@ -329,6 +329,16 @@ class _Emitter:
                         else self.ptr(op.inputs[i], const=True))
         loops = ", ".join(f".{f} = {{{', '.join(str(int(v)) for v in p[f])}}}" for f in ("d", "s1", "s2"))
         self.params.append(f"static const te_bcast_params {n}_b = {{{loops}}};\n")
+        if p.get("single_rounding"):  # onnxruntime's Mul / Sub (binary_s8_f32.c)
+            if "binary_s8_f32.c" not in self.extra_sources:
+                self.extra_sources.append("binary_s8_f32.c")
+            self.params.append(f"static const te_binary_f32_params {n}_p = {{.mode = {int(p['ort_mode'])}, "
+                               f".in1_zp = {int(p['in1_zp'])}, .in2_zp = {int(p['in2_zp'])}, .out_zp = {int(p['out_zp'])}, "
+                               f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
+                               f".out_scale = {_c_float(p['out_fscale'])}, .ratio = {_c_float(p['ratio'])}, "
+                               f".zp_f = {_c_float(p['zp_f'])}}};\n")
+            t1, t2 = self.float_const(f"{n}_tab1", p["in1_table"]), self.float_const(f"{n}_tab2", p["in2_table"])
+            return f"te_binary_s8_f32(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {t1}, {t2}, {out});"
         if op.kernel == "mul":
             self.params.append(_struct("te_mul_params", f"{n}_p", p))
             return f"te_mul_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"

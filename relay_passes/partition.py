@@ -379,6 +379,18 @@ def _elementwise_patterns() -> list[FusionPattern]:
     root, ann = _tail(hs, {"input": x}, False)
     pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
 
+    # ONNX HardSigmoid: clip(alpha * x + beta, 0, 1); ONNX HardSwish: x * (clip(x + 3, 0, 6) / 6) (TVM's importer)
+    x = wildcard()
+    hsig = is_op("relax.clip")(is_op("relax.add")(is_op("relax.multiply")(is_const(), _deq(x)), is_const()),
+                               wildcard(), wildcard())
+    root, ann = _tail(hsig, {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+    x = wildcard()
+    gate = is_op("relax.divide")(is_op("relax.clip")(is_op("relax.add")(_deq(x), is_const()), wildcard(), wildcard()),
+                                 is_const())
+    root, ann = _tail(is_op("relax.multiply")(_deq(x), gate), {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+
     def relu_n1_to_1(ctx) -> bool:
         c = ctx.annotated_expr["act"]
         return _int8_input(ctx) and (float(c.args[1].value), float(c.args[2].value)) == (-1.0, 1.0)

@@ -18,6 +18,8 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
 /* kernels of tests/test_dsp_conv.py */
 enum { OP_FC = 4 };
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
+/* kernels of tests/test_se_dsp.py */
+enum { OP_MUL_GATE = 300, OP_MUL_GATE_DSP = 301, OP_MEAN_SE = 302, OP_MEAN_SE_DSP = 303 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -227,6 +229,29 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 7) die("add_lin_dsp: 7 params");
       te_add_s8_lin_dsp(q[0], b[0], b[1], out, q[1], q[2], q[3], q[4], q[5], q[6]);
       break;
+    /* SE blocks (tests/test_se_dsp.py): MUL by a per-channel gate, MEAN; q: te_mul_params / te_mean_params */
+    case OP_MUL_GATE: case OP_MUL_GATE_DSP: {
+      te_mul_params p;
+      te_bcast_params bc;
+      if (np != 9) die("mul_gate: 9 params");
+      p.in1_offset = q[0]; p.in2_offset = q[1]; p.out_offset = q[2]; p.out_mult = q[3]; p.out_shift = q[4];
+      p.act_min = q[5]; p.act_max = q[6];
+      bc.d[0] = 1; bc.d[1] = 1; bc.d[2] = q[7]; bc.d[3] = q[8];
+      bc.s1[0] = 0; bc.s1[1] = 0; bc.s1[2] = q[8]; bc.s1[3] = 1;
+      bc.s2[0] = 0; bc.s2[1] = 0; bc.s2[2] = 0; bc.s2[3] = 1;
+      if (op == OP_MUL_GATE) te_mul_s8(&p, &bc, b[0], b[1], out);
+      else te_mul_s8_gate_dsp(&p, q[7], q[8], b[0], b[1], out);
+      break;
+    }
+    case OP_MEAN_SE: case OP_MEAN_SE_DSP: {
+      te_mean_params p;
+      if (np != 9) die("mean: 9 params");
+      p.outer = q[0]; p.reduce = q[1]; p.inner = q[2]; p.in_zp = q[3]; p.out_zp = q[4]; p.mult = q[5];
+      p.shift = q[6]; p.exact = q[7];
+      if (op == OP_MEAN_SE) te_mean_s8(&p, b[0], out);
+      else te_mean_s8_dsp(&p, q[8], b[0], out);
+      break;
+    }
     default:
       die("unknown op");
   }

@@ -446,6 +446,17 @@ void te_mul_s8(const te_mul_params* p, const te_bcast_params* b, const int8_t* i
 void te_add_bcast_s8(const te_add_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
                      int8_t* out);
 
+/* MUL / SUB in onnxruntime's arithmetic (binary_s8_f32.c): unfused float Mul / Sub between DequantizeLinear
+ * tables and QuantizeLinear, or the fused uint8 QLinearMul. */
+enum { TE_BINARY_F32_MUL = 0, TE_BINARY_F32_SUB = 1, TE_BINARY_F32_QLINEAR_MUL = 2 };
+typedef struct {
+  int32_t mode, in1_zp, in2_zp, out_zp, act_min, act_max;
+  float out_scale, ratio, zp_f;
+} te_binary_f32_params;
+
+void te_binary_s8_f32(const te_binary_f32_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
+                      const float* tab1, const float* tab2, int8_t* out);
+
 /* out[i] = table[(uint8_t)in[i]]: any int8 -> int8 function of one tensor (LOGISTIC, HARD_SWISH,
  * RELU_N1_TO_1, ADD / SUB / MUL by a scalar constant), tables computed by the compiler
  * (codegen/lut.py) from the reference's own arithmetic. Element order: in-place safe. */
@@ -456,9 +467,10 @@ void te_lut_s8(int32_t n, const int8_t* in, int8_t* out, const int8_t* table);
 void te_mul_s8_gate_dsp(const te_mul_params* p, int32_t pixels, int32_t c, const int8_t* in1, const int8_t* in2,
                         int8_t* out);
 
-/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view with inner % 4 == 0, summing
- * 16 / 4 channels per step with SXTAB16; same bytes and contract as te_mean_s8. */
-void te_mean_s8_dsp(const te_mean_params* p, const int8_t* in, int8_t* out);
+/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view, summing 16 / 4 channels per
+ * step with SXTAB16; rq_fast: SMMLAR requantization (only where codegen/dsp.py proves it equal). Same bytes
+ * and contract as te_mean_s8. */
+void te_mean_s8_dsp(const te_mean_params* p, int32_t rq_fast, const int8_t* in, int8_t* out);
 /* TFLite's folding of 1/n into MEAN's multiplier (shared by te_mean_s8 and te_mean_s8_dsp). */
 void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
 

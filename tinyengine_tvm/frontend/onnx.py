@@ -43,6 +43,8 @@ SUPPORTED_OPS = frozenset({
     "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
     "BatchNormalization", "Identity", "Constant", "Dropout", "LogSoftmax", "Resize", "Upsample",
 }) | {"Concat"}  # detection heads / topology (relay_passes/layout_nhwc.py: concat of NHWC maps)
+# SE blocks, as onnxruntime computes them (codegen/lut.py ort_unary_table, kernels/binary_s8_f32.c)
+SUPPORTED_OPS = SUPPORTED_OPS | frozenset({"Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Sub"})
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 

@@ -51,6 +51,8 @@ def kernel_function(op, target: str = "host") -> str | None:
         return "te_conv2d_s8"
     if k == "depthwise_conv2d" and p.get("ort_float"):
         return "te_depthwise_conv2d_s8_f32"
+    if p.get("single_rounding") and k in ("mul", "sub"):  # onnxruntime's Mul / Sub (emitter.elementwise_call)
+        return "te_binary_s8_f32"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
     if k == "avg_pool2d" and p.get("single_rounding") and "ort_pool" in p:
@@ -224,6 +226,7 @@ def _broadcast(p, k):
 _MODELS = {
     "te_mul_s8": _broadcast,
     "te_add_bcast_s8": _broadcast,
+    "te_binary_s8_f32": _broadcast,
     "te_lut_s8": _elementwise,
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
