@@ -239,6 +239,11 @@ typedef struct {
 
 void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
 
+/* Rows of a rectangle between row-strided buffers (patch stages, tinyengine_tvm/patch/tiles.py): rows rows of
+ * row_bytes bytes, src row r at src + r * src_stride, dst row r at dst + r * dst_stride. No overlap. */
+void te_copy_rect_s8(int8_t* dst, int32_t dst_stride, const int8_t* src, int32_t src_stride, int32_t row_bytes,
+                     int32_t rows);
+
 /* Nearest-neighbour resize, NHWC int8, same quantization in and out (TFLite RESIZE_NEAREST_NEIGHBOR).
  * rows[oy] / cols[ox]: the input row / column each output row / column copies (computed by the
  * compiler with TFLite's align_corners / half_pixel_centers arithmetic). */
