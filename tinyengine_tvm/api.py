@@ -47,8 +47,11 @@ class CompiledModel:
         self.inputs, self.outputs = inputs, outputs
         self.budgets = budgets          # runners.firmware.Budgets for Cortex-M targets, else None
         self.last_measurement = None    # set by run() on a Cortex-M target
+        self.tuning = None              # {"layers": {op: config}, "files": {kernel file: opt}} (codegen/variants.py)
+        self.chosen = {}                # op name -> kernel configuration the last export emitted
         self._build_dir = None
         self._exes = {}
+        self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
 
     # -- reporting -------------------------------------------------------------------
     def report(self) -> dict:
@@ -87,7 +90,9 @@ class CompiledModel:
         from .codegen.emitter import emit
 
         out_dir = os.fspath(out_dir)
-        if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise TinyEngineError(f"output directory {out_dir} is a file, not a directory")
+        if os.path.exists(out_dir) and os.listdir(out_dir):
             # Re-exporting over a project this compiler wrote is fine; anything else is the user's.
             if not os.path.isfile(os.path.join(out_dir, PROJECT_MARKER)):
                 raise TinyEngineError(f"output directory {out_dir} exists and is not empty (and is not a tinyengine-tvm project)")
@@ -95,7 +100,8 @@ class CompiledModel:
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
-            emit(self.graph, self.plan, out_dir, target=self._target_obj())
+            self.chosen = {}
+            emit(self.graph, self.plan, out_dir, target=self._target_obj(), tuning=self.tuning, chosen=self.chosen)
             if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
                 from .codegen.targets import get
                 from .runners import firmware
@@ -285,7 +291,8 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
     model's own layout, or a .npz file / directory; see ``frontend.load``), the float model run in TVM or,
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
-    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes. The compiled model's image inputs
+    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
+    only to its stored shape). The compiled model's image inputs
     are NHWC."""
     import tvm
 
@@ -300,6 +307,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         for spec, name in zip(cm.inputs, names):
             spec.name = name
         cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
+        cm.source_layout = "NCHW"  # the source model's 4-D tensors; the compiled C interface is NHWC
         return cm
     if isinstance(model, tvm.IRModule):
         return build(model, target, **budget_kw)
@@ -314,7 +322,11 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         raise TinyEngineError(f"cannot compile a {type(model).__name__}; give a .tflite path, its bytes, or a tvm.IRModule")
     from .frontend.tflite import from_tflite
 
-    mod, inputs, outputs = from_tflite(model)
+    if calibration is not None:
+        what = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
+        raise TinyEngineError(f"{what}: calibration data applies to float ONNX / PyTorch models; a TFLite model carries "
+                              "its own int8 quantization (drop --calibration)")
+    mod, inputs, outputs = from_tflite(model, input_shapes)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
     cm = build(mod, target, source=label, **budget_kw)
     # Keep the model's own tensor names and quantization on the I/O specs.

@@ -8,8 +8,15 @@ planner), Flash, MACs and latency, and ``export`` writes a spec as an int8 TFLit
 (random weights) so a full compile can be checked against the fast path.
 """
 
-from .spec import ArchSpec, Block
-from .space import SearchSpace
-from .constraints import Estimate, estimate
+__all__ = ["ArchSpec", "Block", "SearchSpace", "Genome", "Estimate", "estimate", "fits"]
 
-__all__ = ["ArchSpec", "Block", "SearchSpace", "Estimate", "estimate"]
+_HOMES = {"ArchSpec": "spec", "Block": "spec", "SearchSpace": "space", "Genome": "space",
+          "Estimate": "constraints", "estimate": "constraints", "fits": "constraints"}
+
+
+def __getattr__(name):  # lazy: the CLI imports nas.cli without TVM
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'tinyengine_tvm.nas' has no attribute {name!r}")

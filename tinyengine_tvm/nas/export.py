@@ -3,7 +3,8 @@
 The model is what a trained, quantized network of this architecture looks like to the
 compiler: float32 input -> QUANTIZE -> stem CONV_2D (ReLU6) -> MBConv blocks (CONV_2D 1x1
 ReLU6, DEPTHWISE_CONV_2D ReLU6, CONV_2D 1x1 linear, ADD) -> MEAN over H, W -> FULLY_CONNECTED
--> DEQUANTIZE. TinyNAS uses it to check its fast constraint path against a full compile, and
+-> DEQUANTIZE, zero padding k // 2 on every side (a PAD before each strided conv).
+TinyNAS uses it to check its fast constraint path against a full compile, and
 to measure candidates on a target before any training.
 """
 
@@ -41,7 +42,13 @@ def to_tflite(spec: ArchSpec, seed: int = 0) -> bytes:
         bt = mb.const(f"b{next(names)}", bias, scale=choose_bias_scale(x_q[0], w_scales), zero_point=0)
         q = _ACT if relu6 else _LINEAR
         y = act((1, oh, ow, out_c), q)
-        opts = dict(padding="SAME", stride_h=stride, stride_w=stride, fused_activation="RELU6" if relu6 else "NONE")
+        padding = "SAME"
+        if stride > 1 and k > 1:  # PyTorch's symmetric k // 2 (TFLite's SAME pads less on top at even sizes)
+            p = k // 2
+            xp = mb.tensor(f"t{next(names)}", (1, h + 2 * p, w + 2 * p, in_c), "int8", x_q[0], x_q[1])
+            mb.op("PAD", [x], [xp], paddings=[[0, 0], [p, p], [p, p], [0, 0]])
+            x, padding = xp, "VALID"
+        opts = dict(padding=padding, stride_h=stride, stride_w=stride, fused_activation="RELU6" if relu6 else "NONE")
         if depthwise:
             opts["depth_multiplier"] = 1
         mb.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, wt, bt], [y], **opts)

@@ -15,9 +15,11 @@ from ..kernel_graph import KernelGraph, KernelOp, Tensor
 from .spec import ArchSpec
 
 
-def _same_pad(size: int, k: int, stride: int) -> int:
-    out = (size + stride - 1) // stride
-    return max((out - 1) * stride + k - size, 0) // 2
+def _pad(k: int) -> int:
+    """Zero padding on every side: k // 2, as PyTorch's Conv2d(padding=k // 2) pads (and the exported
+    TFLite model: SAME at stride 1, an explicit PAD before a VALID conv at stride 2). Output size is
+    ceil(size / stride) either way."""
+    return k // 2
 
 
 class _Builder:
@@ -34,7 +36,7 @@ class _Builder:
 
     def conv(self, x, kind, in_hw, in_c, out_hw, out_c, k, stride) -> str:
         depthwise = kind == "depthwise"
-        pad = _same_pad(in_hw, k, stride)
+        pad = _pad(k)
         params = {"in_h": in_hw, "in_w": in_hw, "in_c": in_c, "out_h": out_hw, "out_w": out_hw, "out_c": out_c,
                   "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride, "dil_h": 1, "dil_w": 1,
                   "pad_top": pad, "pad_left": pad, "depth_multiplier": 1,

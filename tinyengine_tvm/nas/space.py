@@ -20,6 +20,13 @@ STAGES = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2), (320, 1))
 
 
 @dataclass(frozen=True)
+class Genome:
+    depths: tuple       # blocks per stage
+    kernels: tuple      # depthwise kernel per block slot (max depth slots per stage)
+    expands: tuple      # expansion ratio per block slot
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     width: float = 1.0
     resolution: int = 128
@@ -50,11 +57,27 @@ class SearchSpace:
                 i += 1
         return ArchSpec(self.resolution, self.channels(self.stem), tuple(blocks), self.classes)
 
+    # -- genomes: what evolution mutates (choices for every block slot, the first d used per stage)
+    @property
+    def slots(self) -> int:
+        return max(self.depths) * len(self.stages)
+
+    def sample_genome(self, rng: np.random.Generator) -> Genome:
+        return Genome(tuple(int(rng.choice(self.depths)) for _ in self.stages),
+                      tuple(int(rng.choice(self.kernels)) for _ in range(self.slots)),
+                      tuple(int(rng.choice(self.expands)) for _ in range(self.slots)))
+
+    def active(self, genome: Genome) -> list:
+        """Slot indices of the blocks ``genome`` uses, in order."""
+        per = max(self.depths)
+        return [s * per + j for s, d in enumerate(genome.depths) for j in range(d)]
+
+    def spec_of(self, genome: Genome) -> ArchSpec:
+        idx = self.active(genome)
+        return self.spec(genome.depths, [genome.kernels[i] for i in idx], [genome.expands[i] for i in idx])
+
     def sample(self, rng: np.random.Generator) -> ArchSpec:
-        depths = [int(rng.choice(self.depths)) for _ in self.stages]
-        n = sum(depths)
-        return self.spec(depths, [int(rng.choice(self.kernels)) for _ in range(n)],
-                         [int(rng.choice(self.expands)) for _ in range(n)])
+        return self.spec_of(self.sample_genome(rng))
 
     def largest(self) -> ArchSpec:
         n = max(self.depths) * len(self.stages)

@@ -56,13 +56,14 @@ def evaluate_space(space: SearchSpace, sram: int, flash: int, samples: int, seed
 
 def optimize_space(sram: int, flash: int, widths=WIDTHS, resolutions=RESOLUTIONS, samples: int = 200,
                    classes: int = 2, seed: int = 0, target: str = "host", flash_overhead: int = 0,
-                   progress=None) -> list:
+                   progress=None, space_kw=None) -> list:
     """Every (width, resolution) space's result, best first (highest mean MACs among fitting samples;
     a space needs at least 10% of its samples to fit to count)."""
     results = []
     for w in widths:
         for r in resolutions:
-            results.append(evaluate_space(SearchSpace(width=w, resolution=r, classes=classes), sram, flash,
+            results.append(evaluate_space(SearchSpace(width=w, resolution=r, classes=classes, **(space_kw or {})),
+                                          sram, flash,
                                           samples, seed, target, flash_overhead))
             if progress is not None:
                 progress(results[-1])

@@ -36,6 +36,11 @@ def apply(graph, stages) -> KernelGraph:
     for (a, b, _), (c, _, _) in zip(spans, spans[1:]):
         if c <= b:
             raise StageError(f"stages op{a}..op{b} and op{c}.. overlap")
+    views = getattr(graph, "views", {}) or {}
+    for first, last, _ in spans:
+        inside = {op.output for op in graph.ops[first:last + 1]}
+        if inside & (set(views) | {v.root for v in views.values()}):
+            raise StageError(f"stage op{first}..op{last} writes a zero-copy concatenation slice")
     ops, i, done = [], 0, []
     for first, last, band in spans:
         ops += graph.ops[i:first]
@@ -50,7 +55,7 @@ def apply(graph, stages) -> KernelGraph:
         used.add(op.output)
     tensors = {n: t for n, t in graph.tensors.items() if n in used}
     sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name) for sop in done]
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), sched)
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(views), schedule=sched)
 
 
 def expand(graph) -> KernelGraph:
@@ -63,4 +68,4 @@ def expand(graph) -> KernelGraph:
             tensors.update(op.stage.tensors)
         else:
             ops.append(op)
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs))
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(getattr(graph, "views", {}) or {}))

@@ -63,6 +63,10 @@ def kernel_function(op, target: str = "host") -> str | None:
         "max_pool2d": "te_max_pool_s8",
         "mean": "te_mean_s8",
         "requantize": "te_requantize_s8",
+        "mul": "te_mul_s8",
+        "add_bcast": "te_add_bcast_s8",
+        "sub": "te_add_bcast_s8",
+        "lut": "te_lut_s8",
     }.get(k)
 
 
@@ -88,7 +92,7 @@ def choose_function(op, sole_reader: bool, in_bytes: int, out_bytes: int, target
     """
     fn = kernel_function(op, target)
     var = INPLACE_VARIANTS.get(fn)
-    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1:
+    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1 or op.params.get("batch", 1) > 1:
         return fn
     if op.params.get("in_c") != op.params.get("out_c") or out_bytes > in_bytes:
         return fn
@@ -120,6 +124,7 @@ def choose_functions(graph, target: str = "host", inplace=None) -> dict:
             continue
         r = roots[op.inputs[0]]
         sole = readers.get(r) == 1 and r not in external and roots[op.output] not in external
+        sole = sole and not ({op.inputs[0], op.output} & set(getattr(graph, "views", {})))  # in-place: no views
         t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.output]
         out[op.name] = choose_function(op, sole, t_in.nbytes, t_out.nbytes, target)
     return out
@@ -196,7 +201,30 @@ def _fc(p, k):
     return np.repeat(b * p["out_n"] + p["out_n"] - 1, p["in_n"]).astype(np.int64)
 
 
+def _broadcast(p, k):
+    """te_mul_s8 / te_add_bcast_s8: output element t reads element idx(t) of each operand that is input k
+    (in*_src; both for x * x); last_read = the last t reading each byte."""
+    from ..codegen.lut import bcast_index
+
+    loops = {f: [p[f"bc_{f}{i}"] for i in range(4)] for f in ("d", "s1", "s2")}
+    size = 0
+    parts = []
+    for j, key in ((1, "in1_src"), (2, "in2_src")):
+        if p[key] == k:
+            idx = bcast_index(loops, j)
+            parts.append(idx)
+            size = max(size, int(idx.max()) + 1)
+    last = np.full(size, -1, np.int64)
+    t = np.arange(parts[0].size, dtype=np.int64) if parts else np.zeros(0, np.int64)
+    for idx in parts:
+        np.maximum.at(last, idx, t)
+    return last
+
+
 _MODELS = {
+    "te_mul_s8": _broadcast,
+    "te_add_bcast_s8": _broadcast,
+    "te_lut_s8": _elementwise,
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
     "te_conv2d_1x1_s8_f32": _conv1x1,  # same loop order (onnxruntime's unfused float conv)
@@ -219,13 +247,30 @@ _MODELS = {
 
 
 def access_model(fn: str, params: dict, k: int, out_bytes: int):
-    """(write_addr, last_read) of input k for fn, or None when fn is not modelled."""
+    """(write_addr, last_read) of input k for fn, or None when fn is not modelled.
+
+    An NHWC kernel over a batch (``params["batch"]`` = N > 1) is the per-image kernel called for
+    image 0, 1, ... (codegen/emitter.py batch_loop): the per-image order repeated, image b's writes
+    and reads shifted by b images and its write times by b * (writes per image)."""
     if fn == STAGE_FN:
         st = params.get("stage")
         return st.access_model(k) if st is not None else None
     model = _MODELS.get(fn)
     if model is None:
         return None
+    n = int(params.get("batch", 1))
+    if n > 1:
+        if out_bytes % n:
+            return None
+        one = access_model(fn, {a: v for a, v in params.items() if a != "batch"}, k, out_bytes // n)
+        if one is None:
+            return None
+        write, last = one
+        t = write.size
+        b = np.arange(n, dtype=np.int64)[:, None]
+        write = (write[None, :] + b * (out_bytes // n)).ravel()
+        last = np.where(last[None, :] >= 0, last[None, :] + b * t, -1).ravel()
+        return write, last
     res = model(params, k)
     if isinstance(res, tuple):
         write, last = res
