@@ -54,7 +54,8 @@ def apply(graph, stages) -> KernelGraph:
         used.update(op.inputs)
         used.add(op.output)
     tensors = {n: t for n, t in graph.tensors.items() if n in used}
-    sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name) for sop in done]
+    sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name, first=first, last=last, how=how)
+                                    for sop, (first, last, how) in zip(done, spans)]
     return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(views), schedule=sched)
 
 
