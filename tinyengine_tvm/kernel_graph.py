@@ -10,6 +10,7 @@ kernel layout, bias, per-channel multipliers and shifts). Anything left in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * _DTYPE_BYTES[self.dtype]
+        return math.prod(int(d) for d in self.shape) * _DTYPE_BYTES[self.dtype]  # hot in the stage search
 
 
 @dataclass

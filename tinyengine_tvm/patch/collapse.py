@@ -13,10 +13,13 @@ from .stream import StageError, build_stage
 KERNEL = "stream_stage"
 
 
-def stage_op(graph, first: int, last: int, band=1, slack: int = 0) -> KernelOp:
+def stage_op(graph, first: int, last: int, band=1, slack: int = 0, built=None) -> KernelOp:
     """The stream_stage KernelOp for graph.ops[first..last] (inclusive): line buffers of ``band`` rows, or
-    p x q patches with recomputed halos when ``band`` is a (p, q) grid."""
-    if isinstance(band, (tuple, list)):
+    p x q patches with recomputed halos when ``band`` is a (p, q) grid. ``built``: that stage, already scheduled."""
+    if built is not None:
+        st = built
+        name = f"op{first}_{last}_{'patches' if isinstance(band, (tuple, list)) else 'stream'}"
+    elif isinstance(band, (tuple, list)):
         from .tiles import build_patch_stage
 
         st = build_patch_stage(graph, graph.ops[first:last + 1], int(band[0]), int(band[1]))
@@ -29,7 +32,7 @@ def stage_op(graph, first: int, last: int, band=1, slack: int = 0) -> KernelOp:
     return KernelOp(name, KERNEL, list(st.inputs), st.output, params, {}, stage=st)
 
 
-def apply(graph, stages) -> KernelGraph:
+def apply(graph, stages, built=None) -> KernelGraph:
     """A new KernelGraph with each (first, last, band) range of graph.ops replaced by its stream_stage op.
     Ranges must be disjoint; tensors inside a stage leave the graph."""
     spans = sorted(stages, key=lambda s: s[0])
@@ -44,7 +47,7 @@ def apply(graph, stages) -> KernelGraph:
     ops, i, done = [], 0, []
     for first, last, band in spans:
         ops += graph.ops[i:first]
-        sop = stage_op(graph, first, last, band)
+        sop = stage_op(graph, first, last, band, built=(built or {}).get((first, last, band)))
         ops.append(sop)
         done.append(sop)
         i = last + 1

@@ -74,19 +74,28 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
     chosen: list = []
     spent = 0.0
     cache: dict = {}
+    built: dict = {}  # (first, last, how) -> its scheduled stage, shared by every trial graph
     current = graph
     peak, steps = _footprint(current, target)
     while peak > limit:
         # the peak op, as an index of the layer-by-layer graph
         at = max(range(len(steps)), key=lambda i: steps[i])
         op = current.ops[at]
-        if op.kernel == "stream_stage":
-            break
-        idx = graph.ops.index(op)
+        keep, dropped = chosen, 0.0
+        if op.kernel == "stream_stage":  # the peak is a stage: try to replace it by a better one over its ops
+            a0, b0 = int(op.params["first"]), int(op.params["last"])
+            keep = [c for c in chosen if c[0] != a0]
+            dropped = next(cache[k][1] for k in cache if cache[k] is not None and k[:2] == (a0, b0)
+                           and (a0, b0, k[2]) in chosen)
+            lo_idx, hi_idx = a0, b0
+        else:
+            lo_idx = hi_idx = graph.ops.index(op)
         best = None
-        taken = {i for a, b, _ in chosen for i in range(a, b + 1)}
-        for first in range(max(0, idx - MAX_LEN + 1), idx + 1):
-            for last in range(idx, min(len(graph.ops), first + MAX_LEN)):
+        taken = {i for a, b, _ in keep for i in range(a, b + 1)}
+        for first in range(max(0, hi_idx - MAX_LEN + 1), hi_idx + 1):
+            for last in range(max(lo_idx, first), min(len(graph.ops), first + MAX_LEN)):
+                if not (first <= hi_idx and last >= lo_idx):
+                    continue
                 if not all(ok[first:last + 1]) or any(i in taken for i in range(first, last + 1)):
                     continue
                 for how in SCHEDULES:
@@ -96,15 +105,16 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
                             ops = graph.ops[first:last + 1]
                             st = build_stage(graph, ops) if how == 1 else build_patch_stage(graph, ops, *how)
                             cache[key] = (st, stage_overhead(st))
+                            built[key] = st
                         except StageError:
                             cache[key] = None
                     if cache[key] is None:
                         continue
                     cost = cache[key][1]
-                    if spent + cost > budget:
+                    if spent - dropped + cost > budget or (first, last, how) in chosen:
                         continue
                     try:
-                        trial = apply(graph, chosen + [(first, last, how)])
+                        trial = apply(graph, keep + [(first, last, how)], built)
                     except StageError:
                         continue
                     p, _ = _footprint(trial, target)
@@ -112,8 +122,8 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
                         best = (p, cost, (first, last, how), trial)
         if best is None or best[0] >= peak:
             break
-        peak, spent = best[0], spent + best[1]
-        chosen.append(best[2])
+        peak, spent = best[0], spent - dropped + best[1]
+        chosen = keep + [best[2]]
         current = best[3]
         _, steps = _footprint(current, target)
     if not chosen:
