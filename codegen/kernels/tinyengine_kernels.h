@@ -328,6 +328,18 @@ void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const 
 #define TE_DW_ROWS_DECL(K, S)                                                                                      \
   void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
                                                     const int8_t* weights, const int32_t* rq, int8_t* out);
+/* Band entry point (a line-buffer stage calls it once per output row band): weight rows packed at compile time
+ * (codegen/dsp.py pack_dw_rows), per channel pair 4 k WPR words, so no call repacks them. */
+#define TE_DW_ROWS_PRE_DECL(K, S)                                                                                  \
+  void te_depthwise_conv2d_s8_rows_pre_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,       \
+                                                        const int32_t* wpre, const int32_t* rq, int8_t* out);
+TE_DW_ROWS_PRE_DECL(3, 1)
+TE_DW_ROWS_PRE_DECL(3, 2)
+TE_DW_ROWS_PRE_DECL(5, 1)
+TE_DW_ROWS_PRE_DECL(5, 2)
+TE_DW_ROWS_PRE_DECL(7, 1)
+TE_DW_ROWS_PRE_DECL(7, 2)
+#undef TE_DW_ROWS_PRE_DECL
 TE_DW_ROWS_DECL(3, 1)
 TE_DW_ROWS_DECL(3, 2)
 TE_DW_ROWS_DECL(5, 1)
