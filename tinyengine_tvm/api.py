@@ -256,7 +256,14 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     graph = extract(lowered)
     from .patch import schedule
 
-    graph = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
+    staged = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
+    if staged.schedule:  # the chosen stages go into the IR (WrapPatchStages), and the kernel graph reads them back
+        from .relay_passes.patch_stages import WrapPatchStages
+
+        lowered = WrapPatchStages([(d["first"], d["last"], d["how"]) for d in staged.schedule])(lowered)
+        graph = extract(lowered)
+        for d, e in zip(graph.schedule, staged.schedule):  # the search's own figures
+            d.update({k: v for k, v in e.items() if k not in d})
     mem = make_plan(graph, target=target)
     verify_plan(graph, mem, target)  # independent check of every plan (raises PlanError)
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
@@ -282,7 +289,9 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         from .planner.report import check_sram
 
         check_sram(graph, mem, sram, source)
-    return CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm.ir = lowered  # the Relax module the kernel graph was read from (stage functions included)
+    return cm
 
 
 def _overhead(v) -> float:

@@ -245,6 +245,11 @@ typedef struct {
 
 void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
 
+/* Rows of a rectangle between row-strided buffers (patch stages, tinyengine_tvm/patch/tiles.py): rows rows of
+ * row_bytes bytes, src row r at src + r * src_stride, dst row r at dst + r * dst_stride. No overlap. */
+void te_copy_rect_s8(int8_t* dst, int32_t dst_stride, const int8_t* src, int32_t src_stride, int32_t row_bytes,
+                     int32_t rows);
+
 /* Nearest-neighbour resize, NHWC int8, same quantization in and out (TFLite RESIZE_NEAREST_NEIGHBOR).
  * rows[oy] / cols[ox]: the input row / column each output row / column copies (computed by the
  * compiler with TFLite's align_corners / half_pixel_centers arithmetic). */
@@ -326,6 +331,18 @@ void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const 
 #define TE_DW_ROWS_DECL(K, S)                                                                                      \
   void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
                                                     const int8_t* weights, const int32_t* rq, int8_t* out);
+/* Band entry point (a line-buffer stage calls it once per output row band): weight rows packed at compile time
+ * (codegen/dsp.py pack_dw_rows), per channel pair 4 k WPR words, so no call repacks them. */
+#define TE_DW_ROWS_PRE_DECL(K, S)                                                                                  \
+  void te_depthwise_conv2d_s8_rows_pre_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,       \
+                                                        const int32_t* wpre, const int32_t* rq, int8_t* out);
+TE_DW_ROWS_PRE_DECL(3, 1)
+TE_DW_ROWS_PRE_DECL(3, 2)
+TE_DW_ROWS_PRE_DECL(5, 1)
+TE_DW_ROWS_PRE_DECL(5, 2)
+TE_DW_ROWS_PRE_DECL(7, 1)
+TE_DW_ROWS_PRE_DECL(7, 2)
+#undef TE_DW_ROWS_PRE_DECL
 TE_DW_ROWS_DECL(3, 1)
 TE_DW_ROWS_DECL(3, 2)
 TE_DW_ROWS_DECL(5, 1)
