@@ -152,11 +152,34 @@ def _depthwise(em, op):
     from .emitter import _struct
 
     em.params.append(_struct("te_conv_params", f"{n}_p", p))
-    wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     q = em.const("int32_t", f"{n}_rqm", table)
+    ins, out = em.ptr(op.inputs[0], const=True), em.ptr(op.output)
+    if dw_cm_applies(p, lsh) and dw_prefers_cm(p) and not dsp._overlaps(em, op):  # channel-major: in, out apart
+        wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))
+        return f"te_depthwise_conv2d_s8_k{k_h}_cm_mve(&{n}_p, {ins}, {wname}, {q}, {out});", \
+            ["depthwise_conv2d_s8_cm_mve.c"]
+    wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     fn = "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
-    return f"{fn}(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {wname}, {q}, {em.ptr(op.output)});", \
-        ["depthwise_conv2d_s8_mve.c"]
+    return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
+
+
+def dw_prefers_cm(p) -> bool:
+    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 100 output pixels (its
+    per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
+    return int(p["stride_h"]) == 1 and int(p["out_h"]) * int(p["out_w"]) >= 100
+
+
+DWC_WP = 64  # TE_DWC_MVE_WP: bytes per phase of a padded row in te_depthwise_conv2d_s8_k<K>_cm_mve's ring
+
+
+def dw_cm_applies(p, lsh: bool) -> bool:
+    """te_depthwise_conv2d_s8_k<K>_cm_mve computes this layer (it still needs the plan to keep in and out apart):
+    square k 3/5/7, equal strides 1 or 2, no left shift, and padded rows that fit the ring's phases (the
+    filled columns, and the reads of the last 4-pixel group)."""
+    k, s = int(p["k_h"]), int(p["stride_h"])
+    if lsh or k != int(p["k_w"]) or k not in (3, 5, 7) or s != int(p["stride_w"]) or s not in (1, 2):
+        return False
+    return (int(p["pad_left"]) + int(p["in_w"]) + 3) // s + 1 <= DWC_WP and int(p["out_w"]) + k + 4 <= DWC_WP
 
 
 def specialize_mve(em, op):

@@ -26,7 +26,8 @@ from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
-OPS = {"conv_1x1": 2, "dwconv": 3, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303}
+OPS = {"conv_1x1": 2, "dwconv": 3, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
+       "dw_cm_mve": 304}
 M55 = "cortex-m55"
 
 
@@ -81,7 +82,7 @@ def _case(rng, kind, left_shifts):
         wshape = (oc, ic)
     else:
         k = int(rng.choice([1, 3, 5, 7]))
-        s = int(rng.choice([1, 2]))
+        s = int(rng.choice([1, 2, 3]))
         ic = int(rng.choice([1, 4, 7, 16, 20, 33, 48]))
         h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
         pad = int(rng.integers(0, k))
@@ -105,7 +106,7 @@ def _case(rng, kind, left_shifts):
     return p, op, x, weights, bias, mult, shift
 
 
-def _batches(seed, n, kinds, left_shifts):
+def _batches(seed, n, kinds, left_shifts, cm=False):
     """n random cases: the portable kernels' batch (run on QEMU and on the host) and the MVE kernels' batch."""
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
@@ -124,9 +125,14 @@ def _batches(seed, n, kinds, left_shifts):
                     p["act_max"]]
             _add(fast, "pw_lsh_mve" if lsh else "pw_mve", pw_p, [x, mve.pack_pointwise(weights), table], out_shape)
         else:
+            if cm and not mve.dw_cm_applies(p, False):
+                continue
             table, lsh = mve.rq_table(op, np.ascontiguousarray(weights.T))
             _add(port, "dwconv", conv, [x, weights.reshape(-1), bias, mult, shift], out_shape)
-            _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
+            if cm and mve.dw_cm_applies(p, lsh):
+                _add(fast, "dw_cm_mve", conv, [x, np.ascontiguousarray(weights.T), table], out_shape)
+            else:
+                _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
     return port, fast
 
 
@@ -150,10 +156,16 @@ def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
     _check(m55_driver, host_driver, port, fast, "depthwise")
 
 
+def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
+    port, fast = _batches(21, 30, ["dw"], False, cm=True)
+    assert all(c.op == OPS["dw_cm_mve"] for c in fast.cases)
+    _check(m55_driver, host_driver, port, fast, "channel-major depthwise")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_mve_sweep(m55_driver, host_driver, seed):
-    port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1)
+    port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1, cm=seed % 4 == 2)
     _check(m55_driver, host_driver, port, fast, "sweep")
 
 

@@ -391,6 +391,16 @@ void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const
                                 int8_t* out);
 void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
+/* Depthwise conv, channel-major (NOT te_depthwise_conv2d_s8's overlap contract: input and output apart), depth
+ * multiplier 1, k x k (the name's K), equal strides 1 or 2, no dilation, no left shifts; weights [c][k][k];
+ * (in_w + pads) / stride + k + 4 <= TE_DWC_MVE_WP. */
+#define TE_DWC_MVE_WP 64
+#define TE_DWC_MVE_DECL(K)                                                                                     \
+  void te_depthwise_conv2d_s8_k##K##_cm_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, \
+                                             const int32_t* rq, int8_t* out);
+TE_DWC_MVE_DECL(3)
+TE_DWC_MVE_DECL(5)
+TE_DWC_MVE_DECL(7)
 
 #ifdef __cplusplus
 }
