@@ -32,6 +32,33 @@ static inline __attribute__((always_inline)) void pw_store(int32_t a0, int32_t a
     vstrbq_p_s32(o, v, vctp32q((uint32_t)left_c));
 }
 
+/* Two pixels' sums of one group (bias not yet added), requantized and stored; o2 = o + out_c. */
+static inline __attribute__((always_inline)) void pw_store2(int32x4_t va, int32x4_t vb, const int32_t* q, int8_t* o,
+                                                            int32_t oc, int32_t left_c, int32_t ooff, int32x4_t lo,
+                                                            int32x4_t hi, const int lsh) {
+  const int32x4_t bias = te_mve_rq_bias(q), m = te_mve_rq_mult(q), nrs = te_mve_rq_nrs(q);
+  va = vaddq_s32(va, bias);
+  vb = vaddq_s32(vb, bias);
+  if (lsh) {
+    const int32x4_t l = te_mve_rq_left(q);
+    va = te_mve_rq_lsh(va, m, nrs, l);
+    vb = te_mve_rq_lsh(vb, m, nrs, l);
+  } else {
+    va = te_mve_rq(va, m, nrs);
+    vb = te_mve_rq(vb, m, nrs);
+  }
+  va = te_mve_out(va, ooff, lo, hi);
+  vb = te_mve_out(vb, ooff, lo, hi);
+  if (left_c >= 4) {
+    vstrbq_s32(o, va);
+    vstrbq_s32(o + oc, vb);
+  } else {
+    const mve_pred16_t p = vctp32q((uint32_t)left_c);
+    vstrbq_p_s32(o, va, p);
+    vstrbq_p_s32(o + oc, vb, p);
+  }
+}
+
 static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, const int8_t* in,
                                                          const int8_t* weights, const int32_t* rq, int8_t* out,
                                                          const int lsh) {
@@ -43,10 +70,33 @@ static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, 
   const int32_t ooff = p->out_offset;
   int32_t px;
 
-  if (ic <= 16) { /* one chunk: the pixel's input stays in a register across the channel groups; a row's
+  if (ic <= 16) { /* one chunk: a pixel pair's inputs stay in registers across the channel groups; a row's
                      16-byte load runs into the next rows (times zero lanes of x; 16 zero bytes end the array) */
     const mve_pred16_t xp = vctp8q((uint32_t)ic);
-    for (px = 0; px < npx; ++px) {
+    for (px = 0; px + 1 < npx; px += 2) {
+      const int8x16_t x0 = vldrbq_z_s8(in + px * ic, xp), x1 = vldrbq_z_s8(in + (px + 1) * ic, xp);
+      const int8_t* pw = weights;
+      const int32_t* q = rq;
+      int8_t* o = out + px * oc;
+      int32_t g;
+      for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
+        int32x4_t va = te_mve_rq_bias(q), vb = va;
+        int8x16_t w = vldrbq_s8(pw);
+        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 0);
+        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 0);
+        w = vldrbq_s8(pw + ic);
+        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 1);
+        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 1);
+        w = vldrbq_s8(pw + 2 * ic);
+        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 2);
+        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 2);
+        w = vldrbq_s8(pw + 3 * ic);
+        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 3);
+        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 3);
+        pw_store2(va, vb, q, o + g, oc, oc - g, ooff, lo, hi, lsh);
+      }
+    }
+    if (px < npx) { /* the last pixel of an odd count */
       const int8x16_t x = vldrbq_z_s8(in + px * ic, xp);
       const int8_t* pw = weights;
       const int32_t* q = rq;
