@@ -182,12 +182,50 @@ def dw_cm_applies(p, lsh: bool) -> bool:
     return (int(p["pad_left"]) + int(p["in_w"]) + 3) // s + 1 <= DWC_WP and int(p["out_w"]) + k + 4 <= DWC_WP
 
 
+CONV_MAX_K = 64  # te_conv2d_s8_mve's patch
+
+
+def pack_conv(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 -> te_conv2d_s8_mve's order: per 4 output channels (zero rows up to a whole group), each row
+    [k_h][k_w][in_c] zero-padded to whole 16-byte chunks."""
+    oc = w.shape[0]
+    flat = w.reshape(oc, -1)
+    k = flat.shape[1]
+    g, kp = -(-oc // 4) * 4, -(-k // 16) * 16
+    out = np.zeros((g, kp), np.int8)
+    out[:oc, :k] = flat
+    return out.reshape(-1)
+
+
+def _conv(em, op):
+    """te_conv2d_s8_mve: any conv whose window k_h * k_w * in_c fits the 64-byte patch (first layers)."""
+    p = op.params
+    k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
+    if k > CONV_MAX_K or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+        return None
+    w = np.asarray(op.constants["weights"])
+    out_c = int(p["out_c"])
+    rq = rq_table(op, w.reshape(out_c, -1))
+    if rq is None or not _plan_ok(em, op, "te_conv2d_s8", overlap_ok=True):
+        return None
+    table, lsh = rq
+    n = op.name
+    from .emitter import _struct
+
+    em.params.append(_struct("te_conv_params", f"{n}_p", p))
+    wname = em.const("int8_t", f"{n}_wm", pack_conv(w))
+    q = em.const("int32_t", f"{n}_rqm", table)
+    fn = "te_conv2d_s8_lsh_mve" if lsh else "te_conv2d_s8_mve"
+    return f"{fn}(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {wname}, {q}, {em.ptr(op.output)});", \
+        ["conv2d_s8_mve.c"]
+
+
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
     if op.params.get("ort_float"):
         return None
     if op.kernel == "conv2d":
-        return _pointwise(em, op)
+        return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":
         return _depthwise(em, op)
     return None

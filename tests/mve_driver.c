@@ -10,7 +10,7 @@
 #include "tinyengine_kernels.h"
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
-       OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304 };
+       OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -110,6 +110,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       conv_params(q, &p);
       if (op == OP_DW_MVE) te_depthwise_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
       else te_depthwise_conv2d_s8_lsh_mve(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_CONV_MVE: case OP_CONV_LSH_MVE: {
+      te_conv_params p;
+      if (np != 19) die("conv_mve: 19 params");
+      conv_params(q, &p);
+      if (op == OP_CONV_MVE) te_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
+      else te_conv2d_s8_lsh_mve(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_DW_CM_MVE: {

@@ -26,7 +26,7 @@ from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
-OPS = {"conv_1x1": 2, "dwconv": 3, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
+OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
        "dw_cm_mve": 304}
 M55 = "cortex-m55"
 
@@ -80,6 +80,14 @@ def _case(rng, kind, left_shifts):
         ic, oc = int(rng.choice([1, 3, 8, 15, 16, 17, 24, 31, 40, 48, 70])), int(rng.choice([1, 3, 4, 5, 8, 12, 22]))
         k, s, pad, c_out = 1, 1, 0, oc
         wshape = (oc, ic)
+    elif kind == "conv":
+        k = int(rng.choice([1, 2, 3, 5]))
+        s = int(rng.choice([1, 2]))
+        ic = int(rng.choice([c for c in (1, 2, 3, 4, 7, 16) if k * k * c <= mve.CONV_MAX_K]))
+        oc = int(rng.choice([1, 4, 6, 16]))
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        pad, c_out = int(rng.integers(0, k)), oc
+        wshape = (oc, k, k, ic)
     else:
         k = int(rng.choice([1, 3, 5, 7]))
         s = int(rng.choice([1, 2, 3]))
@@ -118,7 +126,11 @@ def _batches(seed, n, kinds, left_shifts, cm=False):
         p, op, x, weights, bias, mult, shift = c
         conv = kh.struct_values("te_conv_params", p)
         out_shape = (p["out_h"], p["out_w"], p["out_c"])
-        if kind == "pw":
+        if kind == "conv":
+            table, lsh = mve.rq_table(op, weights.reshape(p["out_c"], -1))
+            _add(port, "conv", conv, [x, weights, bias, mult, shift], out_shape)
+            _add(fast, "conv_lsh_mve" if lsh else "conv_mve", conv, [x, mve.pack_conv(weights), table], out_shape)
+        elif kind == "pw":
             table, lsh = mve.rq_table(op, weights)
             _add(port, "conv_1x1", conv, [x, weights, bias, mult, shift], out_shape)
             pw_p = [p["out_h"] * p["out_w"], p["in_c"], p["out_c"], p["in_offset"], p["out_offset"], p["act_min"],
@@ -156,6 +168,12 @@ def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
     _check(m55_driver, host_driver, port, fast, "depthwise")
 
 
+@pytest.mark.parametrize("left_shifts", [False, True])
+def test_small_window_conv_mve_matches_portable(m55_driver, host_driver, left_shifts):
+    port, fast = _batches(31 + left_shifts, 25, ["conv"], left_shifts)
+    _check(m55_driver, host_driver, port, fast, "conv")
+
+
 def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
     port, fast = _batches(21, 30, ["dw"], False, cm=True)
     assert all(c.op == OPS["dw_cm_mve"] for c in fast.cases)
@@ -165,7 +183,7 @@ def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_mve_sweep(m55_driver, host_driver, seed):
-    port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1, cm=seed % 4 == 2)
+    port, fast = _batches(100 + seed, 150, ["pw", "dw", "conv"], seed % 2 == 1, cm=seed % 4 == 2)
     _check(m55_driver, host_driver, port, fast, "sweep")
 
 

@@ -386,6 +386,12 @@ void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t*
                           int8_t* out);
 void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                               int8_t* out);
+/* conv2d with k_h * k_w * in_c <= 64 (e.g. a first layer), no dilation; weights per 4 output channels, rows of
+ * ceil(k / 16) * 16 bytes (zero-padded). */
+void te_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                      int8_t* out);
+void te_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                          int8_t* out);
 /* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
 void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                                 int8_t* out);
