@@ -34,8 +34,12 @@ M55 = "cortex-m55"
 @pytest.fixture(scope="module")
 def m55_driver(tmp_path_factory):
     require_arm_tools()
+    return build_m55_driver(tmp_path_factory.mktemp("mve_driver"))
+
+
+def build_m55_driver(d: Path) -> Path:
+    """tests/mve_driver.c with every kernel, for Cortex-M55 (QEMU mps3-an547), in directory d."""
     target = get(M55)
-    d = tmp_path_factory.mktemp("mve_driver")
     for f in firmware.STATIC_FILES:
         shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
     (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size,
