@@ -82,18 +82,22 @@ def rq_table(op, w2d: np.ndarray):
     return table.reshape(-1).view(np.int32), bool(np.any(left > 0))
 
 
+PW_REGS_MAX_IN_C = 48  # te_conv2d_1x1_s8_mve keeps the input in registers and reads plain rows up to here
+
+
 def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
-    """[oc][ic] int8 -> te_conv2d_1x1_s8_mve's order: per 4 output channels (zero rows up to a whole group),
-    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other; 16 zero
-    bytes at the end (the in_c <= 16 path loads 16 bytes from each row)."""
+    """[oc][ic] int8 -> te_conv2d_1x1_s8_mve's order, zero rows up to a whole group of 4 output channels. With
+    ic <= 48: the plain rows and 16 zero bytes (its 16-byte loads run past a row's end). Otherwise per group,
+    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other."""
     oc, ic = w2d.shape
     g, full = -(-oc // 4) * 4, ic // 16
     w = np.zeros((g, ic), np.int8)
     w[:oc] = w2d
+    if ic <= PW_REGS_MAX_IN_C:
+        return np.concatenate([w.reshape(-1), np.zeros(16, np.int8)])
     w = w.reshape(g // 4, 4, ic)
     body = w[:, :, :full * 16].reshape(g // 4, 4, full, 16).transpose(0, 2, 1, 3).reshape(g // 4, -1)
-    packed = np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
-    return np.concatenate([packed, np.zeros(16, np.int8)])
+    return np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
 
 
 def _plan_ok(em, op, portable: str, overlap_ok: bool) -> bool:
@@ -164,9 +168,10 @@ def _depthwise(em, op):
 
 
 def dw_prefers_cm(p) -> bool:
-    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 100 output pixels (its
-    per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
-    return int(p["stride_h"]) == 1 and int(p["out_h"]) * int(p["out_w"]) >= 100
+    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 400 output pixels, or >= 100
+    with k >= 5 (its per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
+    px = int(p["out_h"]) * int(p["out_w"])
+    return int(p["stride_h"]) == 1 and (px >= 400 or (px >= 100 and int(p["k_h"]) >= 5))
 
 
 DWC_WP = 64  # TE_DWC_MVE_WP: bytes per phase of a padded row in te_depthwise_conv2d_s8_k<K>_cm_mve's ring

@@ -3,11 +3,12 @@
  *
  * One pixel x four output channels per block: per 16 input channels, 1 input and 4 weight vector loads
  * feed 4 VMLADAVA (16 MACs each); the 4 sums are requantized as one 4-lane vector (te_mve.h). With
- * in_c <= 16 the pixel's input is loaded once for all its output channels.
- * Weights are packed at compile time (codegen/mve.py pack_pointwise): per 4-channel group (zero rows
- * up to a whole group), per 16 input channels 4 x 16 bytes, then the in_c % 16 last bytes of the 4
- * rows one after the other, loaded predicated like the input's last partial chunk (no padding in
- * Flash), and 16 zero bytes. The requantization table is te_mve.h's.
+ * in_c <= 48 the pixel's input (a pixel pair's with in_c <= 32) is loaded once into registers for all its
+ * output channels, and the weights are plain rows (codegen/mve.py pack_pointwise).
+ * Weights with in_c > 48 are packed at compile time (codegen/mve.py pack_pointwise): per 4-channel group
+ * (zero rows up to a whole group), per 16 input channels 4 x 16 bytes, then the in_c % 16 last bytes of
+ * the 4 rows one after the other, loaded predicated like the input's last partial chunk (no padding in
+ * Flash). The requantization table is te_mve.h's.
  *
  * Keeps te_conv2d_1x1_s8's overlap contract: pixel by pixel, a pixel's input read before any of its
  * outputs is written (the channel groups of one pixel read only that pixel).
@@ -59,6 +60,64 @@ static inline __attribute__((always_inline)) void pw_store2(int32x4_t va, int32x
   }
 }
 
+/* in_c <= 16 * CH: the input's CH chunks stay in registers across the channel groups (a pixel pair's for CH <= 2);
+ * weights plain [out_c][in_c] rows (zero rows up to a whole group, 16 zero bytes after): a chunk load that runs
+ * past its row reads the next row's bytes against zero lanes of x. */
+static inline __attribute__((always_inline)) int32_t pw_dot(const int8x16_t* x, const int8_t* w, const int CH) {
+  int32_t a = vmladavq_s8(x[0], vldrbq_s8(w));
+  if (CH > 1) a = vmladavaq_s8(a, x[1], vldrbq_s8(w + 16));
+  if (CH > 2) a = vmladavaq_s8(a, x[2], vldrbq_s8(w + 32));
+  return a;
+}
+
+static inline __attribute__((always_inline)) void pw_load(int8x16_t* x, const int8_t* src, int32_t ic, const int CH) {
+  int k;
+  for (k = 0; k < CH; ++k) x[k] = vldrbq_z_s8(src + 16 * k, vctp8q((uint32_t)(ic - 16 * k)));
+}
+
+static inline __attribute__((always_inline)) void pw_regs(const te_pw_params* p, const int8_t* in,
+                                                          const int8_t* weights, const int32_t* rq, int8_t* out,
+                                                          const int lsh, const int CH) {
+  const int32_t ic = p->in_c, oc = p->out_c, npx = p->pixels;
+  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+  const int32_t ooff = p->out_offset;
+  int32_t px = 0;
+  if (CH <= 2) {
+    for (; px + 1 < npx; px += 2) {
+      int8x16_t x0[2], x1[2];
+      const int8_t* pw = weights;
+      const int32_t* q = rq;
+      int8_t* o = out + px * oc;
+      int32_t g;
+      pw_load(x0, in + px * ic, ic, CH);
+      pw_load(x1, in + (px + 1) * ic, ic, CH);
+      for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
+        int32x4_t va = te_mve_rq_bias(q), vb = va;
+        va = vsetq_lane_s32(pw_dot(x0, pw, CH), va, 0);
+        vb = vsetq_lane_s32(pw_dot(x1, pw, CH), vb, 0);
+        va = vsetq_lane_s32(pw_dot(x0, pw + ic, CH), va, 1);
+        vb = vsetq_lane_s32(pw_dot(x1, pw + ic, CH), vb, 1);
+        va = vsetq_lane_s32(pw_dot(x0, pw + 2 * ic, CH), va, 2);
+        vb = vsetq_lane_s32(pw_dot(x1, pw + 2 * ic, CH), vb, 2);
+        va = vsetq_lane_s32(pw_dot(x0, pw + 3 * ic, CH), va, 3);
+        vb = vsetq_lane_s32(pw_dot(x1, pw + 3 * ic, CH), vb, 3);
+        pw_store2(va, vb, q, o + g, oc, oc - g, ooff, lo, hi, lsh);
+      }
+    }
+  }
+  for (; px < npx; ++px) {
+    int8x16_t x[3];
+    const int8_t* pw = weights;
+    const int32_t* q = rq;
+    int8_t* o = out + px * oc;
+    int32_t g;
+    pw_load(x, in + px * ic, ic, CH);
+    for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS)
+      pw_store(pw_dot(x, pw, CH), pw_dot(x, pw + ic, CH), pw_dot(x, pw + 2 * ic, CH), pw_dot(x, pw + 3 * ic, CH), q,
+               o + g, oc - g, ooff, lo, hi, lsh);
+  }
+}
+
 static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, const int8_t* in,
                                                          const int8_t* weights, const int32_t* rq, int8_t* out,
                                                          const int lsh) {
@@ -70,46 +129,16 @@ static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, 
   const int32_t ooff = p->out_offset;
   int32_t px;
 
-  if (ic <= 16) { /* one chunk: a pixel pair's inputs stay in registers across the channel groups; a row's
-                     16-byte load runs into the next rows (times zero lanes of x; 16 zero bytes end the array) */
-    const mve_pred16_t xp = vctp8q((uint32_t)ic);
-    for (px = 0; px + 1 < npx; px += 2) {
-      const int8x16_t x0 = vldrbq_z_s8(in + px * ic, xp), x1 = vldrbq_z_s8(in + (px + 1) * ic, xp);
-      const int8_t* pw = weights;
-      const int32_t* q = rq;
-      int8_t* o = out + px * oc;
-      int32_t g;
-      for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
-        int32x4_t va = te_mve_rq_bias(q), vb = va;
-        int8x16_t w = vldrbq_s8(pw);
-        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 0);
-        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 0);
-        w = vldrbq_s8(pw + ic);
-        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 1);
-        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 1);
-        w = vldrbq_s8(pw + 2 * ic);
-        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 2);
-        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 2);
-        w = vldrbq_s8(pw + 3 * ic);
-        va = vsetq_lane_s32(vmladavq_s8(x0, w), va, 3);
-        vb = vsetq_lane_s32(vmladavq_s8(x1, w), vb, 3);
-        pw_store2(va, vb, q, o + g, oc, oc - g, ooff, lo, hi, lsh);
-      }
-    }
-    if (px < npx) { /* the last pixel of an odd count */
-      const int8x16_t x = vldrbq_z_s8(in + px * ic, xp);
-      const int8_t* pw = weights;
-      const int32_t* q = rq;
-      int8_t* o = out + px * oc;
-      int32_t g;
-      for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
-        const int32_t a0 = vmladavq_s8(x, vldrbq_s8(pw));
-        const int32_t a1 = vmladavq_s8(x, vldrbq_s8(pw + ic));
-        const int32_t a2 = vmladavq_s8(x, vldrbq_s8(pw + 2 * ic));
-        const int32_t a3 = vmladavq_s8(x, vldrbq_s8(pw + 3 * ic));
-        pw_store(a0, a1, a2, a3, q, o + g, oc - g, ooff, lo, hi, lsh);
-      }
-    }
+  if (ic <= 16) {
+    pw_regs(p, in, weights, rq, out, lsh, 1);
+    return;
+  }
+  if (ic <= 32) {
+    pw_regs(p, in, weights, rq, out, lsh, 2);
+    return;
+  }
+  if (ic <= 48) {
+    pw_regs(p, in, weights, rq, out, lsh, 3);
     return;
   }
   for (px = 0; px < npx; ++px) {
