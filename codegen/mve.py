@@ -82,6 +82,7 @@ def rq_table(op, w2d: np.ndarray):
     return table.reshape(-1).view(np.int32), bool(np.any(left > 0))
 
 
+PW_KEEP = 512  # TE_PW_MVE_KEEP: above it te_conv2d_1x1_s8_mve runs only with out apart from in
 PW_REGS_MAX_IN_C = 48  # te_conv2d_1x1_s8_mve keeps the input in registers and reads plain rows up to here
 
 
@@ -115,7 +116,7 @@ def _pointwise(em, op):
     in_c, out_c = int(p["in_c"]), int(p["out_c"])
     w2d = np.asarray(op.constants["weights"]).reshape(out_c, in_c)
     rq = rq_table(op, w2d)
-    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=True):
+    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=in_c <= PW_KEEP):
         return None
     table, lsh = rq
     n = op.name

@@ -10,8 +10,13 @@
  * the 4 rows one after the other, loaded predicated like the input's last partial chunk (no padding in
  * Flash). The requantization table is te_mve.h's.
  *
- * Keeps te_conv2d_1x1_s8's overlap contract: pixel by pixel, a pixel's input read before any of its
- * outputs is written (the channel groups of one pixel read only that pixel).
+ * Above in_c 48 pixel pairs run through a hand-scheduled loop (2 input and 4 weight loads, 8 VMLADAVA per
+ * 16 input channels).
+ *
+ * Overlap contract: te_conv2d_1x1_s8's plan may let the second pixel of a pair's outputs overwrite the first
+ * one's input, which a group still reads after the previous groups' stores; where out overlaps in, the first
+ * pixel's input is copied to the stack first (in_c <= TE_PW_MVE_KEEP). Elsewhere a pixel's (pair's) input
+ * is in registers before any of its outputs is written.
  */
 #include "tinyengine_kernels.h"
 #include "te_mve.h"
@@ -127,6 +132,8 @@ static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, 
   const mve_pred16_t tp = vctp8q((uint32_t)tail);
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   const int32_t ooff = p->out_offset;
+  const int overlap = (const int8_t*)out < in + npx * ic && in < (const int8_t*)out + npx * oc;
+  int8_t keep[TE_PW_MVE_KEEP];
   int32_t px;
 
   if (ic <= 16) {
@@ -141,7 +148,71 @@ static inline __attribute__((always_inline)) void pw_mve(const te_pw_params* p, 
     pw_regs(p, in, weights, rq, out, lsh, 3);
     return;
   }
-  for (px = 0; px < npx; ++px) {
+  for (px = 0; px + 1 < npx; px += 2) { /* pixel pairs: the first pixel's input first copied (see above) */
+    const int8_t* x1 = in + (px + 1) * ic;
+    const int8_t* x0 = in + px * ic;
+    int8_t* o = out + px * oc;
+    const int8_t* wg = weights;
+    const int32_t* q = rq;
+    int32_t g, k;
+    if (overlap) {
+      for (k = 0; k < ic; k += 16) vstrbq_p_s8(keep + k, vldrbq_s8(x0 + k), vctp8q((uint32_t)(ic - k)));
+      x0 = keep;
+    }
+    for (g = 0; g < oc; g += 4, wg += wstride, q += TE_MVE_RQ_WORDS) {
+      register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+      register int32_t b0 __asm__("r8") = 0, b1 __asm__("r10") = 0, b2 __asm__("r12") = 0, b3 __asm__("lr") = 0;
+      const int8_t* pa = x0;
+      const int8_t* pb = x1;
+      const int8_t* pw = wg;
+      int32_t n = full;
+      int32x4_t va, vb;
+      /* 16 instructions per 128 MACs; GCC 12 cannot keep 8 VMLADAVA sums (even registers only) in registers */
+      __asm__("1:\n\t"
+              "vldrb.u8 q0, [%[pa]], #16\n\t"
+              "vldrb.u8 q1, [%[pb]], #16\n\t"
+              "vldrb.u8 q2, [%[pw]], #64\n\t"
+              "vmladava.s8 %[a0], q0, q2\n\t"
+              "vmladava.s8 %[b0], q1, q2\n\t"
+              "vldrb.u8 q2, [%[pw], #-48]\n\t"
+              "vmladava.s8 %[a1], q0, q2\n\t"
+              "vmladava.s8 %[b1], q1, q2\n\t"
+              "vldrb.u8 q2, [%[pw], #-32]\n\t"
+              "vmladava.s8 %[a2], q0, q2\n\t"
+              "vmladava.s8 %[b2], q1, q2\n\t"
+              "vldrb.u8 q2, [%[pw], #-16]\n\t"
+              "vmladava.s8 %[a3], q0, q2\n\t"
+              "vmladava.s8 %[b3], q1, q2\n\t"
+              "subs %[n], %[n], #1\n\t"
+              "bne 1b"
+              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
+                [b2] "+r"(b2), [b3] "+r"(b3), [pa] "+r"(pa), [pb] "+r"(pb), [pw] "+r"(pw), [n] "+r"(n)
+              :
+              : "q0", "q1", "q2", "memory", "cc");
+      va = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vsetq_lane_s32(a0, vdupq_n_s32(0), 0), 1), 2), 3);
+      vb = vsetq_lane_s32(b3, vsetq_lane_s32(b2, vsetq_lane_s32(b1, vsetq_lane_s32(b0, vdupq_n_s32(0), 0), 1), 2), 3);
+      if (tail) {
+        const int8x16_t xa = vldrbq_z_s8(pa, tp), xb = vldrbq_z_s8(pb, tp);
+        int8x16_t w = vldrbq_z_s8(pw, tp);
+        int32x4_t ta = vdupq_n_s32(0), tb = ta;
+        ta = vsetq_lane_s32(vmladavq_s8(xa, w), ta, 0);
+        tb = vsetq_lane_s32(vmladavq_s8(xb, w), tb, 0);
+        w = vldrbq_z_s8(pw + tail, tp);
+        ta = vsetq_lane_s32(vmladavq_s8(xa, w), ta, 1);
+        tb = vsetq_lane_s32(vmladavq_s8(xb, w), tb, 1);
+        w = vldrbq_z_s8(pw + 2 * tail, tp);
+        ta = vsetq_lane_s32(vmladavq_s8(xa, w), ta, 2);
+        tb = vsetq_lane_s32(vmladavq_s8(xb, w), tb, 2);
+        w = vldrbq_z_s8(pw + 3 * tail, tp);
+        ta = vsetq_lane_s32(vmladavq_s8(xa, w), ta, 3);
+        tb = vsetq_lane_s32(vmladavq_s8(xb, w), tb, 3);
+        va = vaddq_s32(va, ta);
+        vb = vaddq_s32(vb, tb);
+      }
+      pw_store2(va, vb, q, o + g, oc, oc - g, ooff, lo, hi, lsh);
+    }
+  }
+  for (; px < npx; ++px) {
     const int8_t* x0 = in + px * ic;
     const int8_t* wg = weights;
     const int32_t* q = rq;

@@ -381,7 +381,9 @@ void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, c
 /* ---- Helium (MVE) kernels (*_mve.c, Cortex-M55; empty on other cores). Weights and requantization
  * tables packed at compile time by tinyengine_tvm.codegen.mve (te_mve.h: the table layout and why the
  * requantization equals te_requantize for every accumulator). Same bytes out as the portable kernels. ---- */
-/* 1x1 stride-1 conv, any in_c / out_c; the _lsh variant for tables with left shifts. */
+/* 1x1 stride-1 conv, any in_c / out_c (with out overlapping in: in_c <= TE_PW_MVE_KEEP); the _lsh variant
+ * for tables with left shifts. */
+#define TE_PW_MVE_KEEP 512
 void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                           int8_t* out);
 void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
