@@ -239,6 +239,17 @@ def specialize_mve(em, op):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on an MVE target: an MVE kernel, else a DSP one, else None."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
-        return dsp.specialize(em, op)
-    return specialize_mve(em, op) or dsp.specialize(em, op)
+    return with_dsp(dsp.specialize)(em, op)
+
+
+def with_dsp(dsp_specialize):
+    """A specialize function for MVE targets: the MVE kernel where one applies (unless TINYENGINE_MVE=0),
+    else ``dsp_specialize``'s choice."""
+    def pick(em, op):
+        if os.environ.get(ENV_SWITCH, "1") != "0":
+            r = specialize_mve(em, op)
+            if r is not None:
+                return r
+        return dsp_specialize(em, op)
+
+    return pick
