@@ -228,7 +228,7 @@ def _conv(em, op):
 
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    if op.params.get("ort_float"):
+    if op.params.get("ort_float") or op.params.get("out_stride"):  # strided (concat slice) outputs: not here
         return None
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)

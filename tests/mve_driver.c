@@ -81,6 +81,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
   p->depth_multiplier = q[14];
   p->in_offset = q[15]; p->out_offset = q[16];
   p->act_min = q[17]; p->act_max = q[18];
+  p->out_stride = 0;
 }
 
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
@@ -100,6 +101,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 7) die("pw_mve: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
+      p.out_stride = 0;
       if (op == OP_PW_MVE) te_conv2d_1x1_s8_mve(&p, b[0], b[1], b[2], out);
       else te_conv2d_1x1_s8_lsh_mve(&p, b[0], b[1], b[2], out);
       break;
