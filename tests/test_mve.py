@@ -37,15 +37,17 @@ def m55_driver(tmp_path_factory):
     return build_m55_driver(tmp_path_factory.mktemp("mve_driver"))
 
 
-def build_m55_driver(d: Path) -> Path:
-    """tests/mve_driver.c with every kernel, for Cortex-M55 (QEMU mps3-an547), in directory d."""
+def build_m55_driver(d: Path, single_rounding: bool = False) -> Path:
+    """tests/mve_driver.c with every kernel, for Cortex-M55 (QEMU mps3-an547), in directory d (single_rounding:
+    the TE_SINGLE_ROUNDING build, onnxruntime's requantization, as the emitter builds ONNX / PyTorch graphs)."""
     target = get(M55)
     for f in firmware.STATIC_FILES:
         shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
     (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size,
                                                                                  8192)))
     exe = d / "mve_driver.elf"
-    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(), "-ffunction-sections",
+    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(),
+           *(dh.SINGLE_ROUNDING_FLAGS if single_rounding else []), "-ffunction-sections",
            "-fdata-sections", "-I", str(kh.KERNEL_DIR), "-I", str(d), *map(str, kh.kernel_sources()), str(DRIVER),
            str(d / "startup.c"), str(d / "semihost.c"), "-o", str(exe), "-nostartfiles", "-T", str(d / "link.ld"),
            "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]
@@ -75,6 +77,15 @@ def _rq_params(rng, n, left_shifts):
     if left_shifts:
         shift[rng.random(n) < 0.3] = rng.integers(1, 4)
     return mult.astype(np.int32), shift.astype(np.int32)
+
+
+def _ort(op, rng):
+    """Make op an onnxruntime-arithmetic layer: float32 scales (their bits as the portable kernels' multipliers)
+    small enough that the requantized values stay in codegen/mve.py's proven range."""
+    oc = len(op.params["mult"])
+    fs = np.exp(rng.uniform(np.log(1e-5), np.log(2e-3), oc)).astype(np.float32)
+    op.params.update(single_rounding=True, fscale=fs, mult=fs.view(np.int32).copy(), shift=np.zeros(oc, np.int32))
+    return op
 
 
 def _case(rng, kind, left_shifts):
@@ -118,7 +129,7 @@ def _case(rng, kind, left_shifts):
     return p, op, x, weights, bias, mult, shift
 
 
-def _batches(seed, n, kinds, left_shifts, cm=False):
+def _batches(seed, n, kinds, left_shifts, cm=False, ort=False):
     """n random cases: the portable kernels' batch (run on QEMU and on the host) and the MVE kernels' batch."""
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
@@ -128,6 +139,12 @@ def _batches(seed, n, kinds, left_shifts, cm=False):
         if c is None:
             continue
         p, op, x, weights, bias, mult, shift = c
+        if ort:
+            op = _ort(op, rng)
+            mult, shift = op.params["mult"], op.params["shift"]
+            if mve.rq_table(op, weights.reshape(weights.shape[0], -1) if kind != "dw" else
+                            np.ascontiguousarray(weights.T)) is None:
+                continue
         conv = [v for f, v in zip(kh.header_struct_fields("te_conv_params"), kh.struct_values("te_conv_params", p))
                 if f != "out_stride"]  # the drivers' 19 conv fields (contiguous output)
         out_shape = (p["out_h"], p["out_w"], p["out_c"])
@@ -183,6 +200,18 @@ def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
     port, fast = _batches(21, 30, ["dw"], False, cm=True)
     assert all(c.op == OPS["dw_cm_mve"] for c in fast.cases)
     _check(m55_driver, host_driver, port, fast, "channel-major depthwise")
+
+
+def test_mve_kernels_onnxruntime_arithmetic(tmp_path_factory):
+    """TE_SINGLE_ROUNDING build: every MVE kernel against the portable kernels of that build (on the host too)."""
+    require_arm_tools()
+    exe = build_m55_driver(tmp_path_factory.mktemp("mve_sr"), single_rounding=True)
+    host = dh.build_host(tmp_path_factory.mktemp("mve_sr_host"), sanitize=False, single_rounding=True)
+    port, fast = _batches(41, 40, ["pw", "dw", "conv"], False, ort=True)
+    cm_port, cm_fast = _batches(42, 12, ["dw"], False, cm=True, ort=True)
+    port.cases += cm_port.cases
+    fast.cases += cm_fast.cases
+    _check(exe, host, port, fast, "onnxruntime-arithmetic")
 
 
 @pytest.mark.slow
