@@ -110,7 +110,8 @@ static inline __attribute__((always_inline)) void dwc_mve(const te_conv_params* 
       for (ky = 0; ky < K; ++ky) rp[ky] = ring + ((oy * S + ky) % K) * S * TE_DWC_MVE_WP;
       ox = 0;
 #if !(defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING)
-      if (K == 3 && S == 1 && out_w >= 4) { /* whole 4-pixel groups, hand-scheduled: 40 instructions per 36 MACs */
+      /* whole 4-pixel groups, hand-scheduled (40 instructions per 36 MACs); VLDRB.S32 needs low base registers */
+      if (K == 3 && S == 1 && out_w >= 4) {
         const int8_t* b0 = rp[0];
         const int8_t* b1 = rp[1];
         const int8_t* b2 = rp[2];
@@ -139,7 +140,7 @@ static inline __attribute__((always_inline)) void dwc_mve(const te_conv_params* 
                 "add %[o], %[o], %[c4]\n\t"
                 "subs %[n], %[n], #1\n\t"
                 "bne 1b"
-                : [acc] "=&t"(acc), [x] "=&t"(x), [t] "=&r"(t), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),
+                : [acc] "=&t"(acc), [x] "=&t"(x), [t] "=&r"(t), [b0] "+l"(b0), [b1] "+l"(b1), [b2] "+l"(b2),
                   [o] "+r"(o), [n] "+r"(n)
                 : [wp] "r"(wc), [biasv] "t"(vdupq_n_s32(r.bias)), [ooff] "r"(ooff), [c4] "r"(4 * c), [multv] "t"(vdupq_n_s32(r.mult)),
                   [nrsv] "t"(nrsv), [lo] "t"(lo), [hi] "t"(hi), [soff] "t"(soff)

@@ -21,7 +21,7 @@ typedef struct {
   int32x4_t a0, a1, a2, a3;
 } dw_acc;
 
-/* One tap of 16 channels: acc += x * w lane by lane, w advanced by 16. Inline asm: GCC 12 spends ~24
+/* One tap of 16 channels: acc += x * w lane by lane, w advanced by 16 (VLDRB.S32: low base registers). Inline asm: GCC 12 spends ~24
  * instructions on these 16 (address copies between the widening loads); this is the 16 plus none. */
 #define TE_DW_TAP16(A, X, W)                                                                                    \
   do {                                                                                                         \
@@ -34,9 +34,9 @@ typedef struct {
             "vadd.i32 %q[a2], %q[a2], %q[t0]\n\t"                                                                \
             "vldrb.s32 %q[t0], [%[x], #12]\n\tvldrb.s32 %q[t1], [%[w], #-4]\n\t"                                \
             "vmul.i32 %q[t0], %q[t0], %q[t1]\n\tvadd.i32 %q[a3], %q[a3], %q[t0]"                                 \
-            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [w] "+r"(W),            \
+            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [w] "+l"(W),            \
               [t0] "=&w"(t0_), [t1] "=&w"(t1_)                                                                      \
-            : [x] "r"(X)                                                                                        \
+            : [x] "l"(X)                                                                                        \
             : "memory");                                                                                        \
   } while (0)
 
