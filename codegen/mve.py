@@ -1,8 +1,10 @@
 """Armv8.1-M Helium (MVE) specialisation: choose a ``*_mve.c`` kernel per layer and pre-pack its data.
 
-The entry point mirrors codegen/dsp.py: ``specialize(em, op)`` returns (C call, [kernel sources]) for a
-layer an MVE kernel computes, else what ``dsp.specialize`` returns (the Cortex-M55 also has the
-Armv7E-M DSP instructions), else None (the portable kernel).
+Entry points: ``specialize_mve(em, op)`` returns (C call, [kernel sources]) for a layer an MVE kernel computes,
+else None; ``with_dsp(dsp_specialize)`` (what the emitter uses on Helium targets) tries it before the DSP
+variants' choice (the Cortex-M55 also has the Armv7E-M DSP instructions), unless TINYENGINE_MVE=0.
+Scratch: the kernels' buffers (a 64-byte patch, a row ring of at most 896 bytes, a 512-byte pixel copy) live
+on the stack, not in the arena, so the planner needs nothing per ISA.
 
 An MVE kernel is chosen only where it is byte-identical with the portable kernel:
 
@@ -226,6 +228,27 @@ def _conv(em, op):
         ["conv2d_s8_mve.c"]
 
 
+def _fully_connected(em, op):
+    """te_fully_connected_s8_dscale_mve: TFLite arithmetic (LiteRT's double scale), any in_n."""
+    p = op.params
+    if p.get("single_rounding") or "scale" not in p:
+        return None
+    if not _plan_ok(em, op, "te_fully_connected_s8_dscale", overlap_ok=True):
+        return None
+    from .emitter import _c_double, _struct
+
+    n = op.name
+    in_n, out_n = int(p["in_n"]), int(p["out_n"])
+    w2d = np.asarray(op.constants["weights"]).reshape(out_n, in_n)
+    em.params.append(_struct("te_fc_params", f"{n}_p", p))
+    w = em.const("int8_t", f"{n}_w", w2d.reshape(-1))
+    b = em.const("int32_t", f"{n}_bm", fold_bias(w2d, op.constants.get("bias"), int(p["in_offset"])))
+    scales = p["scale"]
+    em.weights.append(f"static const double {n}_scale[{len(scales)}] = {{{', '.join(_c_double(v) for v in scales)}}};\n")
+    return (f"te_fully_connected_s8_dscale_mve(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {w}, {b}, {n}_scale, "
+            f"{em.ptr(op.output)});", ["fully_connected_s8_mve.c"])
+
+
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
     if op.params.get("ort_float") or op.params.get("out_stride"):  # strided (concat slice) outputs: not here
@@ -234,6 +257,8 @@ def specialize_mve(em, op):
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":
         return _depthwise(em, op)
+    if op.kernel == "fully_connected":
+        return _fully_connected(em, op)
     return None
 
 

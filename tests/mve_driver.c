@@ -10,7 +10,8 @@
 #include "tinyengine_kernels.h"
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
-       OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306 };
+       OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306,
+       OP_FC_DSCALE = 14, OP_FC_MVE = 307 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -93,6 +94,17 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (op == OP_CONV) te_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
       else if (op == OP_CONV_1X1) te_conv2d_1x1_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
       else te_depthwise_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
+      break;
+    }
+    case OP_FC_DSCALE: case OP_FC_MVE: {
+      te_fc_params p;
+      if (np != 8) die("fc: 8 params");
+      p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
+      p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
+      if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
+#if defined(__ARM_FEATURE_MVE)
+      else te_fully_connected_s8_dscale_mve(&p, b[0], b[1], b[2], b[3], out);
+#endif
       break;
     }
 #if defined(__ARM_FEATURE_MVE)

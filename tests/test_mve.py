@@ -27,7 +27,7 @@ from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
 OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
-       "dw_cm_mve": 304}
+       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307}
 M55 = "cortex-m55"
 
 
@@ -194,6 +194,24 @@ def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
 def test_small_window_conv_mve_matches_portable(m55_driver, host_driver, left_shifts):
     port, fast = _batches(31 + left_shifts, 25, ["conv"], left_shifts)
     _check(m55_driver, host_driver, port, fast, "conv")
+
+
+def test_fully_connected_mve_matches_portable(m55_driver, host_driver):
+    rng = np.random.default_rng(51)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(25):
+        batches, in_n, out_n = int(rng.integers(1, 4)), int(rng.integers(1, 90)), int(rng.integers(1, 12))
+        per_channel = int(rng.integers(0, 2))
+        out_offset = int(rng.integers(-128, 128))
+        p = [batches, in_n, out_n, int(rng.integers(-127, 129)), out_offset, -128 if rng.random() < 0.5 else out_offset,
+             127, per_channel]
+        x = rng.integers(-128, 128, (batches, in_n), dtype=np.int8)
+        w = rng.integers(-128, 128, (out_n, in_n), dtype=np.int8)
+        bias = rng.integers(-20000, 20000, out_n).astype(np.int32)
+        scale = np.exp(rng.uniform(np.log(1e-5), np.log(1e-2), out_n if per_channel else 1))
+        _add(port, "fc_dscale", p, [x, w, bias, scale], (batches, out_n))
+        _add(fast, "fc_mve", p, [x, w, mve.fold_bias(w, bias, p[3]).astype(np.int32), scale], (batches, out_n))
+    _check(m55_driver, host_driver, port, fast, "fully connected")
 
 
 def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):

@@ -465,6 +465,9 @@ void te_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* w
                       int8_t* out);
 void te_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                           int8_t* out);
+/* te_fully_connected_s8_dscale with VMLADAVA; bias[out_n] = bias + in_offset * sum(w) (never NULL). */
+void te_fully_connected_s8_dscale_mve(const te_fc_params* p, const int8_t* in, const int8_t* weights,
+                                      const int32_t* bias, const double* scale, int8_t* out);
 /* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
 void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                                 int8_t* out);
