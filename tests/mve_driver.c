@@ -25,7 +25,7 @@ static uint8_t out_data[IN_MAX];
 static uint8_t pool[POOL_MAX];
 static uint32_t pool_used;
 static void die(const char* msg) {
-  te_sh_puts("dsp_driver: ");
+  te_sh_puts("mve_driver: ");
   te_sh_puts(msg);
   te_sh_puts("\n");
   te_sh_exit(2);
@@ -47,7 +47,7 @@ static uint8_t* out_data;
 static void* allocs[MAX_BUFS + 1];
 static int n_allocs;
 static void die(const char* msg) {
-  fprintf(stderr, "dsp_driver: %s\n", msg);
+  fprintf(stderr, "mve_driver: %s\n", msg);
   exit(2);
 }
 static void* get_mem(uint32_t n) {
@@ -208,7 +208,7 @@ int main(void) {
 int main(int argc, char** argv) {
   FILE* f;
   long n;
-  if (argc != 3) die("usage: dsp_driver <cases.bin> <outputs.bin>");
+  if (argc != 3) die("usage: mve_driver <cases.bin> <outputs.bin>");
   f = fopen(argv[1], "rb");
   if (!f) die("cannot open input");
   fseek(f, 0, SEEK_END);
