@@ -494,16 +494,37 @@ void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
 /* ---- Helium (MVE) kernels (*_mve.c, Cortex-M55; empty on other cores). Weights and requantization
  * tables packed at compile time by tinyengine_tvm.codegen.mve (te_mve.h: the table layout and why the
  * requantization equals te_requantize for every accumulator). Same bytes out as the portable kernels. ---- */
-/* 1x1 stride-1 conv, any in_c / out_c; the _lsh variant for tables with left shifts. */
+/* 1x1 stride-1 conv, any in_c / out_c (with out overlapping in: in_c <= TE_PW_MVE_KEEP); the _lsh variant
+ * for tables with left shifts. */
+#define TE_PW_MVE_KEEP 512
 void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                           int8_t* out);
 void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                               int8_t* out);
+/* conv2d with k_h * k_w * in_c <= 64 (e.g. a first layer), no dilation; weights per 4 output channels, rows of
+ * ceil(k / 16) * 16 bytes (zero-padded). */
+void te_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                      int8_t* out);
+void te_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                          int8_t* out);
+/* te_fully_connected_s8_dscale with VMLADAVA; bias[out_n] = bias + in_offset * sum(w) (never NULL). */
+void te_fully_connected_s8_dscale_mve(const te_fc_params* p, const int8_t* in, const int8_t* weights,
+                                      const int32_t* bias, const double* scale, int8_t* out);
 /* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
 void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                                 int8_t* out);
 void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
+/* Depthwise conv, channel-major (NOT te_depthwise_conv2d_s8's overlap contract: input and output apart), depth
+ * multiplier 1, k x k (the name's K), equal strides 1 or 2, no dilation, no left shifts; weights [c][k][k];
+ * (in_w + pads) / stride + k + 4 <= TE_DWC_MVE_WP. */
+#define TE_DWC_MVE_WP 64
+#define TE_DWC_MVE_DECL(K)                                                                                     \
+  void te_depthwise_conv2d_s8_k##K##_cm_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, \
+                                             const int32_t* rq, int8_t* out);
+TE_DWC_MVE_DECL(3)
+TE_DWC_MVE_DECL(5)
+TE_DWC_MVE_DECL(7)
 
 #ifdef __cplusplus
 }
