@@ -207,7 +207,8 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
-def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None) -> CompiledModel:
+def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, tuning_log=None,
+          tuning: bool = True) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
@@ -252,21 +253,29 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         from .planner.report import check_sram
 
         check_sram(graph, mem, sram, source)
-    return CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    if budgets is not None and tuning:  # the best measured configuration per layer (autotune_logs/<target>.jsonl)
+        from .tuner import log as tuning_logs
+
+        if tuning_log is not None and not os.path.isfile(os.fspath(tuning_log)):
+            raise TinyEngineError(f"tuning log not found: {tuning_log}")
+        tuning_logs.apply(cm, os.fspath(tuning_log) if tuning_log is not None else None)
+    return cm
 
 
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax", calibration_engine="tvm") -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm", tuning_log=None, tuning: bool = True) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
     model's own layout, or a .npz file / directory; see ``frontend.load``), the float model run in TVM or,
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
     to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes. The compiled model's image inputs
-    are NHWC."""
+    are NHWC. On Cortex-M targets each layer gets the best configuration measured in ``tuning_log`` (default:
+    the shipped autotune_logs/<target>.jsonl) where it is exact; ``tuning=False`` keeps the default kernels."""
     import tvm
 
-    budget_kw = dict(sram=sram, flash=flash, stack=stack)
+    budget_kw = dict(sram=sram, flash=flash, stack=stack, tuning_log=tuning_log, tuning=tuning)
     target = _check_target(target)
     from .frontend import load
 
