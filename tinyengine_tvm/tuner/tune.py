@@ -59,6 +59,7 @@ class Tuner:
         self.failed = 0
         self.progress = progress if progress is not None else sys.stderr.isatty()
         self.n_measured = 0
+        self.unreachable = set()  # planned but emitted otherwise (the emitter fell back): never planned again
 
     # -- what is left ----------------------------------------------------------------------------------
     def remaining(self, name: str, level: str, pending=()) -> list:
@@ -67,7 +68,7 @@ class Tuner:
         out = []
         for c in self.cands[name]:
             key = (self.sigs[name], space.config_key(c))
-            if key in self.done or key in pending:
+            if key in self.done or key in pending or key in self.unreachable:
                 continue
             if variants.source_of(c["variant"]) is not None and c["opt"] != level:
                 continue
@@ -76,7 +77,7 @@ class Tuner:
 
     def total_remaining(self) -> int:
         keys = {(self.sigs[n], space.config_key(c)) for n, cs in self.cands.items() for c in cs}
-        return len(keys - self.done)
+        return len(keys - self.done - self.unreachable)
 
     def _rank(self, name: str, cands: list) -> list:
         if len(cands) <= 1:
@@ -145,6 +146,7 @@ class Tuner:
                     break
                 for job, res in self.pool.run(batch):
                     self._record(job, res)
+                    self.unreachable |= job.meta["new"] - self.done
                 self.builds += len(batch)
                 self._report(t_start)
         finally:
