@@ -1,5 +1,5 @@
 """Regenerate the shipped autotune_logs/<target>.jsonl: tune the bundled models and the synthetic training
-networks (tinyengine_tvm.testing.synth_nets.TRAIN; the HELD_OUT ones are never tuned) on QEMU.
+networks (tinyengine_tvm.testing.synth_nets.TRAIN and RANDOM; the HELD_OUT ones are never tuned) on QEMU.
 
     python scripts/tune_logs.py [--targets cortex-m7,cortex-m4] [--max-builds N] [--workers 2] [--out DIR]
 
@@ -37,10 +37,11 @@ def main() -> int:
         path = os.path.join(args.out, f"{target}.jsonl")
         for name in args.models.split(","):
             t0 = time.time()
-            if name in synth_nets.TRAIN:
-                cm = te.compile(synth_nets.mbnet(**synth_nets.TRAIN[name]), target=target)
+            spec = synth_nets.TRAIN.get(name) or synth_nets.RANDOM.get(name)
+            if spec is not None:
+                cm = te.compile(synth_nets.mbnet(**spec), target=target, tuning=False)
             else:
-                cm = te.compile(os.path.join(MODELS, name), target=target)
+                cm = te.compile(os.path.join(MODELS, name), target=target, tuning=False)
             cm.source = name
             s = Tuner(cm, path, pool=pool, use_model=False, model_name=name, progress=False).run(args.max_builds)
             print(f"{target} {name}: {s} ({time.time() - t0:.0f} s)", flush=True)

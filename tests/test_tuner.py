@@ -119,7 +119,8 @@ def test_tune_resumes_without_duplicates_and_compile_applies_the_log(tiny, tmp_p
     assert len(keys) == len(set(keys)), "a configuration measured twice"
     assert second["remaining"] == 0 and second["measured"] == len(keys) - first["measured"]
     every = {(space.signature(space.layer_desc(op, cm.graph)), space.config_key(c))
-             for op in cm.graph.ops for c in space.configs(cm, ("O2",))[op.name]}
+             for op in cm.graph.ops if op.kernel != "reshape"   # a reshape is a view: no kernel to time
+             for c in space.configs(cm, ("O2",))[op.name]}
     assert set(keys) == every
     tuned = te.compile(b, target="cortex-m7", tuning_log=path)
     assert tuned.tuning and tuned.tuning["layers"]
