@@ -184,8 +184,8 @@ def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None)
         return False
     if keeps_contract or not _overlaps(em, op):
         return True
-    if overlap_safe is None or len(op.inputs) != 1:
-        return False
+    if overlap_safe is None or len(op.inputs) != 1 or int(op.params.get("batch", 1)) > 1:
+        return False  # overlap_safe checks one image's order; a batch loop repeats it at other offsets
     return bool(overlap_safe(em.p.offsets[op.inputs[0]], em.p.offsets[op.output]))
 
 
@@ -255,7 +255,8 @@ def _pointwise(em, op, form=None):
     fn = {"ic": f"te_conv2d_1x1_s8_ic{in_c}_dsp", "clamp": "te_conv2d_1x1_s8_dsp", "nc": "te_conv2d_1x1_s8_nc_dsp"}[form]
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
-                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
+                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}"
+                     + (f", .out_stride = {int(p['out_stride'])}" if p.get("out_stride") else "") + "};\n")
     w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
@@ -269,7 +270,7 @@ def dw_prefers_channel_major(p) -> bool:
     """Measured on vww (M7): the channel-major ring kernel wins on large output planes (it widens each
     input row once per channel), the pixel-major 4-channel kernel on small planes and on 3x3 stride 2
     (the ring then widens 4 inputs per output)."""
-    pixels = int(p["out_h"]) * int(p["out_w"])
+    pixels = int(p.get("full_out_h", p["out_h"])) * int(p["out_w"])  # a stream stage's band: the layer's plane
     return pixels >= 100 and int(p["k_h"]) == 3 and int(p["stride_h"]) == 1
 DW_MAX_K = 8
 
@@ -377,7 +378,7 @@ def dw_rows_preferred(p) -> bool:
     """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels; on smaller ones its
     padded windows (a 5x5 or 7x7 window over a 5x5 or 3x3 input is mostly padding) and per-row set-up
     cost more than te_depthwise_conv2d_s8_cg_dsp, which visits only the taps inside the input."""
-    return int(p["out_h"]) * int(p["out_w"]) >= 100
+    return int(p.get("full_out_h", p["out_h"])) * int(p["out_w"]) >= 100  # a band: the layer's plane
 
 
 def _depthwise_rows(em, op, band=None, force=False):
@@ -724,6 +725,8 @@ def _fc_dscale_call(em, op, scales):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
+        return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

@@ -101,7 +101,7 @@ def specialize(em, op):
     chosen = getattr(em, "chosen", None)
     if chosen is None:
         chosen = em.chosen = {}
-    if not covered(op.kernel):
+    if not covered(op.kernel) or op.params.get("out_stride"):  # (strided concat slices: dsp.py's own rule)
         if target is not None and getattr(target, "dsp", False):
             r = dsp.specialize(em, op)
             chosen[op.name] = {"variant": "dsp" if r is not None else PORTABLE}
@@ -154,7 +154,7 @@ def exact_configs(em, op) -> list[dict]:
     kernel first. ``em`` is a scratch emitter (its params / weights lists receive throwaway text)."""
     target = getattr(em, "target", None)
     out = [{"variant": PORTABLE}]
-    if not covered(op.kernel):
+    if not covered(op.kernel) or op.params.get("out_stride"):
         return out
     for v in variants(op.kernel):
         if not usable(v, op, target):

@@ -14,7 +14,7 @@ import numpy as np
 
 GEOM = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w",
         "pad_top", "pad_left", "depth_multiplier", "n", "in_n", "out_n", "batches", "c", "rows", "cols", "outer",
-        "reduce", "inner")
+        "reduce", "inner", "batch", "out_stride", "full_out_h")
 KINDS = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool2d", "max_pool2d", "mean", "pad",
          "resize_nearest", "quantize", "dequantize", "requantize", "log_softmax", "reshape")
 
