@@ -77,7 +77,7 @@ def main() -> int:
         while True:
             m.fit(others + seen, rounds=150)
             left = [r for r in cands if r not in seen]
-            pred = m.predict_rows([features(r["layer"], r["config"]) for r in left])
+            pred = m.predict_rows([features(r["layer"], r["config"]) for r in left], [r["layer"] for r in left])
             seen.append(left[int(np.argmin(pred))])
             if min(r["cost"] for r in seen) <= best * 1.02:
                 break

@@ -29,6 +29,15 @@ def _variant_names():
     return [variants.PORTABLE] + [v.name for v in variants.variants()]
 
 
+NORMALISE = True  # learn log(cost per unit of work): trees do not extrapolate absolute costs to bigger layers
+
+
+def work(desc: dict) -> float:
+    """A layer's unit of work: its MACs, or for MAC-free kernels the bytes it touches."""
+    macs = float(desc.get("macs", 0))
+    return macs if macs > 0 else max(float(desc.get("out_bytes", 0)) + float(desc.get("in_bytes", 0)), 1.0)
+
+
 def features(desc: dict, cfg: dict) -> list[float]:
     """One layer's feature row."""
     from ..codegen import variants
@@ -59,10 +68,12 @@ class CostModel:
         import xgboost as xgb
 
         rows, ys = [], []
+        self.normalise = NORMALISE
         for r in records:
             if r.get("type") == "layer" and r.get("status") == "ok" and r.get("target", self.target) == self.target:
                 rows.append(features(r["layer"], r["config"]))
-                ys.append(math.log(max(float(r["cost"]), 1.0)))
+                unit = work(r["layer"]) if self.normalise else 1.0
+                ys.append(math.log(max(float(r["cost"]), 1.0) / unit))
         self.n_train = len(rows)
         if not rows:
             self.booster = None
@@ -77,18 +88,23 @@ class CostModel:
     def trained(self) -> bool:
         return self.booster is not None
 
-    def predict_rows(self, rows) -> np.ndarray:
+    def predict_rows(self, rows, descs=None) -> np.ndarray:
+        """Predicted cost of feature rows; ``descs``: the layers' descriptions (the model learns cost per work)."""
         import xgboost as xgb
 
         if not self.trained:
             raise RuntimeError(f"cost model for {self.target} has no training data (autotune_logs/{self.target}.jsonl)")
         if len(rows) == 0:
             return np.zeros(0)
-        return np.exp(self.booster.predict(xgb.DMatrix(np.asarray(rows, np.float32))))
+        y = np.exp(self.booster.predict(xgb.DMatrix(np.asarray(rows, np.float32))))
+        if getattr(self, "normalise", False):
+            y = y * np.asarray([work(d) for d in descs], np.float64)
+        return y
 
     def predict_layers(self, layers) -> np.ndarray:
         """layers: [(layer desc, config)] -> predicted instructions per layer (marks excluded)."""
-        return np.maximum(self.predict_rows([features(d, c) for d, c in layers]) - MARK_OVERHEAD, 0.0)
+        return np.maximum(self.predict_rows([features(d, c) for d, c in layers], [d for d, _ in layers]) - MARK_OVERHEAD,
+                          0.0)
 
     def predict(self, graph_or_layers, configs: dict | None = None):
         """A KernelGraph or CompiledModel (-> {"total", "layers": {op: instructions}}) or a list of (desc, config)

@@ -83,7 +83,7 @@ class Tuner:
         if len(cands) <= 1:
             return cands
         if self.use_model and self.model.trained:
-            pred = self.model.predict_rows([features(self.descs[name], c) for c in cands])
+            pred = self.model.predict_rows([features(self.descs[name], c) for c in cands], [self.descs[name]] * len(cands))
             return [cands[i] for i in np.argsort(pred, kind="stable")]
         d = space.config_key(dict(self.default[name]))
         return sorted(cands, key=lambda c: space.config_key(c) != d)
