@@ -236,3 +236,19 @@ def test_rpc_tracker_two_servers_one_killed(tiny, tmp_path):
         for p in servers + [tracker]:
             p.kill()
             p.wait()
+
+
+def test_cli_compile_json_predicts_lenet_and_no_tuning(tmp_path, capsys):
+    """compile --json's predicted_instructions against lenet's QEMU measurement in the shipped M7 log."""
+    from tinyengine_tvm import cli
+
+    recs = tlog.read(tlog.default_path("cortex-m7"))
+    nets = [r for r in recs if r["type"] == "network" and r.get("model") == "lenet_mnist.tflite" and r["status"] == "ok"]
+    assert nets, "no lenet measurements in the shipped cortex-m7 log"
+    lenet = model_path("lenet_mnist.tflite")
+    assert cli.main(["compile", lenet, "-o", str(tmp_path / "a"), "--target", "cortex-m7", "--json", "--no-tuning"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["tuned_layers"] == 0
+    assert abs(rep["predicted_instructions"] - nets[0]["cost"]) / nets[0]["cost"] < 0.05
+    assert cli.main(["compile", lenet, "-o", str(tmp_path / "b"), "--target", "cortex-m7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tuned_layers"] > 0
