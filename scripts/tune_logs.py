@@ -39,9 +39,9 @@ def main() -> int:
             t0 = time.time()
             spec = synth_nets.TRAIN.get(name) or synth_nets.RANDOM.get(name)
             if spec is not None:
-                cm = te.compile(synth_nets.mbnet(**spec), target=target, tuning=False)
+                cm = te.compile(synth_nets.mbnet(**spec), target=target, tuning=False, patch="off")
             else:
-                cm = te.compile(os.path.join(MODELS, name), target=target, tuning=False)
+                cm = te.compile(os.path.join(MODELS, name), target=target, tuning=False, patch="off")
             cm.source = name
             s = Tuner(cm, path, pool=pool, use_model=False, model_name=name, progress=False).run(args.max_builds)
             print(f"{target} {name}: {s} ({time.time() - t0:.0f} s)", flush=True)

@@ -112,3 +112,26 @@ def tuning_from(choice: dict) -> dict:
             votes.setdefault(src, Counter())[cfg.get("opt", variants.DEFAULT_OPT)] += 1
     files = {f: c.most_common(1)[0][0] for f, c in votes.items()}
     return {"layers": layers, "files": files}
+
+
+class _NoPlan:
+    offsets: dict = {}
+    roots: dict = {}
+    scratch_offsets: dict = {}
+    kernel_fns: dict = {}
+
+
+def default_layer_config(op, graph, target=None) -> dict:
+    """The default configuration of a layer outside the memory plan (a line-buffer stage's layer): the registry's
+    first exact variant, placement assumed apart (as a stage's band windows are)."""
+    from ..codegen import variants
+    from ..codegen.emitter import _Emitter
+
+    e = _Emitter(graph, _NoPlan())
+    e.ptr = lambda tensor, const=False: "p"  # noqa: E731 - placement does not enter the choice here
+    e.target, e.tuning, e.chosen = target, None, {}
+    try:
+        variants.specialize(e, op)
+    except Exception:  # noqa: BLE001 - a kernel needing plan facts: the portable kernel is the safe guess
+        return {"variant": variants.PORTABLE, "opt": variants.DEFAULT_OPT}
+    return dict(e.chosen.get(op.name, {"variant": variants.PORTABLE}), opt=variants.DEFAULT_OPT)

@@ -177,6 +177,8 @@ class Tuner:
                     continue
                 op = ops[step]
                 cfg = emitted.get(op.name)
+                if cfg is None:  # a line-buffer stream stage: its layers run in the registry's default configuration
+                    continue
                 key = (self.sigs[op.name], space.config_key(cfg))
                 if key in self.done or key in seen:
                     continue  # measured before (same signature): one record per (layer, configuration)
@@ -189,6 +191,8 @@ class Tuner:
             self.failed += 1
             for op in ops:
                 cfg = emitted.get(op.name)
+                if cfg is None:
+                    continue
                 key = (self.sigs[op.name], space.config_key(cfg))
                 if key in job.meta["new"] and key not in self.done:
                     recs.append(dict(common, type="layer", sig=self.sigs[op.name], layer=self.descs[op.name],
