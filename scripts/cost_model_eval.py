@@ -103,7 +103,7 @@ def main() -> int:
     net_rows, pred_l, meas_l = [], [], []
     for name, src in nets:
         t0 = time.time()
-        cm = te.compile(src, target=args.target, tuning=False)
+        cm = te.compile(src, target=args.target, tuning=False, patch="off")
         x = _input(cm)
         cfg = space.default_configs(cm)
         t1 = time.time()
@@ -134,7 +134,7 @@ def main() -> int:
     out["held_out_layers"] = len(meas_l)
     out["spearman_held_out_layers"] = spearman(pred_l, meas_l) if meas_l else None
     # NAS speed: predictions per second on vww-sized graphs (default configurations precomputed)
-    cm = te.compile(os.path.join(MODELS, "vww.tflite"), target=args.target, tuning=False)
+    cm = te.compile(os.path.join(MODELS, "vww.tflite"), target=args.target, tuning=False, patch="off")
     cfg = space.default_configs(cm)
     t0 = time.time()
     n = 0

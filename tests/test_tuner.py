@@ -36,7 +36,7 @@ TINY = dict(res=10, stem=8, blocks=((1, 8, 3, 1), (2, 16, 5, 2), (2, 16, 3, 1)),
 @pytest.fixture(scope="module")
 def tiny():
     b = synth_nets.mbnet(**TINY)
-    cm = te.compile(b, target="cortex-m7", tuning=False)
+    cm = te.compile(b, target="cortex-m7", tuning=False, patch="off")
     x = np.random.default_rng(0).integers(-128, 128, cm.inputs[0].shape).astype(np.int8)
     return b, cm, x, run_litert(b, [x])
 
@@ -122,11 +122,11 @@ def test_tune_resumes_without_duplicates_and_compile_applies_the_log(tiny, tmp_p
              for op in cm.graph.ops if op.kernel != "reshape"   # a reshape is a view: no kernel to time
              for c in space.configs(cm, ("O2",))[op.name]}
     assert set(keys) == every
-    tuned = te.compile(b, target="cortex-m7", tuning_log=path)
+    tuned = te.compile(b, target="cortex-m7", tuning_log=path, patch="off")
     assert tuned.tuning and tuned.tuning["layers"]
     outs, m = tuned.measure([x])
     assert all(np.array_equal(a, r) for a, r in zip(outs, ref))
-    untuned, mu = te.compile(b, target="cortex-m7", tuning=False).measure([x])
+    untuned, mu = te.compile(b, target="cortex-m7", tuning=False, patch="off").measure([x])
     assert m["instructions"] <= mu["instructions"]
 
 
@@ -185,7 +185,7 @@ def test_shipped_log_cost_model_predicts_vww_default():
     recs = tlog.read(path)
     nets = [r for r in recs if r["type"] == "network" and r.get("model") == "vww.tflite" and r["status"] == "ok"]
     assert nets, f"no vww measurements in {path}"
-    cm = te.compile(model_path("vww.tflite"), target="cortex-m7", tuning=False)
+    cm = te.compile(model_path("vww.tflite"), target="cortex-m7", tuning=False, patch="off")
     pred = te.cost_model("cortex-m7").predict(cm)["total"]
     default_measured = nets[0]["cost"]   # the first build of a tune is the default configuration at O2
     assert abs(pred - default_measured) / default_measured < 0.05
