@@ -84,13 +84,17 @@ def best_choice(cm, records) -> dict:
     costs = {}  # op -> {config key: (cost, config)}, the logged configurations exact for this layer and plan
     for op in cm.graph.ops:
         rows = table.get(space.signature(space.layer_desc(op, cm.graph)), [])
-        exact, costs[op.name] = {}, {}
-        for cost, c in rows:
+        exact, costs[op.name], levels = {}, {}, set()
+        for cost, c in rows:  # cheapest first: keep the cheapest exact configuration per (-O level, kernel file)
+            lvl = (c.get("opt"), variants.source_of(c.get("variant")))
+            if lvl in levels:
+                continue
             bare = space.config_key({k: v for k, v in c.items() if k != "opt"})
             if bare not in exact:
                 exact[bare] = _exact(em, op, c)
             if exact[bare]:
                 costs[op.name][space.config_key(c)] = (cost, c)
+                levels.add(lvl)
     choice = {n: min(d.values(), key=lambda x: x[0])[1] for n, d in costs.items() if d}
     # one optimisation level per file: the level whose best layers under it sum to the least
     files = {}
