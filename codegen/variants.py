@@ -166,7 +166,7 @@ def exact_configs(em, op) -> list[dict]:
     kernel first. ``em`` is a scratch emitter (its params / weights lists receive throwaway text)."""
     target = getattr(em, "target", None)
     out = [{"variant": PORTABLE}]
-    if not covered(op.kernel):
+    if not covered(op.kernel) or op.params.get("out_stride"):
         return out
     for v in variants(op.kernel):
         if not usable(v, op, target):

@@ -231,7 +231,7 @@ def _relocate(err, located, label: str, unit: str):
 
 
 def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
-          max_overhead=0.10) -> CompiledModel:
+          max_overhead=0.10, tuning_log=None, tuning: bool = True) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
@@ -291,6 +291,12 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         check_sram(graph, mem, sram, source)
     cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
     cm.ir = lowered  # the Relax module the kernel graph was read from (stage functions included)
+    if budgets is not None and tuning:  # the best measured configuration per layer (autotune_logs/<target>.jsonl)
+        from .tuner import log as tuning_logs
+
+        if tuning_log is not None and not os.path.isfile(os.fspath(tuning_log)):
+            raise TinyEngineError(f"tuning log not found: {tuning_log}")
+        tuning_logs.apply(cm, os.fspath(tuning_log) if tuning_log is not None else None)
     return cm
 
 
@@ -306,7 +312,8 @@ def _overhead(v) -> float:
 
 
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10) -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10, tuning_log=None,
+            tuning: bool = True) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
@@ -314,10 +321,12 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
     to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
     only to its stored shape). The compiled model's image inputs
-    are NHWC."""
+    are NHWC. On Cortex-M targets each layer gets the best configuration measured in ``tuning_log`` (default:
+    the shipped autotune_logs/<target>.jsonl) where it is exact; ``tuning=False`` keeps the default kernels."""
     import tvm
 
-    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead)
+    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead, tuning_log=tuning_log,
+                     tuning=tuning)
     target = _check_target(target)
     from .frontend import load
 
