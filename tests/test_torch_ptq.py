@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
+from . import needs
+
+torch = needs.module("torch")
+needs.module("onnxruntime")
 
 import tinyengine_tvm as te  # noqa: E402
 from tinyengine_tvm.errors import TinyEngineError, UnsupportedOperatorError  # noqa: E402
