@@ -205,6 +205,7 @@ def test_float_requantize_is_float32_product_then_rint(rounding_lib):
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_ort_quantized_mobilenet_v2_byte_identical():
     """Issue 3: an ORT-quantized (quantize_static, QDQ, per-channel) MobileNetV2 0.35/96 compiles
     and gives onnxruntime's bytes."""

@@ -81,6 +81,7 @@ def test_torch_errors():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_mobilenet_v2_acceptance():
     """Issue 3 acceptance: MobileNetV2 0.35/96 torch -> C vs the same model quantized by onnxruntime.
 
