@@ -184,8 +184,8 @@ def _plan_allows(em, op, portable: str, keeps_contract: bool, overlap_safe=None)
         return False
     if keeps_contract or not _overlaps(em, op):
         return True
-    if overlap_safe is None or len(op.inputs) != 1:
-        return False
+    if overlap_safe is None or len(op.inputs) != 1 or int(op.params.get("batch", 1)) > 1:
+        return False  # overlap_safe checks one image's order; a batch loop repeats it at other offsets
     return bool(overlap_safe(em.p.offsets[op.inputs[0]], em.p.offsets[op.output]))
 
 
@@ -232,7 +232,9 @@ def pw_small_ok(p) -> bool:
             and int(p["act_max"]) >= 127)
 
 
-def _pointwise(em, op):
+def _pointwise(em, op, form=None):
+    """``form`` (codegen/variants.py): "ic" (te_conv2d_1x1_s8_ic<N>_dsp), "nc" (no clamp), "clamp", or None for
+    the rule below."""
     p = op.params
     if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
         return None
@@ -246,11 +248,15 @@ def _pointwise(em, op):
     n = op.name
     pixels = int(p["out_h"]) * int(p["out_w"])
     clamps = int(p["act_min"]) > -128 or int(p["act_max"]) < 127
-    fn = (f"te_conv2d_1x1_s8_ic{in_c}_dsp" if pw_small_ok(p) else
-          "te_conv2d_1x1_s8_dsp" if clamps else "te_conv2d_1x1_s8_nc_dsp")
+    if form is None:
+        form = "ic" if pw_small_ok(p) else "clamp" if clamps else "nc"
+    if (form == "ic" and not pw_small_ok(p)) or (form == "nc" and clamps):
+        return None
+    fn = {"ic": f"te_conv2d_1x1_s8_ic{in_c}_dsp", "clamp": "te_conv2d_1x1_s8_dsp", "nc": "te_conv2d_1x1_s8_nc_dsp"}[form]
     em.params.append(f"static const te_pw_params {n}_pw = {{.pixels = {pixels}, .in_c = {in_c}, .out_c = {out_c}, "
                      f".in_offset = {int(p['in_offset'])}, .out_offset = {int(p['out_offset'])}, "
-                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}}};\n")
+                     f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}"
+                     + (f", .out_stride = {int(p['out_stride'])}" if p.get("out_stride") else "") + "};\n")
     w = em.const("int32_t", f"{n}_wp", as_words(pack_pointwise(w2d)))
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
@@ -264,7 +270,7 @@ def dw_prefers_channel_major(p) -> bool:
     """Measured on vww (M7): the channel-major ring kernel wins on large output planes (it widens each
     input row once per channel), the pixel-major 4-channel kernel on small planes and on 3x3 stride 2
     (the ring then widens 4 inputs per output)."""
-    pixels = int(p["out_h"]) * int(p["out_w"])
+    pixels = int(p.get("full_out_h", p["out_h"])) * int(p["out_w"])  # a stream stage's band: the layer's plane
     return pixels >= 100 and int(p["k_h"]) == 3 and int(p["stride_h"]) == 1
 DW_MAX_K = 8
 
@@ -283,7 +289,7 @@ def _depthwise_hwc(em, op):
     """te_depthwise_conv2d_s8_hwc_dsp: the portable order, 4 channels per step (keeps the contract)."""
     p = op.params
     c = int(p["in_c"])
-    if c % 4:
+    if c % 4 or not dw_basic_ok(p):
         return None
     w = np.asarray(op.constants["weights"]).reshape(-1, c)
     rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
@@ -354,13 +360,14 @@ def dw_rows_safe(p, in_off: int, out_off: int, band: int) -> bool:
     return bool(np.all(t_read[addr[hit]] < t_write[hit]))
 
 
-def dw_rows_band(em, op):
-    """The largest band (fewest re-widened rows) whose order the memory plan allows, or None."""
+def dw_rows_band(em, op, at_most=None):
+    """The largest band (fewest re-widened rows), at most ``at_most``, whose order the memory plan allows, or None."""
     p = op.params
     out_h = int(p["out_h"])
+    top = out_h if at_most is None else max(1, min(out_h, int(at_most)))
     if not _overlaps(em, op):
-        return out_h if _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True) else None
-    for band in range(out_h, 0, -1):
+        return top if _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=True) else None
+    for band in range(top, 0, -1):
         safe = lambda i, o, b=band: dw_rows_safe(p, i, o, b)  # noqa: E731
         if _plan_allows(em, op, "te_depthwise_conv2d_s8", keeps_contract=False, overlap_safe=safe):
             return band
@@ -371,20 +378,21 @@ def dw_rows_preferred(p) -> bool:
     """Measured on vww (M7): the rows kernel wins on output planes of 100+ pixels; on smaller ones its
     padded windows (a 5x5 or 7x7 window over a 5x5 or 3x3 input is mostly padding) and per-row set-up
     cost more than te_depthwise_conv2d_s8_cg_dsp, which visits only the taps inside the input."""
-    return int(p["out_h"]) * int(p["out_w"]) >= 100
+    return int(p.get("full_out_h", p["out_h"])) * int(p["out_w"]) >= 100  # a band: the layer's plane
 
 
-def _depthwise_rows(em, op):
-    """te_depthwise_conv2d_s8_rows_dsp: two outputs per step from a ring of widened rows."""
+def _depthwise_rows(em, op, band=None, force=False):
+    """te_depthwise_conv2d_s8_rows_dsp: two outputs per step from a ring of widened rows. ``force`` (a tuned
+    configuration) skips the size preference; ``band`` asks for at most that many output rows per band."""
     p = op.params
-    if not dw_rows_applies(p) or not dw_rows_preferred(p):
+    if not dw_basic_ok(p) or not dw_rows_applies(p) or not (force or dw_rows_preferred(p)):
         return None
     c, k = int(p["in_c"]), int(p["k_h"])
     w = np.asarray(op.constants["weights"]).reshape(k * k, c)
     rq = _rq_for(op, np.ascontiguousarray(w.T), m1=False)
     if rq is None:
         return None
-    band = dw_rows_band(em, op)
+    band = dw_rows_band(em, op, band)
     if band is None:
         return None
     n = op.name
@@ -411,7 +419,7 @@ def _depthwise_cg(em, op):
     input and output do not overlap: it does not keep the portable kernel's order)."""
     p = op.params
     c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
-    if (c % 4 or k_h * k_w > DW_CG_TAPS or int(p["out_h"]) * int(p["out_w"]) > DW_CG_PIXELS
+    if (not dw_basic_ok(p) or c % 4 or k_h * k_w > DW_CG_TAPS or int(p["out_h"]) * int(p["out_w"]) > DW_CG_PIXELS
             or int(p["act_min"]) != -128 or int(p["act_max"]) != 127):
         return None
     w = np.asarray(op.constants["weights"]).reshape(-1, c)
@@ -423,9 +431,14 @@ def _depthwise_cg(em, op):
     return _hwc_depthwise_call(em, op, w, rq, "te_depthwise_conv2d_s8_cg_dsp", "depthwise_conv2d_s8_cg_dsp.c")
 
 
+def dw_basic_ok(p) -> bool:
+    """Every DSP depthwise kernel: depth multiplier 1, no dilation."""
+    return int(p.get("depth_multiplier", 1)) == 1 and max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) == 1
+
+
 def _depthwise(em, op):
     p = op.params
-    if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+    if not dw_basic_ok(p):
         return None
     fast = _depthwise_rows(em, op) or _depthwise_cg(em, op)
     if fast is not None:
@@ -438,7 +451,7 @@ def _depthwise(em, op):
 def _depthwise_cm(em, op):
     """te_depthwise_conv2d_s8_dsp: channel-major with a ring of widened rows."""
     p = op.params
-    if not dw_fits(p):
+    if not dw_basic_ok(p) or not dw_fits(p):
         return None
     c, k_h, k_w = int(p["in_c"]), int(p["k_h"]), int(p["k_w"])
     w = np.asarray(op.constants["weights"]).reshape(k_h * k_w, c)
@@ -523,7 +536,9 @@ def pack_conv_kw(w: np.ndarray, p, kw: int) -> np.ndarray:
     return pairs.reshape(-1).astype(np.uint32).view(np.int32)
 
 
-def _conv(em, op):
+def _conv(em, op, form=None):
+    """``form`` (codegen/variants.py): "kw" (te_conv2d_s8_k<KH>s<SPAN>_dsp), "pairs" (te_conv2d_s8_dsp), or None
+    for the rule: kw where it applies."""
     p = op.params
     k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
     if k > CONV_MAX_K or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
@@ -532,6 +547,9 @@ def _conv(em, op):
     out_c = int(p["out_c"])
     kw = conv_kw(p)
     kw_form = kw is not None and out_c % 2 == 0  # te_conv2d_s8_k<KH>s<SPAN>_dsp, which reads rq_table_m1 words
+    if form == "kw" and not kw_form:
+        return None
+    kw_form = kw_form and form != "pairs"
     rq = _rq_for(op, w.reshape(out_c, -1), m1=kw_form)
     if rq is None or not _plan_allows(em, op, "te_conv2d_s8", keeps_contract=True):
         return None
@@ -638,11 +656,14 @@ def add_linear(p, radius: int = 4):
     return None
 
 
-def _add(em, op):
+def _add(em, op, form=None):
+    """``form`` (codegen/variants.py): "lin" (te_add_s8_lin_dsp), "fast" (te_add_s8_dsp) or None: lin where exact."""
     p = op.params
     if not _plan_allows(em, op, "te_add_s8", keeps_contract=True):
         return None
-    lin = add_linear(p)
+    lin = add_linear(p) if form != "fast" else None
+    if form == "lin" and lin is None:
+        return None
     if lin is not None:
         ins = [em.ptr(t, const=True) for t in op.inputs]
         a, b, c, sh = lin
@@ -704,6 +725,8 @@ def _fc_dscale_call(em, op, scales):
 
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
+    if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
+        return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

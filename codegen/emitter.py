@@ -22,8 +22,10 @@ from importlib import resources
 import numpy as np
 
 from . import quant
+from .emit_topology import TOPOLOGY_EMITTERS, TOPOLOGY_SOURCES
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
+_BYTES = {"int8": 1, "int32": 4, "float32": 4, "uint8": 1, "int16": 2}
 
 # kernel kind -> (C source files it needs)
 _KERNEL_SOURCES = {
@@ -41,6 +43,12 @@ _KERNEL_SOURCES = {
     "requantize": ["quantize.c"],
     "log_softmax": ["log_softmax_f32.c"],
     "reshape": [],
+    **TOPOLOGY_SOURCES,  # detection heads / topology: codegen/emit_topology.py
+
+    "mul": ["mul_s8.c"],
+    "add_bcast": ["add_bcast_s8.c"],
+    "sub": ["add_bcast_s8.c"],
+    "lut": ["lut_s8.c"],
 }
 _COMMON_SOURCES = ["te_requantize.c"]
 _HEADER = "tinyengine_kernels.h"
@@ -48,7 +56,7 @@ _HEADER = "tinyengine_kernels.h"
 _STRUCT_FIELDS = {
     "te_conv_params": ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
                        "dil_h", "dil_w", "pad_top", "pad_left", "depth_multiplier", "in_offset", "out_offset",
-                       "act_min", "act_max"],
+                       "act_min", "act_max", "out_stride"],
     "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel"],
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
@@ -57,6 +65,7 @@ _STRUCT_FIELDS = {
     "te_mean_params": ["outer", "reduce", "inner", "in_zp", "out_zp", "mult", "shift", "exact"],
     "te_pad_params": ["in_h", "in_w", "c", "pad_top", "pad_bottom", "pad_left", "pad_right", "value"],
     "te_resize_params": ["in_h", "in_w", "c", "out_h", "out_w"],
+    "te_mul_params": ["in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max"],
 }
 
 
@@ -74,8 +83,12 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
+_OPTIONAL_FIELDS = {"out_stride"}  # absent: 0, the kernel's default (contiguous output)
+
+
 def _struct(ctype: str, name: str, params: dict) -> str:
-    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype])
+    fields = ", ".join(f".{f} = {int(params[f])}" for f in _STRUCT_FIELDS[ctype]
+                       if f in params or f not in _OPTIONAL_FIELDS)
     return f"static const {ctype} {name} = {{{fields}}};\n"
 
 
@@ -97,8 +110,14 @@ class _Emitter:
         self.specialize = None           # (emitter, op) -> (call, sources) | None, per target
         self.extra_sources: list[str] = []
         self.libm = False                # a kernel calls <math.h> (fmaf: onnxruntime's float conv / QLinearAdd)
+        self.batched: dict = {}          # tensor -> elements per image, while emitting an op over a batch
+        self.ptr_override: dict = {}     # tensor -> pointer text (a stream stage's band calls, codegen/stream.py)
+        self.sink = None                 # call text -> None: takes the calls instead of body (stream stages)
+        self._const_names: dict = {}     # (ctype, bytes) -> name: one Flash copy of equal constant arrays
 
-    def ptr(self, tensor: str, const: bool = False) -> str:
+    def _ptr(self, tensor: str, const: bool = False) -> str:
+        if tensor in self.ptr_override:
+            return self.ptr_override[tensor]
         t = self.g.tensors[tensor]
         ctype = _C_TYPES[t.dtype]
         root = self.p.roots[tensor]
@@ -107,21 +126,63 @@ class _Emitter:
         if tensor in self.g.outputs:
             return f"output_{self.g.outputs.index(tensor)}"
         if root in self.g.outputs:
-            return f"output_{self.g.outputs.index(root)}"
+            inside = getattr(self.p, "view_offsets", {}).get(tensor, 0)  # a concat slice of an output
+            return f"(output_{self.g.outputs.index(root)} + {inside})" if inside else f"output_{self.g.outputs.index(root)}"
         off = self.p.offsets[tensor]
         return f"({'const ' if const else ''}{ctype}*)(arena.bytes + {off})"
 
+    def ptr(self, tensor: str, const: bool = False) -> str:
+        """The C pointer to tensor; inside a batch loop (``batched``), to image ``te_b`` of it."""
+        base = self._ptr(tensor, const)
+        per = self.batched.get(tensor)
+        return base if per is None else f"({base} + te_b * {per})"
+
+    def batch_loop(self, op, call: str) -> str:
+        """An NHWC kernel over a batch (params["batch"] = N > 1): its per-image call, N times, each image's
+        input and output at their own offsets (ptr). The planner models the same per-image order."""
+        n = int(op.params.get("batch", 1))
+        return call if n <= 1 else f"for (int te_b = 0; te_b < {n}; ++te_b) {{\n    {call}\n  }}"
+
+    def _batch_views(self, op) -> dict:
+        n = int(op.params.get("batch", 1))
+        if n <= 1:
+            return {}
+        return {t: self.g.tensors[t].nbytes // _BYTES[self.g.tensors[t].dtype] // n for t in (op.inputs[0], op.output)}
+
     def const(self, ctype, name, values):
+        key = (ctype, np.asarray(values).astype(np.int64).tobytes())
+        if key in self._const_names:  # a stream stage's band variants share their layer's weights
+            return self._const_names[key]
+        self._const_names[key] = name
         self.weights.append(_c_array(ctype, name, values))
         return name
 
     def emit_op(self, op):
+        self.batched = self._batch_views(op)
+        try:
+            self._emit_op(op)
+        finally:
+            self.batched = {}
+
+    def _emit_op(self, op):
         k, p, n = op.kernel, op.params, op.name
+        if k in TOPOLOGY_EMITTERS:  # concat, slices, softmax ...
+            shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
+            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n"
+                             f"  {TOPOLOGY_EMITTERS[k](self, op)}")
+            return
+        if k == "stream_stage":  # line-buffer stage: its band calls (codegen/stream.py)
+            from .stream import emit_stage
+
+            return emit_stage(self, op)
         special = self.specialize(self, op) if self.specialize is not None else None
         if special is not None:  # a target-specific kernel (codegen/dsp.py), proven byte-identical
             self.extra_sources += [f for f in special[1] if f not in self.extra_sources]
+            if self.sink is not None:
+                return self.sink(special[0])
             shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
-            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {special[0]}")
+            self.body.append(f"  /* {n}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  "
+                             f"{self.batch_loop(op, special[0])}")
             return
         ins = [self.ptr(t, const=True) for t in op.inputs]
         out = self.ptr(op.output)
@@ -206,6 +267,10 @@ class _Emitter:
             else:
                 mult, shift = p["mult"], p["shift"]
             call = f"te_requantize_s8({p['n']}, {ins[0]}, {out}, {p['in_zp']}, {p['out_zp']}, {mult}, {shift});"
+            if "act_min" in p:  # standalone RELU / RELU6: clamp the requantized output (clamp_s8.c)
+                if "clamp_s8.c" not in self.extra_sources:
+                    self.extra_sources.append("clamp_s8.c")
+                call += f" te_clamp_s8({p['n']}, {out}, {int(p['act_min'])}, {int(p['act_max'])});"
         elif k == "log_softmax":
             call = f"te_log_softmax_f32({p['rows']}, {p['cols']}, {ins[0]}, {out});"
         elif k == "reshape":
@@ -215,6 +280,8 @@ class _Emitter:
                 return
             nbytes = self.g.tensors[op.output].nbytes
             call = f"memcpy({out}, {ins[0]}, {nbytes});"
+        elif k in ("mul", "add_bcast", "sub", "lut"):
+            call = self.elementwise_call(op)
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
         self.append_call(op, call)
@@ -245,8 +312,31 @@ class _Emitter:
         fn = "te_depthwise_conv2d_s8_f32" if op.kernel == "depthwise_conv2d" else "te_conv2d_s8_f32"
         return f"{fn}(&{n}_p, &{n}_f, {ins}, {w}, {tab}, {ws}, {bf}, {rm}, {out});"
 
+    def elementwise_call(self, op) -> str:
+        """te_lut_s8 (table in Flash), or te_mul_s8 / te_add_bcast_s8 with their broadcast loops; a constant
+        operand (``in*_src`` = -1) is passed from Flash."""
+        p, n = op.params, op.name
+        out = self.ptr(op.output)
+        if op.kernel == "lut":
+            tab = self.const("int8_t", f"{n}_table", p["table"])
+            return f"te_lut_s8({int(p['n'])}, {self.ptr(op.inputs[0], const=True)}, {out}, {tab});"
+        srcs = []
+        for key in ("in1_src", "in2_src"):
+            i = int(p[key])
+            srcs.append(self.const("int8_t", f"{n}_operand", op.constants["operand"]) if i < 0
+                        else self.ptr(op.inputs[i], const=True))
+        loops = ", ".join(f".{f} = {{{', '.join(str(int(v)) for v in p[f])}}}" for f in ("d", "s1", "s2"))
+        self.params.append(f"static const te_bcast_params {n}_b = {{{loops}}};\n")
+        if op.kernel == "mul":
+            self.params.append(_struct("te_mul_params", f"{n}_p", p))
+            return f"te_mul_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"
+        self.params.append(_struct("te_add_params", f"{n}_p", p))
+        return f"te_add_bcast_s8(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {out});"
+
     def append_call(self, op, call: str) -> None:
-        call = self.planned_call(op.name, call)
+        if self.sink is not None:
+            return self.sink(call)
+        call = self.batch_loop(op, self.planned_call(op.name, call))
         shape = "x".join(str(d) for d in self.g.tensors[op.output].shape)
         self.body.append(f"  /* {op.name}: -> {shape} */\n  TE_PROFILE_MARK({self.g.ops.index(op)});\n  {call}")
 
@@ -278,6 +368,17 @@ class _Emitter:
             call = f"{call[:-2]}, (int8_t*)(arena.bytes + {off}));"
         return call
 
+    def output_copies(self) -> list:
+        """Outputs no kernel writes into their own buffer: a tensor returned twice (its later slots get a
+        copy of the first) or a graph input returned as is."""
+        lines = []
+        for i, t in enumerate(self.g.outputs):
+            first = self.g.outputs.index(t)
+            if first != i or self.p.roots.get(t, t) in self.g.inputs:
+                src = f"output_{first}" if first != i else self.ptr(t, const=True)
+                lines.append(f"  memcpy(output_{i}, {src}, {self.g.tensors[t].nbytes});  /* output {i} is {t} */")
+        return lines
+
     def signature(self) -> str:
         args = []
         for i, t in enumerate(self.g.inputs):
@@ -289,21 +390,31 @@ class _Emitter:
 
 def kernel_sources(graph) -> list[str]:
     files = list(_COMMON_SOURCES)
-    for op in graph.ops:
+    ops = [o for op in graph.ops for o in (op.stage.ops if op.kernel == "stream_stage" else [op])]
+    for op in ops:
         for f in _KERNEL_SOURCES[op.kernel]:
             if f not in files:
                 files.append(f)
     return files
 
 
-def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None) -> dict:
+def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=None, tuning=None,
+         chosen: dict | None = None) -> dict:
     """Write the C project for (graph, plan) into out_dir; return a dict of written paths.
 
-    ``target`` (codegen.targets.Target): on DSP cores, layers get the Armv7E-M kernels of codegen/dsp.py."""
+    ``target`` (codegen.targets.Target): on DSP cores, layers get the kernel variants of codegen/variants.py
+    (default configuration, or ``tuning``: {"layers": {op name: {"variant": ..., knobs}}, "files": {kernel
+    file: "O3"}}, applied where exact). ``chosen`` receives {op name: configuration emitted}."""
     e = _Emitter(graph, plan, name)
+    e.target, e.tuning, e.chosen = target, tuning, (chosen if chosen is not None else {})
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
-    if target is not None and getattr(target, "dsp", False):  # onnxruntime layers: dsp.specialize picks
-        from .dsp import specialize
+    if target is not None and getattr(target, "dsp", False):  # the registry picks (onnxruntime layers too)
+        from .variants import specialize
+
+        if getattr(target, "mve", False):  # Helium kernels first (codegen/mve.py), then the registry's DSP variants
+            from .mve import with_dsp
+
+            specialize = with_dsp(specialize)
 
         e.specialize = specialize
     for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order
@@ -311,8 +422,18 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     os.makedirs(os.path.join(out_dir, "kernels"), exist_ok=True)
     sources = kernel_sources(graph) + e.extra_sources
     dsp_header = ["te_dsp.h"] if any(f.endswith("_dsp.c") for f in sources) else []
+    dsp_header += ["te_mve.h"] if any(f.endswith("_mve.c") for f in sources) else []
     for f in sources + [_HEADER] + dsp_header:
         shutil.copyfile(os.path.join(kernel_dir(), f), os.path.join(out_dir, "kernels", f))
+    for fname, level in sorted(((tuning or {}).get("files") or {}).items()):  # tuned per-file optimisation level
+        from .variants import DEFAULT_OPT, OPT_LEVELS
+
+        path = os.path.join(out_dir, "kernels", fname)
+        if level != DEFAULT_OPT and level in OPT_LEVELS and os.path.isfile(path):
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(f'#pragma GCC optimize ("{level}") /* tuned: autotune_logs */\n' + text)
     if single_rounding:  # onnxruntime's float32 requantization instead of gemmlowp's fixed point
         for fname in sources:
             path = os.path.join(out_dir, "kernels", fname)
@@ -325,7 +446,9 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     h = [f"/* {name}.h: generated by tinyengine-tvm. */", f"#ifndef {guard}", f"#define {guard}", "",
          "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
          f"#define {up}_ARENA_BYTES {plan.arena_bytes}",
-         f"#define {up}_NUM_INPUTS {len(graph.inputs)}", f"#define {up}_NUM_OUTPUTS {len(graph.outputs)}"]
+         f"#define {up}_NUM_INPUTS {len(graph.inputs)}", f"#define {up}_NUM_OUTPUTS {len(graph.outputs)}",
+         "/* 4-D inputs and outputs are NHWC (row-major [N][H][W][C]), also for a model compiled from ONNX or",
+         " * PyTorch, whose NCHW arrays must be transposed to NHWC before model_run (and its outputs back). */"]
     for kind, names in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
         for i, t in enumerate(names):
             ten = graph.tensors[t]
@@ -351,6 +474,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     c += e.params
     c += ["", e.signature() + " {"]
     c += e.body
+    c += e.output_copies()
     c += [f"  TE_PROFILE_MARK({len(graph.ops)});", "  return 0;", "}", ""]
     w = [f"/* {name}_weights.h: constant data (Flash), generated by tinyengine-tvm. */",
          f"#ifndef {up}_WEIGHTS_H_", f"#define {up}_WEIGHTS_H_", "#include <stdint.h>", ""] + e.weights + ["#endif", ""]

@@ -15,6 +15,7 @@ from .fold_flatten_transpose import FoldFlattenTransposeIntoDense
 from .fold_const_layout import FoldConstantLayout
 from .fold_pad import FoldPadIntoConv
 from .layout_nhwc import ConvertToNHWC
+from .lower_split import LowerSplitToSlices
 from .partition import PartitionKernels
 from .simplify_qdq import RemoveIdentityRequantize
 from .split_pool_requantize import SplitPoolRequantize
@@ -29,6 +30,7 @@ __all__ = [
     "FoldConvBiasIntoBatchnorm",
     "FoldFlattenTransposeIntoDense",
     "FoldPadIntoConv",
+    "LowerSplitToSlices",
     "PartitionKernels",
     "RemoveIdentityRequantize",
     "SinkTransposeThroughMean",
@@ -65,6 +67,7 @@ def pipeline(target=None) -> tvm.transform.Sequential:
 
         target_name(target)  # raises a clear error for an unknown target
     return tvm.transform.Sequential(
-        [canonicalize(), FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, PartitionKernels(), AnnotateKernelParams],
+        [canonicalize(), FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, LowerSplitToSlices,
+         PartitionKernels(), AnnotateKernelParams],
         name="tinyengine.pipeline",
     )

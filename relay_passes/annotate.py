@@ -18,6 +18,7 @@ from tvm import relax
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
+from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
 PARAMS_ATTR = "tinyengine.params"
 ROUNDING_ATTR = "tinyengine.rounding"  # on main: "exact" for ONNX/PyTorch graphs (see AnnotateKernelParams)
@@ -99,6 +100,12 @@ def _weight_deqs(calls):
     return out
 
 
+def _batch(n: int) -> dict:
+    """``{"batch": n}`` for an NHWC kernel over n > 1 images (the emitter loops over them, the planner's
+    access models repeat per image; codegen/emitter.py, planner/contracts.py); nothing for one image."""
+    return {"batch": int(n)} if int(n) > 1 else {}
+
+
 def _per_channel(scale_expr, n) -> np.ndarray:
     s = const_value(scale_expr).astype(np.float32).reshape(-1)
     return np.broadcast_to(s, (n,)).copy() if s.size == 1 else s
@@ -110,7 +117,7 @@ def _conv_params(func, calls, depthwise):
     q = calls["relax.quantize"][-1]
     in_s, in_zp = _qparams(in_deq)
     out_s, out_zp = _qparams(q)
-    _, in_h, in_w, in_c = shape_of(conv.args[0])
+    batch, in_h, in_w, in_c = shape_of(conv.args[0])
     _, out_h, out_w, out_c = shape_of(conv)
     w_shape = shape_of(conv.args[1])
     k_h, k_w = w_shape[0], w_shape[1]
@@ -128,7 +135,8 @@ def _conv_params(func, calls, depthwise):
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
-        "macs": out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        **_batch(batch),
     }
 
 
@@ -173,7 +181,7 @@ def _pool_params(func, calls, opname):
     pool = calls[opname][0]
     if str(pool.attrs.layout) != "NHWC" or bool(pool.attrs.ceil_mode):
         raise UnsupportedOperatorError(f"{opname} with layout {pool.attrs.layout}, ceil_mode={pool.attrs.ceil_mode} has no kernel")
-    _, in_h, in_w, c = shape_of(pool.args[0])
+    batch, in_h, in_w, c = shape_of(pool.args[0])
     _, out_h, out_w, _ = shape_of(pool)
     requant = 0
     if calls.get("relax.dequantize") and calls.get("relax.quantize"):
@@ -189,7 +197,8 @@ def _pool_params(func, calls, opname):
         "pad_bottom": int(pool.attrs.padding[2]), "pad_right": int(pool.attrs.padding[3]),
         "count_include_pad": int(bool(getattr(pool.attrs, "count_include_pad", False))),
         "act_min": lo, "act_max": hi, "requant": requant,
-        "macs": out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
+        "macs": batch * out_h * out_w * c * int(pool.attrs.pool_size[0]) * int(pool.attrs.pool_size[1]),
+        **_batch(batch),
     }
 
 
@@ -270,20 +279,119 @@ def _resize_params(call) -> dict:
     mode, rounding = str(a.coordinate_transformation_mode), str(a.rounding_method)
     n, in_h, in_w, c = shape_of(call.args[0])
     _, out_h, out_w, _ = shape_of(call)
-    if n != 1:
-        raise UnsupportedOperatorError(f"nearest resize of a batch of {n} has no kernel (batch 1 only)")
     flags = _TFLITE_FLAGS.get((mode, rounding))
     if flags is not None:
         rows, cols = nearest_indices(in_h, out_h, *flags), nearest_indices(in_w, out_w, *flags)
     else:
         rows, cols = relax_nearest_indices(in_h, out_h, mode, rounding), relax_nearest_indices(in_w, out_w, mode, rounding)
-    return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols}
+    return {"in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w, "rows": rows, "cols": cols, **_batch(n)}
+
+
+# ---- elementwise ops (SE blocks, activations): codegen/lut.py computes their parameters and tables ----
+ELEMENTWISE_KINDS = ("mul", "add_bcast", "sub", "lut")
+_BINARY = ("relax.multiply", "relax.add", "relax.subtract")
+
+
+def _binary_call(calls):
+    """The composite's binary op whose two arguments are dequantizes (not hard swish's x + 3)."""
+    for name in _BINARY:
+        for c in calls.get(name, []):
+            if all(call_op_name(calls.value(a)) == "relax.dequantize" for a in c.args):
+                return c
+    return None
+
+
+def _operands(func, calls, op):
+    """[(dequantize, param index or None, constant or None)] of the binary op's two operands."""
+    out = []
+    for a in op.args:
+        d = calls.value(a)
+        src = d.args[0]
+        idx = next((i for i, p in enumerate(func.params) if src.same_as(p)), None)
+        out.append((d, idx, const_value(src).astype(np.int8) if idx is None else None))
+    return out
+
+
+def _binary_arith(name, q1, q2, qo, act):
+    """(te_mul_params or te_add_params) dict for op name with operand / output quantizations."""
+    from ..codegen import lut
+
+    (s1, z1), (s2, z2), (so, zo) = q1, q2, qo
+    if name == "relax.multiply":
+        return lut.mul_params(s1, z1, s2, z2, so, zo, *act)
+    p = dict(quant.add_params(s1, z1, s2, z2, so, zo))
+    if name == "relax.subtract":  # sub.cc: PrepareGeneralSubOp(..., op_sign = -1)
+        p["in2_mult"] = -p["in2_mult"]
+    p["act_min"], p["act_max"] = act
+    return p
+
+
+def _elementwise_params(func, calls, kind):
+    from ..codegen import lut
+
+    q = calls["relax.quantize"][-1]
+    qo = _qparams(q)
+    out_shape = shape_of(q)
+    n = int(np.prod(out_shape))
+    op = _binary_call(calls)
+    if op is not None:
+        ops = _operands(func, calls, op)
+        act = _act_range(calls)
+        p = _binary_arith(call_op_name(op), _qparams(ops[0][0]), _qparams(ops[1][0]), qo, act)
+        if kind == "lut":  # one operand is a scalar constant: the other's table
+            ci = 0 if ops[0][2] is not None else 1
+            const = int(ops[ci][2].reshape(-1)[0])
+            if call_op_name(op) == "relax.multiply":
+                table = lut.mul_const_table(p, const, const_first=ci == 0)
+            else:
+                table = lut.add_const_table(p, const, const_first=ci == 0)
+            return {"n": n, "table": table, "lut_of": call_op_name(op).split(".")[-1] + "_const", "out_zp": qo[1]}
+        try:
+            loops = lut.bcast_loops(shape_of(op.args[0]), shape_of(op.args[1]), out_shape)
+        except ValueError as err:
+            raise UnsupportedOperatorError(f"{call_op_name(op)} of int8 tensors: {err}") from None
+        p.update(loops)
+        # the same loops as plain ints (the planner's access models are keyed on int params)
+        p.update({f"bc_{f}{i}": int(v) for f in ("d", "s1", "s2") for i, v in enumerate(loops[f])})
+        p["n"] = n
+        # which kernel argument each operand is: a parameter of the call, or -1 (the constant, in Flash)
+        p["in1_src"], p["in2_src"] = (-1 if i is None else i for _, i, _ in ops)
+        return p
+    d = _activation_deq(calls, func)
+    (si, zi), (so, zo) = _qparams(d), qo
+    if calls.get("relax.sigmoid"):
+        if (float(np.float32(so)), zo) != (1.0 / 256, -128):
+            raise UnsupportedOperatorError(f"LOGISTIC with output quantization ({so}, {zo}): LiteRT requires (1/256, -128)")
+        return {"n": n, "table": lut.logistic_table(si, zi, so, zo), "lut_of": "logistic", "out_zp": zo}
+    if calls.get("relax.divide"):
+        try:
+            table = lut.hard_swish_table(si, zi, so, zo)
+        except ValueError as err:
+            raise UnsupportedOperatorError(str(err)) from None
+        return {"n": n, "table": table, "lut_of": "hard_swish", "out_zp": zo}
+    c = calls["relax.clip"][0]
+    lo, hi = float(c.args[1].value), float(c.args[2].value)
+    return {"n": n, "table": lut.relu_x_table(si, zi, so, zo, lo, hi), "lut_of": "relu_n1_to_1", "out_zp": zo}
+
+
+def _elementwise_constants(func):
+    calls = _calls(func)
+    op = _binary_call(calls)
+    if op is None:
+        return {}
+    consts = [c for _, _, c in _operands(func, calls, op) if c is not None]
+    return {"operand": consts[0].reshape(-1)} if consts else {}
 
 
 def describe(func: relax.Function) -> dict:
     """Kernel parameters of one composite function (see module docstring)."""
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     calls = _calls(func)
+    if kind in TOPOLOGY_KINDS:  # concat, slices, softmax ...: annotate_topology.py
+        return describe_topology(kind, func, calls)
+
+    if kind in ELEMENTWISE_KINDS:
+        return _elementwise_params(func, calls, kind)
     if kind in ("conv2d", "depthwise_conv2d"):
         return _conv_params(func, calls, kind == "depthwise_conv2d")
     if kind == "fully_connected":
@@ -305,7 +413,11 @@ def describe(func: relax.Function) -> dict:
     if kind == "requantize":
         (si, zi), (so, zo) = _qparams(calls["relax.dequantize"][0]), _qparams(calls["relax.quantize"][0])
         m, sh = quant.requantize_params(si, so)
-        return {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        p = {"n": int(np.prod(shape_of(func.params[0]))), "in_zp": zi, "out_zp": zo, "mult": int(m), "shift": int(sh)}
+        lo, hi = _act_range(calls)  # a standalone RELU / RELU6 / RELU_N1_TO_1: LiteRT's ReluX clamps after requantizing
+        if (lo, hi) != (-128, 127):
+            p.update(act_min=lo, act_max=hi)
+        return p
     if kind == "pad":
         p = calls["relax.nn.pad"][0]
         pw = [int(v) for v in p.attrs.pad_width]
@@ -313,7 +425,7 @@ def describe(func: relax.Function) -> dict:
         if len(shape) != 4 or pw[0] or pw[1] or pw[6] or pw[7]:
             raise UnsupportedOperatorError(f"PAD {pw} of a {list(shape)} tensor (only spatial NHWC padding has a kernel)")
         return {"in_h": shape[1], "in_w": shape[2], "c": shape[3], "pad_top": pw[2], "pad_bottom": pw[3],
-                "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value))}
+                "pad_left": pw[4], "pad_right": pw[5], "value": int(float(p.attrs.pad_value)), **_batch(shape[0])}
     if kind == "resize_nearest":
         return _resize_params(calls["relax.image.resize2d"][0])
     if kind == "reshape":
@@ -330,14 +442,16 @@ def weight_constants(func: relax.Function) -> dict[str, np.ndarray]:
     conv2d: OHWI int8; depthwise: [k_h][k_w][out_c] int8; FC: [out_n][in_n] int8; bias: int32.
     """
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    if kind in ELEMENTWISE_KINDS:
+        return _elementwise_constants(func)
     if kind not in ("conv2d", "depthwise_conv2d", "fully_connected"):
         return {}
     calls = _calls(func)
     w_deq = _weight_deqs(calls)[0]
     src = calls.value(w_deq.args[0])
     w = const_value(src.args[0] if call_op_name(src) == "relax.permute_dims" else src)
-    if kind == "conv2d":  # HWIO -> OHWI
-        w = np.ascontiguousarray(w.transpose(3, 0, 1, 2))
+    if kind == "conv2d":  # HWIO (also a one-channel depthwise filter reshaped to it) -> OHWI
+        w = np.ascontiguousarray(w.reshape(shape_of(calls["relax.nn.conv2d"][0].args[1])).transpose(3, 0, 1, 2))
     elif kind == "depthwise_conv2d":  # 1HWC (TFLite) or HWC1 (HWOI, ONNX/PyTorch) -> HWC: same memory order
         k_h, k_w, out_c = shape_of(calls["relax.nn.conv2d"][0].args[1])[:3]
         w = np.ascontiguousarray(w.reshape(k_h, k_w, out_c))
@@ -544,6 +658,16 @@ def AnnotateKernelParams(mod, _ctx):
             if not exact and params.get("count_include_pad") and any(
                     params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
+            if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
+                raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
+                                               "output's (TFLite's int8 kernel requires them equal)")
+            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
+
+            if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
+                raise UnsupportedOperatorError(f"{attrs['Composite']} has no kernel in onnxruntime's arithmetic yet "
+                                               "(ONNX / PyTorch graphs)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))

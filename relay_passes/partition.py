@@ -11,7 +11,7 @@ module as a reference.
 Patterns (in priority order, longest first):
 
 ==============================  ==================================================================
-``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W)) [+ deq(b)] -> quantize [-> clip]
+``tinyengine.conv2d``           deq(x) -> conv2d(groups=1, deq(W) or reshape(deq(W[1,H,W,M]))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.depthwise_conv2d`` same with groups == input channels, W (reshaped) in HWOI
 ``tinyengine.fully_connected``  deq(x) -> matmul(deq(permute(W))) [+ deq(b)] -> quantize [-> clip]
 ``tinyengine.add``              add(deq(a), deq(b)) [-> relu | float clip] -> quantize [-> clip]
@@ -27,6 +27,17 @@ Patterns (in priority order, longest first):
 ``tinyengine.resize_nearest``   image.resize2d(x: int8, method="nearest_neighbor", NHWC), or deq -> it -> quantize
                                with the same scale and zero point at both ends (ONNX QDQ)
 ``tinyengine.log_softmax``      log_softmax(x: float32)
+``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
+``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
+``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
+``tinyengine.reshape``          also squeeze / expand_dims of int8
+
+``tinyengine.lut``              an int8 -> int8 function of one tensor, as a 256-entry table: deq -> sigmoid /
+                               hard-swish / clip(-1, 1) -> quantize, or ADD / SUB / MUL with a scalar constant
+``tinyengine.mul``              multiply(deq(a), deq(b)) [-> relu | clip] -> quantize, NHWC broadcasting, b may be constant
+``tinyengine.add_bcast``        add of two operands of different shapes, or of a constant (te_add_s8 arithmetic)
+``tinyengine.sub``              subtract(deq(a), deq(b)) [-> relu | clip] -> quantize, broadcasting allowed
 ==============================  ==================================================================
 """
 
@@ -39,7 +50,7 @@ from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 from tvm.relax.transform import FusionPattern
 
-from ._util import call_op_name, const_value, dtype_of
+from ._util import call_op_name, const_value, dtype_of, is_constant
 
 
 def _deq(x=None):
@@ -82,7 +93,14 @@ def _conv_check(depthwise: bool):
         in_c = int(conv.args[0].ty.shape[3])
         if depthwise:
             return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
-        return groups == 1 and str(conv.attrs.kernel_layout) == "HWIO"
+        if groups != 1 or str(conv.attrs.kernel_layout) != "HWIO":
+            return False
+        # TFLite's one-channel depthwise conv (depth multiplier M) is a plain conv over reshape(deq(W[1,H,W,M])):
+        # the reshape keeps memory order and the output-channel axis last, where the scales are
+        w = ctx.annotated_expr["weight"]
+        w_shape, hwio = [int(d) for d in w.ty.shape], [int(d) for d in conv.args[1].ty.shape]
+        per_tensor = int(np.prod([int(d) for d in w.args[1].ty.shape])) == 1
+        return w_shape == hwio or (w_shape[-1] == hwio[-1] and (per_tensor or int(w.attrs.axis) in (-1, len(w_shape) - 1)))
 
     return check
 
@@ -103,7 +121,8 @@ def _patterns() -> list[FusionPattern]:
             x = wildcard()
             w = _const_deq()
             # depthwise: TFLite writes reshape(deq(W[1,H,W,O])); ONNX/PyTorch after FoldConstantLayout deq(W[H,W,O,1])
-            weight = (is_op("relax.reshape")(w, wildcard()) | w) if depthwise else w
+            # conv: reshape(deq(W[1,H,W,M])) for TFLite's one-channel depthwise conv
+            weight = is_op("relax.reshape")(w, wildcard()) | w
             op = is_op("relax.nn.conv2d")(_deq(x), weight)
             return op, {"input": x, "weight": w, "op": op}
 
@@ -180,6 +199,8 @@ def _patterns() -> list[FusionPattern]:
             ann["clip"] = root
         pats.append(FusionPattern("tinyengine.max_pool2d", root, ann, _int8_input))
 
+    pats += _topology_patterns()  # before the quantize / dequantize patterns, which would claim their ends
+
     # before the quantize / requantize patterns, which would claim its closing quantize
     def nearest_nhwc(ctx) -> bool:
         rs = ctx.annotated_expr["op"]
@@ -217,6 +238,16 @@ def _patterns() -> list[FusionPattern]:
     q = is_op("relax.quantize")(act, is_const(), is_const())
     pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, bounds_implied))
 
+    def per_tensor_int8(ctx) -> bool:
+        """Any other standalone relu / clip (TFLite RELU, RELU6, RELU_N1_TO_1): requantize, then clamp to the
+        activation's int8 range (annotate: act_min / act_max)."""
+        return _int8_input(ctx) and const_value(ctx.annotated_expr["quantize"].args[1]).size == 1
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard()) | is_op("relax.nn.relu")(_deq(x))
+    q = is_op("relax.quantize")(act, is_const(), is_const())
+    pats.append(FusionPattern("tinyengine.requantize", q, {"input": x, "act": act, "quantize": q, "root": q}, per_tensor_int8))
+
     x = wildcard()
     q = is_op("relax.quantize")(x, is_const(), is_const())
     pats.append(
@@ -241,7 +272,119 @@ def _patterns() -> list[FusionPattern]:
     return pats
 
 
+MAX_CONCAT_INPUTS = 16
+
+
+def _topology_patterns() -> list[FusionPattern]:
+    """Patterns of the detection-head / topology ops (concat, ...), kept in one block."""
+    from tvm.relax.dpl import is_tuple
+
+    pats = []
+    for with_clip in (False, True):
+        for n in range(2, MAX_CONCAT_INPUTS + 1):
+            xs = [wildcard() for _ in range(n)]
+            op = is_op("relax.concat")(is_tuple([_deq(x) for x in xs]))
+            ann = {"op": op, "input": xs[0]}
+            ann.update({f"input{i}": x for i, x in enumerate(xs)})
+            root, ann = _tail(op, ann, with_clip)
+            pats.append(FusionPattern("tinyengine.concat", root, ann,
+                                      (lambda k: lambda ctx: all(_int8_input(ctx, f"input{i}") for i in range(k)))(n)))
+    x = wildcard()
+    op = is_op("relax.nn.softmax")(_deq(x))
+    root, ann = _tail(op, {"input": x, "op": op}, False)
+    pats.append(FusionPattern("tinyengine.softmax", root, ann, _int8_input))
+    def pads_channels(ctx) -> bool:
+        pw = [int(v) for v in ctx.annotated_expr["op"].attrs.pad_width]
+        return _int8_input(ctx) and str(ctx.annotated_expr["op"].attrs.pad_mode) == "constant" and (
+            len(pw) != 8 or any(pw[i] for i in (0, 1, 6, 7)))
+
+    x = wildcard()
+    op = is_op("relax.nn.pad")(x)
+    pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
+                         ("tinyengine.reshape", "relax.expand_dims")):
+        x = wildcard()
+        op = is_op(opname)(x) if opname != "relax.strided_slice" else is_op(opname)(x, wildcard(), wildcard(), wildcard())
+        ops_ = [op] + ([is_op(opname)(x, wildcard(), wildcard(), wildcard(), wildcard())] if opname == "relax.strided_slice" else [])
+        for o in ops_:
+            pats.append(FusionPattern(name, o, {"input": x, "op": o, "root": o}, _int8_input))
+    return pats
+
+
 KERNEL_PATTERNS = _patterns()
+
+
+# ---- elementwise ops of SE blocks and activations (codegen/lut.py, *_s8.c): tried before the others ----
+_BINARY_OPS = {"relax.multiply": "mul", "relax.add": "add_bcast", "relax.subtract": "sub"}
+
+
+def _operand_facts(ctx):
+    """(is constant, shape) of the two operands, or None when one is not int8."""
+    out = []
+    for key in ("input", "input2"):
+        e = ctx.annotated_expr[key]
+        if dtype_of(e) != "int8":
+            return None
+        out.append((is_constant(e), tuple(int(d) for d in e.ty.shape)))
+    return out
+
+
+def _elementwise_check(kind):
+    def check(ctx) -> bool:
+        facts = _operand_facts(ctx)
+        if facts is None or (facts[0][0] and facts[1][0]):
+            return False
+        scalar_const = any(c and int(np.prod(s)) == 1 for c, s in facts)
+        if kind == "lut":
+            return scalar_const
+        if scalar_const:
+            return False
+        if kind == "add_bcast" and not facts[0][0] and not facts[1][0] and facts[0][1] == facts[1][1]:
+            return False  # same-shaped ADD of two tensors: tinyengine.add (and its DSP kernels)
+        return len(facts[0][1]) <= 4 and len(facts[1][1]) <= 4
+    return check
+
+
+def _elementwise_patterns() -> list[FusionPattern]:
+    pats: list[FusionPattern] = []
+    for opname, kind in _BINARY_OPS.items():
+        for name in ("tinyengine.lut", f"tinyengine.{kind}"):
+            for act in (None, "relax.nn.relu", "relax.clip"):
+                for with_clip in (True, False):
+                    a, b = wildcard(), wildcard()
+                    op = is_op(opname)(_deq(a), _deq(b))
+                    ann = {"input": a, "input2": b, "op": op}
+                    body = op
+                    if act == "relax.nn.relu":
+                        body = is_op(act)(op)
+                    elif act == "relax.clip":
+                        body = is_op(act)(op, wildcard(), wildcard())
+                    root, ann = _tail(body, ann, with_clip)
+                    check = _elementwise_check("lut" if name == "tinyengine.lut" else kind)
+                    pats.append(FusionPattern(name, root, ann, check))
+
+    x = wildcard()
+    root, ann = _tail(is_op("relax.sigmoid")(_deq(x)), {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+    # hard swish as TVM's TFLite importer writes it: x * clip(x + 3, 0, 6) / 6 (the dequantize may be unshared)
+    x = wildcard()
+    relu6 = is_op("relax.clip")(is_op("relax.add")(_deq(x), is_const()), wildcard(), wildcard())
+    hs = is_op("relax.divide")(is_op("relax.multiply")(_deq(x), relu6), is_const())
+    root, ann = _tail(hs, {"input": x}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, _int8_input))
+
+    def relu_n1_to_1(ctx) -> bool:
+        c = ctx.annotated_expr["act"]
+        return _int8_input(ctx) and (float(c.args[1].value), float(c.args[2].value)) == (-1.0, 1.0)
+
+    x = wildcard()
+    act = is_op("relax.clip")(_deq(x), wildcard(), wildcard())
+    root, ann = _tail(act, {"input": x, "act": act}, False)
+    pats.append(FusionPattern("tinyengine.lut", root, ann, relu_n1_to_1))
+    return pats
+
+
+KERNEL_PATTERNS = _elementwise_patterns() + _patterns()
 
 
 def PartitionKernels() -> "tvm.transform.Pass":  # noqa: F821  (pass factory, TVM naming)

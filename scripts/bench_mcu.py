@@ -9,6 +9,7 @@ source, date, toolchain and harness are in scripts/peer_figures.json) with the r
 ours / theirs, and each goal of that file as met or MISSED.
 
     python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite]
+    python scripts/bench_mcu.py --m55     # Cortex-M55: Helium (MVE) kernels vs the DSP path, per kernel kind
                                 [--profile] [--json out.json]
 
 ``--profile`` also prints the per-layer instruction counts (the gap analysis).
@@ -104,13 +105,61 @@ def profile_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _kind(op) -> str:
+    """The profile's kernel kind for op (1x1 conv and other convs apart)."""
+    p = op.params
+    if op.kernel == "conv2d":
+        return "conv 1x1" if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]) == (1, 1, 1, 1) else "conv"
+    return op.kernel.replace("_conv2d", "")
+
+
+def m55_table(models) -> tuple[str, bool]:
+    """Cortex-M55 with the Helium kernels vs the same core on the DSP path (codegen/mve.py's switch), per model
+    and per kernel kind; both checked against LiteRT."""
+    from tinyengine_tvm.codegen.mve import ENV_SWITCH
+
+    lines, ok = ["Cortex-M55 (QEMU mps3-an547): Helium (MVE) kernels vs the Armv7E-M DSP path, instructions"], True
+    for name in models:
+        runs = {}
+        for mode, env in (("mve", "1"), ("dsp", "0")):
+            old = os.environ.get(ENV_SWITCH)
+            os.environ[ENV_SWITCH] = env
+            try:
+                import tinyengine_tvm as te
+
+                cm = te.compile(os.path.join(MODELS, name), target="cortex-m55")
+                r = measure(name, "cortex-m55", True)
+            finally:
+                os.environ.pop(ENV_SWITCH) if old is None else os.environ.__setitem__(ENV_SWITCH, old)
+            kinds = {op.name: _kind(op) for op in cm.graph.ops}
+            per = {}
+            for layer in r.get("layers", []):
+                k = kinds.get(layer["name"], "other")
+                per[k] = per.get(k, 0) + layer["instructions"]
+            runs[mode] = (r, per)
+            ok &= r["bit_exact"]
+        (mv, pm), (ds, pd) = runs["mve"], runs["dsp"]
+        lines.append(f"  {name:<20} {'MVE':>12} {'DSP path':>12} {'DSP / MVE':>9}   exact (MVE, DSP)")
+        lines.append(f"  {'total':<20} {mv['instructions']:>12,} {ds['instructions']:>12,} "
+                     f"{_ratio(ds['instructions'], mv['instructions']):>9}   "
+                     f"{'yes' if mv['bit_exact'] else 'NO'}, {'yes' if ds['bit_exact'] else 'NO'}")
+        for k in sorted(pd, key=lambda k: -pd[k]):
+            lines.append(f"  {'  ' + k:<20} {pm.get(k, 0):>12,} {pd[k]:>12,} {_ratio(pd[k], pm.get(k, 0)):>9}")
+    return "\n".join(lines), ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default="cortex-m4,cortex-m7")
     ap.add_argument("--models", default="vww.tflite,lenet_mnist.tflite")
     ap.add_argument("--profile", action="store_true", help="print per-layer instruction counts")
     ap.add_argument("--json", help="also write the measurements here")
+    ap.add_argument("--m55", action="store_true", help="only the Cortex-M55 column: Helium kernels vs the DSP path")
     args = ap.parse_args(argv)
+    if args.m55:
+        text, ok = m55_table(args.models.split(","))
+        print(text)
+        return 0 if ok else 1
     results = []
     for name in args.models.split(","):
         for target in args.targets.split(","):

@@ -21,12 +21,12 @@ _COMPILED = {}
 
 @pytest.fixture(scope="session")
 def compiled():
-    """compiled(name) -> CompiledModel, compiled once per session."""
+    """compiled(name) -> CompiledModel (layer by layer: --patch off), compiled once per session."""
     import tinyengine_tvm as te
 
     def get(name):
         if name not in _COMPILED:
-            _COMPILED[name] = te.compile(model_path(name))
+            _COMPILED[name] = te.compile(model_path(name), patch="off")
         return _COMPILED[name]
 
     return get

@@ -75,9 +75,13 @@ def header_struct_fields(name: str) -> list[str]:
     return fields
 
 
+_OPTIONAL_FIELDS = {"out_stride": 0}  # te_conv_params.out_stride: 0 = contiguous output
+
+
 def struct_values(name: str, values: dict) -> list[int]:
     """``values`` (a dict keyed by field name) as a list in the struct's field order."""
     fields = header_struct_fields(name)
+    values = {**{f: v for f, v in _OPTIONAL_FIELDS.items() if f in fields}, **values}
     missing = [f for f in fields if f not in values]
     extra = [k for k in values if k not in fields]
     if missing or extra:

@@ -136,3 +136,115 @@ def test_recompiling_into_own_project_dir_replaces_it(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (out / "stale.c").exists() and (out / "model.c").is_file()
     assert json.loads((out / "report.json").read_text())["macs"] == json.loads(r.stdout)["macs"]
+
+
+# -- issue 10 defect 3: file system refusals are one line, exit 1, nothing left behind --------------
+
+def _readonly_cli(tmp_path, *args):
+    """Run the CLI with tmp_path/ro a read-only folder. As root, permission bits do not stop writes, so
+    the folder is a read-only bind mount in a private mount namespace (unshare -m); otherwise chmod 555."""
+    ro = tmp_path / "ro"
+    ro.mkdir(exist_ok=True)
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        try:
+            return cli(*args)
+        finally:
+            ro.chmod(0o755)
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("root without unshare: no way to make a folder read-only here")
+    cmd = " ".join(shlex.quote(str(a)) for a in [*CLI, *args])
+    script = f"mount --bind {shlex.quote(str(ro))} {shlex.quote(str(ro))} && mount -o remount,bind,ro {shlex.quote(str(ro))} && exec {cmd}"
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"root without mount namespaces ({probe.stderr.strip()}): no way to make a folder read-only here")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+
+
+def test_compile_into_unwritable_places(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    (tmp_path / "file").write_text("a regular file")
+    r = cli("compile", lenet, "-o", tmp_path / "file" / "out")
+    assert_clean_error(r, "is a file, not a directory")
+    assert (tmp_path / "file").read_text() == "a regular file"
+    assert_clean_error(cli("compile", lenet, "-o", tmp_path / "file"), "is a file")
+    r = _readonly_cli(tmp_path, "compile", lenet, "-o", tmp_path / "ro" / "sub" / "out")  # under a read-only parent
+    assert_clean_error(r, "not writable")
+    r = _readonly_cli(tmp_path, "compile", lenet, "-o", tmp_path / "ro")  # the (empty) folder itself read-only
+    assert_clean_error(r, "not writable")
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_run_and_profile_outputs_into_missing_or_readonly_folders(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), np.float32))
+    r = cli("run", lenet, "--input", tmp_path / "x.npy", "--output", tmp_path / "missing" / "y.npz")
+    assert_clean_error(r, "does not exist")
+    r = _readonly_cli(tmp_path, "run", lenet, "--input", tmp_path / "x.npy", "--output", tmp_path / "ro" / "y.npz")
+    assert_clean_error(r, "not writable")
+    r = cli("profile", lenet, "--plot", tmp_path / "missing" / "mem.png")
+    assert_clean_error(r, "does not exist")
+    assert not (tmp_path / "missing").exists() and list((tmp_path / "ro").iterdir()) == []
+
+
+def test_calibration_with_tflite_and_empty_file_as_output(tmp_path):
+    lenet = model_path("lenet_mnist.tflite")
+    np.savez(tmp_path / "calib.npz", x=np.zeros((2, 1, 28, 28), np.float32))
+    r = cli("compile", lenet, "-o", tmp_path / "o", "--calibration", tmp_path / "calib.npz")
+    assert_clean_error(r, "drop --calibration")
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "empty").write_bytes(b"")
+    r = cli("compile", lenet, "-o", tmp_path / "empty")
+    assert_clean_error(r, "is a file")
+    assert "not empty" not in r.stderr
+
+
+def test_export_onto_an_empty_file_says_what_it_is(tmp_path):
+    import tinyengine_tvm as te
+    from tinyengine_tvm.errors import TinyEngineError
+
+    (tmp_path / "empty").write_bytes(b"")
+    cm = te.compile(model_path("lenet_mnist.tflite"))
+    with pytest.raises(TinyEngineError, match="is a file, not a directory"):
+        cm.export(tmp_path / "empty")
+
+
+def test_run_onnx_file_takes_and_returns_what_onnxruntime_does(tmp_path):
+    """`run MODEL.onnx`: NCHW arrays in and out, as onnxruntime; the compiled C interface stays NHWC."""
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph
+
+    g = QDQGraph()  # Q -> DQ -> MaxPool 2x2 -> Q -> DQ: int8 all the way, exact
+    d, _, _ = g.qdq("x", 0.02, -3)
+    y, _, _ = g.qdq(g.op("MaxPool", [d], kernel_shape=[2, 2], strides=[2, 2]), 0.02, -3)
+    q = g.model(y, [1, 3, 6, 8], [1, 3, 3, 4])
+    rng = np.random.default_rng(5)
+    (tmp_path / "pool.onnx").write_bytes(q.SerializeToString())
+    x = rng.uniform(-1, 1, (1, 3, 6, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = cli("run", tmp_path / "pool.onnx", "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npz")["output_0"]
+    ref = om.ort_run(q, [x])[0]
+    assert y.shape == ref.shape == (1, 3, 3, 4)
+    np.testing.assert_array_equal(y, ref)
+    np.save(tmp_path / "x_nhwc.npy", x.transpose(0, 2, 3, 1))
+    r = cli("run", tmp_path / "pool.onnx", "--input", tmp_path / "x_nhwc.npy", "--output", tmp_path / "y2.npz")
+    assert_clean_error(r, "NCHW, as onnxruntime takes it")
+    r = cli("compile", tmp_path / "pool.onnx", "-o", tmp_path / "proj")
+    assert r.returncode == 0, r.stderr
+    assert "NHWC" in (tmp_path / "proj" / "model.h").read_text()
+
+
+def test_version_and_help_texts():
+    import tinyengine_tvm
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"tinyengine-tvm {tinyengine_tvm.__version__}"
+    h = " ".join(cli("compile", "--help").stdout.split())
+    assert "deleted and replaced" in h and "refused and left as it is" in h
+    assert "host included" in h  # --sram is checked on the host too

@@ -21,7 +21,8 @@ def _main(capsys, *argv):
 
 
 def test_compile_json_reports_memory_and_fits_77k(capsys, tmp_path):
-    rc, out, err = _main(capsys, "compile", model_path("vww.tflite"), "-o", tmp_path / "p", "--json", "--sram", "77K")
+    rc, out, err = _main(capsys, "compile", model_path("vww.tflite"), "-o", tmp_path / "p", "--json", "--sram", "77K",
+                            "--patch", "off")
     assert rc == 0, err
     rep = json.loads(out)
     assert rep["arena_bytes"] == 76_808 and rep["peak_sram_bytes"] == 76_808 and rep["lower_bound_bytes"] == 76_807
@@ -32,7 +33,8 @@ def test_compile_json_reports_memory_and_fits_77k(capsys, tmp_path):
 
 
 def test_sram_budget_fails_naming_the_peak_step(capsys, tmp_path):
-    rc, out, err = _main(capsys, "compile", model_path("vww.tflite"), "-o", tmp_path / "p", "--sram", "70K")
+    rc, out, err = _main(capsys, "compile", model_path("vww.tflite"), "-o", tmp_path / "p", "--sram", "70K",
+                            "--patch", "off")
     assert rc == 1 and not (tmp_path / "p").exists()
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

@@ -64,7 +64,7 @@ def test_model_on_qemu_is_bit_exact(compiled, name, target):
 def test_sram_and_flash_budgets_fail_at_compile_time():
     vww = model_path("vww.tflite")
     with pytest.raises(firmware.BudgetError, match=r"SRAM budget.*needs at least [\d,]+ bytes.*--sram is 65,536 bytes; arena peak at step 4 \(op4_conv2d"):
-        te.compile(vww, target="cortex-m7", sram="64K")
+        te.compile(vww, target="cortex-m7", sram="64K", patch="off")
     with pytest.raises(firmware.BudgetError, match=r"Flash budget.*--flash is 262,144 bytes"):
         te.compile(vww, target="cortex-m7", flash="256K")
     with pytest.raises(TinyEngineError, match="exceeds the cortex-m4 board"):
@@ -133,7 +133,8 @@ def test_cli_compile_then_run_directory_for_m4(tmp_path):
 
 def test_cli_budget_error_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tinyengine_tvm.cli", "compile", model_path("vww.tflite"), "-o",
-                        str(tmp_path / "p"), "--target", "cortex-m7", "--sram", "32K"], capture_output=True, text=True)
+                        str(tmp_path / "p"), "--target", "cortex-m7", "--sram", "32K",
+                        "--patch", "off"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.startswith("tinyengine-tvm: error: vww.tflite: model does not fit the SRAM budget") and "32,768" in r.stderr
     assert "peak at step 4" in r.stderr and "\n" not in r.stderr.strip()

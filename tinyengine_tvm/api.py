@@ -47,8 +47,11 @@ class CompiledModel:
         self.inputs, self.outputs = inputs, outputs
         self.budgets = budgets          # runners.firmware.Budgets for Cortex-M targets, else None
         self.last_measurement = None    # set by run() on a Cortex-M target
+        self.tuning = None              # {"layers": {op: config}, "files": {kernel file: opt}} (codegen/variants.py)
+        self.chosen = {}                # op name -> kernel configuration the last export emitted
         self._build_dir = None
         self._exes = {}
+        self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
 
     # -- reporting -------------------------------------------------------------------
     def report(self) -> dict:
@@ -64,7 +67,8 @@ class CompiledModel:
             "weight_bytes": g.weight_bytes,
             "arena_bytes": self.plan.arena_bytes,
             "peak_live_bytes": self.plan.peak_live_bytes,
-            "peak_sram_bytes": getattr(self.plan, "peak_sram_bytes", self.plan.arena_bytes),
+            "peak_sram_bytes": peak_sram_bytes(g, self.plan),
+            "schedule": list(getattr(g, "schedule", [])),
             "lower_bound_bytes": getattr(self.plan, "lower_bound_bytes", 0),
             "planner": _planner_dict(self.plan),
             "inputs": [_io_dict(t) for t in self.inputs],
@@ -86,7 +90,9 @@ class CompiledModel:
         from .codegen.emitter import emit
 
         out_dir = os.fspath(out_dir)
-        if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise TinyEngineError(f"output directory {out_dir} is a file, not a directory")
+        if os.path.exists(out_dir) and os.listdir(out_dir):
             # Re-exporting over a project this compiler wrote is fine; anything else is the user's.
             if not os.path.isfile(os.path.join(out_dir, PROJECT_MARKER)):
                 raise TinyEngineError(f"output directory {out_dir} exists and is not empty (and is not a tinyengine-tvm project)")
@@ -94,7 +100,8 @@ class CompiledModel:
         created = not os.path.exists(out_dir)
         try:
             os.makedirs(out_dir, exist_ok=True)
-            emit(self.graph, self.plan, out_dir, target=self._target_obj())
+            self.chosen = {}
+            emit(self.graph, self.plan, out_dir, target=self._target_obj(), tuning=self.tuning, chosen=self.chosen)
             if self.budgets is not None:  # Cortex-M: measuring firmware, linker script sized by the budgets
                 from .codegen.targets import get
                 from .runners import firmware
@@ -178,6 +185,13 @@ class CompiledModel:
         return outs, m
 
 
+def peak_sram_bytes(graph, plan) -> int:
+    """Highest arena byte in use (activations, every scratch and line buffer, an image quantized into it) plus every int8 graph
+    input (an image the caller holds in SRAM, counted at its int8 size)."""
+    ext = sum(graph.tensors[t].nbytes for t in graph.inputs if graph.tensors[t].dtype in ("int8", "uint8"))
+    return int(getattr(plan, "peak_sram_bytes", plan.arena_bytes)) + ext
+
+
 def _onnxruntime_host(graph) -> dict:
     """For graphs with onnxruntime's float paths: the onnxruntime configuration their summation order
     reproduces (intra-op threads for float convs, NCHWc block for float average pools; see codegen.quant)."""
@@ -204,12 +218,16 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
-def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None) -> CompiledModel:
+def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
+          max_overhead=0.10) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
     firmware's linker script gets (default: the QEMU board's memories); a model whose arena
-    or weights alone exceed them fails here, naming the budget and the need."""
+    or weights alone exceed them fails here, naming the budget and the need.
+
+    ``patch``: "auto" (default: line-buffer stages chosen by patch.search, at most ``max_overhead`` extra
+    instructions estimated), "off" (layer by layer), or explicit stages "lines:FIRST-LAST[/BAND],..."."""
     from . import relay_passes
     from .kernel_graph import extract
     from .planner import plan as make_plan
@@ -224,6 +242,9 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"{source}: graph passes failed: {lines[-1] if lines else type(err).__name__}") from None
     graph = extract(lowered)
+    from .patch import schedule
+
+    graph = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
     mem = make_plan(graph, target=target)
     verify_plan(graph, mem, target)  # independent check of every plan (raises PlanError)
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
@@ -252,18 +273,30 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     return CompiledModel(graph, mem, ins, outs, target, source, budgets)
 
 
+def _overhead(v) -> float:
+    """0.1 from 0.1, "10%" or "0.1"."""
+    if isinstance(v, str):
+        s = v.strip()
+        try:
+            return float(s[:-1]) / 100 if s.endswith("%") else float(s)
+        except ValueError:
+            raise TinyEngineError(f"--max-overhead {v!r}: expected e.g. 10% or 0.1") from None
+    return float(v)
+
+
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax", calibration_engine="tvm") -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
     model's own layout, or a .npz file / directory; see ``frontend.load``), the float model run in TVM or,
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
-    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes. The compiled model's image inputs
+    to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
+    only to its stored shape). The compiled model's image inputs
     are NHWC."""
     import tvm
 
-    budget_kw = dict(sram=sram, flash=flash, stack=stack)
+    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead)
     target = _check_target(target)
     from .frontend import load
 
@@ -274,6 +307,7 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         for spec, name in zip(cm.inputs, names):
             spec.name = name
         cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
+        cm.source_layout = "NCHW"  # the source model's 4-D tensors; the compiled C interface is NHWC
         return cm
     if isinstance(model, tvm.IRModule):
         return build(model, target, **budget_kw)
@@ -288,7 +322,11 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         raise TinyEngineError(f"cannot compile a {type(model).__name__}; give a .tflite path, its bytes, or a tvm.IRModule")
     from .frontend.tflite import from_tflite
 
-    mod, inputs, outputs = from_tflite(model)
+    if calibration is not None:
+        what = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
+        raise TinyEngineError(f"{what}: calibration data applies to float ONNX / PyTorch models; a TFLite model carries "
+                              "its own int8 quantization (drop --calibration)")
+    mod, inputs, outputs = from_tflite(model, input_shapes)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
     cm = build(mod, target, source=label, **budget_kw)
     # Keep the model's own tensor names and quantization on the I/O specs.

@@ -16,11 +16,15 @@ import tempfile
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyengine-tvm", description="Compile int8 models to standalone C for microcontrollers.")
+    p.add_argument("--version", action="version", version=f"tinyengine-tvm {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model into a C project")
     c.add_argument("model", help="model file (.tflite, or .onnx: QDQ int8, or float with --calibration)")
-    c.add_argument("-o", "--output", required=True, help="output directory for the C project (must not exist or be empty)")
+    c.add_argument("-o", "--output", required=True,
+                   help="output directory for the C project: created if missing; an empty folder is filled; a project this "
+                        "command wrote before (it holds report.json) is deleted and replaced; any other non-empty folder "
+                        "is refused and left as it is")
     c.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     _budget_args(c)
     c.add_argument("--calibration", default=None, metavar="DATA.npz|DIR",
@@ -32,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the float model runs for calibration: TVM's llvm build (default), or onnxruntime, "
                         "which gives onnxruntime quantize_static's ranges to the last bit")
     c.add_argument("--input-shape", action="append", default=None, metavar="NAME:D0,D1,...",
-                   help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable)")
+                   help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable); "
+                        "for a TFLite input with a dynamic batch, its stored shape (the only one it compiles for)")
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
 
     r = sub.add_parser("run", help="compile (if needed), build and run a model on inputs")
@@ -54,13 +59,81 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
     pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
+    _patch_args(pr)
+
+    from .nas.cli import add_parser as add_nas_parser  # no TVM / torch import until it runs
+
+    add_nas_parser(sub)
     return p
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tinyengine-tvm")
+    except Exception:  # not installed as a distribution (a source checkout on sys.path)
+        from . import __version__
+
+        return __version__
+
+
+def _patch_args(p) -> None:
+    p.add_argument("--patch", default="auto", metavar="auto|off|lines:A-B,...",
+                   help="line-buffer (row-band) execution of the high-resolution stages: auto (default: chosen to "
+                        "minimise peak SRAM within --max-overhead), off (layer by layer), or explicit stages "
+                        "lines:FIRST-LAST[/BAND],... (op indices of the layer-by-layer graph)")
+    p.add_argument("--max-overhead", default="10%", help="--patch auto: estimated extra instructions allowed (default 10%%)")
+
+
 def _budget_args(p) -> None:
-    p.add_argument("--sram", default=None, help="Cortex-M targets: SRAM budget in bytes (e.g. 320K); default: the board's RAM")
+    _patch_args(p)
+    p.add_argument("--sram", default=None,
+                   help="SRAM budget in bytes (e.g. 320K): the arena must fit (every target, host included); on Cortex-M "
+                        "targets also the firmware's RAM region (default: the board's RAM)")
     p.add_argument("--flash", default=None, help="Cortex-M targets: Flash budget in bytes (e.g. 1M); default: the board's")
     p.add_argument("--stack", default=None, help="Cortex-M targets: stack size in bytes (default 4096)")
+
+
+def _probe_dir(d: str, what: str) -> None:
+    """Raise TinyEngineError unless files can be created in the existing directory d: a real write
+    (a temporary file, removed at once), since permission bits say nothing for root or read-only mounts."""
+    from .errors import TinyEngineError
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tinyengine_probe_", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise TinyEngineError(f"cannot write {what}: {d or '.'} is not writable ({err.strerror})") from None
+
+
+def check_output_dir(path: str) -> None:
+    """Before any work: the output folder (made later, with its missing parents) can be written."""
+    from .errors import TinyEngineError
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TinyEngineError(f"output directory {path} is a file")
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise TinyEngineError(f"cannot create output directory {path}: {probe} is a file, not a directory")
+    _probe_dir(probe, f"output directory {path}")
+
+
+def check_output_file(path: str, what: str) -> None:
+    """Before any work: the folder of an output file exists and can be written."""
+    from .errors import TinyEngineError
+
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise TinyEngineError(f"{what} {path} is a directory; give a file name")
+    if not os.path.isdir(d):
+        why = "is a file, not a folder" if os.path.exists(d) else "does not exist"
+        raise TinyEngineError(f"cannot write {what} {path}: {d} {why}")
+    _probe_dir(d, f"{what} {path}")
 
 
 def _load_inputs(path: str, specs) -> list:
@@ -91,6 +164,22 @@ def _load_inputs(path: str, specs) -> list:
     return out
 
 
+def _nchw_to_nhwc(arrays, specs) -> list:
+    """ONNX model files take what onnxruntime takes: 4-D inputs NCHW; the compiled model's are NHWC."""
+    from .errors import TinyEngineError
+
+    out = []
+    for a, spec in zip(arrays, specs):
+        if a.ndim == 4 and len(spec.shape) == 4:
+            n, h, w, c = spec.shape
+            if list(a.shape) != [n, c, h, w]:
+                raise TinyEngineError(f"input '{spec.name}': expected shape {[n, c, h, w]} (NCHW, as onnxruntime takes it), "
+                                      f"got {list(a.shape)}")
+            a = a.transpose(0, 2, 3, 1)
+        out.append(a)
+    return out
+
+
 def _input_shapes(specs):
     """--input-shape NAME:D0,D1,... (repeatable) -> {name: (d0, d1, ...)}."""
     from .errors import TinyEngineError
@@ -111,6 +200,7 @@ def _cmd_compile(args) -> int:
     from .api import compile as te_compile
 
     out = args.output
+    check_output_dir(out)
     cm = te_compile(args.model, target=args.target, calibration=args.calibration, input_shapes=_input_shapes(args.input_shape),
                     calibration_method=args.calibration_method, calibration_engine=args.calibration_engine,
                     **_budget_kw(args))
@@ -132,7 +222,8 @@ def _cmd_compile(args) -> int:
 
 
 def _budget_kw(args) -> dict:
-    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack") if getattr(args, k, None) is not None}
+    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack", "patch", "max_overhead")
+            if getattr(args, k, None) is not None}
 
 
 def _check_arrays(arrays, specs) -> list:
@@ -208,6 +299,7 @@ def _cmd_run(args) -> int:
     from .errors import TinyEngineError
 
     target = get(args.target).name if args.target is not None else None
+    check_output_file(args.output, "output file")
     if args.runner is not None and (target or "") in ("", "host") and not os.path.isdir(args.model):
         raise TinyEngineError(f"--runner {args.runner} needs a Cortex-M --target (e.g. --target cortex-m7)")
     if os.path.isdir(args.model):
@@ -217,13 +309,19 @@ def _cmd_run(args) -> int:
 
         cm = te_compile(args.model, target=target or "host", **_budget_kw(args))
         rep = cm.report()
+        arrays = _load_inputs(args.input, cm.inputs)
+        nchw = cm.source_layout == "NCHW"
+        if nchw:  # an ONNX file: the arrays onnxruntime takes (NCHW images), the compiled program's NHWC inside
+            arrays = _nchw_to_nhwc(arrays, cm.inputs)
         if cm.budgets is None:
-            outs, m = cm.run(_load_inputs(args.input, cm.inputs)), None
+            outs, m = cm.run(arrays), None
         else:
-            arrays = cm.check_inputs(_load_inputs(args.input, cm.inputs))
+            arrays = cm.check_inputs(arrays)
             outs, m = _measure(cm._project(), get(cm.target), cm.budgets, arrays,
                                [(t.shape, t.dtype) for t in cm.outputs], cm.graph.ops, args)
             m.update(arena_bytes=cm.plan.arena_bytes, macs=cm.graph.macs)
+        if nchw:
+            outs = [np.ascontiguousarray(o.transpose(0, 3, 1, 2)) if o.ndim == 4 else o for o in outs]
     np.savez(args.output, **{f"output_{i}": o for i, o in enumerate(outs)})
     if args.json:
         res = {"arena_bytes": rep["arena_bytes"], "weight_bytes": rep["weight_bytes"], "macs": rep["macs"]}
@@ -254,7 +352,9 @@ def _cmd_profile(args) -> int:
     from .api import compile as te_compile
     from .planner.report import format_table, layer_rows, plot_timeline
 
-    cm = te_compile(args.model, target=args.target)
+    if args.plot:
+        check_output_file(args.plot, "plot")
+    cm = te_compile(args.model, target=args.target, patch=args.patch, max_overhead=args.max_overhead)
     label = os.path.basename(os.fspath(args.model))
     if args.plot:
         plot_timeline(cm.graph, cm.plan, args.plot, f"{label} ({cm.target}): SRAM timeline")
@@ -265,6 +365,11 @@ def _cmd_profile(args) -> int:
         print(json.dumps(rep))
     else:
         print(format_table(cm.graph, cm.plan, f"{label} -> {cm.target}"))
+        for d in cm.graph.schedule:  # line-buffer stages (patch/)
+            print(f"schedule: {d['op']}: line buffers over {d['ops'][0]}..{d['ops'][-1]}, {d['iterations']} "
+                  f"iterations of {d['band_rows']} row(s), {d['calls']} band calls, windows {d['windows']} "
+                  f"({d['scratch_bytes']:,} B); all stages: est. overhead {d.get('estimated_overhead', 0):.1%}")
+        print(f"peak_sram_bytes {cm.report()['peak_sram_bytes']:,} (arena + int8 graph inputs)")
         if args.plot:
             print(f"wrote {args.plot}")
     return 0
@@ -277,11 +382,21 @@ def main(argv=None) -> int:
     out_dir = getattr(args, "output", None) if args.command == "compile" else None
     existed = out_dir is not None and os.path.exists(out_dir)
     try:
+        if args.command == "nas":
+            from .nas.cli import run as run_nas
+
+            return run_nas(args)
         return {"compile": _cmd_compile, "run": _cmd_run, "profile": _cmd_profile}[args.command](args)
     except TinyEngineError as err:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)
         print(f"tinyengine-tvm: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file system refusal not caught earlier: still one line, nothing left behind
+        if out_dir and not existed:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"tinyengine-tvm: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if out_dir and not existed:

@@ -43,6 +43,7 @@ class KernelOp:
     output: str          # tensor name
     params: dict         # ints / int lists from AnnotateKernelParams
     constants: dict = field(default_factory=dict)  # weights, bias (numpy)
+    stage: object = None  # kernel "stream_stage": the patch.stream.StreamStage it runs (ops inside, schedule)
 
     @property
     def macs(self) -> int:
@@ -50,6 +51,8 @@ class KernelOp:
 
     @property
     def weight_bytes(self) -> int:
+        if self.stage is not None:  # a stream stage holds its layers' weights
+            return sum(op.weight_bytes for op in self.stage.ops)
         return sum(int(a.nbytes) for a in self.constants.values())
 
 
@@ -59,6 +62,8 @@ class KernelGraph:
     ops: list            # KernelOp, in execution order
     inputs: list         # tensor names
     outputs: list        # tensor names
+    views: dict = field(default_factory=dict)  # tensor -> concat_views.View: a slice written in place into a concat
+    schedule: list = field(default_factory=list)  # patch-based / line-buffer stages chosen (patch.describe)
 
     @property
     def macs(self) -> int:
@@ -118,10 +123,17 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
         inputs.append(name)
     ops: list[KernelOp] = []
     bindings = [b for block in main.body.blocks for b in block.bindings]
+    tuples: dict = {}  # relax var bound to a tuple of tensors (a multi-output model's result) -> its fields
     for b in bindings:
         v = b.value
         if isinstance(v, relax.Var) and v in names:  # plain alias (e.g. the dataflow output)
             names[b.var] = names[v]
+            continue
+        if isinstance(v, relax.Var) and v in tuples:
+            tuples[b.var] = tuples[v]
+            continue
+        if isinstance(v, relax.Tuple) and all(isinstance(f, relax.Var) and f in names for f in v.fields):
+            tuples[b.var] = list(v.fields)  # the outputs, bound inside the dataflow block
             continue
         if not (isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar)):
             raise UnsupportedOperatorError(
@@ -144,13 +156,20 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
         names[b.var] = out_name
         ops.append(KernelOp(f"op{idx}_{kernel}", kernel, [names[a] for a in v.args], out_name, params, weight_constants(func)))
     body = main.body.body
-    outs = list(body.fields) if isinstance(body, relax.Tuple) else [body]
+    if isinstance(body, relax.Var) and body in tuples:
+        outs = tuples[body]
+    else:
+        outs = list(body.fields) if isinstance(body, relax.Tuple) else [body]
     outputs = []
     for o in outs:
         if not (isinstance(o, relax.Var) and o in names):
             raise TinyEngineError(f"model output {o} is not a tensor produced by a kernel")
         outputs.append(names[o])
-    return KernelGraph(tensors, ops, inputs, outputs)
+    graph = KernelGraph(tensors, ops, inputs, outputs)
+    from .concat_views import assign_views
+
+    assign_views(graph)  # zero-copy concatenation: producers write straight into their slice
+    return graph
 
 
 def _plain(value):

@@ -17,12 +17,14 @@ void te_conv2d_1x1_s8(const te_conv_params* p, const int8_t* in, const int8_t* w
   const int32_t act_min = p->act_min, act_max = p->act_max;
   const int32_t sh = p->stride_h > 0 ? p->stride_h : 1;
   const int32_t sw = p->stride_w > 0 ? p->stride_w : 1;
+  const int32_t out_skip = p->out_stride > 0 ? p->out_stride - p->out_c : 0; /* concat slice */
   int32_t oy, ox, oc, ic;
 
   for (oy = 0; oy < p->out_h; ++oy) {
     const int8_t* in_row = in + (oy * sh) * p->in_w * in_c;
     for (ox = 0; ox < p->out_w; ++ox) {
       const int8_t* x = in_row + (ox * sw) * in_c;
+      if (oy | ox) out += out_skip; /* never past the slice's last pixel */
       const int8_t* w = weights;
       for (oc = 0; oc < out_c; ++oc, w += in_c) {
         int32_t acc = bias ? bias[oc] : 0;

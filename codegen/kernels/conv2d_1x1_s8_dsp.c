@@ -377,7 +377,7 @@ __attribute__((noinline)) static void widen4(const int8_t* in, int32_t in_c, int
 #endif
 
 /* Requantize the accumulators of one output channel for the four pixels and store them (o: pixel 0's
- * output for this channel, stride out_c). */
+ * output for this channel, the next pixel out_c bytes on: the output pixel stride). */
 INLINE void rq_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t* q, int32_t k1, int8_t* o,
                       int32_t out_c, int clamp, int32_t act_min, int32_t act_max) {
   const int32_t q0 = q[0], m0 = q[1], rnd0 = lsl_lo8(k1, q0);
@@ -482,11 +482,12 @@ static void pw4_pairs_nc(const int32_t* buf, int32_t n4, const int32_t* w, const
 
 /* Four pixels (widened in buf by widen4) against every output channel; o: the first pixel's outputs. */
 INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w, const int32_t* restrict rq,
-                       int32_t out_c, int32_t k1, int8_t* o, int clamp, int32_t act_min, int32_t act_max) {
+                       int32_t out_c, int32_t ostride, int32_t k1, int8_t* o, int clamp, int32_t act_min,
+                       int32_t act_max) {
   int32_t oc2 = out_c >> 1, i;
 #if defined(TE_PW4_ASM)
   if (!clamp && oc2 > 0) { /* without a clamp the callers take 4-pixel blocks only for an even n4 (>= 2) */
-    pw4_pairs_nc(buf, n4, w, rq, oc2, out_c, k1, o);
+    pw4_pairs_nc(buf, n4, w, rq, oc2, ostride, k1, o);
     w += 2 * n4 * oc2;
     rq += 4 * oc2;
     o += 2 * oc2;
@@ -499,8 +500,8 @@ INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w
     int32_t a10 = a00, a11 = a01, a20 = a00, a21 = a01, a30 = a00, a31 = a01;
     PW4_GROUPS(x, w, n4);
     /* the table is read again after the MACs (the asm's memory clobber), one channel at a time */
-    rq_store4(a00, a10, a20, a30, rq, k1, o, out_c, clamp, act_min, act_max);
-    rq_store4(a01, a11, a21, a31, rq + 2, k1, o + 1, out_c, clamp, act_min, act_max);
+    rq_store4(a00, a10, a20, a30, rq, k1, o, ostride, clamp, act_min, act_max);
+    rq_store4(a01, a11, a21, a31, rq + 2, k1, o + 1, ostride, clamp, act_min, act_max);
     rq += 4;
     o += 2;
   }
@@ -516,14 +517,14 @@ INLINE void pw_pixels4(const int32_t* buf, int32_t n4, const int32_t* restrict w
       x += 8;
       ++w;
     }
-    rq_store4(a0, a1, a2, a3, rq, k1, o, out_c, clamp, act_min, act_max);
+    rq_store4(a0, a1, a2, a3, rq, k1, o, ostride, clamp, act_min, act_max);
   }
 }
 
 /* One 4-pixel block without a clamp (n4 even), one linked copy shared by the entry points. */
 static void pw_block4_nc(const int32_t* buf, int32_t n4, const int32_t* w, const int32_t* rq, int32_t out_c,
-                         int32_t k1, int8_t* o) {
-  pw_pixels4(buf, n4, w, rq, out_c, k1, o, 0, -128, 127);
+                         int32_t ostride, int32_t k1, int8_t* o) {
+  pw_pixels4(buf, n4, w, rq, out_c, ostride, k1, o, 0, -128, 127);
 }
 
 /*
@@ -619,6 +620,7 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
                     int clamp) {
   int32_t buf[TE_PW_MAX_IN_C]; /* two pixels, in_c 16-bit lanes each; or four, in_c <= TE_PW4_MAX_IN_C */
   const int32_t in_c = p->in_c, out_c = p->out_c, n4 = p->in_c >> 2, pixels = p->pixels;
+  const int32_t os = p->out_stride > 0 ? p->out_stride : out_c; /* > out_c: a channel slice of a concat */
   const int32_t act_min = p->act_min, act_max = p->act_max;
   /* 2^(right-1) + out_offset * 2^right = (1 + 2 * out_offset) << (right - 1) */
   const int32_t k1 = 1 + 2 * p->out_offset;
@@ -631,18 +633,18 @@ INLINE void pw_body(const te_pw_params* p, const int8_t* in, const int32_t* weig
     for (; px + 4 <= pixels; px += 4) {
       widen4(in + px * in_c, in_c, n4, off2, buf);
       if (clamp)
-        pw_pixels4(buf, n4, weights, rq, out_c, k1, out + px * out_c, 1, act_min, act_max);
+        pw_pixels4(buf, n4, weights, rq, out_c, os, k1, out + px * os, 1, act_min, act_max);
       else
-        pw_block4_nc(buf, n4, weights, rq, out_c, k1, out + px * out_c);
+        pw_block4_nc(buf, n4, weights, rq, out_c, os, k1, out + px * os);
     }
   }
   for (; px + 2 <= pixels; px += 2) {
     widen2(in + px * in_c, in + (px + 1) * in_c, n4, off2, buf);
-    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * out_c, out + (px + 1) * out_c, clamp, act_min, act_max);
+    pw_pixels(buf, n4, weights, rq, out_c, k1, out + px * os, out + (px + 1) * os, clamp, act_min, act_max);
   }
   if (px < pixels) { /* odd pixel count: the last pixel alone */
     widen1(in + px * in_c, n4, off2, buf);
-    pw_pixel1(buf, n4, weights, rq, out_c, k1, out + px * out_c, clamp, act_min, act_max);
+    pw_pixel1(buf, n4, weights, rq, out_c, k1, out + px * os, clamp, act_min, act_max);
   }
 }
 
@@ -754,6 +756,7 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
                      const int32_t ic) {
   int32_t buf[48]; /* two pixels, ic <= 24 16-bit lanes each; or four (pw_block4_nc) */
   const int32_t n4 = ic >> 2, out_c = p->out_c, pixels = p->pixels;
+  const int32_t os = p->out_stride > 0 ? p->out_stride : out_c;
   const int32_t k1 = 1 + 2 * p->out_offset;
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   int32_t px;
@@ -762,14 +765,14 @@ INLINE void pw_small(const te_pw_params* p, const int8_t* in, const int32_t* wei
    * 16, 24), then pairs */
   for (px = 0; (n4 & 1) == 0 && px + 4 <= pixels; px += 4) {
     widen4(in + px * ic, ic, n4, off2, buf);
-    pw_block4_nc(buf, n4, weights, rq, out_c, k1, out + px * out_c);
+    pw_block4_nc(buf, n4, weights, rq, out_c, os, k1, out + px * os);
   }
   for (; px < pixels; px += 2) {
     const int32_t px1 = px + 1 < pixels ? px + 1 : px;
     const int32_t* w = weights;
     const int32_t* q = rq;
-    int8_t* o0 = out + px * out_c;
-    int8_t* o1 = out + px1 * out_c;
+    int8_t* o0 = out + px * os;
+    int8_t* o1 = out + px1 * os;
     int32_t oc2;
     widen2(in + px * ic, in + px1 * ic, n4, off2, buf);
     for (oc2 = out_c >> 1; oc2 > 0; --oc2) {

@@ -21,12 +21,14 @@ void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weigh
   const int32_t act_min = p->act_min, act_max = p->act_max;
   const int32_t w_oc_stride = k_h * k_w * in_c;
   const int32_t in_row_stride = in_w * in_c;
+  const int32_t out_skip = p->out_stride > 0 ? p->out_stride - p->out_c : 0; /* concat slice */
   int32_t oy, ox, oc, ky, kx, ic;
 
   for (oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
     for (ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      if (oy | ox) out += out_skip; /* never past the slice's last pixel */
       for (oc = 0; oc < out_c; ++oc) {
         const int8_t* w_oc = weights + oc * w_oc_stride;
         int32_t acc = 0;

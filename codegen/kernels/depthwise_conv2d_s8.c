@@ -21,6 +21,7 @@ void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int
   const int32_t dil_w = p->dil_w > 0 ? p->dil_w : 1;
   const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
   const int32_t act_min = p->act_min, act_max = p->act_max;
+  const int32_t out_skip = p->out_stride > 0 ? p->out_stride - p->out_c : 0; /* concat slice */
   int32_t oy, ox, ic, m, ky, kx;
 
   for (oy = 0; oy < p->out_h; ++oy) {
@@ -28,6 +29,7 @@ void te_depthwise_conv2d_s8(const te_conv_params* p, const int8_t* in, const int
     /* valid kernel rows: iy0 + ky*dil_h in [0, in_h) */
     for (ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      if (oy | ox) out += out_skip; /* never past the slice's last pixel */
       for (ic = 0; ic < in_c; ++ic) {
         for (m = 0; m < dm; ++m) {
           const int32_t oc = ic * dm + m;

@@ -61,6 +61,9 @@ typedef struct {
   int32_t in_offset;           /* -input zero point */
   int32_t out_offset;          /* output zero point */
   int32_t act_min, act_max;    /* clamp, in the output's int8 domain */
+  int32_t out_stride;          /* elements from one output pixel to the next (0: out_c); > out_c when the
+                                  output is a channel slice of a concatenation (te_conv2d_s8, te_conv2d_1x1_s8,
+                                  te_depthwise_conv2d_s8 honour it; the planner never overlaps such an output) */
 } te_conv_params;
 
 /* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
@@ -275,6 +278,7 @@ typedef struct {
   int32_t pixels, in_c, out_c;
   int32_t in_offset, out_offset;
   int32_t act_min, act_max;
+  int32_t out_stride;          /* as te_conv_params.out_stride (0: out_c) */
 } te_pw_params;
 
 /* 1x1 stride-1 conv; in_c % 4 == 0 and in_c <= 512; weights packed as int32 words, rq per channel
@@ -380,6 +384,87 @@ void te_add_s8_lin_dsp(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* 
  * build instead: scale[] holds the float32 scales, any in_n % 4 == 0. */
 void te_fully_connected_s8_dscale_dsp(const te_fc_params* p, const int8_t* in, const int32_t* weights,
                                       const int32_t* bias, const double* scale, int8_t* out);
+
+/* Clamp int8 data in place to [lo, hi] (after te_requantize_s8: a standalone RELU / RELU6, LiteRT's ReluX). */
+void te_clamp_s8(int32_t n, int8_t* data, int32_t lo, int32_t hi);
+
+/* ---- detection heads / topology (concat, slices, softmax ...) ---- */
+/* `rows` runs of `width` bytes from in + r * in_stride to out + r * out_stride (copy_rows_s8.c);
+ * in and out must not overlap. */
+void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                     int8_t* out);
+
+/* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
+ * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
+void te_softmax_s8(int32_t rows, int32_t cols, const float* table, float out_scale, int32_t out_zp,
+                   const int8_t* in, int8_t* out);
+
+/* int8 strided slice of a (up to) 4-D tensor, dims padded with leading 1s (slice_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], out_dims[4], begin[4], step[4];
+} te_slice_params;
+
+void te_slice_s8(const te_slice_params* p, const int8_t* in, int8_t* out);
+
+/* Constant padding of an int8 tensor of up to 4 dimensions (leading 1s) along any axes (pad4_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], before[4], after[4];
+  int32_t value;
+} te_pad4_params;
+
+void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
+
+
+/* ---- elementwise: broadcast binary ops and 256-entry tables (SE blocks, activations) ---- */
+
+/* Broadcasting of two NHWC operands onto the output, collapsed at compile time to 4 loops:
+ * d[4] output extents (d[3] innermost), s1[4] / s2[4] element strides of in1 / in2 per loop
+ * (0 where that operand is broadcast). Writes go out[0], out[1], ... in order. */
+typedef struct {
+  int32_t d[4], s1[4], s2[4];
+} te_bcast_params;
+
+/* TFLite's reference_integer_ops::Mul / BroadcastMul: out = clamp(out_offset +
+ * MultiplyByQuantizedMultiplier((in1 + in1_offset) * (in2 + in2_offset), out_mult, out_shift)). */
+typedef struct {
+  int32_t in1_offset, in2_offset, out_offset, out_mult, out_shift, act_min, act_max;
+} te_mul_params;
+
+void te_mul_s8(const te_mul_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* te_add_s8's arithmetic (SUB: in2_mult negated, as TFLite's sub.cc) with broadcasting. */
+void te_add_bcast_s8(const te_add_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
+                     int8_t* out);
+
+/* out[i] = table[(uint8_t)in[i]]: any int8 -> int8 function of one tensor (LOGISTIC, HARD_SWISH,
+ * RELU_N1_TO_1, ADD / SUB / MUL by a scalar constant), tables computed by the compiler
+ * (codegen/lut.py) from the reference's own arithmetic. Element order: in-place safe. */
+void te_lut_s8(int32_t n, const int8_t* in, int8_t* out, const int8_t* table);
+
+/* te_mul_s8 for in1 [P][C] times a per-channel in2 [C] (the SE gate), SMMULR requantization; only for
+ * layers codegen/dsp.py proves exact. Same element order as te_mul_s8. */
+void te_mul_s8_gate_dsp(const te_mul_params* p, int32_t pixels, int32_t c, const int8_t* in1, const int8_t* in2,
+                        int8_t* out);
+
+/* te_mean_s8 (TFLite arithmetic, exact == 0) of a [outer][reduce][inner] view with inner % 4 == 0, summing
+ * 16 / 4 channels per step with SXTAB16; same bytes and contract as te_mean_s8. */
+void te_mean_s8_dsp(const te_mean_params* p, const int8_t* in, int8_t* out);
+/* TFLite's folding of 1/n into MEAN's multiplier (shared by te_mean_s8 and te_mean_s8_dsp). */
+void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
+
+/* ---- Helium (MVE) kernels (*_mve.c, Cortex-M55; empty on other cores). Weights and requantization
+ * tables packed at compile time by tinyengine_tvm.codegen.mve (te_mve.h: the table layout and why the
+ * requantization equals te_requantize for every accumulator). Same bytes out as the portable kernels. ---- */
+/* 1x1 stride-1 conv, any in_c / out_c; the _lsh variant for tables with left shifts. */
+void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                          int8_t* out);
+void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                              int8_t* out);
+/* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
+void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                                int8_t* out);
+void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                    const int32_t* rq, int8_t* out);
 
 #ifdef __cplusplus
 }

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._files import read_bytes
 from ..errors import TinyEngineError, UnsupportedOperatorError
 
 # TFLite builtins the kernel graph can express. TRANSPOSE is accepted only where a
 # pass can sink it into a following reduction (checked again when partitioning).
-SUPPORTED_OPS = frozenset(
+# detection heads / topology (concat_views.py, annotate_topology.py); the moves only move int8 values
+_TOPOLOGY_MOVES = frozenset({"SPLIT", "SPLIT_V", "STRIDED_SLICE", "SQUEEZE", "EXPAND_DIMS"})
+_TOPOLOGY_OPS = {"CONCATENATION", "SOFTMAX"} | _TOPOLOGY_MOVES
+SUPPORTED_OPS = _TOPOLOGY_OPS | frozenset(
     {
         "QUANTIZE",
         "DEQUANTIZE",
@@ -34,7 +39,14 @@ SUPPORTED_OPS = frozenset(
         "RESIZE_NEAREST_NEIGHBOR",
         "TRANSPOSE",
         "LOG_SOFTMAX",
+        # elementwise (SE blocks, activations): relay_passes/partition.py _elementwise_patterns
+        "MUL",
+        "SUB",
+        "LOGISTIC",
+        "HARD_SWISH",
+        "RELU_N1_TO_1",
     }
+    | {"RELU", "RELU6", "RELU_N1_TO_1"}  # standalone activations: a requantize with a clamp
 )
 
 
@@ -47,6 +59,7 @@ class TensorInfo:
     dtype: str
     scale: float | None = None
     zero_point: int | None = None
+    shape_signature: tuple | None = None  # TFLite: -1 marks a dynamic dimension (``shape`` holds a placeholder)
 
 
 _TFLITE_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
@@ -89,7 +102,35 @@ def _tensor_info(sg, idx) -> TensorInfo:
     if q is not None and q.ScaleLength() > 0:
         scale = float(q.ScaleAsNumpy()[0])
         zp = int(q.ZeroPointAsNumpy()[0]) if q.ZeroPointLength() > 0 else 0
-    return TensorInfo(name, tuple(int(d) for d in t.ShapeAsNumpy()), _TFLITE_DTYPES.get(t.Type(), f"type{t.Type()}"), scale, zp)
+    sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() > 0 else None
+    return TensorInfo(name, tuple(int(d) for d in t.ShapeAsNumpy()), _TFLITE_DTYPES.get(t.Type(), f"type{t.Type()}"),
+                      scale, zp, sig)
+
+
+def check_static_inputs(inputs, label: str, input_shapes=None) -> None:
+    """Refuse an input with a dynamic dimension (-1 in its ``shape_signature``, or a non-positive ``shape``):
+    the C program is compiled for one shape. ``input_shapes`` (name -> shape) may confirm the stored
+    placeholder shape of a dynamic batch, which is what LiteRT runs when the input is not resized."""
+    given = dict(input_shapes or {})
+    for t in inputs:
+        dims = list(t.shape_signature if t.shape_signature is not None else t.shape)
+        stored = list(t.shape)
+        if t.name in given:
+            want = [int(d) for d in given.pop(t.name)]
+            if want != stored or any(d <= 0 for d in stored):
+                raise TinyEngineError(f"{label}: input_shapes gives {want} for input '{t.name}', but a TFLite model compiles "
+                                      f"only at its stored shape {stored}; re-export the model with the shape you want")
+            continue
+        if all(d > 0 for d in dims) and all(d > 0 for d in stored):
+            continue
+        fix = ("re-export the model with a fixed input shape (Keras: keras.Input(shape=..., batch_size=1); "
+               "TFLiteConverter: a concrete function with a fully specified tf.TensorSpec)")
+        if all(d > 0 for d in dims[1:]) and all(d > 0 for d in stored):  # only the batch is open
+            fix += f", or compile it for its stored shape: --input-shape {t.name}:{','.join(map(str, stored))}"
+        raise TinyEngineError(f"{label}: input '{t.name}' has a dynamic shape {dims} (TFLite shape_signature; "
+                              f"stored placeholder shape {stored}): {fix}")
+    if given:
+        raise TinyEngineError(f"{label}: input_shapes names unknown input(s) {sorted(given)}; inputs are {[t.name for t in inputs]}")
 
 
 def model_io(m) -> tuple[list[TensorInfo], list[TensorInfo]]:
@@ -98,12 +139,43 @@ def model_io(m) -> tuple[list[TensorInfo], list[TensorInfo]]:
     return [_tensor_info(sg, i) for i in sg.InputsAsNumpy()], [_tensor_info(sg, i) for i in sg.OutputsAsNumpy()]
 
 
+# Operators that only move or convert data: float32 there does not make a model a float model.
+_DATA_MOVEMENT = frozenset({"QUANTIZE", "DEQUANTIZE", "RESHAPE", "TRANSPOSE", "PAD", "SQUEEZE", "EXPAND_DIMS",
+                            "LOG_SOFTMAX", "SOFTMAX", "CONCATENATION", "SPLIT", "STRIDED_SLICE", "GATHER", "SHAPE"})
+
+
+def check_int8(m, label: str = "<model>") -> None:
+    """Refuse a float32 or dynamic-range (hybrid: int8 weights, float32 activations) model in one line:
+    this compiler runs int8 graphs, and says how to get one."""
+    names = _builtin_names()
+    sg = m.Subgraphs(0)
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        oc = m.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "?")
+        if name in _DATA_MOVEMENT:
+            continue
+        outs = [j for j in op.OutputsAsNumpy() if j >= 0]
+        if not any(sg.Tensors(j).Type() in (0, 1) for j in outs):  # float32 / float16 result
+            continue
+        weights = [sg.Tensors(j) for j in op.InputsAsNumpy() if j >= 0 and m.Buffers(sg.Tensors(j).Buffer()).DataLength() > 0]
+        hybrid = any(t.Type() in (3, 9) for t in weights)  # int8 / uint8 constants, float32 activations
+        kind = "a dynamic-range (hybrid) quantized model: int8 weights, float32 activations" if hybrid else "a float32 model"
+        where = sg.Tensors(outs[0]).Name().decode() if outs else "?"
+        raise TinyEngineError(
+            f"{label}: this model is not int8-quantized ({kind}; operator #{i} {name}, output '{where}', computes in float); "
+            "quantize it fully to int8 (TFLiteConverter with optimizations=[tf.lite.Optimize.DEFAULT], a "
+            "representative_dataset and target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]), or give "
+            "the float ONNX/PyTorch model with --calibration DATA.npz")
+
+
 def check_supported(m, label: str = "<model>") -> None:
     """Raise UnsupportedOperatorError naming every operator with no kernel, and where it is."""
     names = _builtin_names()
     sg = m.Subgraphs(0)
     if m.SubgraphsLength() > 1:
         raise UnsupportedOperatorError(f"{label}: models with {m.SubgraphsLength()} subgraphs (control flow) are not supported")
+    check_int8(m, label)
     bad = []
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
@@ -129,24 +201,92 @@ def _converter_class():
         """Stock converter plus quantized PAD, TRANSPOSE and RESIZE_NEAREST_NEIGHBOR: the stock
         conversions of these only move int8 values (no arithmetic), so they are exact as they are."""
 
-        _SUPPORTED_QUANTIZED_OPS = frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
+        _SUPPORTED_QUANTIZED_OPS = (frozenset(base._SUPPORTED_QUANTIZED_OPS) | {"PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR"}
+                                    | _TOPOLOGY_MOVES)
+
+        def _with_scalar_axis(self, convert, op, axis_input: int):
+            """The stock SPLIT / SPLIT_V converters call int() on the axis array, which numpy 2 refuses
+            for a 1-element array: hand them the axis as a 0-d array."""
+            axis_idx = self.get_input_tensors(op)[axis_input].tensor_idx
+            stock = self.get_tensor_value
+
+            def value(tw, is_sparse=False):
+                v = stock(tw, is_sparse)
+                return v.reshape(()) if tw.tensor_idx == axis_idx and v.size == 1 else v
+
+            self.get_tensor_value = value
+            try:
+                return convert(self, op)
+            finally:
+                del self.get_tensor_value
+
+        def convert_split(self, op):
+            return self._with_scalar_axis(base.convert_split, op, 0)
+
+        def convert_split_v(self, op):
+            return self._with_scalar_axis(base.convert_split_v, op, 2)
+
+        def convert_expand_dims(self, op):
+            """EXPAND_DIMS is a reshape to the output's shape (the stock converter calls expand_dims with
+            an argument this Relax does not take)."""
+            from tvm import relax
+
+            out = self.get_output_tensors(op)[0]
+            shape = [int(d) for d in out.tensor.ShapeAsNumpy()]
+            return relax.op.reshape(self.get_tensor_expr(self.get_input_tensors(op)[0]), shape)
+
+        def get_tensors(self, tensors_idx_list):
+            """A tensor with one scale is per-tensor whatever its quantized_dimension says: TFLite's converter
+            writes 3 for a one-channel depthwise filter, which the stock converter rejects."""
+            wrappers = super().get_tensors(tensors_idx_list)
+            for w in wrappers:
+                q = w.tensor.Quantization() if w.tensor is not None else None
+                if w.qnn_params and q is not None and q.ScaleLength() <= 1:
+                    w.qnn_params["axis"] = 0
+            return wrappers
+
+        def convert_fully_connected(self, op):
+            """TFLite's FULLY_CONNECTED flattens an input of any rank to [size / in_n, in_n] (a Keras Flatten
+            folded into the layer); the stock converter multiplies it unflattened. With keep_num_dims
+            the output keeps the input's leading dimensions."""
+            from tvm import relax
+
+            inp, weight = self.get_input_tensors(op)[:2]
+            shape = [int(d) for d in self.get_tensor_shape(inp)]
+            in_n = int(self.get_tensor_shape(weight)[1])
+            if len(shape) == 2 and shape[1] == in_n:
+                return super().convert_fully_connected(op)
+            size = int(np.prod(shape))
+            if in_n <= 0 or size % in_n:
+                raise UnsupportedOperatorError(f"FULLY_CONNECTED of a {shape} input with {in_n}-wide weights")
+            flat = relax.op.reshape(self.get_tensor_expr(inp), [size // in_n, in_n])
+            get = self.get_tensor_expr
+            self.get_tensor_expr = lambda t, *a, **k: flat if t.tensor_idx == inp.tensor_idx else get(t, *a, **k)
+            try:
+                out = super().convert_fully_connected(op)
+            finally:
+                del self.get_tensor_expr
+            out_tensor = self.get_output_tensors(op)[0]
+            out_shape = [int(d) for d in self.get_tensor_shape(out_tensor)]
+            if int(np.prod(out_shape)) == (size // in_n) * int(self.get_tensor_shape(weight)[0]) and len(out_shape) != 2:
+                out = relax.op.reshape(out, out_shape)  # keep_num_dims
+            return out
 
     return TinyEngineOperatorConverter
 
 
-def from_tflite(model):
+def from_tflite(model, input_shapes=None):
     """Import a TFLite model (path or bytes) into a Relax IRModule.
 
-    Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists.
+    Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists. An input with a dynamic
+    dimension is refused (``check_static_inputs``) unless ``input_shapes`` confirms its stored shape.
     """
     from tvm.relax.frontend.tflite import from_tflite as tvm_from_tflite
 
     m, _, label = read_model(model)
     check_supported(m, label)
     inputs, outputs = model_io(m)
-    for t in inputs:
-        if any(d <= 0 for d in t.shape):
-            raise TinyEngineError(f"{label}: input '{t.name}' has a dynamic shape {list(t.shape)}; give a static shape")
+    check_static_inputs(inputs, label, input_shapes)
     try:
         mod = tvm_from_tflite(
             m,

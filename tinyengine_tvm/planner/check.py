@@ -39,21 +39,28 @@ def check(graph, plan, target: str = "host") -> list:
                 problems.append(f"step {s} ({op.name}) reads {t} before it is written")
         ready.add(op.output)
     # 2. storage: which tensors may share (reshape views only)
+    views = getattr(graph, "views", {})
     share = {t: t for t in graph.tensors}
+    inside = {t: 0 for t in graph.tensors}  # byte offset inside the shared storage (concat slices)
+    for t, v in views.items():
+        share[t], inside[t] = v.root, v.offset * (graph.tensors[t].nbytes // max(1, _elems(graph, t)))
     for op in graph.ops:
         if op.kernel == "reshape" and op.output not in graph.outputs:
-            share[op.output] = share[op.inputs[0]]
+            share[op.output], inside[op.output] = share[op.inputs[0]], inside[op.inputs[0]]
+    problems += _check_views(graph, views)
     external = {share[t] for t in graph.inputs} | set(graph.outputs)
     for t in graph.tensors:
         off = plan.offsets.get(t, "missing")
         if share[t] in external:
             if off not in (None, "missing"):
                 problems.append(f"external tensor {t} has an arena offset {off}")
+            if inside[t] != getattr(plan, "view_offsets", {}).get(t, 0):
+                problems.append(f"tensor {t} is {inside[t]} bytes into {share[t]}, the plan says otherwise")
             continue
         if off in (None, "missing"):
             problems.append(f"tensor {t} has no arena offset")
             continue
-        if off != plan.offsets.get(share[t]):
+        if off != plan.offsets.get(share[t]) + inside[t]:
             problems.append(f"tensor {t} shares no storage with {share[t]} but sits at {off}")
     # 3. lifetimes (step written, step last read) of arena buffers
     span = {}
@@ -77,6 +84,10 @@ def check(graph, plan, target: str = "host") -> list:
         have = plan.scratch_bytes.get(op.name, 0)
         if need > have:
             problems.append(f"{op.name} needs {need} bytes of scratch, the plan gives {have}")
+        if op.kernel == "stream_stage":  # a line-buffer stage: replay its schedule (patch/check.py)
+            from ..patch.check import check_stage
+
+            problems += [f"{op.name}: {p}" for p in check_stage(op.stage, have)]
         if have:
             if op.name not in plan.scratch_offsets:
                 problems.append(f"{op.name} has scratch bytes but no scratch offset")
@@ -107,8 +118,8 @@ def check(graph, plan, target: str = "host") -> list:
                 if op is None or step_of[op.name] != fo or li != fo or no.startswith("scratch:"):
                     continue
                 idx = [k for k, t in enumerate(op.inputs) if share[t] == ni]
-                if len(idx) != 1 or op.name not in fns:
-                    continue
+                if len(idx) != 1 or op.name not in fns or op.output in views or op.inputs[idx[0]] in views:
+                    continue  # a concat slice: no kernel contract covers it
                 k = idx[0]
                 t_in = op.inputs[k]
                 if graph.tensors[t_in].dtype != "int8" or graph.tensors[op.output].dtype != "int8":
@@ -118,6 +129,45 @@ def check(graph, plan, target: str = "host") -> list:
             if not ok:
                 problems.append(f"{na} [{oa}, {oa + sa}) and {nb} [{ob}, {ob + sb}) overlap while both are live "
                                 f"(steps {fa}-{la} and {fb}-{lb})")
+    return problems
+
+
+def _elems(graph, t) -> int:
+    n = 1
+    for d in graph.tensors[t].shape:
+        n *= int(d)
+    return n
+
+
+def _check_views(graph, views) -> list:
+    """Concat slices: inside their concat's tensor, pairwise disjoint, and written by a producer that
+    honours the slice's stride (a strided slice's producer must take params["out_stride"])."""
+    problems = []
+    producer = {op.output: op for op in graph.ops}
+    cells: dict = {}  # root -> [(first, last) element of each run]
+    for t, v in views.items():
+        total = _elems(graph, v.root)
+        if (v.rows * v.width != _elems(graph, t) or v.offset < 0 or v.offset + (v.rows - 1) * v.stride + v.width > total
+                or (v.rows > 1 and v.offset + v.width > v.stride)):
+            problems.append(f"view {t} ({v.rows} x {v.width} at {v.offset}, stride {v.stride}) does not fit in {v.root}")
+            continue
+        if t in graph.inputs or t in graph.outputs or t not in producer:
+            problems.append(f"view {t} is a graph input / output or has no producer")
+            continue
+        op = producer[t]
+        if v.rows > 1 and v.stride != v.width:
+            per_pixel = op.params.get("out_c")
+            if op.params.get("out_stride") != v.stride or per_pixel != v.width or \
+                    op.params.get("out_h", 0) * op.params.get("out_w", 0) != v.rows:
+                problems.append(f"{op.name} writes {t} contiguously but it is a strided slice of {v.root}")
+            if sum(t in o.inputs for o in graph.ops) != 1 or sum(x == t for o in graph.ops for x in o.inputs) != 1:
+                problems.append(f"strided slice {t} of {v.root} has readers other than its concat")
+        cells.setdefault(v.root, []).append((v.offset, v.width, v.stride, v.rows, t))
+    for root, lst in cells.items():
+        lst.sort()
+        for (o1, w1, s1, r1, t1), (o2, w2, s2, r2, t2) in zip(lst, lst[1:]):
+            if o1 + w1 > o2 or (s1, r1) != (s2, r2):
+                problems.append(f"slices {t1} and {t2} of {root} overlap")
     return problems
 
 

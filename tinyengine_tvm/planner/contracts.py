@@ -31,6 +31,8 @@ import numpy as np
 
 INF = 1 << 62
 
+STAGE_FN = "te_stream_stage"  # pseudo function of a stream_stage op (codegen/stream.py emits its calls)
+
 # Ops whose kernels are modelled here; the planner uses these names in MemoryPlan.kernel_fns.
 _ONE_BY_ONE = (1, 1, 1, 1, 0, 0)
 
@@ -38,6 +40,8 @@ _ONE_BY_ONE = (1, 1, 1, 1, 0, 0)
 def kernel_function(op, target: str = "host") -> str | None:
     """Name of the portable C function the emitter calls for op (None: no modelled kernel)."""
     k, p = op.kernel, op.params
+    if k == "stream_stage":  # a line-buffer stage (patch/): its schedule is its access model
+        return STAGE_FN
     if k == "conv2d":
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
         if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
@@ -59,6 +63,10 @@ def kernel_function(op, target: str = "host") -> str | None:
         "max_pool2d": "te_max_pool_s8",
         "mean": "te_mean_s8",
         "requantize": "te_requantize_s8",
+        "mul": "te_mul_s8",
+        "add_bcast": "te_add_bcast_s8",
+        "sub": "te_add_bcast_s8",
+        "lut": "te_lut_s8",
     }.get(k)
 
 
@@ -68,6 +76,7 @@ def scratch_bytes(fn: str | None, params: dict) -> int:
 
 
 _SCRATCH: dict = {  # fn -> params -> bytes (kernels with a scratch argument register here)
+    "te_stream_stage": lambda p: p["scratch_bytes"],  # the stage's row windows
     "te_depthwise_conv2d_s8_inplace": lambda p: p["in_h"] * p["in_w"],
 }
 
@@ -83,7 +92,7 @@ def choose_function(op, sole_reader: bool, in_bytes: int, out_bytes: int, target
     """
     fn = kernel_function(op, target)
     var = INPLACE_VARIANTS.get(fn)
-    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1:
+    if var is None or not sole_reader or op.params.get("depth_multiplier", 1) != 1 or op.params.get("batch", 1) > 1:
         return fn
     if op.params.get("in_c") != op.params.get("out_c") or out_bytes > in_bytes:
         return fn
@@ -115,6 +124,7 @@ def choose_functions(graph, target: str = "host", inplace=None) -> dict:
             continue
         r = roots[op.inputs[0]]
         sole = readers.get(r) == 1 and r not in external and roots[op.output] not in external
+        sole = sole and not ({op.inputs[0], op.output} & set(getattr(graph, "views", {})))  # in-place: no views
         t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.output]
         out[op.name] = choose_function(op, sole, t_in.nbytes, t_out.nbytes, target)
     return out
@@ -191,7 +201,30 @@ def _fc(p, k):
     return np.repeat(b * p["out_n"] + p["out_n"] - 1, p["in_n"]).astype(np.int64)
 
 
+def _broadcast(p, k):
+    """te_mul_s8 / te_add_bcast_s8: output element t reads element idx(t) of each operand that is input k
+    (in*_src; both for x * x); last_read = the last t reading each byte."""
+    from ..codegen.lut import bcast_index
+
+    loops = {f: [p[f"bc_{f}{i}"] for i in range(4)] for f in ("d", "s1", "s2")}
+    size = 0
+    parts = []
+    for j, key in ((1, "in1_src"), (2, "in2_src")):
+        if p[key] == k:
+            idx = bcast_index(loops, j)
+            parts.append(idx)
+            size = max(size, int(idx.max()) + 1)
+    last = np.full(size, -1, np.int64)
+    t = np.arange(parts[0].size, dtype=np.int64) if parts else np.zeros(0, np.int64)
+    for idx in parts:
+        np.maximum.at(last, idx, t)
+    return last
+
+
 _MODELS = {
+    "te_mul_s8": _broadcast,
+    "te_add_bcast_s8": _broadcast,
+    "te_lut_s8": _elementwise,
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
     "te_conv2d_1x1_s8_f32": _conv1x1,  # same loop order (onnxruntime's unfused float conv)
@@ -214,10 +247,30 @@ _MODELS = {
 
 
 def access_model(fn: str, params: dict, k: int, out_bytes: int):
-    """(write_addr, last_read) of input k for fn, or None when fn is not modelled."""
+    """(write_addr, last_read) of input k for fn, or None when fn is not modelled.
+
+    An NHWC kernel over a batch (``params["batch"]`` = N > 1) is the per-image kernel called for
+    image 0, 1, ... (codegen/emitter.py batch_loop): the per-image order repeated, image b's writes
+    and reads shifted by b images and its write times by b * (writes per image)."""
+    if fn == STAGE_FN:
+        st = params.get("stage")
+        return st.access_model(k) if st is not None else None
     model = _MODELS.get(fn)
     if model is None:
         return None
+    n = int(params.get("batch", 1))
+    if n > 1:
+        if out_bytes % n:
+            return None
+        one = access_model(fn, {a: v for a, v in params.items() if a != "batch"}, k, out_bytes // n)
+        if one is None:
+            return None
+        write, last = one
+        t = write.size
+        b = np.arange(n, dtype=np.int64)[:, None]
+        write = (write[None, :] + b * (out_bytes // n)).ravel()
+        last = np.where(last[None, :] >= 0, last[None, :] + b * t, -1).ravel()
+        return write, last
     res = model(params, k)
     if isinstance(res, tuple):
         write, last = res
@@ -303,6 +356,14 @@ def _overlap_cached(fn, key, k, in_bytes, out_bytes):
 def overlap(fn: str | None, params: dict, k: int, in_bytes: int, out_bytes: int, in_dtype="int8",
             out_dtype="int8") -> Overlap:
     """The overlap contract of input k of a call to fn (disjoint when not modelled)."""
+    if fn == STAGE_FN and in_dtype == out_dtype == "int8":
+        m = access_model(fn, params, k, out_bytes)
+        if m is None or m[1].size != in_bytes or m[0].size != out_bytes:
+            return disjoint(in_bytes, out_bytes)
+        memo = params["stage"]._models
+        if ("overlap", k) not in memo:
+            memo[("overlap", k)] = derive(m[0], m[1], in_bytes, out_bytes)
+        return memo[("overlap", k)]
     if fn is None or in_dtype != "int8" or out_dtype != "int8" or fn not in _MODELS:
         return disjoint(in_bytes, out_bytes)
     key = tuple(sorted((a, v) for a, v in params.items() if isinstance(v, int)))

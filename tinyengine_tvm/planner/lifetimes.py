@@ -1,6 +1,8 @@
 """Buffers and their lifetimes: which tensors share storage, and from which step to which step they live.
 
-A reshape's output is a view of its input, so both map to one buffer (the "root").
+A reshape's output is a view of its input, so both map to one buffer (the "root"); so does a
+concat input written in place into its slice of the concat's output (graph.views, concat_views.py),
+whose buffer then lives from the first slice's producer on.
 A buffer lives from the step that produces it to the last step that reads any
 tensor mapped to it. Graph inputs and outputs are external (the caller's memory).
 A kernel's scratch buffer ("scratch:<op name>") lives in the arena during its op's
@@ -30,6 +32,8 @@ class Buffer:
 def alias_roots(graph) -> dict[str, str]:
     """tensor name -> root tensor name whose storage it uses."""
     root = {name: name for name in graph.tensors}
+    for t, v in getattr(graph, "views", {}).items():  # a concat input written in place (concat_views.py)
+        root[t] = v.root
     for op in graph.ops:
         if op.kernel in ALIAS_KERNELS and op.output not in graph.outputs:
             root[op.output] = root[op.inputs[0]]

@@ -50,9 +50,13 @@ def _ops_info(graph, target, fns=None):
         ins = [roots[t] for t in op.inputs]
         deps = {tproducer[t] for t in op.inputs if t in tproducer and tproducer[t] != i}
         ov = []
+        views = getattr(graph, "views", {})
+        if op.output in views:  # a slice written into its concat's buffer: every writer may be the first
+            new_out = True
         for k, t in enumerate(op.inputs):
             r = ins[k]
-            if size[r] == 0 or r == out_r or ins.count(r) > 1 or not new_out or size[out_r] == 0:
+            if (size[r] == 0 or r == out_r or ins.count(r) > 1 or not new_out or size[out_r] == 0
+                    or t in views or op.output in views):
                 ov.append(0)
                 continue
             ti, to = graph.tensors[t], graph.tensors[op.output]
@@ -106,7 +110,8 @@ def order_ops(graph, target: str = "host", max_states: int = 200, fns=None) -> O
                         if nl >> i & 1:
                             nl &= ~(1 << i)
                             nb -= rsize[i]
-                cost = live_b + op_scr[v] + op_outsz[v] - min(save, op_outsz[v])
+                out_new = op_out[v] < 0 or not (live >> op_out[v] & 1)  # a concat buffer may be live already
+                cost = live_b + op_scr[v] + (op_outsz[v] - min(save, op_outsz[v]) if out_new else 0)
                 if op_out[v] >= 0 and not (nl >> op_out[v] & 1):
                     nl |= 1 << op_out[v]
                     nb += rsize[op_out[v]]
@@ -161,19 +166,24 @@ def per_op_bound(graph, target: str = "host", fns=None) -> int:
 
 def peak_of(graph, order, target: str = "host", fns=None) -> int:
     """Max step footprint of a given order (same measure as order_ops)."""
+    return max(step_costs(graph, order, target, fns), default=0)
+
+
+def step_costs(graph, order, target: str = "host", fns=None) -> list:
+    """Footprint of each step of a given order (same measure as order_ops)."""
     n, roots, size, consumers, info, _ = _ops_info(graph, target, fns)
-    done, live, peak = frozenset(), set(), 0
+    done, live, costs = frozenset(), set(), []
     for v in order:
         _, ins, out_r, scratch, ov = info[v]
         cost = sum(size[r] for r in live) + scratch
-        if out_r is not None:
+        if out_r is not None and out_r not in live:
             cost += size[out_r]
             save = sum(ov[k] for k, t in enumerate(graph.ops[v].inputs)
                        if ov[k] and consumers.get(roots[t], set()) <= (done | {v}))
             cost -= min(save, size[out_r])
-        peak = max(peak, cost)
+        costs.append(cost)
         done = done | {v}
         if out_r is not None and size[out_r] > 0 and consumers.get(out_r):
             live.add(out_r)
         live = {r for r in live if not consumers.get(r, set()) <= done}
-    return peak
+    return costs

@@ -39,6 +39,7 @@ class MemoryPlan:
     order_exact: bool = True
     placement_optimal: bool = False
     planner_seconds: float = 0.0
+    view_offsets: dict = field(default_factory=dict)   # tensor -> byte offset inside its root (concat slices)
 
     @property
     def peak_live_bytes(self) -> int:
@@ -136,10 +137,13 @@ def _plan_once(graph, target, method, time_limit, overlap, reorder, fns) -> Memo
     optimal = optimal or greedy.align_up(end) <= greedy.align_up(order_bound)
     arena = greedy.align_up(end) if end > 0 else 0
     root_off = {b.root: off[i] for i, b in enumerate(prob.bufs)}
+    from ..concat_views import byte_offsets
+
+    view_off = byte_offsets(graph, prob.roots)  # a concat slice sits inside its concat's buffer
     offsets = {}
     for t, r in prob.roots.items():
         if r in prob.all_bufs:
-            offsets[t] = None if prob.all_bufs[r].external else root_off.get(r, 0)
+            offsets[t] = None if prob.all_bufs[r].external else root_off.get(r, 0) + view_off.get(t, 0)
     scratch_offsets = {name: root_off[f"scratch:{name}"] for name in prob.scratch}
     overlaps = []
     for (a, b), (opname, t) in prob.contract_pairs.items():
@@ -157,4 +161,4 @@ def _plan_once(graph, target, method, time_limit, overlap, reorder, fns) -> Memo
         scratch_offsets=scratch_offsets, scratch_bytes=dict(prob.scratch), kernel_fns=used_fns, overlaps=overlaps,
         lower_bound_bytes=order_bound, order_lower_bound=order_bound, peak_sram_bytes=end, high_water=high,
         method=best_name or "none", methods={k: v[1] for k, v in results.items()}, order_exact=False,
-        placement_optimal=optimal)
+        placement_optimal=optimal, view_offsets={t: o for t, o in view_off.items() if o})

@@ -65,12 +65,13 @@ def build(graph, order=None, target: str = "host", overlap: bool = True, fns=Non
     cpairs: dict = {}
     for step, op in enumerate(ops):
         out_root = roots[op.output]
-        if out_root not in idx or all_bufs[out_root].first != step or not overlap:
+        views = getattr(graph, "views", {})
+        if out_root not in idx or all_bufs[out_root].first != step or not overlap or op.output in views:
             continue
         in_roots = [roots[t] for t in op.inputs]
         for k, t in enumerate(op.inputs):
             r = in_roots[k]
-            if r not in idx or r == out_root or in_roots.count(r) > 1 or all_bufs[r].last != step:
+            if r not in idx or r == out_root or in_roots.count(r) > 1 or all_bufs[r].last != step or t in views:
                 continue
             ti, to = graph.tensors[t], graph.tensors[op.output]
             ov = contracts.overlap(fns[op.name], op.params, k, ti.nbytes, to.nbytes, ti.dtype, to.dtype)

@@ -64,6 +64,8 @@ __all__ = [
     "pool_model",
     "mean_model",
     "pad_model",
+    "unary_model",
+    "binary_const_model",
 ]
 
 SCHEMA_VERSION = 3
@@ -172,6 +174,15 @@ _OPTION_SPECS: dict[str, tuple[str, list[tuple[str, str, str, Any]]]] = {
     "LEAKY_RELU": ("LeakyReluOptions", [("alpha", "Alpha", "float", 0.2)]),
     "HARD_SWISH": ("HardSwishOptions", []),
 }
+_OPTION_SPECS.update({  # detection heads / topology
+    "SPLIT": ("SplitOptions", [("num_splits", "NumSplits", "int", 2)]),
+    "SPLIT_V": ("SplitVOptions", [("num_splits", "NumSplits", "int", 2)]),
+    "STRIDED_SLICE": ("StridedSliceOptions", [
+        ("begin_mask", "BeginMask", "int", 0), ("end_mask", "EndMask", "int", 0),
+        ("ellipsis_mask", "EllipsisMask", "int", 0), ("new_axis_mask", "NewAxisMask", "int", 0),
+        ("shrink_axis_mask", "ShrinkAxisMask", "int", 0)]),
+    "EXPAND_DIMS": ("ExpandDimsOptions", []),
+})
 _OPTION_SPECS["MAX_POOL_2D"] = ("Pool2DOptions", _OPTION_SPECS["AVERAGE_POOL_2D"][1])
 _OPTION_SPECS["L2_POOL_2D"] = ("Pool2DOptions", _OPTION_SPECS["AVERAGE_POOL_2D"][1])
 
@@ -189,6 +200,7 @@ _CONST_INPUT_KWARGS: dict[str, tuple[str, ...]] = {
     "RESHAPE": ("shape",),
     "TRANSPOSE": ("perm",),
     "RESIZE_NEAREST_NEIGHBOR": ("size",),
+    "EXPAND_DIMS": ("axis",),
 }
 
 # Operator versions the TFLite converter would write for int8 models (the
@@ -216,6 +228,11 @@ _INT8_VERSIONS = {
     "CONCATENATION": 2,
     "TANH": 2,
     "LOGISTIC": 2,
+    "SPLIT": 2,
+    "SPLIT_V": 2,
+    "STRIDED_SLICE": 2,
+    "HARD_SWISH": 1,
+    "RELU_N1_TO_1": 1,
 }
 
 
@@ -275,6 +292,7 @@ class _Tensor:
     scale: np.ndarray | None = None
     zero_point: np.ndarray | None = None
     quantized_dimension: int = 0
+    shape_signature: tuple[int, ...] | None = None  # -1 = dynamic dimension (TFLite's shape_signature)
 
 
 @dataclasses.dataclass
@@ -348,9 +366,12 @@ class ModelBuilder:
             k += 1
         return name
 
-    def input(self, name, shape, dtype="int8", scale=None, zero_point=None) -> int:
-        """A graph input (no buffer data); registered as a subgraph input, in call order."""
+    def input(self, name, shape, dtype="int8", scale=None, zero_point=None, shape_signature=None) -> int:
+        """A graph input (no buffer data); registered as a subgraph input, in call order.
+        ``shape_signature`` (e.g. (-1, 96, 96, 3)) marks dimensions as dynamic, as TFLite's converter does."""
         idx = self._add_tensor(name, shape, dtype, 0, scale, zero_point, 0)
+        if shape_signature is not None:
+            self._tensors[idx].shape_signature = tuple(int(d) for d in shape_signature)
         self._inputs.append(idx)
         return idx
 
@@ -570,6 +591,7 @@ class ModelBuilder:
     def _write_tensor(self, b: flatbuffers.Builder, t: _Tensor) -> int:
         name = b.CreateString(t.name)
         shape = self._int32_vector(b, t.shape)
+        sig = self._int32_vector(b, t.shape_signature) if t.shape_signature is not None else None
         quant = None
         if t.scale is not None:
             scale_vec = b.CreateNumpyVector(t.scale.astype(np.float32))
@@ -581,6 +603,8 @@ class ModelBuilder:
             quant = tflite.QuantizationParametersEnd(b)
         tflite.TensorStart(b)
         tflite.TensorAddShape(b, shape)
+        if sig is not None:
+            tflite.TensorAddShapeSignature(b, sig)
         tflite.TensorAddType(b, TENSOR_TYPES[t.dtype])
         tflite.TensorAddBuffer(b, t.buffer)
         tflite.TensorAddName(b, name)
@@ -917,4 +941,161 @@ def pad_model(in_shape, paddings=((0, 0), (1, 1), (1, 1), (0, 0)), in_quant=_DEF
     mb.op("PAD", [x], [y], paddings=pads)
     mb.output(y)
     info = ModelInfo("PAD", [in_shape], out_shape, [quant], quant, options=dict(paddings=pads.tolist()))
+    return TFLiteModel(mb.finish(), info)
+
+
+# --------------------------------------------------------------------------------------
+# Multi-layer detection model (FPN): several outputs, upsampling + ADD, zero-copy concat
+# --------------------------------------------------------------------------------------
+
+class _Net:
+    """Chains int8 layers on a ModelBuilder with random weights and output scales that keep the
+    int8 range in use (the conv2d_model heuristic, per layer)."""
+
+    def __init__(self, mb: ModelBuilder, rng: np.random.Generator):
+        self.mb, self.rng, self.n = mb, rng, 0
+
+    def _name(self, kind):
+        self.n += 1
+        return f"{kind}{self.n}"
+
+    def quant(self, t):
+        s, z = self.mb.tensor_quant(t)
+        return float(s[0]), int(z[0])
+
+    def conv(self, x, out_c, k=1, stride=1, depthwise=False, act="RELU6", out_quant=None):
+        mb, rng = self.mb, self.rng
+        n, h, w, c = mb.tensor_shape(x)
+        in_q = self.quant(x)
+        name = self._name("dw" if depthwise else "conv")
+        if depthwise:
+            out_c, w_shape, qdim, fan_in = c, (1, k, k, c), 3, k * k
+        else:
+            w_shape, qdim, fan_in = (out_c, k, k, c), 0, k * k * c
+        w_int = random_int8(w_shape, rng, -127, 127)
+        w_scales = rng.uniform(0.002, 0.01, size=out_c).astype(np.float32)
+        wt = mb.const(f"{name}/w", w_int, scale=w_scales, zero_point=0, quantized_dimension=qdim)
+        b_scales = choose_bias_scale(in_q[0], w_scales)
+        bt = mb.const(f"{name}/b", rng.integers(-2000, 2000, size=out_c).astype(np.int32), scale=b_scales,
+                      zero_point=0)
+        if out_quant is None:
+            out_quant = _auto_out_quant(_weight_sigma(in_q, w_int, w_scales, fan_in) * 0.6, act)
+        oh, ow = -(-h // stride), -(-w // stride)
+        y = mb.tensor(name, (n, oh, ow, out_c), "int8", *out_quant)
+        opts = dict(padding="SAME", stride_h=stride, stride_w=stride, fused_activation=act)
+        if depthwise:
+            opts["depth_multiplier"] = 1
+        mb.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, wt, bt], [y], **opts)
+        return y
+
+    def out_quant_of(self, x, out_c, k=1, act="RELU6"):
+        """The output quantization self.conv would choose (to share one scale among concat inputs)."""
+        c = self.mb.tensor_shape(x)[3]
+        sigma = _weight_sigma(self.quant(x), np.full((1, 1), 73, np.int8), np.array([0.006]), k * k * c)
+        return _auto_out_quant(sigma * 0.6, act)
+
+    def upsample2(self, x):
+        n, h, w, c = self.mb.tensor_shape(x)
+        y = self.mb.tensor(self._name("up"), (n, 2 * h, 2 * w, c), "int8", *self.quant(x))
+        self.mb.op("RESIZE_NEAREST_NEIGHBOR", [x], [y], size=[2 * h, 2 * w])
+        return y
+
+    def add(self, a, b):
+        sa, sb = self.quant(a)[0], self.quant(b)[0]
+        y = self.mb.tensor(self._name("add"), self.mb.tensor_shape(a), "int8", float(np.float32(sa + sb)), 0)
+        self.mb.op("ADD", [a, b], [y])
+        return y
+
+    def concat(self, xs, axis=3):
+        shapes = [self.mb.tensor_shape(x) for x in xs]
+        shape = list(shapes[0])
+        shape[axis] = sum(s[axis] for s in shapes)
+        y = self.mb.tensor(self._name("cat"), tuple(shape), "int8", *self.quant(xs[0]))
+        self.mb.op("CONCATENATION", xs, [y], axis=axis)
+        return y
+
+
+def fpn_detection_model(size: int = 128, width: int = 16, anchors: int = 3, classes: int = 1,
+                        seed: int = 0) -> TFLiteModel:
+    """A person-detection FPN, int8: a MobileNet-style backbone (strided 3x3 conv, depthwise + pointwise
+    blocks) giving C3 / C4 / C5 at strides 8 / 16 / 32, a top-down neck (1x1 laterals, nearest 2x
+    upsampling + ADD), and one head per level: concat(depthwise 3x3 -> pointwise, pointwise) along
+    channels (every concat input is written in place) -> 1x1 conv to anchors * (5 + classes) channels.
+    Three outputs (strides 4, 8, 16 of the input). size=128, width=16: 19.5 M MACs."""
+    rng = np.random.default_rng(seed)
+    mb = ModelBuilder()
+    net = _Net(mb, rng)
+    x = mb.input("image", (1, size, size, 3), "int8", 0.0078125, 0)
+    w = width
+    t = net.conv(x, w, k=3, stride=2)                        # /2
+    t = net.conv(net.conv(t, 0, k=3, depthwise=True), w + w // 2)
+    feats = []
+    for c_out, blocks in ((2 * w, 2), (4 * w, 2), (8 * w, 2)):  # strides 4, 8, 16
+        t = net.conv(net.conv(t, 0, k=3, stride=2, depthwise=True), c_out)
+        for _ in range(blocks - 1):
+            t = net.conv(net.conv(t, 0, k=3, depthwise=True), c_out)
+        feats.append(t)
+    c3, c4, c5 = feats
+    ch = 4 * w
+    p5 = net.conv(c5, ch, act="NONE")
+    p4 = net.add(net.upsample2(p5), net.conv(c4, ch, act="NONE"))
+    p3 = net.add(net.upsample2(p4), net.conv(c3, ch, act="NONE"))
+    outs = []
+    for p in (p3, p4, p5):
+        q = net.out_quant_of(p, 2 * w)
+        a = net.conv(net.conv(p, 0, k=3, depthwise=True), 2 * w, out_quant=q)
+        b = net.conv(p, w, out_quant=q)
+        f = net.concat([a, b])
+        outs.append(net.conv(f, anchors * (5 + classes), act="NONE"))
+    for o in outs:
+        mb.output(o)
+    info = ModelInfo("FPN", [(1, size, size, 3)], mb.tensor_shape(outs[0]), [(0.0078125, 0)],
+                     net.quant(outs[0]), options=dict(size=size, width=width, anchors=anchors, classes=classes))
+
+def unary_model(opname, shape, in_quant=(0.05, -3), out_quant=None) -> TFLiteModel:
+    """A one-operator int8 LOGISTIC / HARD_SWISH / RELU_N1_TO_1 / RELU / RELU6 / TANH model.
+
+    ``out_quant=None``: LOGISTIC's required (1/256, -128), else a scale covering the result's range."""
+    opname = opname.upper()
+    shape = tuple(int(d) for d in shape)
+    in_scale, in_zp = float(np.float32(in_quant[0])), int(in_quant[1])
+    if out_quant is None:
+        hi = in_scale * (127 - in_zp)
+        out_quant = {"LOGISTIC": (1.0 / 256, -128), "RELU_N1_TO_1": (1.0 / 127, 0), "TANH": (1.0 / 128, 0),
+                     "HARD_SWISH": (max(hi, 0.5) / 255, -128 + int(round(0.375 / (max(hi, 0.5) / 255))))}.get(
+                         opname, (max(hi, 1e-3) / 255, -128))
+    out_scale, out_zp = float(np.float32(out_quant[0])), int(out_quant[1])
+    mb = ModelBuilder()
+    x = mb.input("input", shape, "int8", in_scale, in_zp)
+    y = mb.tensor("output", shape, "int8", out_scale, out_zp)
+    mb.op(opname, [x], [y])
+    mb.output(y)
+    info = ModelInfo(opname, [shape], shape, [(in_scale, in_zp)], (out_scale, out_zp))
+    return TFLiteModel(mb.finish(), info)
+
+
+def binary_const_model(opname, shape, const, const_quant=(0.02, 0), in_quant=(0.05, -3), out_quant=None,
+                       activation="NONE", const_first=False) -> TFLiteModel:
+    """A one-operator int8 ADD / SUB / MUL of the graph input with an int8 constant (any broadcastable
+    shape: a scalar [1], a per-channel [C], a [1,1,1,C] ...); ``const_first`` makes it the first operand."""
+    opname = opname.upper()
+    act = _act_name(activation)
+    shape = tuple(int(d) for d in shape)
+    const = np.asarray(const, np.int8)
+    out_shape = tuple(int(d) for d in np.broadcast_shapes(shape, const.shape))
+    a_scale, a_zp = float(np.float32(in_quant[0])), int(in_quant[1])
+    c_scale, c_zp = float(np.float32(const_quant[0])), int(const_quant[1])
+    if out_quant is None:
+        ra, rc = a_scale * max(127 - a_zp, a_zp + 128), c_scale * max(127 - c_zp, c_zp + 128)
+        rng_ = ra * rc if opname == "MUL" else ra + rc
+        out_quant = (2 * rng_ / 255, 0)
+    out_scale, out_zp = float(np.float32(out_quant[0])), int(out_quant[1])
+    mb = ModelBuilder()
+    x = mb.input("input", shape, "int8", a_scale, a_zp)
+    c = mb.const("operand", const, scale=c_scale, zero_point=c_zp)
+    y = mb.tensor("output", out_shape, "int8", out_scale, out_zp)
+    mb.op(opname, [c, x] if const_first else [x, c], [y], fused_activation=act)
+    mb.output(y)
+    info = ModelInfo(opname, [shape], out_shape, [(a_scale, a_zp), (c_scale, c_zp)], (out_scale, out_zp),
+                     options=dict(fused_activation=act))
     return TFLiteModel(mb.finish(), info)

@@ -1,0 +1,181 @@
+"""Helium (MVE) kernels (codegen/kernels/*_mve.c, codegen/mve.py): byte-identical with the portable
+kernels on random shapes, requantization parameters (left and right shifts, zero right shift, huge
+biases that saturate the doubling multiply) and offsets. The host has no MVE, so both the portable and
+the MVE kernels run in one driver under QEMU mps3-an547 (Cortex-M55); the portable kernels' outputs
+there are also checked against the host build. A small sample runs by default, ``-m slow`` sweeps."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import tinyengine_tvm as te
+from tinyengine_tvm.codegen import mve
+from tinyengine_tvm.codegen.targets import get
+from tinyengine_tvm.runners import firmware
+
+from tinyengine_tvm.testing.reference import run_litert
+
+from . import dsp_harness as dh
+from .conftest import model_path
+from . import kernel_harness as kh
+from .mcu_tools import require_arm_tools
+
+DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
+OPS = {"conv_1x1": 2, "dwconv": 3, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303}
+M55 = "cortex-m55"
+
+
+@pytest.fixture(scope="module")
+def m55_driver(tmp_path_factory):
+    require_arm_tools()
+    target = get(M55)
+    d = tmp_path_factory.mktemp("mve_driver")
+    for f in firmware.STATIC_FILES:
+        shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
+    (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size,
+                                                                                 8192)))
+    exe = d / "mve_driver.elf"
+    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(), "-ffunction-sections",
+           "-fdata-sections", "-I", str(kh.KERNEL_DIR), "-I", str(d), *map(str, kh.kernel_sources()), str(DRIVER),
+           str(d / "startup.c"), str(d / "semihost.c"), "-o", str(exe), "-nostartfiles", "-T", str(d / "link.ld"),
+           "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+@pytest.fixture(scope="module")
+def host_driver(tmp_path_factory):
+    return kh.build_driver(tmp_path_factory.mktemp("mve_host"), sanitize=False)
+
+
+def _add(batch, op, params, bufs, out_shape):
+    kh.OPS.setdefault(op, OPS[op])
+    assert kh.OPS[op] == OPS[op], f"op code clash for {op}"
+    return batch.add(op, params, bufs, np.int8, out_shape)
+
+
+def _rq_params(rng, n, left_shifts):
+    mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64)
+    lo = -3 if left_shifts else 0
+    shift = rng.integers(-14, lo + 1, n)
+    if not left_shifts:
+        shift = np.minimum(shift, 0)
+    shift[rng.random(n) < 0.15] = 0   # right shift 0: the sign fix-up must not apply
+    if left_shifts:
+        shift[rng.random(n) < 0.3] = rng.integers(1, 4)
+    return mult.astype(np.int32), shift.astype(np.int32)
+
+
+def _case(rng, kind, left_shifts):
+    """(portable conv params, op-like object for codegen/mve.py, input, weights)."""
+    if kind == "pw":
+        h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        ic, oc = int(rng.choice([1, 3, 8, 15, 16, 17, 24, 31, 40, 48, 70])), int(rng.choice([1, 3, 4, 5, 8, 12, 22]))
+        k, s, pad, c_out = 1, 1, 0, oc
+        wshape = (oc, ic)
+    else:
+        k = int(rng.choice([1, 3, 5, 7]))
+        s = int(rng.choice([1, 2]))
+        ic = int(rng.choice([1, 4, 7, 16, 20, 33, 48]))
+        h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+        pad = int(rng.integers(0, k))
+        c_out = oc = ic
+        wshape = (k * k, ic)
+    out_h, out_w = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+    if out_h < 1 or out_w < 1:
+        return None
+    act = rng.choice(["full", "relu6"])
+    out_offset = int(rng.integers(-128, 128))
+    act_min, act_max = (-128, 127) if act == "full" else (out_offset, min(127, out_offset + 60))
+    p = dict(in_h=h, in_w=w, in_c=ic, out_h=out_h, out_w=out_w, out_c=c_out, k_h=k, k_w=k, stride_h=s, stride_w=s,
+             dil_h=1, dil_w=1, pad_top=pad, pad_left=pad, depth_multiplier=1, in_offset=int(rng.integers(-127, 129)),
+             out_offset=out_offset, act_min=act_min, act_max=act_max)
+    mult, shift = _rq_params(rng, oc, left_shifts)
+    big = rng.random() < 0.2  # biases near the int32 limits: VQRDMULH saturation, wrap-free folded bias
+    bias = rng.integers(-(1 << 28) if big else -5000, (1 << 28) if big else 5000, oc).astype(np.int32)
+    weights = rng.integers(-128, 128, wshape, dtype=np.int8)
+    x = rng.integers(-128, 128, (h, w, ic), dtype=np.int8)
+    op = SimpleNamespace(params=dict(p, mult=mult, shift=shift), constants={"bias": bias, "weights": weights})
+    return p, op, x, weights, bias, mult, shift
+
+
+def _batches(seed, n, kinds, left_shifts):
+    """n random cases: the portable kernels' batch (run on QEMU and on the host) and the MVE kernels' batch."""
+    rng = np.random.default_rng(seed)
+    port, fast = kh.Batch(), kh.Batch()
+    while len(port.cases) < n:
+        kind = str(rng.choice(kinds))
+        c = _case(rng, kind, left_shifts)
+        if c is None:
+            continue
+        p, op, x, weights, bias, mult, shift = c
+        conv = kh.struct_values("te_conv_params", p)
+        out_shape = (p["out_h"], p["out_w"], p["out_c"])
+        if kind == "pw":
+            table, lsh = mve.rq_table(op, weights)
+            _add(port, "conv_1x1", conv, [x, weights, bias, mult, shift], out_shape)
+            pw_p = [p["out_h"] * p["out_w"], p["in_c"], p["out_c"], p["in_offset"], p["out_offset"], p["act_min"],
+                    p["act_max"]]
+            _add(fast, "pw_lsh_mve" if lsh else "pw_mve", pw_p, [x, mve.pack_pointwise(weights), table], out_shape)
+        else:
+            table, lsh = mve.rq_table(op, np.ascontiguousarray(weights.T))
+            _add(port, "dwconv", conv, [x, weights.reshape(-1), bias, mult, shift], out_shape)
+            _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
+    return port, fast
+
+
+def _check(m55_driver, host_driver, port, fast, what):
+    expected = port.run(host_driver)
+    got_port, got = dh.run(m55_driver, port, M55), dh.run(m55_driver, fast, M55)
+    for i, (g, gp, e) in enumerate(zip(got, got_port, expected)):
+        assert gp.tobytes() == e.tobytes(), f"portable {what} case {i} differs on {M55}"
+        assert g.tobytes() == e.tobytes(), f"MVE {what} case {i}: {port.cases[i].params}"
+
+
+@pytest.mark.parametrize("left_shifts", [False, True])
+def test_pointwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
+    port, fast = _batches(1 + left_shifts, 40, ["pw"], left_shifts)
+    _check(m55_driver, host_driver, port, fast, "pointwise")
+
+
+@pytest.mark.parametrize("left_shifts", [False, True])
+def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
+    port, fast = _batches(11 + left_shifts, 30, ["dw"], left_shifts)
+    _check(m55_driver, host_driver, port, fast, "depthwise")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_mve_sweep(m55_driver, host_driver, seed):
+    port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1)
+    _check(m55_driver, host_driver, port, fast, "sweep")
+
+
+def _model_exact_on_m55(name, seed):
+    require_arm_tools()
+    cm = te.compile(model_path(name), target=M55)
+    x = np.random.default_rng(seed).uniform(0.0 if name.startswith("lenet") else -1.0, 1.0,
+                                            size=cm.inputs[0].shape).astype(np.float32)
+    outs = cm.run([x])
+    ref = run_litert(model_path(name), [x])
+    for o, r in zip(outs, ref):
+        assert o.tobytes() == r.tobytes()
+    return cm
+
+
+def test_lenet_on_m55_exact_with_litert():
+    _model_exact_on_m55("lenet_mnist.tflite", 5)
+
+
+@pytest.mark.slow
+def test_vww_on_m55_uses_mve_and_is_exact_with_litert(tmp_path):
+    cm = _model_exact_on_m55("vww.tflite", 6)
+    cm.export(str(tmp_path / "vww"))
+    src = "".join(f.read_text() for f in (tmp_path / "vww").glob("*.c"))
+    assert "te_conv2d_1x1_s8_mve(" in src and "te_depthwise_conv2d_s8_mve(" in src

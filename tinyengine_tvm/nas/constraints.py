@@ -1,0 +1,51 @@
+"""What TinyNAS asks of a candidate, answered from the compiler's own planner: peak SRAM, Flash, MACs, latency.
+
+``estimate(spec, target)`` builds the spec's kernel graph directly (``graph.kernel_graph``)
+and plans it with the same planner (and the same options) a compile uses, so
+``peak_sram_bytes`` and ``arena_bytes`` are the compiled program's. No export, no
+weights, no C: milliseconds per candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..planner import plan as make_plan
+from .graph import kernel_graph
+from .spec import ArchSpec
+
+
+@dataclass
+class Estimate:
+    arena_bytes: int          # the static arena the compiled program declares
+    peak_sram_bytes: int      # highest arena byte in use
+    weight_bytes: int         # weights + bias in Flash
+    macs: int
+    ops: int
+    lower_bound_bytes: int = 0  # no order or placement needs less
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate(spec: ArchSpec, target: str = "host", exact: bool = True) -> Estimate:
+    """The compiled program's numbers for ``spec``. ``exact=False`` skips the planner's MILP
+    placement: the arena is then the greedy placement's, an upper bound on the compiled one
+    (equal to it unless the MILP improves on greedy), ten times faster."""
+    g = kernel_graph(spec)
+    p = make_plan(g, target=target, method="auto" if exact else "greedy-size")
+    return Estimate(arena_bytes=p.arena_bytes, peak_sram_bytes=p.peak_sram_bytes, weight_bytes=g.weight_bytes,
+                    macs=g.macs, ops=len(g.ops), lower_bound_bytes=p.lower_bound_bytes)
+
+
+def fits(spec: ArchSpec, sram: int, flash: int | None = None, target: str = "host",
+         flash_overhead: int = 0) -> tuple[bool, Estimate]:
+    """Whether the compiled program of ``spec`` fits ``sram`` arena bytes (and ``flash`` bytes of weights
+    plus ``flash_overhead``), decided exactly: the greedy plan settles it when it fits or when even the
+    planner's lower bound does not; only a budget between the two runs the exact planner."""
+    e = estimate(spec, target, exact=False)
+    if flash is not None and e.weight_bytes + flash_overhead > flash:
+        return False, e
+    if e.peak_sram_bytes > sram and e.lower_bound_bytes <= sram:
+        e = estimate(spec, target, exact=True)
+    return e.peak_sram_bytes <= sram, e

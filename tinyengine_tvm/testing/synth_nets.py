@@ -1,0 +1,108 @@
+"""Synthetic int8 MobileNet-style networks (TFLite), for the tuner's training spread and held-out tests.
+
+``mbnet(spec)`` builds a real ``.tflite`` with ``tflite_builder.ModelBuilder``: a stem conv, inverted
+residual blocks (1x1 expand, KxK depthwise, 1x1 project, residual ADD where shapes allow), an
+optional detection-style head (a 3x3 conv per output map) or a classifier (MEAN + FULLY_CONNECTED).
+Weights are random int8, per-channel scales, output scales chosen so activations span the int8 range.
+``SPECS`` are named networks of different widths, kernels and resolutions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .tflite_builder import ModelBuilder, _auto_out_quant, _weight_sigma, choose_bias_scale, conv_output_size
+
+
+class _Net:
+    def __init__(self, seed: int):
+        self.mb = ModelBuilder("tinyengine_tvm.testing.synth_nets")
+        self.rng = np.random.default_rng(seed)
+        self.n = 0
+
+    def conv(self, x, shape, quant, out_c, k, stride, act="RELU6", depthwise=False):
+        rng, mb = self.rng, self.mb
+        n, h, w, c = shape
+        self.n += 1
+        if depthwise:
+            out_c, w_shape, qdim, fan_in = c, (1, k, k, c), 3, k * k
+        else:
+            w_shape, qdim, fan_in = (out_c, k, k, c), 0, k * k * c
+        wi = rng.integers(-127, 128, size=w_shape).astype(np.int8)
+        ws = rng.uniform(0.002, 0.01, size=out_c).astype(np.float32)
+        bs = choose_bias_scale(quant[0], ws)
+        bi = rng.integers(-(2 ** 12), 2 ** 12, size=out_c).astype(np.int32)
+        oh, ow = conv_output_size(h, k, stride, "SAME"), conv_output_size(w, k, stride, "SAME")
+        oq = _auto_out_quant(_weight_sigma(quant, wi, ws, fan_in), act)
+        wt = mb.const(f"w{self.n}", wi, scale=ws, zero_point=0, quantized_dimension=qdim)
+        bt = mb.const(f"b{self.n}", bi, scale=bs, zero_point=0, quantized_dimension=0)
+        oshape = (n, oh, ow, out_c)
+        y = mb.tensor(f"t{self.n}", oshape, "int8", oq[0], oq[1])
+        opts = dict(padding="SAME", stride_h=stride, stride_w=stride, fused_activation=act)
+        if depthwise:
+            opts["depth_multiplier"] = 1
+        mb.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, wt, bt], [y], **opts)
+        return y, oshape, oq
+
+    def add(self, a, b, shape, qa, qb):
+        self.n += 1
+        oq = (float(np.float32(max(qa[0], qb[0]) * 1.5)), 0)
+        y = self.mb.tensor(f"t{self.n}", shape, "int8", oq[0], oq[1])
+        self.mb.op("ADD", [a, b], [y], fused_activation="NONE")
+        return y, oq
+
+
+def mbnet(res=48, in_c=3, stem=8, blocks=((1, 8, 3, 1), (4, 16, 3, 2), (4, 16, 3, 1)), head="classifier",
+          classes=4, seed=0) -> bytes:
+    """A MobileNetV2-style int8 network. ``blocks``: (expand ratio, out channels, depthwise kernel, stride)."""
+    net = _Net(seed)
+    shape = (1, res, res, in_c)
+    q = (0.02, -1)
+    x = net.mb.input("input", shape, "int8", q[0], q[1])
+    x, shape, q = net.conv(x, shape, q, stem, 3, 2)
+    for e, out_c, k, s in blocks:
+        inp, ishape, iq = x, shape, q
+        c = shape[3]
+        if e != 1:
+            x, shape, q = net.conv(x, shape, q, c * e, 1, 1)
+        x, shape, q = net.conv(x, shape, q, None, k, s, depthwise=True)
+        x, shape, q = net.conv(x, shape, q, out_c, 1, 1, act="NONE")
+        if s == 1 and ishape == shape:
+            x, q = net.add(x, inp, shape, q, iq)
+    mb = net.mb
+    if head == "detection":  # one 3x3 conv per output map (box + class channels)
+        y, _, _ = net.conv(x, shape, q, 4 + classes, 3, 1, act="NONE")
+        mb.output(y)
+        return mb.finish()
+    net.n += 1
+    pooled = mb.tensor(f"t{net.n}", (1, 1, 1, shape[3]), "int8", q[0], q[1])
+    mb.op("MEAN", [x], [pooled], keep_dims=True, axis=[1, 2])
+    flat = mb.tensor("flat", (1, shape[3]), "int8", q[0], q[1])
+    mb.op("RESHAPE", [pooled], [flat], new_shape=[1, shape[3]])
+    wi = net.rng.integers(-127, 128, size=(classes, shape[3])).astype(np.int8)
+    ws = np.float32(0.005)
+    wt = mb.const("fc_w", wi, scale=[ws], zero_point=0)
+    bt = mb.const("fc_b", np.zeros(classes, np.int32), scale=choose_bias_scale(q[0], [ws])[0], zero_point=0)
+    oq = _auto_out_quant(_weight_sigma(q, wi, np.array([ws]), shape[3]), "NONE")
+    y = mb.tensor("logits", (1, classes), "int8", oq[0], oq[1])
+    mb.op("FULLY_CONNECTED", [flat, wt, bt], [y], fused_activation="NONE")
+    mb.output(y)
+    return mb.finish()
+
+
+# Named networks. TRAIN: the tuner's synthetic spread; HELD_OUT: never in the shipped logs (the cost
+# model's whole-network test).
+TRAIN = {
+    "syn_a": dict(res=64, stem=8, blocks=((1, 8, 3, 1), (3, 16, 3, 2), (3, 16, 5, 1), (4, 24, 3, 2), (4, 24, 7, 1)), seed=1),
+    "syn_b": dict(res=40, stem=16, blocks=((1, 16, 3, 1), (6, 24, 5, 2), (6, 24, 3, 1), (6, 40, 5, 2), (6, 48, 3, 1)), seed=2),
+    "syn_c": dict(res=96, stem=4, blocks=((1, 8, 3, 2), (2, 12, 3, 2), (4, 20, 7, 1), (4, 32, 3, 2)), seed=3),
+    "syn_d": dict(res=32, stem=12, blocks=((2, 12, 5, 1), (5, 20, 3, 1), (5, 28, 5, 2), (3, 36, 3, 1)), seed=4),
+}
+HELD_OUT = {
+    "held_wide": dict(res=48, stem=24, blocks=((1, 24, 3, 1), (4, 32, 3, 2), (4, 32, 3, 1), (4, 56, 5, 2)), seed=11),
+    "held_k7": dict(res=56, stem=8, blocks=((1, 8, 7, 1), (3, 16, 7, 2), (3, 16, 7, 1), (5, 24, 5, 2)), seed=12),
+    "held_hires": dict(res=112, stem=8, blocks=((1, 8, 3, 2), (3, 12, 3, 2), (3, 16, 5, 1)), seed=13),
+    "held_lowres": dict(res=24, stem=16, blocks=((4, 24, 3, 1), (6, 32, 3, 2), (6, 40, 5, 1)), seed=14),
+    "held_det": dict(res=64, stem=8, blocks=((1, 8, 3, 1), (4, 16, 3, 2), (4, 24, 5, 2), (4, 24, 3, 1)),
+                     head="detection", seed=15),
+}
