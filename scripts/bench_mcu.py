@@ -10,7 +10,7 @@ ours / theirs, and each goal of that file as met or MISSED.
 
     python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite]
     python scripts/bench_mcu.py --m55     # Cortex-M55: Helium (MVE) kernels vs the DSP path, per kernel kind
-                                [--profile] [--json out.json]
+                                [--profile] [--json out.json] [--patch off|auto]
 
 ``--profile`` also prints the per-layer instruction counts (the gap analysis).
 """
@@ -37,17 +37,18 @@ def _input(spec, seed=0):
     return np.random.default_rng(seed).uniform(lo, hi, size=spec.shape).astype(np.float32)
 
 
-def measure(name: str, target: str, profile: bool) -> dict:
+def measure(name: str, target: str, profile: bool, patch: str | None = None) -> dict:
+    """``patch``: te.compile's patch mode (None: its default)."""
     import tinyengine_tvm as te
     from tinyengine_tvm.testing.reference import run_litert
 
     path = os.path.join(MODELS, name)
-    cm = te.compile(path, target=target)
+    cm = te.compile(path, target=target, **({} if patch is None else {"patch": patch}))
     x = _input(cm.inputs[0])
     outs, m = cm.measure([x], profile=profile)
     ref = run_litert(path, [x])
     m["bit_exact"] = all(o.tobytes() == r.tobytes() for o, r in zip(outs, ref))
-    m["model"], m["macs"] = name, cm.graph.macs
+    m["model"], m["macs"], m["patch"] = name, cm.graph.macs, patch
     return m
 
 
@@ -77,7 +78,8 @@ def table(results: list[dict]) -> str:
             f"{'arena B':>9} {'Flash B':>9} {'exact':>5}  {'ours / theirs: insn / arena / Flash'}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r['model']:<20} {'tinyengine-tvm':<38} {'measured':<9} {r['target']:<10} {r['instructions']:>13,} "
+        ours = "tinyengine-tvm" + (f", patch {r['patch']}" if r.get("patch") else "")
+        lines.append(f"{r['model']:<20} {ours:<38} {'measured':<9} {r['target']:<10} {r['instructions']:>13,} "
                      f"{r['instructions'] / r['macs']:>9.2f} {r['arena_bytes']:>9,} {r['flash_bytes']:>9,} "
                      f"{'yes' if r['bit_exact'] else 'NO':>5}")
         for b in PEERS["baselines"]:
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="vww.tflite,lenet_mnist.tflite")
     ap.add_argument("--profile", action="store_true", help="print per-layer instruction counts")
     ap.add_argument("--json", help="also write the measurements here")
+    ap.add_argument("--patch", default="off", help="our compile's --patch mode (default off: layer by layer, like the "
+                    "peers' layer-by-layer rows; scripts/bench_patch.py measures auto against off)")
     ap.add_argument("--m55", action="store_true", help="only the Cortex-M55 column: Helium kernels vs the DSP path")
     args = ap.parse_args(argv)
     if args.m55:
@@ -163,7 +167,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.models.split(","):
         for target in args.targets.split(","):
-            results.append(measure(name, target, args.profile))
+            results.append(measure(name, target, args.profile, args.patch))
             print(f"measured {name} on {target}", file=sys.stderr)
     print(table(results))
     if args.profile:

@@ -49,7 +49,7 @@ def _holds(stated: str, value: int) -> bool:
 def test_readme_bench_mcu_figures(model, target):
     require_arm_tools()
     stated = readme_figures()[(model, target)]
-    r = _bench().measure(model, target, profile=False)
+    r = _bench().measure(model, target, profile=False, patch="off")  # bench_mcu.py's default
     assert r["bit_exact"]
     for key, text in stated.items():
         assert _holds(text, r[key]), f"README says {model} on {target} {key} {text}, bench_mcu.py measures {r[key]:,}"
