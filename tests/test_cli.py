@@ -11,6 +11,7 @@ import pytest
 from tinyengine_tvm.testing.reference import run_litert
 from tinyengine_tvm.testing.tflite_builder import ModelBuilder
 
+from . import needs
 from .conftest import model_path
 
 CLI = [sys.executable, "-m", "tinyengine_tvm.cli"]
@@ -156,13 +157,13 @@ def _readonly_cli(tmp_path, *args):
     import shutil
 
     if shutil.which("unshare") is None:
-        pytest.skip("root without unshare: no way to make a folder read-only here")
+        needs.missing("root without unshare: no way to make a folder read-only here")
     cmd = " ".join(shlex.quote(str(a)) for a in [*CLI, *args])
     script = f"mount --bind {shlex.quote(str(ro))} {shlex.quote(str(ro))} && mount -o remount,bind,ro {shlex.quote(str(ro))} && exec {cmd}"
     probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip(f"root without mount namespaces ({probe.stderr.strip()}): no way to make a folder read-only here")
+        needs.missing(f"root without mount namespaces ({probe.stderr.strip()}): no way to make a folder read-only here")
     return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
 
 

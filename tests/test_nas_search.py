@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from . import needs
+
+torch = needs.module("torch")
 
 from tinyengine_tvm.nas import SearchSpace, estimate  # noqa: E402
 from tinyengine_tvm.nas.search import Budgets, Evolution  # noqa: E402

@@ -270,8 +270,11 @@ void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale,
 void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
                       int32_t mult, int32_t shift);
 
-/* Float LOG_SOFTMAX over the last axis (TFLite reference semantics). Needs <math.h>. */
+/* Float LOG_SOFTMAX over the last axis (TFLite reference semantics), with te_expf / te_logf: the
+ * bits of x86-64 glibc's expf / logf (LiteRT's reference on the host) on every target, in double. */
 void te_log_softmax_f32(int32_t rows, int32_t cols, const float* in, float* out);
+float te_expf(float x);
+float te_logf(float x);
 
 /* ---- Armv7E-M DSP kernels (*_dsp.c: SMLAD/SXTB16/SMMULR; exact C models of those instructions
  * elsewhere, so they also run on the host). Same bytes out as the portable kernels; their weights
