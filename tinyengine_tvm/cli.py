@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
 
-    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, arena high-water mark, weights) and SRAM timeline")
+    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, top of the arena in use, weights) and SRAM timeline")
     pr.add_argument("model", help="model file (.tflite)")
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
@@ -302,7 +302,8 @@ def _run_project_dir(args, target):
         if rep.get("target") != t.name or not os.path.isdir(os.path.join(proj, "firmware")):
             firmware.write(proj, t, specs(rep["inputs"]), specs(rep["outputs"]), int(rep["ops"]), budgets)
         outs, m = _measure(proj, t, budgets, checked, out_specs, None, args)
-        m.update(arena_bytes=rep["arena_bytes"], macs=rep["macs"])
+        m.update(macs=rep["macs"])
+        firmware.split_sram(m, rep["arena_bytes"], specs(rep["inputs"]), specs(rep["outputs"]))
         return rep, outs, m
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -349,7 +350,10 @@ def _cmd_run(args) -> int:
             arrays = cm.check_inputs(arrays)
             outs, m = _measure(cm._project(), get(cm.target), cm.budgets, arrays,
                                [(t.shape, t.dtype) for t in cm.outputs], cm.graph.ops, args)
-            m.update(arena_bytes=cm.plan.arena_bytes, macs=cm.graph.macs)
+            m.update(macs=cm.graph.macs)
+            from .runners import firmware
+
+            firmware.split_sram(m, cm.plan.arena_bytes, cm.inputs, cm.outputs)
         if nchw:
             outs = [np.ascontiguousarray(o.transpose(0, 3, 1, 2)) if o.ndim == 4 else o for o in outs]
     np.savez(args.output, **{f"output_{i}": o for i, o in enumerate(outs)})
@@ -370,8 +374,10 @@ def _cmd_run(args) -> int:
 
 def _print_measurement(m) -> None:
     count = "instructions" if "instructions" in m else "cycles"
-    print(f"{m['target']} ({m['runner']}): {m[count]:,} {count}, arena {m['arena_bytes']:,} B, "
-          f"Flash {m['flash_bytes']:,} B, SRAM {m['sram_bytes']:,} B (stack used {m['stack_used']:,} B)")
+    print(f"{m['target']} ({m['runner']}): {m[count]:,} {count}, Flash {m['flash_bytes']:,} B, "
+          f"model SRAM {m['model_sram_bytes']:,} B (arena {m['arena_bytes']:,} + I/O buffers {m['io_bytes']:,}), "
+          f"measuring harness {m['harness_sram_bytes']:,} B more (stack budget, used {m['stack_used']:,} B); "
+          f"firmware SRAM {m['sram_bytes']:,} B")
     for layer in m.get("layers", []):
         per_mac = f"{layer[count] / layer['macs']:6.2f}/MAC" if layer["macs"] else ""
         print(f"  {layer['name']:<28} {layer[count]:>12,} {per_mac}")
@@ -490,6 +496,8 @@ def main(argv=None) -> int:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)
         print(f"tinyengine-tvm: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # stdout closed early (| head): nothing more to say
         return 1
     except OSError as err:  # a file system refusal not caught earlier: still one line, nothing left behind
         if out_dir and not existed:
