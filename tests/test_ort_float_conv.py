@@ -124,10 +124,7 @@ class _Case:
 
 
 def _session(model, threads=THREADS):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = threads
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), om.session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def _ort_ops(model):

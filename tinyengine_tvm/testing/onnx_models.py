@@ -74,11 +74,29 @@ def ort_quantize(model, calibration, per_channel=True):
         return onnx.load(dst)
 
 
+def session_options(threads=None):
+    """onnxruntime SessionOptions for a reference run: its exact integer matmul on every x86 host.
+
+    On x86-64 without VNNI (SSE4.1 / AVX2 / AVX-512 without VNNI) onnxruntime's default U8S8 kernels add
+    pairs of u8 x s8 products in saturating 16-bit lanes, so QLinearConv / QGemm results depend on the
+    host; ``session.x64quantprecision = 1`` makes it use its exact U8U8 path there (VNNI hosts and other
+    CPUs compute the exact int32 sums anyway). The reference is onnxruntime's defined arithmetic, not
+    one host's overflow."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.x64quantprecision", "1")
+    if threads is not None:
+        so.intra_op_num_threads = threads
+    return so
+
+
 def ort_run(model, inputs, output_names=None):
     """Run a ModelProto in onnxruntime (CPU) on a list of input arrays; returns the outputs."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     return sess.run(output_names, dict(zip(names, inputs)))
 
@@ -92,10 +110,7 @@ def ort_optimized(model, threads=None):
     import onnx
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if threads is not None:
-        so.intra_op_num_threads = threads
+    so = session_options(threads)
     with tempfile.TemporaryDirectory() as d:
         so.optimized_model_filepath = os.path.join(d, "opt.onnx")
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
