@@ -165,9 +165,10 @@ def exact_configs(em, op) -> list[dict]:
     """Every configuration of op that is exact under em's plan: {"variant": name, knobs...}, the portable
     kernel first. ``em`` is a scratch emitter (its params / weights lists receive throwaway text)."""
     target = getattr(em, "target", None)
+    if not covered(op.kernel) or op.params.get("out_stride"):  # dsp.py's own rule decides: one configuration
+        legacy = target is not None and getattr(target, "dsp", False) and dsp.specialize(em, op) is not None
+        return [{"variant": "dsp" if legacy else PORTABLE}]
     out = [{"variant": PORTABLE}]
-    if not covered(op.kernel) or op.params.get("out_stride"):
-        return out
     for v in variants(op.kernel):
         if not usable(v, op, target):
             continue
