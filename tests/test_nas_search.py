@@ -100,6 +100,8 @@ def test_nas_quick_end_to_end(tmp_path):
     rep = json.loads(r.stdout)
     assert rep["predicted"]["peak_sram_bytes"] == rep["measured"]["peak_sram_bytes"] <= 16 * 1024
     assert rep["measured"]["instructions"] > 0
+    # the tuner's cost model, from the spec alone (tinyengine_tvm/nas/constraints.predict_instructions)
+    assert abs(rep["predicted"]["instructions"] / rep["measured"]["instructions"] - 1) < 0.10
     assert rep["accuracy_float"] > 0.5 and rep["accuracy_int8"] > 0.5   # digits: 10 classes, chance 0.1
     for f in ("report.json", "spaces.json", "space_cdf.png", "search.json", "model.onnx", "pareto.png",
               "project/model.c"):

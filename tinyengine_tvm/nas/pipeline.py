@@ -134,6 +134,11 @@ def run(config: Config, progress=None) -> dict:
     acc_float = train.accuracy(model, xs, ys)
     _export_onnx(model, res, path("model.onnx"))
     predicted = estimate(spec, cfg.target, patch=cfg.patch)
+    predicted_instr = None
+    if cfg.target != "host":
+        from .constraints import predict_instructions
+
+        predicted_instr = predict_instructions(spec, cfg.target, cfg.patch)
     calib = [xt[i:i + 1].numpy() for i in range(0, min(len(xt), 64))]
     cm = deploy.compile_network(model, calib, cfg.target, patch=cfg.patch)   # the budget is peak_sram_bytes, checked by the search
     project = path("project")
@@ -149,7 +154,8 @@ def run(config: Config, progress=None) -> dict:
         "constraints": {"sram": cfg.sram, "flash": cfg.flash, "macs": cfg.macs},
         "space": best_space, "architecture": spec.to_dict(),
         "predicted": {"peak_sram_bytes": predicted.peak_sram_bytes, "arena_bytes": predicted.arena_bytes,
-                      "flash_bytes": predicted.weight_bytes + cfg.flash_overhead, "macs": predicted.macs},
+                      "flash_bytes": predicted.weight_bytes + cfg.flash_overhead, "macs": predicted.macs,
+                      "instructions": predicted_instr},
         "measured": measured,
         "accuracy_float": acc_float, "accuracy_int8": acc_int8,
         "evaluated": len(evo.scores), "rejected": len(evo.rejected), "seconds": round(time.time() - t0, 1),
