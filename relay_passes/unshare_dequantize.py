@@ -3,7 +3,8 @@
 Frontends (and common-subexpression elimination) may bind ``d = dequantize(x)`` once
 and use ``d`` in several ops, e.g. a residual input read by both a conv and an add.
 A binding can belong to only one fused group, so a shared ``dequantize`` would keep
-the second consumer from matching its kernel pattern. This pass rewrites each use
+the second consumer from matching its kernel pattern. Dequantized constants (weights, the
+scalar operand of an ADD / MUL by a constant) are unshared the same way. This pass rewrites each use
 of such a binding into a fresh ``dequantize(x)`` next to the use and removes the
 shared one. Dequantize is pure, so the result is unchanged.
 """
@@ -32,11 +33,10 @@ class _Unshare(relax.PyExprMutator):
 
     def visit_var_binding_(self, binding):
         value = binding.value
-        if (
-            isinstance(binding.var, relax.DataflowVar)
-            and call_op_name(value) == "relax.dequantize"
-            and not isinstance(value.args[0], tvm.ir.expr.GenericConst)
-        ):
+        # A dequantized constant is unshared too: TFLite models reuse one constant tensor (Keras hard_sigmoid's
+        # 1/6 in every SE block), and a shared binding would be pulled into the first MUL's composite and
+        # reach the second one as a float parameter instead of a constant operand.
+        if isinstance(binding.var, relax.DataflowVar) and call_op_name(value) == "relax.dequantize":
             self.deq[binding.var] = value
         super().visit_var_binding_(binding)
 
@@ -55,7 +55,7 @@ class _Unshare(relax.PyExprMutator):
 
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.UnshareDequantize")
 def UnshareDequantize(mod, _ctx):
-    """Duplicate shared activation dequantize bindings so each consumer owns one."""
+    """Duplicate shared dequantize bindings (of activations and of constants) so each consumer owns one."""
     updates = {}
     for gv, func in mod.functions.items():
         if isinstance(func, relax.Function) and "Composite" not in (func.attrs or {}):
