@@ -116,6 +116,18 @@ def test_hard_swish(seed):
     _check(tb.unary_model("HARD_SWISH", (1, 6, 6, 5), in_quant=in_q, out_quant=out_q), kinds=["lut"])
 
 
+@pytest.mark.parametrize("blocks,conv", [(1, False), (2, True), (3, True)])
+def test_keras_hard_sigmoid_shared_constants(blocks, conv):
+    """ADD(x, 3) + RELU6 then MUL by 1/6, chained with the two 0-d (shape []) scalar constant tensors, as the TF converter writes them, shared between blocks
+    (fuzz corpus model_0054: the shared 1/6 dequantize reached the second MUL as a float parameter and was
+    refused as an ONNX HardSigmoid). Each op is its own table, bit-exact with LiteRT."""
+    rng = np.random.default_rng(300 + blocks)
+    m = tb.hard_sigmoid_model((1, 5, 6, 4), blocks=blocks, in_quant=_quant(rng, 0.01, 0.05), conv=conv,
+                              seed=blocks)
+    cm = _check(m, kinds=["lut", "conv2d"] if conv else ["lut"])
+    assert cm.report()["op_counts"]["lut"] == 2 * blocks
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_relu_n1_to_1(seed):
     rng = np.random.default_rng(200 + seed)

@@ -1101,3 +1101,35 @@ def binary_const_model(opname, shape, const, const_quant=(0.02, 0), in_quant=(0.
     info = ModelInfo(opname, [shape], out_shape, [(a_scale, a_zp), (c_scale, c_zp)], (out_scale, out_zp),
                      options=dict(fused_activation=act))
     return TFLiteModel(mb.finish(), info)
+
+
+def hard_sigmoid_model(shape, blocks=1, in_quant=(0.05, -3), conv=False, seed=0) -> TFLiteModel:
+    """Keras hard_sigmoid as TensorFlow converts it, ``blocks`` times in a chain: ADD(x, 3) with fused RELU6,
+    then MUL by 1/6. Every block reuses the same two 0-d constant tensors (as a converted model with several
+    SE blocks does). ``conv``: a PAD then a 3x3 CONV_2D first (folding the
+    pad re-emits the graph with structurally equal constant dequantizes merged into one shared binding)."""
+    in_shape = shape = tuple(int(d) for d in shape)
+    in_scale, in_zp = float(np.float32(in_quant[0])), int(in_quant[1])
+    relu6_q = (float(np.float32(6.0 / 255)), -128)
+    hsig_q = (float(np.float32(1.0 / 255)), -128)
+    mb = ModelBuilder()
+    x = mb.input("input", shape, "int8", in_scale, in_zp)
+    if conv:  # an explicit PAD (which FoldPadIntoConv folds, re-emitting the function) then a CONV_2D
+        n, h, w, c = shape
+        p = mb.tensor("padded", (n, h + 2, w + 2, c), "int8", in_scale, in_zp)
+        mb.op("PAD", [x, mb.const_int32("paddings", [[0, 0], [1, 1], [1, 1], [0, 0]])], [p])
+        x = _Net(mb, np.random.default_rng(seed)).conv(p, c, k=3, act="NONE")
+        shape = mb.tensor_shape(x)
+    three = mb.const("three", np.array(127, np.int8), scale=float(np.float32(3.0 / 255)), zero_point=-128)
+    sixth = mb.const("one_sixth", np.array(127, np.int8), scale=float(np.float32(1.0 / 6 / 255)),
+                     zero_point=-128)
+    for t in (three, sixth):  # 0-d like the TF converter's (const() makes arrays at least 1-d)
+        mb._tensors[t].shape = ()
+    for i in range(blocks):
+        r = mb.tensor(f"relu6_{i}", shape, "int8", *relu6_q)
+        mb.op("ADD", [x, three], [r], fused_activation="RELU6")
+        x = mb.tensor(f"hard_sigmoid_{i}", shape, "int8", *hsig_q)
+        mb.op("MUL", [r, sixth], [x])
+    mb.output(x)
+    info = ModelInfo("HARD_SIGMOID", [in_shape], shape, [(in_scale, in_zp)], hsig_q)
+    return TFLiteModel(mb.finish(), info)
