@@ -504,13 +504,16 @@ def test_unshare_dequantize_numerics():
 _W_SHARED = np.arange(-32, 32, dtype=np.int8).reshape(1, 1, 8, 8)
 
 
-def test_unshare_dequantize_leaves_single_uses_and_constants_alone():
+def test_unshare_dequantize_unshares_constants_too():
+    """A dequantized constant shared by two consumers (one weight read by two convs, one scalar 1/6 read by
+    two MULs of Keras hard_sigmoid) is unshared as well: otherwise the first consumer's composite exports
+    it and the second gets it as a float parameter instead of a constant (fuzz corpus model_0054)."""
+
     @I.ir_module
     class Before:
         @R.function
         def main(x: R.Tensor((1, 4, 4, 8), "int8")):
             with R.dataflow():
-                # one weight dequantize shared by two convs: constants stay shared
                 w = R.dequantize(R.const(_W_SHARED), R.const(0.01, "float32"), R.const(0, "int32"), axis=0)
                 d = R.dequantize(x, R.const(0.05, "float32"), R.const(-2, "int32"), axis=0)
                 c0 = R.nn.conv2d(d, w, data_layout="NHWC", kernel_layout="HWIO")
@@ -518,7 +521,23 @@ def test_unshare_dequantize_leaves_single_uses_and_constants_alone():
                 R.output(c1)
             return c1
 
-    tvm.ir.assert_structural_equal(_apply(UnshareDequantize, Before), Before)
+    @I.ir_module
+    class Expected:
+        @R.function
+        def main(x: R.Tensor((1, 4, 4, 8), "int8")):
+            with R.dataflow():
+                d = R.dequantize(x, R.const(0.05, "float32"), R.const(-2, "int32"), axis=0)
+                w0 = R.dequantize(R.const(_W_SHARED), R.const(0.01, "float32"), R.const(0, "int32"), axis=0)
+                c0 = R.nn.conv2d(d, w0, data_layout="NHWC", kernel_layout="HWIO")
+                w1 = R.dequantize(R.const(_W_SHARED), R.const(0.01, "float32"), R.const(0, "int32"), axis=0)
+                c1 = R.nn.conv2d(c0, w1, data_layout="NHWC", kernel_layout="HWIO")
+                R.output(c1)
+            return c1
+
+    after = _apply(UnshareDequantize, Before)
+    tvm.ir.assert_structural_equal(after, Expected)
+    x = _int8(np.random.default_rng(4), (1, 4, 4, 8))
+    _assert_same_result(Before, after, [x])
 
 
 def test_unshare_dequantize_used_after_dataflow_block():
