@@ -8,6 +8,7 @@ from tvm.script import ir as I
 from tvm.script import relax as R
 
 import tinyengine_tvm as te
+from tinyengine_tvm.errors import UnsupportedOperatorError
 from tinyengine_tvm.relay_passes import LowerSplitToSlices
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import run_litert
@@ -64,6 +65,16 @@ def test_softmax_random_scales_match_litert_fixed_point():
     ours, ref = cm.run(xs), run_litert(model, xs)
     for k, (o, r) in enumerate(zip(ours, ref)):
         np.testing.assert_array_equal(o, r, err_msg=f"softmax {k}: scale, zero point, cols = {cases[k]}")
+
+
+def test_softmax_beta_other_than_one_is_refused():
+    b = tb.ModelBuilder()
+    x = b.input("x", (2, 5), scale=0.05, zero_point=0)
+    y = b.tensor("y", (2, 5), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [x], [y], beta=2.0)
+    b.output(y)
+    with pytest.raises(UnsupportedOperatorError, match=r"SOFTMAX with beta 2\.0 \(operator #0"):
+        te.compile(bytes(b.finish()))
 
 
 def test_split_and_split_v_along_channels():
