@@ -45,10 +45,8 @@ def _concat(em, op) -> str:
 
 def _softmax(em, op) -> str:
     p = op.params
-    from .emitter import _c_float
-
-    tab = em.float_const(f"{op.name}_table", p["table"])
-    return (f"te_softmax_s8({p['rows']}, {p['cols']}, {tab}, {_c_float(p['out_scale'])}, {p['out_zp']}, "
+    tab = em.const("int32_t", f"{op.name}_exp", p["table"])
+    return (f"te_softmax_s8({p['rows']}, {p['cols']}, {tab}, "
             f"{em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});")
 
 

@@ -7,6 +7,8 @@ float32 scales where onnxruntime's arithmetic needs them).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tvm import relax
 
@@ -64,28 +66,59 @@ def _concat(func, calls) -> dict:
     }
 
 
-def _expf_f32():
-    """The host C library's expf (what LiteRT's std::exp(float) calls), or numpy's float32 exp."""
-    import ctypes
-    import ctypes.util
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 
-    try:
-        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-        f = libm.expf
-        f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
-        return lambda v: np.float32(f(float(v)))
-    except (OSError, AttributeError):  # pragma: no cover - no C library to ask
-        return lambda v: np.exp(np.float32(v))
+
+def _sat_shl(x: int, e: int) -> int:
+    """gemmlowp SaturatingRoundingMultiplyByPOT for e > 0: x * 2^e saturated to int32."""
+    return max(_I32_MIN, min(_I32_MAX, x << e))
+
+
+def _exp_on_negative_q5_26(a: int) -> int:
+    """gemmlowp exp_on_negative_values for a Q5.26 input a <= 0: exp(a / 2^26) as Q0.31 (the bit-exact
+    fixed-point evaluation LiteRT's reference softmax runs: a Taylor polynomial on [-1/4, 0) and a
+    barrel shifter of exp(-2^k) constants for the rest)."""
+    from ..codegen.quant import _rdbpot, _srdhm, _wrap_i32
+
+    if a == 0:
+        return _I32_MAX
+    frac = 26
+    quarter = 1 << (frac - 2)
+    r = _wrap_i32((a & (quarter - 1)) - quarter)  # a mod 1/4 - 1/4, in [-1/4, 0)
+    x = _wrap_i32(_sat_shl(r, 5) + (1 << 28))      # Rescale to Q0.31, + 1/8
+    x2 = _srdhm(x, x)
+    x3 = _srdhm(x2, x)
+    x4 = _srdhm(x2, x2)
+    x4_over_4 = _rdbpot(x4, 2)
+    poly = _rdbpot(_wrap_i32(_srdhm(_wrap_i32(x4_over_4 + x3), 715827883) + x2), 1)
+    c = 1895147668  # exp(-1/8)
+    result = _wrap_i32(c + _srdhm(c, _wrap_i32(x + poly)))
+    remainder = _wrap_i32(r - a)
+    for k, mult in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535),
+                    (3, 720401), (4, 242)):
+        if remainder & (1 << (frac + k)):
+            result = _srdhm(result, mult)
+    return result
 
 
 def softmax_table(in_scale: float, beta: float = 1.0) -> list:
-    """LiteRT's int8 SOFTMAX table (what BUILTIN_REF runs: optimized_ops' float lookup-table softmax):
-    table[255 - d] = expf(d * -(in_scale * beta)) in float32 for d = 0..255 (d = row max - value)."""
-    expf = _expf_f32()
-    scale = np.float32(-np.float32(in_scale) * np.float32(beta))
-    table = [0.0] * 256
-    for d in range(256):
-        table[255 - d] = float(expf(np.float32(scale * np.float32(d))))
+    """exp of every row-max difference d = x - max(row) in 0..-255, as LiteRT's BUILTIN_REF int8 SOFTMAX
+    computes it (reference_ops::Softmax, gemmlowp fixed point, not the float table of the optimized
+    kernel): the difference is scaled to Q5.26 by the multiplier PreprocessSoftmaxScaling derives from
+    beta * in_scale (double), then exp_on_negative_values gives Q0.31. table[255 + d]; differences
+    below diff_min (-CalculateInputRadius) contribute nothing and give 0."""
+    from ..codegen.quant import _srdhm, quantize_multiplier
+
+    real = min(float(beta) * float(in_scale) * float(1 << 26), float((1 << 31) - 1))
+    mult, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise UnsupportedOperatorError(f"SOFTMAX with input scale {in_scale!r} x beta {beta!r} below 2^-26 "
+                                       "(LiteRT's fixed-point softmax refuses it too)")
+    diff_min = -int(math.floor(31.0 * float(1 << 26) / float(1 << shift)))
+    table = [0] * 256
+    for d in range(0, -256, -1):
+        if d >= diff_min:
+            table[255 + d] = _exp_on_negative_q5_26(_srdhm(d * (1 << shift), mult))
     return table
 
 
@@ -97,6 +130,11 @@ def _softmax(func, calls) -> dict:
                                        "(only the last axis has a kernel)")
     deq = calls.value(sm.args[0])
     (si, _), (so, zo) = _qp(deq), _qp(calls["relax.quantize"][-1])
+    if zo != -128 or abs(so - 1 / 256) > 0.001 / 256:  # LiteRT refuses these too (SoftmaxPrepare)
+        raise UnsupportedOperatorError(f"SOFTMAX with int8 output scale {so!r} / zero point {zo} (only "
+                                       "1/256, -128 has a kernel, as in LiteRT)")
+    if int(shape[-1]) > 4095:  # the Q12.19 sum of exps could overflow int32
+        raise UnsupportedOperatorError(f"SOFTMAX over rows of {int(shape[-1])} values (up to 4095 has a kernel)")
     return {"rows": int(np.prod(shape[:-1])), "cols": int(shape[-1]), "out_zp": zo, "out_scale": so,
             "table": softmax_table(si), "macs": int(np.prod(shape))}
 

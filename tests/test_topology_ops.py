@@ -8,6 +8,7 @@ from tvm.script import ir as I
 from tvm.script import relax as R
 
 import tinyengine_tvm as te
+from tinyengine_tvm.errors import UnsupportedOperatorError
 from tinyengine_tvm.relay_passes import LowerSplitToSlices
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import run_litert
@@ -38,6 +39,42 @@ def test_softmax(shape, in_q):
     b.output(y)
     cm = _check(b.finish(), sanitize=shape == (1, 4, 5, 37))
     assert cm.report()["op_counts"] == {"softmax": 1}
+
+
+def test_softmax_random_scales_match_litert_fixed_point():
+    """LiteRT's BUILTIN_REF int8 SOFTMAX is gemmlowp fixed point; a float softmax differs by one step in
+    about 1 row of 3000 (near .5 ties), so this runs 14 random (scale, zero point, row length) softmaxes
+    of 256 rows each in one model, plus two found by the float kernel's failures: the row of fuzz model 25
+    (a float softmax gives 43.500004, LiteRT 43) and all 256 row-max differences of a 2-value row at a
+    scale where one of them ties."""
+    rng = np.random.default_rng(2026)
+    b = tb.ModelBuilder()
+    cases = [(0.0037064829375594854, -6, 6), (0.06687524169683456, 0, 2)] + [
+        (float(np.float32(10 ** rng.uniform(-3, -0.3))), int(rng.integers(-128, 128)), int(rng.integers(2, 48)))
+        for _ in range(14)]
+    for k, (si, zi, cols) in enumerate(cases):
+        x = b.input(f"x{k}", (256, cols), scale=si, zero_point=zi)
+        y = b.tensor(f"y{k}", (256, cols), scale=1 / 256, zero_point=-128)
+        b.op("SOFTMAX", [x], [y], beta=1.0)
+        b.output(y)
+    model = bytes(b.finish())
+    cm = te.compile(model)
+    xs = [rng.integers(-128, 128, size=s.shape, dtype=np.int8) for s in cm.inputs]
+    xs[0][0] = [-16, 16, -8, -17, -23, -34]
+    xs[1][:] = np.stack([np.full(256, 127), 127 - np.arange(256)], 1)
+    ours, ref = cm.run(xs), run_litert(model, xs)
+    for k, (o, r) in enumerate(zip(ours, ref)):
+        np.testing.assert_array_equal(o, r, err_msg=f"softmax {k}: scale, zero point, cols = {cases[k]}")
+
+
+def test_softmax_beta_other_than_one_is_refused():
+    b = tb.ModelBuilder()
+    x = b.input("x", (2, 5), scale=0.05, zero_point=0)
+    y = b.tensor("y", (2, 5), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [x], [y], beta=2.0)
+    b.output(y)
+    with pytest.raises(UnsupportedOperatorError, match=r"SOFTMAX with beta 2\.0 \(operator #0"):
+        te.compile(bytes(b.finish()))
 
 
 def test_split_and_split_v_along_channels():

@@ -417,10 +417,10 @@ void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out
 void te_copy_rows_lut_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
                          int8_t* out, const int8_t* table);
 
-/* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
- * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
-void te_softmax_s8(int32_t rows, int32_t cols, const float* table, float out_scale, int32_t out_zp,
-                   const int8_t* in, int8_t* out);
+/* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): gemmlowp fixed
+ * point, exp_q31[255 + x - max] from the compiler, output scale 1/256, zero point -128. cols <= 4095;
+ * out may not overlap in. */
+void te_softmax_s8(int32_t rows, int32_t cols, const int32_t* exp_q31, const int8_t* in, int8_t* out);
 
 /* int8 strided slice of a (up to) 4-D tensor, dims padded with leading 1s (slice_s8.c); no overlap. */
 typedef struct {

@@ -169,6 +169,18 @@ def check_int8(m, label: str = "<model>") -> None:
             "the float ONNX/PyTorch model with --calibration DATA.npz")
 
 
+def _softmax_beta(op):
+    """A SOFTMAX operator's beta (None without options)."""
+    from tflite.SoftmaxOptions import SoftmaxOptions
+
+    tab = op.BuiltinOptions()
+    if tab is None:
+        return None
+    o = SoftmaxOptions()
+    o.Init(tab.Bytes, tab.Pos)
+    return float(o.Beta())
+
+
 def check_supported(m, label: str = "<model>") -> None:
     """Raise UnsupportedOperatorError naming every operator with no kernel, and where it is."""
     names = _builtin_names()
@@ -188,6 +200,10 @@ def check_supported(m, label: str = "<model>") -> None:
             outs = op.OutputsAsNumpy()
             where = sg.Tensors(outs[0]).Name().decode() if len(outs) else "?"
             bad.append(f"{name} (operator #{i}, output '{where}')")
+        elif name == "SOFTMAX" and _softmax_beta(op) != 1.0:  # TVM's importer drops beta
+            outs = op.OutputsAsNumpy()
+            where = sg.Tensors(outs[0]).Name().decode() if len(outs) else "?"
+            bad.append(f"SOFTMAX with beta {_softmax_beta(op)!r} (operator #{i}, output '{where}'; only beta 1 has a kernel)")
     if bad:
         raise UnsupportedOperatorError(f"{label}: unsupported operator{'s' if len(bad) > 1 else ''}: " + "; ".join(bad))
 
