@@ -283,7 +283,7 @@ def _sanitized_outputs(case: _Case, q_nhwc, sched, tmp_path):
     dw = case.groups > 1
     w = case.wq.reshape(case.cout, case.kh, case.kw).transpose(1, 2, 0) if dw else case.wq.transpose(0, 2, 3, 1)
     n_out = case.oh * case.ow * case.cout
-    fields = ", ".join(str(int(p[f])) for f, _ in _ConvParams._fields_)
+    fields = ", ".join(f".{f} = {int(p[f])}" for f, _ in _ConvParams._fields_)  # later fields (out_stride ...) 0
     src = ['#include <stdio.h>', '#include "tinyengine_kernels.h"',
            _c_array("int8_t", "in", q_nhwc), _c_array("int8_t", "w", w),
            _c_array("float", "tab", quant.ort_dequant_table(case.in_s, case.in_zp)), _c_array("float", "ws", ws),
