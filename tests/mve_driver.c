@@ -88,7 +88,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
   switch (op) {
     case OP_CONV: case OP_CONV_1X1: case OP_DWCONV: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups) stay 0 */
       if (np != 19) die("conv: 19 params");
       conv_params(q, &p);
       if (op == OP_CONV) te_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
@@ -97,7 +97,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_FC_DSCALE: case OP_FC_MVE: {
-      te_fc_params p;
+      te_fc_params p = {0}; /* fields a case does not set (w_offset) stay 0 */
       if (np != 8) die("fc: 8 params");
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
       p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
@@ -119,7 +119,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_DW_MVE: case OP_DW_LSH_MVE: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups) stay 0 */
       if (np != 19) die("dw_mve: 19 params");
       conv_params(q, &p);
       if (op == OP_DW_MVE) te_depthwise_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
@@ -127,7 +127,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_CONV_MVE: case OP_CONV_LSH_MVE: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups) stay 0 */
       if (np != 19) die("conv_mve: 19 params");
       conv_params(q, &p);
       if (op == OP_CONV_MVE) te_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
@@ -135,7 +135,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_DW_CM_MVE: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups) stay 0 */
       if (np != 19) die("dw_cm_mve: 19 params");
       conv_params(q, &p);
       if (p.k_h == 3) te_depthwise_conv2d_s8_k3_cm_mve(&p, b[0], b[1], b[2], out);
