@@ -68,3 +68,26 @@ def test_pad_folded_into_a_1x1_conv_at_the_bottom_or_right(pads, k):
     choice took for pointwise (it reads pad_top / pad_left only): te_conv2d_1x1_s8 left the padded rows
     unwritten (fuzz model: PAD -> 1x1 CONV_2D, 96 of 1,728 values wrong per image). Such a pad now stays a PAD."""
     _exact(_pad_then_conv(pads, k))
+
+
+@pytest.mark.parametrize("patch", ["1x1@3", "2x2@3", "3x3@3", "auto"])
+def test_patch_stage_with_add_before_strided_pool(patch):
+    """Fuzz model_0045 (wrong in every value under the default --patch auto): conv -> depthwise -> ADD ->
+    AVERAGE_POOL_2D 8x3 / stride 8x3 VALID, whose window leaves the last column unread. In p x q patches the
+    ADD covered a multi-row rectangle in one call whose element count was one row's."""
+    b = tb.ModelBuilder()
+    net = tb._Net(b, np.random.default_rng(45))
+    x = b.input("x", (1, 16, 7, 3), scale=0.05, zero_point=-3)
+    c = net.conv(x, 3, k=3)
+    d = net.conv(c, 3, k=1, depthwise=True)
+    a = net.add(c, d)
+    y = b.tensor("y", (1, 2, 2, 3), "int8", *net.quant(a))
+    b.op("AVERAGE_POOL_2D", [a], [y], padding="VALID", stride_h=8, stride_w=3, filter_h=8, filter_w=3,
+         fused_activation="NONE")
+    b.output(y)
+    model = b.finish()
+    cm = te.compile(model, patch=patch)
+    if patch != "auto":
+        assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
+    xs = [np.random.default_rng(1).integers(-128, 128, size=(1, 16, 7, 3), dtype=np.int8)]
+    assert cm.run(xs)[0].tobytes() == run_litert(model, xs)[0].tobytes()

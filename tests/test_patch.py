@@ -250,3 +250,55 @@ def test_depthwise_band_entry_point_on_cortex_m7():
     assert "te_depthwise_conv2d_s8_rows_pre_k3s1_dsp" in src and "te_depthwise_conv2d_s8_rows_pre_k7s1_dsp" in src
     got, _ = cm.measure([x])
     assert got[0].tobytes() == ref.tobytes()
+
+
+def _pool_after_add_graph(h=16, w=7, c=3):
+    """requantize -> conv3x3 same -> depthwise 1x1 -> add(conv, dw) -> avg pool 8x3 stride 8x3 VALID -> requantize.
+    The pool leaves the last input column unread, so every patch's add covers a rectangle narrower than the
+    image, held contiguously in the stage's buffers: one flat add call over several rows (fuzz model_0045)."""
+    rng = np.random.default_rng(45)
+    tensors = {"input_0": Tensor("input_0", (1, h, w, c), "int8")}
+    ops = []
+
+    def add(kernel, inputs, shape, params, consts=None):
+        name = f"t{len(ops)}_{kernel}"
+        tensors[name] = Tensor(name, tuple(shape), "int8")
+        ops.append(KernelOp(f"op{len(ops)}_{kernel}", kernel, list(inputs), name, params, consts or {}))
+        return name
+
+    def conv(kind, src, k, pad):
+        dw = kind == "depthwise_conv2d"
+        p = dict(in_h=h, in_w=w, in_c=c, out_h=h, out_w=w, out_c=c, k_h=k, k_w=k, stride_h=1, stride_w=1, dil_h=1,
+                 dil_w=1, pad_top=pad, pad_left=pad, depth_multiplier=1, in_offset=3, out_offset=-2, act_min=-128,
+                 act_max=127, macs=h * w * c * k * k * (1 if dw else c), mult=[1 << 30] * c, shift=[-4] * c)
+        wts = rng.integers(-40, 40, (k, k, c) if dw else (c, k, k, c)).astype(np.int8)
+        return add(kind, [src], (1, h, w, c), p, {"weights": wts, "bias": rng.integers(-300, 300, c).astype(np.int32)})
+
+    rq = dict(in_zp=1, out_zp=-2, mult=1 << 30, shift=1)
+    t0 = add("requantize", ["input_0"], (1, h, w, c), dict(rq, n=h * w * c))
+    t1 = conv("conv2d", t0, 3, 1)
+    t2 = conv("depthwise_conv2d", t1, 1, 0)
+    t3 = add("add", [t1, t2], (1, h, w, c), dict(
+        n=h * w * c, in1_offset=2, in2_offset=-3, in1_mult=1 << 30, in1_shift=0, in2_mult=1 << 30, in2_shift=0,
+        left_shift=20, out_mult=1 << 30, out_shift=-19, out_offset=-1, act_min=-128, act_max=127))
+    oh, ow = (h - 8) // 8 + 1, (w - 3) // 3 + 1
+    t4 = add("avg_pool2d", [t3], (1, oh, ow, c), dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=8, k_w=3,
+                                                      stride_h=8, stride_w=3, pad_top=0, pad_left=0,
+                                                      act_min=-128, act_max=127))
+    out = add("requantize", [t4], (1, oh, ow, c), dict(rq, n=oh * ow * c))
+    return KernelGraph(tensors, ops, ["input_0"], [out])
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (2, 2), (3, 3)])
+def test_patches_with_flat_add_over_rows_match_layer_by_layer(grid):
+    """Regression (fuzz model_0045, wrong in every value under --patch auto): an elementwise call covering a
+    multi-row rectangle got n = one row's elements, so all rows but the first of that tensor were left stale."""
+    g = _pool_after_add_graph()
+    x = _x(g, 45)
+    ref = _compiled(g).run([x])[0]
+    st = apply(g, [(1, 4, grid)]).ops[1].stage
+    assert check_patch_stage(st, st.scratch_bytes) == []
+    flat = [c for c in st.calls if st.ops[c.op].kernel == "add" and c.out_rect[1] > c.out_rect[0]]
+    assert flat, "the case must exercise a multi-row elementwise call"
+    got = _compiled(apply(g, [(1, 4, grid)])).run([x])[0]
+    assert got.tobytes() == ref.tobytes()

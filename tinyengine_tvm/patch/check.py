@@ -145,6 +145,17 @@ def check_patch_stage(stage, scratch_bytes: int) -> list:
             continue
         op = stage.ops[act.op]
         r0, r1, c0, c1 = act.out_rect
+        # the kernel computes what its parameters say, not what out_rect says: they must agree
+        if op.kernel in ("conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"):
+            if (int(act.params["out_h"]), int(act.params["out_w"])) != (r1 - r0 + 1, c1 - c0 + 1):
+                problems.append(f"{op.name} {act.out_rect}: parameters compute {act.params['out_h']}x"
+                                f"{act.params['out_w']} outputs")
+        else:
+            row = (c1 - c0 + 1) * chans[op.output]
+            if int(act.params["n"]) != (r1 - r0 + 1) * row:
+                problems.append(f"{op.name} {act.out_rect}: parameters compute n={act.params['n']} elements")
+            if r1 > r0 and any(s_ != row for (*_, s_) in act.ins + [act.out]):
+                problems.append(f"{op.name} {act.out_rect}: one flat call over rows that are not contiguous")
         for k, (t, rect, where, off, stride) in enumerate(act.ins):
             if t != op.inputs[k]:
                 problems.append(f"{op.name}: input {k} is {t}")

@@ -70,8 +70,8 @@ def _band_params(op, in_rect, out_rect, cw: int) -> dict:
         if "macs" in p:
             p["macs"] = int(op.params["macs"]) * (r1 - r0 + 1) * (c1 - c0 + 1) // (
                 int(op.params["out_h"]) * int(op.params["out_w"]))
-    else:
-        p["n"] = (c1 - c0 + 1) * cw
+    else:  # one call covers the whole rectangle (rows contiguous) or a single row (per-row calls)
+        p["n"] = (r1 - r0 + 1) * (c1 - c0 + 1) * cw
     return p
 
 
