@@ -54,16 +54,3 @@ def fits(spec: ArchSpec, sram: int, flash: int | None = None, target: str = "hos
     if e.peak_sram_bytes > sram and (e.lower_bound_bytes <= sram or patch != "off"):
         e = estimate(spec, target, exact=True, patch=patch)
     return e.peak_sram_bytes <= sram, e
-
-
-def predict_instructions(spec: ArchSpec, target: str, patch: str = "off") -> float:
-    """Instructions the compiled program of ``spec`` is predicted to retire on ``target`` (QEMU count), by the
-    tuner's XGBoost cost model over the layers of the spec's compiled model (its exported TFLite with random
-    weights: the kernel variants the emitter picks depend on the quantization, which the fast path's graph
-    does not carry). Seconds, not milliseconds: for the chosen network, not for every candidate."""
-    from ..api import compile as te_compile
-    from ..tuner.cost_model import cost_model
-    from .export import to_tflite
-
-    cm = te_compile(to_tflite(spec), target=target, patch=patch)
-    return float(cost_model(target).predict(cm)["total"])

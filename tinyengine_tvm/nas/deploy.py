@@ -12,16 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def compile_network(net, calibration, target: str = "host", sram=None, flash=None, patch: str = "off"):
-    """Our PTQ of ``net`` on ``calibration`` (NCHW float arrays), compiled for ``target`` (``patch`` as in
-    ``te.compile``; TinyNAS predicts the same mode)."""
-    from ..api import build
+def quantize(net, calibration):
+    """(quantized Relax module in TFLite's int8 arithmetic, QuantizationReport): our PTQ of ``net`` on
+    ``calibration`` (NCHW float arrays). Calibration runs the float model: do it once per network."""
     from ..frontend import load
     from ..relay_passes.annotate import ROUNDING_ATTR
 
-    net = net.eval()
-    mod, label, names, qreport = load.to_relax(net, [np.asarray(c, np.float32) for c in calibration])
+    mod, _label, _names, qreport = load.to_relax(net.eval(), [np.asarray(c, np.float32) for c in calibration])
     mod["main"] = mod["main"].without_attr(ROUNDING_ATTR)   # TFLite's int8 arithmetic (module docstring)
+    return mod, qreport
+
+
+def compile_network(net, calibration, target: str = "host", sram=None, flash=None, patch: str = "off", quantized=None):
+    """Our PTQ of ``net`` compiled for ``target`` (``patch`` as in ``te.compile``; TinyNAS predicts the same
+    mode). ``quantized``: a ``quantize()`` result to reuse instead of calibrating again."""
+    from ..api import build
+
+    mod, qreport = quantized if quantized is not None else quantize(net, calibration)
     cm = build(mod, target, source=type(net).__name__, sram=sram, flash=flash, patch=patch)
     cm.quantization_report = qreport
     return cm

@@ -136,10 +136,11 @@ def run(config: Config, progress=None) -> dict:
     predicted = estimate(spec, cfg.target, patch=cfg.patch)
     predicted_instr = None
     calib = [xt[i:i + 1].numpy() for i in range(0, min(len(xt), 64))]
-    cm = deploy.compile_network(model, calib, cfg.target, patch=cfg.patch)   # the budget is peak_sram_bytes, checked by the search
+    quantized = deploy.quantize(model, calib)   # one calibration for both builds
+    cm = deploy.compile_network(model, calib, cfg.target, patch=cfg.patch, quantized=quantized)   # the budget is peak_sram_bytes, checked by the search
     project = path("project")
     cm.export(project)
-    host_cm = deploy.compile_network(model, calib, "host", patch=cfg.patch)
+    host_cm = deploy.compile_network(model, calib, "host", patch=cfg.patch, quantized=quantized)
     acc_int8 = deploy.int8_accuracy(host_cm, xs.numpy(), y_te)
     measured = {"peak_sram_bytes": cm.plan.peak_sram_bytes, "arena_bytes": cm.plan.arena_bytes}
     if cfg.target != "host":

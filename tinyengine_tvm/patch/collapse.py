@@ -39,7 +39,7 @@ def apply(graph, stages, built=None) -> KernelGraph:
     for (a, b, _), (c, _, _) in zip(spans, spans[1:]):
         if c <= b:
             raise StageError(f"stages op{a}..op{b} and op{c}.. overlap")
-    views = getattr(graph, "views", {}) or {}
+    views = graph.views
     for first, last, _ in spans:
         inside = {op.output for op in graph.ops[first:last + 1]}
         if inside & (set(views) | {v.root for v in views.values()}):
@@ -72,4 +72,4 @@ def expand(graph) -> KernelGraph:
             tensors.update(op.stage.tensors)
         else:
             ops.append(op)
-    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(getattr(graph, "views", {}) or {}))
+    return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(graph.views))

@@ -68,7 +68,7 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
     limit = parse_bytes(sram) if sram is not None else 0
     base_instr = INSTR_PER_MAC * max(graph.macs, 1)
     budget = max_overhead * base_instr
-    views = getattr(graph, "views", {}) or {}
+    views = graph.views
     in_concat = set(views) | {v.root for v in views.values()}  # zero-copy concat slices stay layer by layer
     ok = [R.streamable(op, graph) is None and op.output not in in_concat for op in graph.ops]
     chosen: list = []
