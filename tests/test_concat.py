@@ -14,6 +14,8 @@ from tinyengine_tvm.planner import check
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import run_litert
 
+from . import needs
+
 Q = (0.04, 1)  # the concat's quantization (TFLite's int8 CONCATENATION needs it on every input)
 
 
@@ -153,7 +155,7 @@ def test_strided_pointwise_dsp_kernels_on_qemu(target):
 def test_onnx_qdq_concat_matches_onnxruntime():
     """ONNX Concat (NCHW axis 1) of two convs: a channel concat in NHWC with the bytes onnxruntime computes
     (its QLinearConcat)."""
-    pytest.importorskip("onnxruntime")
+    needs.module("onnxruntime")
     from tinyengine_tvm.testing import onnx_models as om
     from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
 
@@ -178,7 +180,7 @@ def test_onnx_qdq_concat_matches_onnxruntime():
 def test_onnx_concat_requantizes_like_onnxruntime(fused):
     """ONNX Concat of inputs quantized unlike the output: each is requantized as onnxruntime does (fused
     into QLinearConcat, or DequantizeLinear -> Concat -> QuantizeLinear in float when left unfused)."""
-    pytest.importorskip("onnxruntime")
+    needs.module("onnxruntime")
     from tinyengine_tvm.testing import onnx_models as om
     from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
 

@@ -14,11 +14,14 @@ import pytest
 import tinyengine_tvm as te
 from tinyengine_tvm.errors import TinyEngineError
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from . import needs
+
+onnx = needs.module("onnx")
+ort = needs.module("onnxruntime")
 
 from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale  # noqa: E402
+
 
 f32 = np.float32
 

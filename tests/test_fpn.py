@@ -30,6 +30,7 @@ def _exact(cm, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_fpn_host_exact_and_zero_copy():
     cm = te.compile(_model())
     assert cm.graph.macs >= 15_000_000 and len(cm.graph.outputs) == 3

@@ -257,6 +257,7 @@ def test_lenet_on_m55_exact_with_litert():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_vww_on_m55_uses_mve_and_is_exact_with_litert(tmp_path):
     cm = _model_exact_on_m55("vww.tflite", 6)
     cm.export(str(tmp_path / "vww"))

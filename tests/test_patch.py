@@ -192,6 +192,7 @@ def test_vww_auto_schedule_is_exact_and_fits_36k():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_vww_auto_on_cortex_m7_exact_within_overhead():
     import tinyengine_tvm as te
     from tinyengine_tvm.testing.reference import run_litert

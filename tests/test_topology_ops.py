@@ -13,6 +13,8 @@ from tinyengine_tvm.relay_passes import LowerSplitToSlices
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import run_litert
 
+from . import needs
+
 
 def _check(model, n=3, sanitize=False):
     cm = te.compile(bytes(model))
@@ -225,7 +227,7 @@ def test_conv_with_weight_zero_point_is_refused():
 
 def test_onnx_grouped_conv_is_refused_not_wrong():
     """ONNX Conv with 1 < group < channels: not onnxruntime's bytes yet, so refused in one line."""
-    pytest.importorskip("onnx")
+    needs.module("onnx")
     from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
 
     g = QDQGraph(seed=3)
