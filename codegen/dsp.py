@@ -405,9 +405,49 @@ def _depthwise_rows(em, op, band=None, force=False):
     wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))  # channel-major [c][k][k]
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
+    if "full_out_h" in p:  # a line-buffer band: weight rows packed here, not on every call
+        pre = em.const("int32_t", f"{n}_wpre", pack_dw_rows(np.ascontiguousarray(w.T), k, int(p["stride_h"])))
+        fn = f"te_depthwise_conv2d_s8_rows_pre_k{k}s{int(p['stride_h'])}_dsp"
+        return (f"{fn}(&{n}_dw, {band}, {ins}, {pre}, {q}, {em.ptr(op.output)});",
+                ["depthwise_conv2d_s8_rows_dsp.c"])
     fn = f"te_depthwise_conv2d_s8_rows_k{k}s{int(p['stride_h'])}_dsp"
     return (f"{fn}(&{n}_dw, {band}, {ins}, {wname}, {q}, {em.ptr(op.output)});",
             ["depthwise_conv2d_s8_rows_dsp.c"])
+
+
+def _phase_words(n: int) -> int:
+    return n if n <= 1 else n - 1
+
+
+def _pack_phase(t: list, n: int) -> list:
+    """depthwise_conv2d_s8_rows_dsp.c pack_phase: the 16-bit pairs mac_phase reads for an n-tap phase."""
+    pk = lambda lo, hi: ((int(lo) & 0xFFFF) | ((int(hi) & 0xFFFF) << 16))  # noqa: E731
+    if n == 0:
+        return []
+    if n == 1:
+        return [pk(t[0], 0)]
+    h = n >> 1
+    n_odd = h if n & 1 else h - 1
+    return [pk(t[2 * m], t[2 * m + 1]) for m in range(h)] + [pk(t[2 * m - 1], t[2 * m]) for m in range(1, n_odd + 1)]
+
+
+def pack_dw_rows(wc: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Channel-major [c][k*k] weights -> te_depthwise_conv2d_s8_rows_pre_k<K>s<S>_dsp's words: per channel pair,
+    per channel, the k packed weight rows (2 * w, even taps then odd taps for stride 2) and the same k rows again,
+    exactly as the kernel's prep_pair builds them on the stack."""
+    le, lo = (k, 0) if s == 1 else ((k + 1) // 2, k // 2)
+    wpr = _phase_words(le) + _phase_words(lo)
+    words = []
+    for ch in range(wc.shape[0]):
+        rows = []
+        for ky in range(k):
+            taps = [2 * int(v) for v in wc[ch, ky * k:(ky + 1) * k]]
+            even, odd = (taps, []) if s == 1 else (taps[0::2], taps[1::2])
+            row = _pack_phase(even, le) + _pack_phase(odd, lo)
+            assert len(row) == wpr
+            rows += row
+        words += rows + rows
+    return np.asarray(words, np.uint32).view(np.int32)
 
 
 DW_CG_TAPS = 64
@@ -723,10 +763,104 @@ def _fc_dscale_call(em, op, scales):
             ["fully_connected_s8_dsp.c"])
 
 
+# ---- SE blocks: the squeeze (MEAN over H*W) and the excitation (MUL by a per-channel gate) ----
+
+
+def _se_dsp_off() -> bool:
+    """TINYENGINE_NO_DSP_SE=1 keeps MEAN and MUL portable (scripts/bench_se_mcu.py --no-dsp-se: the before)."""
+    import os
+
+    return os.environ.get("TINYENGINE_NO_DSP_SE", "") not in ("", "0")
+
+
+MEAN_DSP_MIN_REDUCE = 8
+
+
+def _mean(em, op):
+    """te_mean_s8_dsp: TFLite's MEAN (exact == 0), sixteen / four channels per step; keeps te_mean_s8's contract."""
+    p = op.params
+    # short reductions (vww's 3-pixel means) gain nothing from it and would only add its code to Flash
+    if _se_dsp_off() or int(p.get("exact", 0)) != 0 or int(p["inner"]) < 4 or int(p["reduce"]) < MEAN_DSP_MIN_REDUCE:
+        return None
+    if not _plan_allows(em, op, "te_mean_s8", keeps_contract=True):
+        return None
+    from .emitter import _struct
+
+    em.params.append(_struct("te_mean_params", f"{op.name}_p", p))
+    fast = int(mean_fast_ok(p))
+    return (f"te_mean_s8_dsp(&{op.name}_p, {fast}, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)});",
+            ["mean_s8_dsp.c"])
+
+
+def mean_fast_ok(p) -> bool:
+    """te_mean_s8_dsp may requantize with SMMLAR: fast_requant_ok for |sum - in_zp * n| <= n * 255 with the
+    multiplier after TFLite's folding of 1/n (quant.mean_folded_multiplier, te_mean_fold)."""
+    from .quant import mean_folded_multiplier
+
+    n = int(p["reduce"])
+    if n <= 0:
+        return False
+    m, sh = mean_folded_multiplier(int(p["mult"]), int(p["shift"]), n)
+    zp = int(p["in_zp"])
+    return fast_requant_ok(n * max(abs(-128 - zp), abs(127 - zp)), m, sh, int(p["out_zp"]))
+
+
+def mul_gate_form(p):
+    """(pixels, channels, gate operand 1 or 2) when the MUL is a [pixels][c] map times a per-channel [c] gate."""
+    d, s1, s2 = list(p["d"]), list(p["s1"]), list(p["s2"])
+    if d[0] != 1 or d[1] != 1:
+        return None
+    pix, c = int(d[2]), int(d[3])
+    if (s1, s2) == ([0, 0, c, 1], [0, 0, 0, 1]):
+        return pix, c, 2
+    if (s1, s2) == ([0, 0, 0, 1], [0, 0, c, 1]):
+        return pix, c, 1
+    return None
+
+
+def mul_fast_ok(p) -> bool:
+    """te_mul_s8_gate_dsp equals te_mul_s8 for these parameters: fast_requant_ok over every reachable product."""
+    def span(off):
+        return max(abs(-128 + int(off)), abs(127 + int(off)))
+
+    bound = span(p["in1_offset"]) * span(p["in2_offset"])
+    return fast_requant_ok(bound, int(p["out_mult"]), int(p["out_shift"]), int(p["out_offset"]))
+
+
+MUL_GATE_MAX_C = 1024  # te_mul_s8_gate_dsp's stack table (TE_MUL_GATE_MAX_C)
+
+
+def _mul(em, op):
+    """te_mul_s8_gate_dsp: te_mul_s8's order and contract, the gate turned into a per-channel table first."""
+    p, n = op.params, op.name
+    form = mul_gate_form(p)
+    if _se_dsp_off() or form is None or form[1] > MUL_GATE_MAX_C or not mul_fast_ok(p):
+        return None
+    if not _plan_allows(em, op, "te_mul_s8", keeps_contract=True):
+        return None
+    from .emitter import _struct
+
+    pix, c, gate = form
+    srcs = [int(p["in1_src"]), int(p["in2_src"])]
+    map_src, gate_src = (srcs[0], srcs[1]) if gate == 2 else (srcs[1], srcs[0])
+    q = dict(p)
+    if gate == 1:  # the kernel takes the map first: swap the operands' offsets (the product commutes)
+        q["in1_offset"], q["in2_offset"] = p["in2_offset"], p["in1_offset"]
+
+    def ptr(src):
+        return em.const("int8_t", f"{n}_operand", op.constants["operand"]) if src < 0 else em.ptr(op.inputs[src], const=True)
+
+    em.params.append(_struct("te_mul_params", f"{n}_p", q))
+    return (f"te_mul_s8_gate_dsp(&{n}_p, {pix}, {c}, {ptr(map_src)}, {ptr(gate_src)}, {em.ptr(op.output)});",
+            ["mul_s8_gate_dsp.c"])
+
+
 def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
     if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
         return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
+    if op.params.get("groups") or op.params.get("w_offset"):
+        return None  # a grouped conv / weights with a zero point: the portable kernels alone take them
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is
@@ -753,6 +887,10 @@ def specialize(em, op):
         return _depthwise(em, op)
     if op.kernel in ("max_pool2d", "avg_pool2d"):
         return _pool(em, op)
+    if op.kernel == "mean":
+        return _mean(em, op)
+    if op.kernel == "mul":
+        return _mul(em, op)
     return None
 
 

@@ -59,7 +59,7 @@ def bcast_loops(shape1, shape2, out_shape) -> dict:
     def strides(bcast_index):
         s, step = [0] * 4, 1
         for i in range(3, -1, -1):
-            if not axes[i][bcast_index]:
+            if not axes[i][bcast_index] and d[i] > 1:  # extent-1 loops: stride 0 (canonical form)
                 s[i] = step
                 step *= d[i]
         return s
@@ -234,3 +234,88 @@ def relu_x_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, lo:
     amax = 127 if math.isinf(hi) else min(127, int(out_zp) + quant._round_half_away(float(f32(f32(hi) / f32(out_scale)))))
     r = _mbqm(_X - int(in_zp), m, sh) + int(out_zp)
     return _table(np.clip(r, amin, amax))
+
+
+# --------------------------------------------------------------------------------------------
+# onnxruntime's arithmetic (ONNX / PyTorch graphs, TE_SINGLE_ROUNDING): every QDQ unary op is again a
+# function of the int8 input, so a table; the float32 steps below are what its CPU EP runs (measured:
+# tests/test_elementwise_ort.py, every int8 input against onnxruntime).
+
+
+def _f32(x):
+    return np.asarray(x, np.float32)
+
+
+def _fma32(a, b, c):
+    """float32 fused multiply-add, one rounding (exact rational, then the nearest float32)."""
+    from fractions import Fraction
+
+    a, b, c = np.broadcast_arrays(_f32(a), _f32(b), _f32(c))
+    return np.array([quant._f32_nearest(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+                     for x, y, z in zip(a.ravel(), b.ravel(), c.ravel())], np.float32).reshape(a.shape)
+
+
+def ort_quantize_table(v: np.ndarray, scale: float, zero_point: int) -> list[int]:
+    """QuantizeLinear (MLAS): nearbyint(v / scale) (float32 division, ties to even) + zero point, saturated."""
+    r = (_f32(v) / np.float32(scale)).astype(np.float32)
+    return _table(np.clip(np.rint(r).astype(np.int64) + int(zero_point), -128, 127))
+
+
+def ort_hard_sigmoid(d: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """onnxruntime's float HardSigmoid (Eigen, no FMA): min(max(alpha * x + beta, 0), 1) in float32."""
+    t = (np.float32(alpha) * _f32(d)).astype(np.float32) + np.float32(beta)
+    return np.clip(t.astype(np.float32), np.float32(0), np.float32(1)).astype(np.float32)
+
+
+_LOGISTIC = [np.float32(v) for v in (4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05,
+                                     8.51377133304701e-03, 2.48287947061529e-01)]      # alpha_9 .. alpha_1
+_LOGISTIC_Q = [np.float32(v) for v in (6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06,
+                                       1.70198817374094e-03, 1.16817656904453e-01, 9.93151921023180e-01)]  # beta_10 .. 0
+
+
+def ort_logistic(d: np.ndarray, fma: bool) -> np.ndarray:
+    """MLAS MlasComputeLogistic (Eigen's rational approximation), float32: the SSE kernel multiplies then adds,
+    the AVX2 kernel (MlasLogisticKernelFma3) fuses each multiply-add."""
+    x = np.clip(_f32(d), np.float32(-18), np.float32(18)).astype(np.float32)
+    x2 = (x * x).astype(np.float32)
+
+    def madd(a, b, c):
+        return _fma32(a, b, c) if fma else ((a * b).astype(np.float32) + c).astype(np.float32)
+
+    p = madd(x2, _LOGISTIC[0], _LOGISTIC[1])
+    for c in _LOGISTIC[2:]:
+        p = madd(p, x2, c)
+    p = (p * x).astype(np.float32)
+    q = madd(x2, _LOGISTIC_Q[0], _LOGISTIC_Q[1])
+    for c in _LOGISTIC_Q[2:]:
+        q = madd(q, x2, c)
+    y = ((p / q).astype(np.float32) + np.float32(0.5)).astype(np.float32)
+    return np.clip(y, np.float32(0), np.float32(1)).astype(np.float32)
+
+
+def ort_fma_host() -> bool:
+    """Does this host's onnxruntime run MLAS's FMA3 kernels (AVX2 and FMA)? TINYENGINE_ORT_FMA=0/1 overrides."""
+    import os
+
+    env = os.environ.get("TINYENGINE_ORT_FMA")
+    if env is not None:
+        return env not in ("", "0")
+    flags = quant._host_cpu()[0] or frozenset()
+    return "avx2" in flags and "fma" in flags
+
+
+def ort_unary_table(kind: str, si: float, zi: int, so: float, zo: int, alpha: float = 0.2, beta: float = 0.5,
+                    fma: bool | None = None) -> list[int]:
+    """The table of onnxruntime's QLinearSigmoid (``sigmoid``: MLAS logistic of every dequantized input, then
+    QuantizeLinear) or of its unfused float DequantizeLinear -> HardSigmoid / HardSwish (HardSigmoid(1/6, 1/2)
+    then Mul, as onnxruntime expands it) -> QuantizeLinear."""
+    d = quant.ort_dequant_table(si, zi)
+    if kind == "sigmoid":
+        v = ort_logistic(d, ort_fma_host() if fma is None else fma)
+    elif kind == "hard_sigmoid":
+        v = ort_hard_sigmoid(d, alpha, beta)
+    elif kind == "hard_swish":
+        v = (d * ort_hard_sigmoid(d, np.float32(1.0) / np.float32(6.0), 0.5)).astype(np.float32)
+    else:
+        raise ValueError(f"no onnxruntime table for {kind}")
+    return ort_quantize_table(v, so, zo)

@@ -251,8 +251,8 @@ def _fully_connected(em, op):
 
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    if op.params.get("ort_float") or op.params.get("out_stride"):  # strided (concat slice) outputs: not here
-        return None
+    if op.params.get("ort_float") or op.params.get("out_stride") or op.params.get("groups"):
+        return None  # a concat channel slice / grouped conv: the portable (or DSP pointwise) kernels write it
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":

@@ -123,6 +123,7 @@ def _conv_params(func, calls, depthwise):
     k_h, k_w = w_shape[0], w_shape[1]
     w_deq = [d for d in _weight_deqs(calls)][0]
     w_scales = _per_channel(w_deq.args[1], out_c)
+    _weight_offset(w_deq, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")  # refuses a weight zero point
     mult, shift = quant.conv_requant_params(in_s, w_scales, out_s)
     act_min, act_max = _act_range(calls)
     pad_top, pad_left, _, _ = (int(v) for v in conv.attrs.padding)
@@ -135,9 +136,15 @@ def _conv_params(func, calls, depthwise):
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
-        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c // _groups(conv, depthwise)),
         **_batch(batch),
+        **({"groups": _groups(conv, depthwise)} if _groups(conv, depthwise) > 1 else {}),
     }
+
+
+def _groups(conv, depthwise: bool) -> int:
+    """Groups of a grouped (not depthwise) conv: filter depth in_c / groups (TFLite, ONNX group)."""
+    return 1 if depthwise else int(conv.attrs.groups)
 
 
 def _fc_params(func, calls):
@@ -161,7 +168,19 @@ def _fc_params(func, calls):
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
         "scale": [float(v) for v in dscale],
         "macs": batches * in_n * out_n,
+        **_weight_offset(w_deq, "FULLY_CONNECTED"),
     }
+
+
+def _weight_offset(w_deq, what: str) -> dict:
+    """{"w_offset": -zero point} for a per-tensor weight zero point other than 0 (LiteRT's int8 FC takes one:
+    sum (x + in_offset) * (w + w_offset)), {} for 0; per-channel zero points other than 0 are refused."""
+    zp = np.asarray(const_value(w_deq.args[2])).reshape(-1).astype(np.int64)
+    if not zp.any():
+        return {}
+    if zp.size > 1 and np.any(zp != zp[0]) or what != "FULLY_CONNECTED":
+        raise UnsupportedOperatorError(f"{what} with weight zero points {sorted(set(zp.tolist()))[:4]} (not 0) has no kernel")
+    return {"w_offset": -int(zp[0])}
 
 
 def _add_params(func, calls):
@@ -363,6 +382,12 @@ def _elementwise_params(func, calls, kind):
         if (float(np.float32(so)), zo) != (1.0 / 256, -128):
             raise UnsupportedOperatorError(f"LOGISTIC with output quantization ({so}, {zo}): LiteRT requires (1/256, -128)")
         return {"n": n, "table": lut.logistic_table(si, zi, so, zo), "lut_of": "logistic", "out_zp": zo}
+    if calls.get("relax.divide") and not calls.get("relax.add"):
+        raise UnsupportedOperatorError("an elementwise division has no int8 kernel")
+    if calls.get("relax.divide") and _hard_swish_form(calls) == "onnx":
+        raise UnsupportedOperatorError("ONNX HardSwish in TFLite arithmetic has no kernel (ONNX graphs use onnxruntime's)")
+    if calls.get("relax.multiply") and not calls.get("relax.divide"):
+        raise UnsupportedOperatorError("ONNX HardSigmoid in TFLite arithmetic has no kernel (ONNX graphs use onnxruntime's)")
     if calls.get("relax.divide"):
         try:
             table = lut.hard_swish_table(si, zi, so, zo)
@@ -372,6 +397,66 @@ def _elementwise_params(func, calls, kind):
     c = calls["relax.clip"][0]
     lo, hi = float(c.args[1].value), float(c.args[2].value)
     return {"n": n, "table": lut.relu_x_table(si, zi, so, zo, lo, hi), "lut_of": "relu_n1_to_1", "out_zp": zo}
+
+
+def _hard_swish_form(calls) -> str:
+    """"tflite" for (x * clip(x + 3, 0, 6)) / 6, "onnx" for x * (clip(x + 3, 0, 6) / 6) (TVM's two importers)."""
+    m = calls["relax.multiply"][0]
+    return "onnx" if any(call_op_name(calls.value(a)) == "relax.divide" for a in m.args) else "tflite"
+
+
+def _ort_binary_params(func, calls, kind, unfused: bool) -> dict:
+    """te_binary_s8_f32's parameters: onnxruntime's unfused float Mul / Sub (DequantizeLinear tables, output
+    scale), or its fused uint8 QLinearMul (ratio (float)(s_a * s_b) / s_out, zero point + 128 in float)."""
+    if calls.get("relax.nn.relu") or any(dtype_of(c) == "float32" for c in calls.get("relax.clip", [])):
+        raise UnsupportedOperatorError(f"tinyengine.{kind} with a fused activation has no kernel in onnxruntime's "
+                                       "arithmetic yet")
+    p = _elementwise_params(func, calls, kind)
+    op = _binary_call(calls)
+    (s1, z1), (s2, z2) = (_qparams(d) for d, _, _ in _operands(func, calls, op))
+    so, zo = _qparams(calls["relax.quantize"][-1])
+    f32 = np.float32
+    mode = 1 if kind == "sub" else (0 if unfused else 2)
+    p.update(ort_mode=mode, in1_zp=z1, in2_zp=z2, out_zp=zo, out_fscale=float(f32(so)),
+             ratio=float(f32(f32(f32(s1) * f32(s2)) / f32(so))), zp_f=float(zo + 128),
+             in1_table=[float(v) for v in quant.ort_dequant_table(s1, z1)],
+             in2_table=[float(v) for v in quant.ort_dequant_table(s2, z2)])
+    return p
+
+
+def _ort_lut_params(func, unfused: bool = False) -> dict:
+    """onnxruntime's table for a unary composite (codegen/lut.py ort_unary_table): QLinearSigmoid, or the float
+    HardSigmoid / HardSwish it leaves unfused; MUL / SUB: _ort_binary_params; other elementwise ops are refused
+    in its arithmetic."""
+    from ..codegen import lut
+
+    calls = _calls(func)
+    kind = str(func.attrs["Composite"]).split(".", 1)[1]
+    if kind in ("mul", "sub"):
+        return _ort_binary_params(func, calls, kind, unfused)
+    if kind != "lut" or _binary_call(calls) is not None or calls.get("relax.clip") and not (
+            calls.get("relax.multiply") or calls.get("relax.sigmoid")):
+        what = ", an elementwise op with a constant" if kind == "lut" and _binary_call(calls) is not None else ""
+        raise UnsupportedOperatorError(f"tinyengine.{kind} has no kernel in onnxruntime's arithmetic yet (ONNX / "
+                                       f"PyTorch graphs{what})")
+    (si, zi), (so, zo) = _qparams(_activation_deq(calls, func)), _qparams(calls["relax.quantize"][-1])
+    params = {"n": int(np.prod(shape_of(calls["relax.quantize"][-1])))}
+    if calls.get("relax.sigmoid"):
+        fma = lut.ort_fma_host()
+        return {"n": params["n"], "out_zp": zo, "lut_of": "ort_sigmoid", "ort_fma": int(fma),
+                "table": lut.ort_unary_table("sigmoid", si, zi, so, zo, fma=fma)}
+    if calls.get("relax.divide"):
+        if _hard_swish_form(calls) != "onnx":
+            raise UnsupportedOperatorError("a TFLite-style hard swish in an ONNX graph has no kernel")
+        return {"n": params["n"], "out_zp": zo, "lut_of": "ort_hard_swish",
+                "table": lut.ort_unary_table("hard_swish", si, zi, so, zo)}
+    m, a, c = calls["relax.multiply"][0], calls["relax.add"][0], calls["relax.clip"][0]
+    if (float(c.args[1].value), float(c.args[2].value)) != (0.0, 1.0):
+        raise UnsupportedOperatorError("HardSigmoid with a clip other than [0, 1] has no kernel")
+    alpha = scalar(next(x for x in m.args if is_constant(x)))
+    beta = scalar(next(x for x in a.args if is_constant(x)))
+    return {"n": params["n"], "out_zp": zo, "lut_of": "ort_hard_sigmoid",
+            "table": lut.ort_unary_table("hard_sigmoid", si, zi, so, zo, alpha, beta)}
 
 
 def _elementwise_constants(func):
@@ -530,6 +615,8 @@ def _param_reads(func) -> list:
             comp = found[0] if len(found) == 1 and len(found[0].params) == len(func.params) else None
     if comp is None:
         return None
+    if str(comp.attrs["Composite"]) == "tinyengine.lut":  # one unary ONNX node (HardSwish reads x twice in Relax)
+        return [1] * len(comp.params)
     counts = {p: 0 for p in comp.params}
 
     def visit(e):
@@ -651,7 +738,10 @@ def AnnotateKernelParams(mod, _ctx):
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
-            params = describe(func)
+            if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
+                params = _ort_lut_params(func, gv in unfused)  # onnxruntime's arithmetic, or a clear refusal
+            else:
+                params = describe(func)
             if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):
                 raise UnsupportedOperatorError(f"{attrs['Composite']} requantizing its output has no kernel "
                                                "(SplitPoolRequantize splits it off)")
@@ -665,12 +755,12 @@ def AnnotateKernelParams(mod, _ctx):
                 raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
                                                "arithmetic yet (the int8 kernel reproduces TFLite's)")
 
-            if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
-                raise UnsupportedOperatorError(f"{attrs['Composite']} has no kernel in onnxruntime's arithmetic yet "
-                                               "(ONNX / PyTorch graphs)")
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))
+                if params.get("groups"):  # measured: not onnxruntime's bytes yet (tests/test_topology_ops.py)
+                    raise UnsupportedOperatorError(f"grouped Conv (group={params['groups']}) of an ONNX / PyTorch graph "
+                                                   "has no kernel yet (TFLite grouped CONV_2D has one)")
                 if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
                     params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
                     params.update(_ort_float_conv_params(func, params, quant.ort_threads()))

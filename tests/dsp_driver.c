@@ -18,6 +18,8 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
 /* kernels of tests/test_dsp_conv.py */
 enum { OP_FC = 4 };
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
+/* kernels of tests/test_se_dsp.py */
+enum { OP_MUL_GATE = 300, OP_MUL_GATE_DSP = 301, OP_MEAN_SE = 302, OP_MEAN_SE_DSP = 303 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -93,7 +95,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
   switch (op) {
     case OP_CONV: case OP_CONV_1X1: case OP_DWCONV: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv: 19 params");
       conv_params(q, &p);
       if (op == OP_CONV) te_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
@@ -102,7 +104,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_PW_DSP: {
-      te_pw_params p;
+      te_pw_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 7) die("pw_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
@@ -145,7 +147,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_FC: case OP_FC_DSCALE: case OP_FC_DSP: {
-      te_fc_params p;
+      te_fc_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 8) die("fc: 8 params");
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
       p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
@@ -165,14 +167,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_DW_HWC_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("dw_hwc_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_DW_CG_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("dw_cg_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_cg_dsp(&p, b[0], b[1], b[2], out);
@@ -187,14 +189,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_CONV_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv_dsp: 19 params");
       conv_params(q, &p);
       te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_PW_SMALL_DSP: case OP_PW_NC_DSP: {
-      te_pw_params p;
+      te_pw_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 7) die("pw_small_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
@@ -213,7 +215,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_CONV_KW_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv_kw_dsp: 19 params");
       conv_params(q, &p);
 #define TE_KS_CASE(KH, SPAN) \
@@ -227,6 +229,29 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 7) die("add_lin_dsp: 7 params");
       te_add_s8_lin_dsp(q[0], b[0], b[1], out, q[1], q[2], q[3], q[4], q[5], q[6]);
       break;
+    /* SE blocks (tests/test_se_dsp.py): MUL by a per-channel gate, MEAN; q: te_mul_params / te_mean_params */
+    case OP_MUL_GATE: case OP_MUL_GATE_DSP: {
+      te_mul_params p;
+      te_bcast_params bc;
+      if (np != 9) die("mul_gate: 9 params");
+      p.in1_offset = q[0]; p.in2_offset = q[1]; p.out_offset = q[2]; p.out_mult = q[3]; p.out_shift = q[4];
+      p.act_min = q[5]; p.act_max = q[6];
+      bc.d[0] = 1; bc.d[1] = 1; bc.d[2] = q[7]; bc.d[3] = q[8];
+      bc.s1[0] = 0; bc.s1[1] = 0; bc.s1[2] = q[8]; bc.s1[3] = 1;
+      bc.s2[0] = 0; bc.s2[1] = 0; bc.s2[2] = 0; bc.s2[3] = 1;
+      if (op == OP_MUL_GATE) te_mul_s8(&p, &bc, b[0], b[1], out);
+      else te_mul_s8_gate_dsp(&p, q[7], q[8], b[0], b[1], out);
+      break;
+    }
+    case OP_MEAN_SE: case OP_MEAN_SE_DSP: {
+      te_mean_params p;
+      if (np != 9) die("mean: 9 params");
+      p.outer = q[0]; p.reduce = q[1]; p.inner = q[2]; p.in_zp = q[3]; p.out_zp = q[4]; p.mult = q[5];
+      p.shift = q[6]; p.exact = q[7];
+      if (op == OP_MEAN_SE) te_mean_s8(&p, b[0], out);
+      else te_mean_s8_dsp(&p, q[8], b[0], out);
+      break;
+    }
     default:
       die("unknown op");
   }

@@ -13,6 +13,17 @@
  */
 #include "tinyengine_kernels.h"
 
+/* fold 1/n into the multiplier exactly as TFLite does (also used by te_mean_s8_dsp) */
+void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift) {
+  int32_t s = 0;
+  while (((uint32_t)n >> (s + 1)) != 0u && s < 30) ++s; /* floor(log2(n)) for n < 2^31 */
+  if (s > 32) s = 32;
+  if (s > 31 + *shift) s = 31 + *shift;
+  if (s < 0) s = 0;
+  *mult = (int32_t)((int64_t)(((uint64_t)(uint32_t)*mult) << s) / (int64_t)n);
+  *shift = *shift - s;
+}
+
 void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out) {
   const int32_t outer = p->outer, n = p->reduce, inner = p->inner;
   int32_t mult = p->mult, shift = p->shift;
@@ -63,16 +74,7 @@ void te_mean_s8(const te_mean_params* p, const int8_t* in, int8_t* out) {
     }
     return;
   }
-  {
-    /* fold 1/n into the multiplier exactly as TFLite does */
-    int32_t s = 0;
-    while (((uint32_t)n >> (s + 1)) != 0u && s < 30) ++s; /* floor(log2(n)) for n < 2^31 */
-    if (s > 32) s = 32;
-    if (s > 31 + shift) s = 31 + shift;
-    if (s < 0) s = 0;
-    mult = (int32_t)((int64_t)(((uint64_t)(uint32_t)mult) << s) / (int64_t)n);
-    shift = shift - s;
-  }
+  te_mean_fold(n, &mult, &shift);
 
   for (o = 0; o < outer; ++o) {
     const int8_t* base = in + o * n * inner;

@@ -46,11 +46,13 @@ def kernel_function(op, target: str = "host") -> str | None:
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
         if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
             return "te_conv2d_s8_f32" if p.get("ort_general") else "te_conv2d_1x1_s8_f32"
-        if key == _ONE_BY_ONE:
+        if key == _ONE_BY_ONE and not p.get("groups"):
             return "te_conv2d_1x1_s8"
         return "te_conv2d_s8"
     if k == "depthwise_conv2d" and p.get("ort_float"):
         return "te_depthwise_conv2d_s8_f32"
+    if p.get("single_rounding") and k in ("mul", "sub"):  # onnxruntime's Mul / Sub (emitter.elementwise_call)
+        return "te_binary_s8_f32"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
     if k == "avg_pool2d" and p.get("single_rounding") and "ort_pool" in p:
@@ -224,6 +226,7 @@ def _broadcast(p, k):
 _MODELS = {
     "te_mul_s8": _broadcast,
     "te_add_bcast_s8": _broadcast,
+    "te_binary_s8_f32": _broadcast,
     "te_lut_s8": _elementwise,
     "te_conv2d_s8": _conv,
     "te_conv2d_1x1_s8": _conv1x1,
