@@ -157,7 +157,7 @@ def _batches(seed, n, kinds, left_shifts, cm=False, ort=False):
                             np.ascontiguousarray(weights.T)) is None:
                 continue
         conv = [v for f, v in zip(kh.header_struct_fields("te_conv_params"), kh.struct_values("te_conv_params", p))
-                if f != "out_stride"]  # the drivers' 19 conv fields (contiguous output)
+                if f not in ("out_stride", "groups")]  # the driver's 19 conv fields (contiguous, ungrouped)
         out_shape = (p["out_h"], p["out_w"], p["out_c"])
         if kind == "conv":
             table, lsh = mve.rq_table(op, weights.reshape(p["out_c"], -1))
