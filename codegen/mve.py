@@ -251,8 +251,9 @@ def _fully_connected(em, op):
 
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    if op.params.get("ort_float") or op.params.get("out_stride") or op.params.get("groups"):
-        return None  # a concat channel slice / grouped conv: the portable (or DSP pointwise) kernels write it
+    p = op.params
+    if p.get("ort_float") or p.get("out_stride") or int(p.get("groups") or 1) > 1 or p.get("w_offset"):
+        return None  # a concat channel slice / grouped conv / FC weight zero point: the portable (or DSP) kernels
     if op.kernel == "conv2d":
         return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":

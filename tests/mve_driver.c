@@ -83,6 +83,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
   p->in_offset = q[15]; p->out_offset = q[16];
   p->act_min = q[17]; p->act_max = q[18];
   p->out_stride = 0;
+  p->groups = 1;
 }
 
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
@@ -101,6 +102,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       if (np != 8) die("fc: 8 params");
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
       p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
+      p.w_offset = 0;
       if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
 #if defined(__ARM_FEATURE_MVE)
       else te_fully_connected_s8_dscale_mve(&p, b[0], b[1], b[2], b[3], out);
