@@ -405,9 +405,49 @@ def _depthwise_rows(em, op, band=None, force=False):
     wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))  # channel-major [c][k][k]
     q = em.const("int32_t", f"{n}_rq", rq)
     ins = em.ptr(op.inputs[0], const=True)
+    if "full_out_h" in p:  # a line-buffer band: weight rows packed here, not on every call
+        pre = em.const("int32_t", f"{n}_wpre", pack_dw_rows(np.ascontiguousarray(w.T), k, int(p["stride_h"])))
+        fn = f"te_depthwise_conv2d_s8_rows_pre_k{k}s{int(p['stride_h'])}_dsp"
+        return (f"{fn}(&{n}_dw, {band}, {ins}, {pre}, {q}, {em.ptr(op.output)});",
+                ["depthwise_conv2d_s8_rows_dsp.c"])
     fn = f"te_depthwise_conv2d_s8_rows_k{k}s{int(p['stride_h'])}_dsp"
     return (f"{fn}(&{n}_dw, {band}, {ins}, {wname}, {q}, {em.ptr(op.output)});",
             ["depthwise_conv2d_s8_rows_dsp.c"])
+
+
+def _phase_words(n: int) -> int:
+    return n if n <= 1 else n - 1
+
+
+def _pack_phase(t: list, n: int) -> list:
+    """depthwise_conv2d_s8_rows_dsp.c pack_phase: the 16-bit pairs mac_phase reads for an n-tap phase."""
+    pk = lambda lo, hi: ((int(lo) & 0xFFFF) | ((int(hi) & 0xFFFF) << 16))  # noqa: E731
+    if n == 0:
+        return []
+    if n == 1:
+        return [pk(t[0], 0)]
+    h = n >> 1
+    n_odd = h if n & 1 else h - 1
+    return [pk(t[2 * m], t[2 * m + 1]) for m in range(h)] + [pk(t[2 * m - 1], t[2 * m]) for m in range(1, n_odd + 1)]
+
+
+def pack_dw_rows(wc: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Channel-major [c][k*k] weights -> te_depthwise_conv2d_s8_rows_pre_k<K>s<S>_dsp's words: per channel pair,
+    per channel, the k packed weight rows (2 * w, even taps then odd taps for stride 2) and the same k rows again,
+    exactly as the kernel's prep_pair builds them on the stack."""
+    le, lo = (k, 0) if s == 1 else ((k + 1) // 2, k // 2)
+    wpr = _phase_words(le) + _phase_words(lo)
+    words = []
+    for ch in range(wc.shape[0]):
+        rows = []
+        for ky in range(k):
+            taps = [2 * int(v) for v in wc[ch, ky * k:(ky + 1) * k]]
+            even, odd = (taps, []) if s == 1 else (taps[0::2], taps[1::2])
+            row = _pack_phase(even, le) + _pack_phase(odd, lo)
+            assert len(row) == wpr
+            rows += row
+        words += rows + rows
+    return np.asarray(words, np.uint32).view(np.int32)
 
 
 DW_CG_TAPS = 64
@@ -819,6 +859,8 @@ def specialize(em, op):
     """(C call, [kernel sources]) for op on a DSP target, or None to emit the portable kernel."""
     if op.params.get("out_stride"):  # a channel slice of a concat (concat_views.py): the kernels writing strided
         return _pointwise(em, op) if op.kernel == "conv2d" and not op.params.get("ort_float") else None
+    if op.params.get("groups") or op.params.get("w_offset"):
+        return None  # a grouped conv / weights with a zero point: the portable kernels alone take them
     if op.params.get("ort_float"):
         return None  # MLAS's float conv (conv2d_*_f32.c): no DSP kernel computes it
     if _ort(op):  # onnxruntime arithmetic: the kernels with a float32 requantization (rq_f32), max pool as is

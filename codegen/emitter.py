@@ -56,8 +56,9 @@ _HEADER = "tinyengine_kernels.h"
 _STRUCT_FIELDS = {
     "te_conv_params": ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
                        "dil_h", "dil_w", "pad_top", "pad_left", "depth_multiplier", "in_offset", "out_offset",
-                       "act_min", "act_max", "out_stride"],
-    "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel"],
+                       "act_min", "act_max", "out_stride", "groups"],
+    "te_fc_params": ["batches", "in_n", "out_n", "in_offset", "out_offset", "act_min", "act_max", "per_channel",
+                     "w_offset"],
     "te_add_params": ["n", "in1_offset", "in2_offset", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
                       "left_shift", "out_mult", "out_shift", "out_offset", "act_min", "act_max"],
     "te_pool_params": ["in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
@@ -83,7 +84,7 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{flat.size}] = {{\n  {body}\n}};\n"
 
 
-_OPTIONAL_FIELDS = {"out_stride"}  # absent: 0, the kernel's default (contiguous output)
+_OPTIONAL_FIELDS = {"out_stride", "groups", "w_offset"}  # absent: 0, the kernel's default (contiguous output)
 
 
 def _struct(ctype: str, name: str, params: dict) -> str:
@@ -197,7 +198,8 @@ class _Emitter:
             m, s = self.requant_tables(n, p)
             if k == "depthwise_conv2d":
                 fn = "te_depthwise_conv2d_s8"
-            elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0):
+            elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0) \
+                    and not p.get("groups"):
                 fn = "te_conv2d_1x1_s8"
             else:
                 fn = "te_conv2d_s8"

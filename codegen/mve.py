@@ -1,8 +1,10 @@
 """Armv8.1-M Helium (MVE) specialisation: choose a ``*_mve.c`` kernel per layer and pre-pack its data.
 
-The entry point mirrors codegen/dsp.py: ``specialize(em, op)`` returns (C call, [kernel sources]) for a
-layer an MVE kernel computes, else what ``dsp.specialize`` returns (the Cortex-M55 also has the
-Armv7E-M DSP instructions), else None (the portable kernel).
+Entry points: ``specialize_mve(em, op)`` returns (C call, [kernel sources]) for a layer an MVE kernel computes,
+else None; ``with_dsp(dsp_specialize)`` (what the emitter uses on Helium targets) tries it before the DSP
+variants' choice (the Cortex-M55 also has the Armv7E-M DSP instructions), unless TINYENGINE_MVE=0.
+Scratch: the kernels' buffers (a 64-byte patch, a row ring of at most 896 bytes, a 512-byte pixel copy) live
+on the stack, not in the arena, so the planner needs nothing per ISA.
 
 An MVE kernel is chosen only where it is byte-identical with the portable kernel:
 
@@ -82,18 +84,23 @@ def rq_table(op, w2d: np.ndarray):
     return table.reshape(-1).view(np.int32), bool(np.any(left > 0))
 
 
+PW_KEEP = 512  # TE_PW_MVE_KEEP: above it te_conv2d_1x1_s8_mve runs only with out apart from in
+PW_REGS_MAX_IN_C = 48  # te_conv2d_1x1_s8_mve keeps the input in registers and reads plain rows up to here
+
+
 def pack_pointwise(w2d: np.ndarray) -> np.ndarray:
-    """[oc][ic] int8 -> te_conv2d_1x1_s8_mve's order: per 4 output channels (zero rows up to a whole group),
-    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other; 16 zero
-    bytes at the end (the in_c <= 16 path loads 16 bytes from each row)."""
+    """[oc][ic] int8 -> te_conv2d_1x1_s8_mve's order, zero rows up to a whole group of 4 output channels. With
+    ic <= 48: the plain rows and 16 zero bytes (its 16-byte loads run past a row's end). Otherwise per group,
+    per 16 input channels 4 x 16 bytes, then the ic % 16 last bytes of the 4 rows one after the other."""
     oc, ic = w2d.shape
     g, full = -(-oc // 4) * 4, ic // 16
     w = np.zeros((g, ic), np.int8)
     w[:oc] = w2d
+    if ic <= PW_REGS_MAX_IN_C:
+        return np.concatenate([w.reshape(-1), np.zeros(16, np.int8)])
     w = w.reshape(g // 4, 4, ic)
     body = w[:, :, :full * 16].reshape(g // 4, 4, full, 16).transpose(0, 2, 1, 3).reshape(g // 4, -1)
-    packed = np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
-    return np.concatenate([packed, np.zeros(16, np.int8)])
+    return np.concatenate([body, w[:, :, full * 16:].reshape(g // 4, -1)], axis=1).reshape(-1)
 
 
 def _plan_ok(em, op, portable: str, overlap_ok: bool) -> bool:
@@ -111,7 +118,7 @@ def _pointwise(em, op):
     in_c, out_c = int(p["in_c"]), int(p["out_c"])
     w2d = np.asarray(op.constants["weights"]).reshape(out_c, in_c)
     rq = rq_table(op, w2d)
-    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=True):
+    if rq is None or not _plan_ok(em, op, "te_conv2d_1x1_s8", overlap_ok=in_c <= PW_KEEP):
         return None
     table, lsh = rq
     n = op.name
@@ -152,21 +159,106 @@ def _depthwise(em, op):
     from .emitter import _struct
 
     em.params.append(_struct("te_conv_params", f"{n}_p", p))
-    wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     q = em.const("int32_t", f"{n}_rqm", table)
+    ins, out = em.ptr(op.inputs[0], const=True), em.ptr(op.output)
+    if dw_cm_applies(p, lsh) and dw_prefers_cm(p) and not dsp._overlaps(em, op):  # channel-major: in, out apart
+        wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))
+        return f"te_depthwise_conv2d_s8_k{k_h}_cm_mve(&{n}_p, {ins}, {wname}, {q}, {out});", \
+            ["depthwise_conv2d_s8_cm_mve.c"]
+    wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     fn = "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
+    return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
+
+
+def dw_prefers_cm(p) -> bool:
+    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 400 output pixels, or >= 100
+    with k >= 5 (its per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
+    px = int(p["out_h"]) * int(p["out_w"])
+    return int(p["stride_h"]) == 1 and (px >= 400 or (px >= 100 and int(p["k_h"]) >= 5))
+
+
+DWC_WP = 64  # TE_DWC_MVE_WP: bytes per phase of a padded row in te_depthwise_conv2d_s8_k<K>_cm_mve's ring
+
+
+def dw_cm_applies(p, lsh: bool) -> bool:
+    """te_depthwise_conv2d_s8_k<K>_cm_mve computes this layer (it still needs the plan to keep in and out apart):
+    square k 3/5/7, equal strides 1 or 2, no left shift, and padded rows that fit the ring's phases (the
+    filled columns, and the reads of the last 4-pixel group)."""
+    k, s = int(p["k_h"]), int(p["stride_h"])
+    if lsh or k != int(p["k_w"]) or k not in (3, 5, 7) or s != int(p["stride_w"]) or s not in (1, 2):
+        return False
+    return (int(p["pad_left"]) + int(p["in_w"]) + 3) // s + 1 <= DWC_WP and int(p["out_w"]) + k + 4 <= DWC_WP
+
+
+CONV_MAX_K = 64  # te_conv2d_s8_mve's patch
+
+
+def pack_conv(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 -> te_conv2d_s8_mve's order: per 4 output channels (zero rows up to a whole group), each row
+    [k_h][k_w][in_c] zero-padded to whole 16-byte chunks."""
+    oc = w.shape[0]
+    flat = w.reshape(oc, -1)
+    k = flat.shape[1]
+    g, kp = -(-oc // 4) * 4, -(-k // 16) * 16
+    out = np.zeros((g, kp), np.int8)
+    out[:oc, :k] = flat
+    return out.reshape(-1)
+
+
+def _conv(em, op):
+    """te_conv2d_s8_mve: any conv whose window k_h * k_w * in_c fits the 64-byte patch (first layers)."""
+    p = op.params
+    k = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])
+    if k > CONV_MAX_K or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
+        return None
+    w = np.asarray(op.constants["weights"])
+    out_c = int(p["out_c"])
+    rq = rq_table(op, w.reshape(out_c, -1))
+    if rq is None or not _plan_ok(em, op, "te_conv2d_s8", overlap_ok=True):
+        return None
+    table, lsh = rq
+    n = op.name
+    from .emitter import _struct
+
+    em.params.append(_struct("te_conv_params", f"{n}_p", p))
+    wname = em.const("int8_t", f"{n}_wm", pack_conv(w))
+    q = em.const("int32_t", f"{n}_rqm", table)
+    fn = "te_conv2d_s8_lsh_mve" if lsh else "te_conv2d_s8_mve"
     return f"{fn}(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {wname}, {q}, {em.ptr(op.output)});", \
-        ["depthwise_conv2d_s8_mve.c"]
+        ["conv2d_s8_mve.c"]
+
+
+def _fully_connected(em, op):
+    """te_fully_connected_s8_dscale_mve: TFLite arithmetic (LiteRT's double scale), any in_n."""
+    p = op.params
+    if p.get("single_rounding") or "scale" not in p:
+        return None
+    if not _plan_ok(em, op, "te_fully_connected_s8_dscale", overlap_ok=True):
+        return None
+    from .emitter import _c_double, _struct
+
+    n = op.name
+    in_n, out_n = int(p["in_n"]), int(p["out_n"])
+    w2d = np.asarray(op.constants["weights"]).reshape(out_n, in_n)
+    em.params.append(_struct("te_fc_params", f"{n}_p", p))
+    w = em.const("int8_t", f"{n}_w", w2d.reshape(-1))
+    b = em.const("int32_t", f"{n}_bm", fold_bias(w2d, op.constants.get("bias"), int(p["in_offset"])))
+    scales = p["scale"]
+    em.weights.append(f"static const double {n}_scale[{len(scales)}] = {{{', '.join(_c_double(v) for v in scales)}}};\n")
+    return (f"te_fully_connected_s8_dscale_mve(&{n}_p, {em.ptr(op.inputs[0], const=True)}, {w}, {b}, {n}_scale, "
+            f"{em.ptr(op.output)});", ["fully_connected_s8_mve.c"])
 
 
 def specialize_mve(em, op):
     """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    if op.params.get("ort_float"):
-        return None
+    if op.params.get("ort_float") or op.params.get("out_stride") or op.params.get("groups"):
+        return None  # a concat channel slice / grouped conv: the portable (or DSP pointwise) kernels write it
     if op.kernel == "conv2d":
-        return _pointwise(em, op)
+        return _pointwise(em, op) or _conv(em, op)
     if op.kernel == "depthwise_conv2d":
         return _depthwise(em, op)
+    if op.kernel == "fully_connected":
+        return _fully_connected(em, op)
     return None
 
 

@@ -49,6 +49,8 @@ def emit_stage(em, sop) -> None:
     def ptr(where, t, off):
         if where == "W":
             return "arena.bytes", scratch + st.windows[t].offset + off
+        if where.startswith("B:"):  # a patch stage's buffer
+            return "arena.bytes", scratch + st.windows[where[2:]].offset + off
         sym, base = loc[t]
         return sym, base + off
 
@@ -57,14 +59,24 @@ def emit_stage(em, sop) -> None:
     for acts in st.iterations:
         stmts = []
         for a in acts:
-            if hasattr(a, "op"):
+            if hasattr(a, "row_bytes") and hasattr(a, "rect"):  # a patch stage's strided rectangle copy
+                if "copy_rect_s8.c" not in em.extra_sources:
+                    em.extra_sources.append("copy_rect_s8.c")
+                stmts.append((f"te_copy_rect_s8(@O@, {a.dst[2]}, @I0@, {a.src[2]}, {a.row_bytes}, {a.rows});",
+                              [("@I0@",) + ptr(a.src[0], a.tensor, a.src[1]) + (True,),
+                               ("@O@",) + ptr(a.dst[0], a.tensor, a.dst[1]) + (False,)]))
+            elif hasattr(a, "op"):
                 op = st.ops[a.op]
                 key = (a.op, tuple(sorted((k, v) for k, v in a.params.items() if isinstance(v, (int, float)))))
                 if key not in variants:
                     variants[key] = _template(em, op, a.params, f"{op.name}_b{len(variants)}")
                 tmpl = variants[key]
                 args = []
-                for k, (t, lo, hi, where, off) in enumerate(a.ins):
+                if hasattr(a, "out_rect"):  # patch stage: (tensor, rect, where, offset, row stride)
+                    reads = [(t, where, off) for (t, _, where, off, _) in a.ins]
+                else:                       # line buffers: (tensor, lo, hi, where, offset)
+                    reads = [(t, where, off) for (t, _, _, where, off) in a.ins]
+                for k, (t, where, off) in enumerate(reads):
                     args.append((f"@I{k}@",) + ptr(where, t, off) + (True,))
                 args.append(("@O@",) + ptr(a.out[1], a.out[0], a.out[2]) + (False,))
                 stmts.append((tmpl, args))
@@ -92,8 +104,10 @@ def emit_stage(em, sop) -> None:
             out.append(indent + s)
         return out
 
-    lines = [f"  /* {sop.name}: line-buffer stage {st.ops[0].name}..{st.ops[-1].name}, {len(st.iterations)} "
-             f"iterations of {st.band} output row(s), windows {sum(w.nbytes for w in st.windows.values())} B */",
+    kind = (f"{st.grid[0]}x{st.grid[1]} patches" if hasattr(st, "grid") else
+            f"line buffers, {st.band} output row(s) per iteration")
+    lines = [f"  /* {sop.name}: {st.ops[0].name}..{st.ops[-1].name} in {kind}, {len(st.iterations)} iterations, "
+             f"buffers {sum(w.nbytes for w in st.windows.values())} B */",
              f"  TE_PROFILE_MARK({em.g.ops.index(sop)});"]
     i, n = 0, len(its)
     while i < n:

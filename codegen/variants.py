@@ -101,6 +101,18 @@ def specialize(em, op):
     chosen = getattr(em, "chosen", None)
     if chosen is None:
         chosen = em.chosen = {}
+    p = op.params
+    if p.get("groups") or p.get("w_offset") or (p.get("out_stride") and op.kernel != "conv2d"):
+        chosen[op.name] = {"variant": PORTABLE}  # grouped conv, weight zero point, strided slice: portable only
+        return None
+    if p.get("out_stride"):  # a concat channel slice (concat_views.py): the pointwise kernels take out_stride
+        for v in default_order(op, target):
+            r = _try(v, em, op, {}) if v.name.startswith("pw") and v.requires == "dsp" else None
+            if r is not None:
+                chosen[op.name] = {"variant": v.name, **{k: vals[0] for k, vals in v.knobs.items()}}
+                return r
+        chosen[op.name] = {"variant": PORTABLE}
+        return None
     if not covered(op.kernel):
         if target is not None and getattr(target, "dsp", False):
             r = dsp.specialize(em, op)
@@ -154,7 +166,7 @@ def exact_configs(em, op) -> list[dict]:
     kernel first. ``em`` is a scratch emitter (its params / weights lists receive throwaway text)."""
     target = getattr(em, "target", None)
     out = [{"variant": PORTABLE}]
-    if not covered(op.kernel):
+    if not covered(op.kernel) or op.params.get("out_stride"):
         return out
     for v in variants(op.kernel):
         if not usable(v, op, target):

@@ -123,6 +123,7 @@ def _conv_params(func, calls, depthwise):
     k_h, k_w = w_shape[0], w_shape[1]
     w_deq = [d for d in _weight_deqs(calls)][0]
     w_scales = _per_channel(w_deq.args[1], out_c)
+    _weight_offset(w_deq, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")  # refuses a weight zero point
     mult, shift = quant.conv_requant_params(in_s, w_scales, out_s)
     act_min, act_max = _act_range(calls)
     pad_top, pad_left, _, _ = (int(v) for v in conv.attrs.padding)
@@ -135,9 +136,15 @@ def _conv_params(func, calls, depthwise):
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "in_offset": -in_zp, "out_offset": out_zp, "act_min": act_min, "act_max": act_max,
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
-        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c),
+        "macs": batch * out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c // _groups(conv, depthwise)),
         **_batch(batch),
+        **({"groups": _groups(conv, depthwise)} if _groups(conv, depthwise) > 1 else {}),
     }
+
+
+def _groups(conv, depthwise: bool) -> int:
+    """Groups of a grouped (not depthwise) conv: filter depth in_c / groups (TFLite, ONNX group)."""
+    return 1 if depthwise else int(conv.attrs.groups)
 
 
 def _fc_params(func, calls):
@@ -161,7 +168,19 @@ def _fc_params(func, calls):
         "mult": [int(v) for v in mult], "shift": [int(v) for v in shift],
         "scale": [float(v) for v in dscale],
         "macs": batches * in_n * out_n,
+        **_weight_offset(w_deq, "FULLY_CONNECTED"),
     }
+
+
+def _weight_offset(w_deq, what: str) -> dict:
+    """{"w_offset": -zero point} for a per-tensor weight zero point other than 0 (LiteRT's int8 FC takes one:
+    sum (x + in_offset) * (w + w_offset)), {} for 0; per-channel zero points other than 0 are refused."""
+    zp = np.asarray(const_value(w_deq.args[2])).reshape(-1).astype(np.int64)
+    if not zp.any():
+        return {}
+    if zp.size > 1 and np.any(zp != zp[0]) or what != "FULLY_CONNECTED":
+        raise UnsupportedOperatorError(f"{what} with weight zero points {sorted(set(zp.tolist()))[:4]} (not 0) has no kernel")
+    return {"w_offset": -int(zp[0])}
 
 
 def _add_params(func, calls):
@@ -739,6 +758,9 @@ def AnnotateKernelParams(mod, _ctx):
             if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
                 params["single_rounding"] = 1
                 params.update(_ort_params(func, params, sides.get(gv, (False, False))))
+                if params.get("groups"):  # measured: not onnxruntime's bytes yet (tests/test_topology_ops.py)
+                    raise UnsupportedOperatorError(f"grouped Conv (group={params['groups']}) of an ONNX / PyTorch graph "
+                                                   "has no kernel yet (TFLite grouped CONV_2D has one)")
                 if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
                     params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
                     params.update(_ort_float_conv_params(func, params, quant.ort_threads()))

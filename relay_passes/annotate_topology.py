@@ -13,7 +13,7 @@ from tvm import relax
 from ..errors import UnsupportedOperatorError
 from ._util import const_value, scalar, shape_of
 
-TOPOLOGY_KINDS = frozenset({"concat", "softmax", "slice", "pad_channels"})
+TOPOLOGY_KINDS = frozenset({"concat", "softmax", "slice", "pad_channels", "transpose"})
 
 
 def _qp(call) -> tuple[float, int]:
@@ -140,7 +140,21 @@ def _pad_channels(func, calls) -> dict:
             "value": int(float(pad.attrs.pad_value)), "n": int(np.prod(shape_of(pad)))}
 
 
+def _transpose(func, calls) -> dict:
+    t = calls["relax.permute_dims"][0]
+    shape = shape_of(t.args[0])
+    rank = len(shape)
+    axes = list(range(rank))[::-1] if t.attrs.axes is None else [int(a) % rank for a in t.attrs.axes]
+    if rank > 4:
+        raise UnsupportedOperatorError(f"TRANSPOSE of a rank-{rank} tensor (up to 4 has a kernel)")
+    lead = 4 - rank
+    return {"in_dims": [1] * lead + list(shape), "perm": list(range(lead)) + [a + lead for a in axes],
+            "n": int(np.prod(shape))}
+
+
 def describe_topology(kind: str, func, calls) -> dict:
+    if kind == "transpose":
+        return _transpose(func, calls)
     if kind == "pad_channels":
         return _pad_channels(func, calls)
     if kind == "softmax":

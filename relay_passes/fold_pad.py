@@ -14,7 +14,7 @@ import numpy as np
 from tvm import relax
 from tvm.relax.dpl import is_op, wildcard
 
-from ._util import const_value, function_pass, rewrite_to_fixpoint
+from ._util import const_value, function_pass, rewrite_to_fixpoint, shape_of
 
 
 def _rewrite(func: relax.Function) -> relax.Function:
@@ -40,6 +40,13 @@ def _rewrite(func: relax.Function) -> relax.Function:
         old = [int(v) for v in c.attrs.padding]
         new_padding = [old[0] + top, old[1] + left, old[2] + bottom, old[3] + right]
         a = c.attrs
+        layout, w_shape = str(a.kernel_layout), shape_of(c.args[1])
+        k_hw = [w_shape[layout.index("H")], w_shape[layout.index("W")]]
+        if (k_hw == [1, 1] and [int(v) for v in a.strides] == [1, 1] and new_padding[:2] == [0, 0]
+                and any(new_padding[2:])):
+            # a 1x1 stride-1 conv padded only at the bottom / right would still look pointwise to the
+            # kernel choice (which reads pad_top / pad_left only) and leave its padded rows unwritten
+            return expr
         return relax.op.nn.conv2d(
             relax.op.dequantize(p.args[0], d.args[1], d.args[2], axis=int(d.attrs.axis), out_dtype=str(d.attrs.out_dtype)),
             c.args[1],

@@ -13,7 +13,8 @@ leaves ``permute_dims`` pairs around them and around ``clip``; this pass instead
   element-wise ops (``add``, ``clip``, ``relu``, ...) take NHWC operands, and a constant
   or constant-derived operand is wrapped in ``permute_dims`` (``FoldConstantLayout``
   folds it into the constant afterwards);
-* ``image.resize2d`` switches layout (its size argument is (H, W) in both);
+* ``image.resize2d`` switches layout (its size argument is (H, W) in both); ``concat`` of 4-D maps
+  moves its axis;
 * reductions (``mean``, ...) get their axes remapped; a ``reshape`` of a tensor whose
   non-unit dimensions keep their order (e.g. ``(1, C, 1, 1) -> (1, C)``) reads the NHWC
   twin directly;
@@ -151,6 +152,9 @@ class _Converter:
             out = relax.Call(value.op, args, value.attrs, value.ty_args)
         elif name in _REDUCTIONS and self.has_nhwc(value.args[0]) and value.attrs.axis is not None:
             return self._reduce(var, value)
+        elif name == "relax.concat" and isinstance(value.args[0], relax.Tuple) and value.args[0].fields and all(
+                self.has_nhwc(f) for f in value.args[0].fields):  # concat of 4-D maps: the axis moves
+            out = relax.op.concat([self.nhwc[f] for f in value.args[0].fields], axis=_AXIS[int(value.attrs.axis) % 4])
         elif name == "relax.reshape" and self.has_nhwc(value.args[0]) and self._order_kept(value.args[0]):
             self.orig[var] = self.bb.emit(relax.op.reshape(self.nhwc[value.args[0]], value.args[1]), name_hint=str(var.name))
             return

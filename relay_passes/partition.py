@@ -30,6 +30,7 @@ Patterns (in priority order, longest first):
 ``tinyengine.concat``           concat((deq(x1), ..., deq(xn))) -> quantize [-> clip]   (2 <= n <= 16)
 ``tinyengine.softmax``          deq(x) -> softmax(axis=-1) -> quantize
 ``tinyengine.pad_channels``     pad(x: int8) along channels / batch (spatial pads: tinyengine.pad)
+``tinyengine.transpose``        permute_dims(x: int8) that no pass folded (a TRANSPOSE kernel)
 ``tinyengine.slice``            strided_slice(x: int8)   (also every output of a split, LowerSplitToSlices)
 ``tinyengine.reshape``          also squeeze / expand_dims of int8
 
@@ -93,7 +94,9 @@ def _conv_check(depthwise: bool):
         in_c = int(conv.args[0].ty.shape[3])
         if depthwise:
             return groups == in_c and groups > 1 and str(conv.attrs.kernel_layout) == "HWOI"
-        if groups != 1 or str(conv.attrs.kernel_layout) != "HWIO":
+        out_c = int(conv.ty.shape[3])
+        grouped = 1 < groups < in_c and in_c % groups == 0 and out_c % groups == 0  # te_conv2d_s8's groups
+        if not (groups == 1 or grouped) or str(conv.attrs.kernel_layout) != "HWIO":
             return False
         # TFLite's one-channel depthwise conv (depth multiplier M) is a plain conv over reshape(deq(W[1,H,W,M])):
         # the reshape keeps memory order and the output-channel axis last, where the scales are
@@ -301,6 +304,9 @@ def _topology_patterns() -> list[FusionPattern]:
     x = wildcard()
     op = is_op("relax.nn.pad")(x)
     pats.append(FusionPattern("tinyengine.pad_channels", op, {"input": x, "op": op, "root": op}, pads_channels))
+    x = wildcard()
+    op = is_op("relax.permute_dims")(x)
+    pats.append(FusionPattern("tinyengine.transpose", op, {"input": x, "op": op, "root": op}, _int8_input))
     for name, opname in (("tinyengine.slice", "relax.strided_slice"), ("tinyengine.reshape", "relax.squeeze"),
                          ("tinyengine.reshape", "relax.expand_dims")):
         x = wildcard()

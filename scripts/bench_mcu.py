@@ -1,14 +1,16 @@
-"""Benchmark the shared models on Cortex-M4 and M7 under QEMU against the published baselines.
+"""Benchmark the shared models on Cortex-M4 and M7 under QEMU against recorded peer figures.
 
 For each model and target: compile with tinyengine-tvm, run the measuring firmware
 (one warm-up, one timed inference, ``-icount shift=0``), check the outputs are
 byte-identical with LiteRT's reference kernels, and print instructions,
-instructions per MAC, arena and Flash next to the baselines of issue 5 (TinyEngine,
-TFLite Micro + CMSIS-NN on Cortex-M7) with the ratio ours / theirs.
+instructions per MAC, arena and Flash ("measured now"), next to the peers' figures
+(TinyEngine, TFLite Micro + CMSIS-NN on Cortex-M7: "recorded", not re-run here; their
+source, date, toolchain and harness are in scripts/peer_figures.json) with the ratio
+ours / theirs, and each goal of that file as met or MISSED.
 
     python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite]
     python scripts/bench_mcu.py --m55     # Cortex-M55: Helium (MVE) kernels vs the DSP path, per kernel kind
-                                [--profile] [--json out.json]
+                                [--profile] [--json out.json] [--patch off|auto]
 
 ``--profile`` also prints the per-layer instruction counts (the gap analysis).
 """
@@ -25,18 +27,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.environ.get("TINYENGINE_MODELS", os.path.join(HERE, "..", "..", "shared", "models"))
 
-# Cortex-M7, QEMU mps2-an500, -icount shift=0, same harness (issue 5): (engine, instructions, arena, flash, exact)
-BASELINES = {
-    "vww.tflite": [
-        ("TinyEngine, integer requantization", 41_620_000, 93_992, 567_840, True),
-        ("TinyEngine, float requantization", 33_450_000, 93_992, 541_720, False),
-        ("TFLite Micro + CMSIS-NN", 48_410_000, 219_808, 781_752, True),
-    ],
-    "lenet_mnist.tflite": [
-        ("TFLite Micro + CMSIS-NN", 537_000, 4_912, 366_848, True),
-    ],
-}
-GOAL = {"vww.tflite": 20_000_000}
+# Recorded peer figures and goals, with their source, date, toolchain and harness (not measured here).
+with open(os.path.join(HERE, "peer_figures.json")) as _f:
+    PEERS = json.load(_f)
 
 
 def _input(spec, seed=0):
@@ -44,17 +37,18 @@ def _input(spec, seed=0):
     return np.random.default_rng(seed).uniform(lo, hi, size=spec.shape).astype(np.float32)
 
 
-def measure(name: str, target: str, profile: bool) -> dict:
+def measure(name: str, target: str, profile: bool, patch: str | None = None) -> dict:
+    """``patch``: te.compile's patch mode (None: its default)."""
     import tinyengine_tvm as te
     from tinyengine_tvm.testing.reference import run_litert
 
     path = os.path.join(MODELS, name)
-    cm = te.compile(path, target=target)
+    cm = te.compile(path, target=target, **({} if patch is None else {"patch": patch}))
     x = _input(cm.inputs[0])
     outs, m = cm.measure([x], profile=profile)
     ref = run_litert(path, [x])
     m["bit_exact"] = all(o.tobytes() == r.tobytes() for o, r in zip(outs, ref))
-    m["model"], m["macs"] = name, cm.graph.macs
+    m["model"], m["macs"], m["patch"] = name, cm.graph.macs, patch
     return m
 
 
@@ -62,25 +56,46 @@ def _ratio(a, b) -> str:
     return f"{a / b:5.2f}x" if b else "  -  "
 
 
+def _peak(b: dict) -> int:
+    """A peer's peak SRAM comparable with our arena (which holds the input image)."""
+    return b["arena_bytes"] + b.get("image_bytes", 0)
+
+
+def _goal_lines(r: dict) -> list[str]:
+    lines = []
+    for g in PEERS["goals"]:
+        if (g["model"], g["target"]) != (r["model"], r["target"]):
+            continue
+        key = next(k for k in ("instructions", "arena_bytes", "flash_bytes") if k in g)
+        ok = r[key] <= g[key]
+        lines.append(f"{'':<20} {'goal: ' + g['what']:<58} {key} {r[key]:,} vs <= {g[key]:,}: "
+                     f"{'met' if ok else 'MISSED'} ({_ratio(r[key], g[key]).strip()})")
+    return lines
+
+
 def table(results: list[dict]) -> str:
-    head = (f"{'model':<20} {'engine':<38} {'target':<10} {'instructions':>13} {'insn/MAC':>9} {'arena B':>9} "
-            f"{'Flash B':>9} {'exact':>5}  {'vs ours: insn / arena / Flash'}")
+    head = (f"{'model':<20} {'engine':<38} {'figure':<9} {'target':<10} {'instructions':>13} {'insn/MAC':>9} "
+            f"{'arena B':>9} {'Flash B':>9} {'exact':>5}  {'ours / theirs: insn / arena / Flash'}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r['model']:<20} {'tinyengine-tvm':<38} {r['target']:<10} {r['instructions']:>13,} "
+        ours = "tinyengine-tvm" + (f", patch {r['patch']}" if r.get("patch") else "")
+        lines.append(f"{r['model']:<20} {ours:<38} {'measured':<9} {r['target']:<10} {r['instructions']:>13,} "
                      f"{r['instructions'] / r['macs']:>9.2f} {r['arena_bytes']:>9,} {r['flash_bytes']:>9,} "
                      f"{'yes' if r['bit_exact'] else 'NO':>5}")
-        if r["target"] != "cortex-m7":
-            continue
-        for engine, insns, arena, flash, exact in BASELINES.get(r["model"], []):
-            lines.append(f"{'':<20} {engine:<38} {'cortex-m7':<10} {insns:>13,} {insns / r['macs']:>9.2f} "
-                         f"{arena:>9,} {flash:>9,} {'yes' if exact else 'no':>5}  "
-                         f"{_ratio(r['instructions'], insns)} / {_ratio(r['arena_bytes'], arena)} / "
-                         f"{_ratio(r['flash_bytes'], flash)}")
-        if r["model"] in GOAL:
-            g = GOAL[r["model"]]
-            lines.append(f"{'':<20} {'goal (issue 5)':<38} {'cortex-m7':<10} {g:>13,} {g / r['macs']:>9.2f} "
-                         f"{'':>9} {'':>9} {'yes':>5}  {_ratio(r['instructions'], g)}")
+        for b in PEERS["baselines"]:
+            if (b["model"], b["target"]) != (r["model"], r["target"]):
+                continue
+            arena = f"{b['arena_bytes']:,}" + ("+img" if b.get("image_bytes") else "")
+            lines.append(f"{'':<20} {b['engine']:<38} {'recorded':<9} {b['target']:<10} {b['instructions']:>13,} "
+                         f"{b['instructions'] / r['macs']:>9.2f} {arena:>9} {b['flash_bytes']:>9,} "
+                         f"{'yes' if b['exact'] else 'no':>5}  {_ratio(r['instructions'], b['instructions'])} / "
+                         f"{_ratio(r['arena_bytes'], _peak(b))} / {_ratio(r['flash_bytes'], b['flash_bytes'])}")
+        lines += _goal_lines(r)
+    lines.append("")
+    lines.append("measured: run now by this script under QEMU (outputs checked byte-equal to LiteRT). recorded: peer "
+                 "figures from scripts/peer_figures.json, not re-run here")
+    lines.append(f"  ({PEERS['harness']}; {PEERS['toolchain']}; recorded {PEERS['recorded']}; versions: {PEERS['versions']}). "
+                 "+img: the peer keeps its input image outside the arena; ratios compare with arena + image.")
     return "\n".join(lines)
 
 
@@ -141,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="vww.tflite,lenet_mnist.tflite")
     ap.add_argument("--profile", action="store_true", help="print per-layer instruction counts")
     ap.add_argument("--json", help="also write the measurements here")
+    ap.add_argument("--patch", default="off", help="our compile's --patch mode (default off: layer by layer, like the "
+                    "peers' layer-by-layer rows; scripts/bench_patch.py measures auto against off)")
     ap.add_argument("--m55", action="store_true", help="only the Cortex-M55 column: Helium kernels vs the DSP path")
     args = ap.parse_args(argv)
     if args.m55:
@@ -150,7 +167,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.models.split(","):
         for target in args.targets.split(","):
-            results.append(measure(name, target, args.profile))
+            results.append(measure(name, target, args.profile, args.patch))
             print(f"measured {name} on {target}", file=sys.stderr)
     print(table(results))
     if args.profile:

@@ -95,7 +95,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
   switch (op) {
     case OP_CONV: case OP_CONV_1X1: case OP_DWCONV: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv: 19 params");
       conv_params(q, &p);
       if (op == OP_CONV) te_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
@@ -104,7 +104,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_PW_DSP: {
-      te_pw_params p;
+      te_pw_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 7) die("pw_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
@@ -147,7 +147,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_FC: case OP_FC_DSCALE: case OP_FC_DSP: {
-      te_fc_params p;
+      te_fc_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 8) die("fc: 8 params");
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
       p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
@@ -167,14 +167,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_DW_HWC_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("dw_hwc_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_hwc_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_DW_CG_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("dw_cg_dsp: 19 params");
       conv_params(q, &p);
       te_depthwise_conv2d_s8_cg_dsp(&p, b[0], b[1], b[2], out);
@@ -189,14 +189,14 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_CONV_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv_dsp: 19 params");
       conv_params(q, &p);
       te_conv2d_s8_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_PW_SMALL_DSP: case OP_PW_NC_DSP: {
-      te_pw_params p;
+      te_pw_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 7) die("pw_small_dsp: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
@@ -215,7 +215,7 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
     case OP_CONV_KW_DSP: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       if (np != 19) die("conv_kw_dsp: 19 params");
       conv_params(q, &p);
 #define TE_KS_CASE(KH, SPAN) \

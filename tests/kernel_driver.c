@@ -72,7 +72,7 @@ static void run(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
       break;
     }
     case OP_CONV: case OP_CONV_1X1: case OP_DWCONV: {
-      te_conv_params p;
+      te_conv_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       need(np, 19);
       conv_params(q, &p);
       if (op == OP_CONV)
@@ -84,7 +84,7 @@ static void run(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
       break;
     }
     case OP_FC: case OP_FC_DSCALE: {
-      te_fc_params p;
+      te_fc_params p = {0}; /* fields a case does not set (out_stride, groups, w_offset) stay 0 */
       need(np, 8);
       p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2];
       p.in_offset = q[3]; p.out_offset = q[4];

@@ -75,13 +75,13 @@ def header_struct_fields(name: str) -> list[str]:
     return fields
 
 
-_OPTIONAL_FIELDS = {"out_stride": 0}  # te_conv_params.out_stride: 0 = contiguous output
+# fields the drivers leave 0 unless a case gives them (contiguous output, not grouped, symmetric weights)
+_OPTIONAL_FIELDS = {"out_stride": 0, "groups": 0, "w_offset": 0}
 
 
 def struct_values(name: str, values: dict) -> list[int]:
     """``values`` (a dict keyed by field name) as a list in the struct's field order."""
-    fields = header_struct_fields(name)
-    values = {**{f: v for f, v in _OPTIONAL_FIELDS.items() if f in fields}, **values}
+    fields = [f for f in header_struct_fields(name) if f not in _OPTIONAL_FIELDS or f in values]
     missing = [f for f in fields if f not in values]
     extra = [k for k in values if k not in fields]
     if missing or extra:

@@ -10,7 +10,8 @@
 #include "tinyengine_kernels.h"
 
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
-       OP_DW_LSH_MVE = 303 };
+       OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306,
+       OP_FC_DSCALE = 14, OP_FC_MVE = 307 };
 
 #define MAX_PARAMS 64
 #define MAX_BUFS 8
@@ -24,7 +25,7 @@ static uint8_t out_data[IN_MAX];
 static uint8_t pool[POOL_MAX];
 static uint32_t pool_used;
 static void die(const char* msg) {
-  te_sh_puts("dsp_driver: ");
+  te_sh_puts("mve_driver: ");
   te_sh_puts(msg);
   te_sh_puts("\n");
   te_sh_exit(2);
@@ -46,7 +47,7 @@ static uint8_t* out_data;
 static void* allocs[MAX_BUFS + 1];
 static int n_allocs;
 static void die(const char* msg) {
-  fprintf(stderr, "dsp_driver: %s\n", msg);
+  fprintf(stderr, "mve_driver: %s\n", msg);
   exit(2);
 }
 static void* get_mem(uint32_t n) {
@@ -81,6 +82,7 @@ static void conv_params(const int32_t* q, te_conv_params* p) {
   p->depth_multiplier = q[14];
   p->in_offset = q[15]; p->out_offset = q[16];
   p->act_min = q[17]; p->act_max = q[18];
+  p->out_stride = 0;
 }
 
 static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* out) {
@@ -94,12 +96,24 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       else te_depthwise_conv2d_s8(&p, b[0], b[1], b[2], b[3], b[4], out);
       break;
     }
+    case OP_FC_DSCALE: case OP_FC_MVE: {
+      te_fc_params p;
+      if (np != 8) die("fc: 8 params");
+      p.batches = q[0]; p.in_n = q[1]; p.out_n = q[2]; p.in_offset = q[3]; p.out_offset = q[4];
+      p.act_min = q[5]; p.act_max = q[6]; p.per_channel = q[7];
+      if (op == OP_FC_DSCALE) te_fully_connected_s8_dscale(&p, b[0], b[1], b[2], b[3], out);
+#if defined(__ARM_FEATURE_MVE)
+      else te_fully_connected_s8_dscale_mve(&p, b[0], b[1], b[2], b[3], out);
+#endif
+      break;
+    }
 #if defined(__ARM_FEATURE_MVE)
     case OP_PW_MVE: case OP_PW_LSH_MVE: {
       te_pw_params p;
       if (np != 7) die("pw_mve: 7 params");
       p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
       p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
+      p.out_stride = 0;
       if (op == OP_PW_MVE) te_conv2d_1x1_s8_mve(&p, b[0], b[1], b[2], out);
       else te_conv2d_1x1_s8_lsh_mve(&p, b[0], b[1], b[2], out);
       break;
@@ -110,6 +124,24 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       conv_params(q, &p);
       if (op == OP_DW_MVE) te_depthwise_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
       else te_depthwise_conv2d_s8_lsh_mve(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_CONV_MVE: case OP_CONV_LSH_MVE: {
+      te_conv_params p;
+      if (np != 19) die("conv_mve: 19 params");
+      conv_params(q, &p);
+      if (op == OP_CONV_MVE) te_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
+      else te_conv2d_s8_lsh_mve(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_CM_MVE: {
+      te_conv_params p;
+      if (np != 19) die("dw_cm_mve: 19 params");
+      conv_params(q, &p);
+      if (p.k_h == 3) te_depthwise_conv2d_s8_k3_cm_mve(&p, b[0], b[1], b[2], out);
+      else if (p.k_h == 5) te_depthwise_conv2d_s8_k5_cm_mve(&p, b[0], b[1], b[2], out);
+      else if (p.k_h == 7) te_depthwise_conv2d_s8_k7_cm_mve(&p, b[0], b[1], b[2], out);
+      else die("dw_cm_mve: k");
       break;
     }
 #endif
@@ -176,7 +208,7 @@ int main(void) {
 int main(int argc, char** argv) {
   FILE* f;
   long n;
-  if (argc != 3) die("usage: dsp_driver <cases.bin> <outputs.bin>");
+  if (argc != 3) die("usage: mve_driver <cases.bin> <outputs.bin>");
   f = fopen(argv[1], "rb");
   if (!f) die("cannot open input");
   fseek(f, 0, SEEK_END);

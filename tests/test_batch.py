@@ -98,7 +98,10 @@ def _network(n, h=10, c=4):
 
 @pytest.mark.parametrize("n", [2, 4])
 def test_network_batches_on_host(n):
-    cm = _check(_network(n))
+    m = _network(n)
+    cm = _check(m)
+    x = np.random.default_rng(n).uniform(-2, 2, cm.inputs[0].shape).astype(np.float32)
+    np.testing.assert_array_equal(cm.run([x], sanitize=True)[0], run_litert(bytes(m), [x])[0])  # ASan/UBSan build
     kinds = set(cm.report()["op_counts"])
     assert {"conv2d", "depthwise_conv2d", "max_pool2d", "pad", "resize_nearest", "avg_pool2d", "mean",
             "fully_connected"} <= kinds

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from . import needs
 import tvm
 from tvm import relax
 
@@ -44,7 +46,7 @@ def test_byoc_tflite_residual_block_same_bytes(tmp_path):
 
 def test_byoc_onnx_qdq_same_bytes(tmp_path):
     """A QDQ ONNX model (one-rounding requantization carried to the offloaded kernels)."""
-    pytest.importorskip("onnxruntime")
+    needs.module("onnxruntime")
     from tinyengine_tvm.frontend.onnx import from_onnx
     from tinyengine_tvm.testing import onnx_models as om
 
@@ -62,7 +64,7 @@ def test_byoc_onnx_qdq_same_bytes(tmp_path):
 def test_byoc_onnx_residual_same_bytes_as_standalone_and_onnxruntime(tmp_path):
     """A residual block whose conv and add onnxruntime runs unfused, in float: the offloaded kernels
     see one kernel each, and must still take the whole graph's onnxruntime path."""
-    pytest.importorskip("onnxruntime")
+    needs.module("onnxruntime")
     from tinyengine_tvm.frontend.onnx import from_onnx
 
     from .test_ort_arith import _compare, _residual

@@ -148,3 +148,50 @@ def test_strided_pointwise_dsp_kernels_on_qemu(target):
     assert c.count(".out_stride = 32") == 3 and "_dsp(&op" in c
     x = np.random.default_rng(9).integers(-128, 128, size=cm.inputs[0].shape, dtype=np.int8)
     np.testing.assert_array_equal(cm.run([x])[0], run_litert(bytes(model), [x])[0])
+
+
+def test_onnx_qdq_concat_matches_onnxruntime():
+    """ONNX Concat (NCHW axis 1) of two convs: a channel concat in NHWC with the bytes onnxruntime computes
+    (its QLinearConcat)."""
+    pytest.importorskip("onnxruntime")
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
+
+    g = QDQGraph(seed=3)
+    xd, _, _ = g.qdq("x", 0.05, 3)
+    s = conv_out_scale(0.05, 72)
+    a, _, _ = g.qdq(g.conv(xd, 8, 4, 3, 0.05), s, 1)
+    b, _, _ = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s, 1)
+    y, _, _ = g.qdq(g.op("Concat", [a, b], axis=1), s, 1)
+    model = g.model(y, (1, 8, 6, 6))
+    cm = te.compile(model)
+    # both convs read x, which onnxruntime then leaves unfused (float MLAS conv, no strided output): copied
+    assert cm.report()["op_counts"]["concat"] == 1 and not cm.graph.views
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.uniform(-3, 3, (1, 8, 6, 6)).astype(np.float32)
+        ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(ours, om.ort_run(model, [x])[0])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_onnx_concat_requantizes_like_onnxruntime(fused):
+    """ONNX Concat of inputs quantized unlike the output: each is requantized as onnxruntime does (fused
+    into QLinearConcat, or DequantizeLinear -> Concat -> QuantizeLinear in float when left unfused)."""
+    pytest.importorskip("onnxruntime")
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
+
+    g = QDQGraph(seed=4)
+    xd, _, _ = g.qdq("x", 0.05, 3)
+    s = conv_out_scale(0.05, 72)
+    a, _, _ = g.qdq(g.conv(xd, 8, 4, 3, 0.05), s, 1)
+    other = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s * 0.7, -9)[0] if fused else xd
+    y, _, _ = g.qdq(g.op("Concat", [a, other], axis=1), s * 1.3, 4)
+    model = g.model(y, (1, 8, 6, 6))
+    cm = te.compile(model)
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        x = rng.uniform(-3, 3, (1, 8, 6, 6)).astype(np.float32)
+        ours = cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0].transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(ours, om.ort_run(model, [x])[0])

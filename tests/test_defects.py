@@ -117,7 +117,7 @@ def test_standalone_relu(op, out_q):
     y = b.tensor("y", (1, 4, 5, 3), scale=out_q[0], zero_point=out_q[1])
     b.op(op, [x], [y])
     b.output(y)
-    assert _check(b.finish(), n_inputs=3).report()["op_counts"] == {"requantize": 1}
+    assert len(_check(b.finish(), n_inputs=3).report()["op_counts"]) == 1  # one kernel (requantize + clamp, or a table)
 
 
 # -- defect 5: float32 and dynamic-range (hybrid) TFLite models --------------------------------------
@@ -144,3 +144,52 @@ def test_float_and_hybrid_models_are_refused_with_a_way_out(hybrid):
     msg = str(e.value)
     assert "not int8-quantized" in msg and "operator #0 CONV_2D" in msg and "--calibration" in msg and "\n" not in msg
     assert ("dynamic-range" in msg) == hybrid
+
+
+# -- defect 4: errors name the TFLite operator, not the Relax call it became --------------------------
+
+def _transpose_model():
+    b = tb.ModelBuilder()
+    x = b.input("x", (1, 4, 5, 3), scale=0.05, zero_point=-3)
+    y = b.tensor("nchw", (1, 3, 4, 5), scale=0.05, zero_point=-3)
+    b.op("TRANSPOSE", [x, b.const_int32("perm", [0, 3, 1, 2])], [y])
+    b.output(y)
+    return b.finish()
+
+
+@pytest.mark.parametrize("make", [_transpose_model, lambda: tb.add_model((1, 4, 4, 8), (1, 1, 1, 8))],
+                         ids=["transpose", "broadcast_add"])
+def test_rejection_names_the_tflite_operator(make):
+    """Either exact (once a kernel takes the op) or refused in one line naming the TFLite operator."""
+    m = make()
+    try:
+        cm = te.compile(bytes(m))
+    except TinyEngineError as err:
+        msg = str(err)
+        assert "operator #0 " in msg and "\n" not in msg and "bound to" not in msg, msg
+        return
+    _check(m)
+    assert cm is not None
+
+
+def test_locate_picks_the_operator_by_relax_op_and_shape():
+    from tinyengine_tvm.frontend.tflite import locate
+
+    rec = [(0, "CONV_2D", "a", [("relax.nn.conv2d", (1, 4, 4, 8)), ("relax.add", (1, 4, 4, 8))]),
+           (1, "ADD", "b", [("relax.add", (1, 4, 4, 8))]), (2, "ADD", "c", [("relax.add", (1, 2, 2, 8))])]
+    assert locate(rec, "relax.add", (1, 2, 2, 8)) == "operator #2 ADD (output 'c')"
+    assert locate(rec, "relax.nn.conv2d", (9,)) == "operator #0 CONV_2D (output 'a')"  # any shape as a fallback
+    assert locate(rec, "relax.matmul", (1, 2)) is None
+
+
+def test_onnx_rejection_names_the_node():
+    """A QDQ graph ending in a float Relu (no QuantizeLinear after it): the node is named, not relax.nn.relu."""
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph
+
+    g = QDQGraph()
+    d, _, _ = g.qdq("x", 0.02, -3)
+    r = g.op("Relu", [d])
+    with pytest.raises(TinyEngineError) as e:
+        te.compile(g.model(r, [1, 3, 6, 8], [1, 3, 6, 8]))
+    msg = str(e.value)
+    assert f"node #2 Relu (output '{r}')" in msg and "\n" not in msg and "bound to" not in msg, msg

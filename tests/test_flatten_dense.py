@@ -87,6 +87,5 @@ def test_onnx_qdq_flatten_gemm_matches_onnxruntime():
     xs = [RNG.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(10)]
     ours = np.concatenate([cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0] for x in xs])
     ref = np.concatenate([om.ort_run(q, [x])[0] for x in xs])
-    d = np.abs(np.round(ours / s) - np.round(ref / s))
-    # measured: identical; a transposed flatten would scramble the dense layer's inputs entirely
-    assert d.max() <= 1 and (d == 0).mean() >= 0.9, (d.max(), (d == 0).mean())
+    # onnxruntime's bytes; a transposed flatten would scramble the dense layer's inputs entirely
+    assert ours.tobytes() == ref.tobytes(), np.abs(np.round(ours / s) - np.round(ref / s)).max()

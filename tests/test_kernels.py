@@ -25,6 +25,8 @@ except ImportError:  # tests/ on sys.path (pytest rootdir insertion) instead of 
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import run_litert
 
+from .conftest import model_path
+
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 VWW = kh.ROOT.parent / "shared" / "models" / "vww.tflite"
 
@@ -834,15 +836,12 @@ def test_log_softmax_f32(drivers):
 # a real model, layer by layer
 
 
-LENET = kh.ROOT.parent / "shared" / "models" / "lenet_mnist.tflite"
-
-
-@pytest.mark.skipif(not LENET.exists(), reason="shared lenet_mnist.tflite not available")
 def test_lenet_mnist_chain_bit_exact(drivers):
     """lenet_mnist.tflite (QUANTIZE, RESHAPE, 3x FULLY_CONNECTED, DEQUANTIZE, LOG_SOFTMAX) run
     kernel by kernel must equal LiteRT's reference output bit for bit; it needs the double-scaled
     FC (the fixed-point FC is off by one quantum on some inputs)."""
-    model = LENET.read_bytes()
+    with open(model_path("lenet_mnist.tflite"), "rb") as f:
+        model = f.read()
     ops = [kh.read_op(model, i) for i in range(7)]
     assert [o.opname for o in ops] == ["QUANTIZE", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED",
                                        "FULLY_CONNECTED", "DEQUANTIZE", "LOG_SOFTMAX"]

@@ -26,21 +26,28 @@ from . import kernel_harness as kh
 from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
-OPS = {"conv_1x1": 2, "dwconv": 3, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303}
+OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
+       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307}
 M55 = "cortex-m55"
 
 
 @pytest.fixture(scope="module")
 def m55_driver(tmp_path_factory):
     require_arm_tools()
+    return build_m55_driver(tmp_path_factory.mktemp("mve_driver"))
+
+
+def build_m55_driver(d: Path, single_rounding: bool = False) -> Path:
+    """tests/mve_driver.c with every kernel, for Cortex-M55 (QEMU mps3-an547), in directory d (single_rounding:
+    the TE_SINGLE_ROUNDING build, onnxruntime's requantization, as the emitter builds ONNX / PyTorch graphs)."""
     target = get(M55)
-    d = tmp_path_factory.mktemp("mve_driver")
     for f in firmware.STATIC_FILES:
         shutil.copyfile(os.path.join(firmware.firmware_dir(), f), d / f)
     (d / "link.ld").write_text(firmware._linker_script(target, firmware.Budgets(target.sram_size, target.flash_size,
                                                                                  8192)))
     exe = d / "mve_driver.elf"
-    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(), "-ffunction-sections",
+    cmd = ["arm-none-eabi-gcc", *firmware.WARN_FLAGS, *firmware.OPT_FLAGS, *target.cflags(),
+           *(dh.SINGLE_ROUNDING_FLAGS if single_rounding else []), "-ffunction-sections",
            "-fdata-sections", "-I", str(kh.KERNEL_DIR), "-I", str(d), *map(str, kh.kernel_sources()), str(DRIVER),
            str(d / "startup.c"), str(d / "semihost.c"), "-o", str(exe), "-nostartfiles", "-T", str(d / "link.ld"),
            "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-lm"]
@@ -72,6 +79,15 @@ def _rq_params(rng, n, left_shifts):
     return mult.astype(np.int32), shift.astype(np.int32)
 
 
+def _ort(op, rng):
+    """Make op an onnxruntime-arithmetic layer: float32 scales (their bits as the portable kernels' multipliers)
+    small enough that the requantized values stay in codegen/mve.py's proven range."""
+    oc = len(op.params["mult"])
+    fs = np.exp(rng.uniform(np.log(1e-5), np.log(2e-3), oc)).astype(np.float32)
+    op.params.update(single_rounding=True, fscale=fs, mult=fs.view(np.int32).copy(), shift=np.zeros(oc, np.int32))
+    return op
+
+
 def _case(rng, kind, left_shifts):
     """(portable conv params, op-like object for codegen/mve.py, input, weights)."""
     if kind == "pw":
@@ -79,9 +95,17 @@ def _case(rng, kind, left_shifts):
         ic, oc = int(rng.choice([1, 3, 8, 15, 16, 17, 24, 31, 40, 48, 70])), int(rng.choice([1, 3, 4, 5, 8, 12, 22]))
         k, s, pad, c_out = 1, 1, 0, oc
         wshape = (oc, ic)
+    elif kind == "conv":
+        k = int(rng.choice([1, 2, 3, 5]))
+        s = int(rng.choice([1, 2]))
+        ic = int(rng.choice([c for c in (1, 2, 3, 4, 7, 16) if k * k * c <= mve.CONV_MAX_K]))
+        oc = int(rng.choice([1, 4, 6, 16]))
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        pad, c_out = int(rng.integers(0, k)), oc
+        wshape = (oc, k, k, ic)
     else:
         k = int(rng.choice([1, 3, 5, 7]))
-        s = int(rng.choice([1, 2]))
+        s = int(rng.choice([1, 2, 3]))
         ic = int(rng.choice([1, 4, 7, 16, 20, 33, 48]))
         h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
         pad = int(rng.integers(0, k))
@@ -105,7 +129,7 @@ def _case(rng, kind, left_shifts):
     return p, op, x, weights, bias, mult, shift
 
 
-def _batches(seed, n, kinds, left_shifts):
+def _batches(seed, n, kinds, left_shifts, cm=False, ort=False):
     """n random cases: the portable kernels' batch (run on QEMU and on the host) and the MVE kernels' batch."""
     rng = np.random.default_rng(seed)
     port, fast = kh.Batch(), kh.Batch()
@@ -115,18 +139,34 @@ def _batches(seed, n, kinds, left_shifts):
         if c is None:
             continue
         p, op, x, weights, bias, mult, shift = c
-        conv = kh.struct_values("te_conv_params", p)
+        if ort:
+            op = _ort(op, rng)
+            mult, shift = op.params["mult"], op.params["shift"]
+            if mve.rq_table(op, weights.reshape(weights.shape[0], -1) if kind != "dw" else
+                            np.ascontiguousarray(weights.T)) is None:
+                continue
+        conv = [v for f, v in zip(kh.header_struct_fields("te_conv_params"), kh.struct_values("te_conv_params", p))
+                if f != "out_stride"]  # the drivers' 19 conv fields (contiguous output)
         out_shape = (p["out_h"], p["out_w"], p["out_c"])
-        if kind == "pw":
+        if kind == "conv":
+            table, lsh = mve.rq_table(op, weights.reshape(p["out_c"], -1))
+            _add(port, "conv", conv, [x, weights, bias, mult, shift], out_shape)
+            _add(fast, "conv_lsh_mve" if lsh else "conv_mve", conv, [x, mve.pack_conv(weights), table], out_shape)
+        elif kind == "pw":
             table, lsh = mve.rq_table(op, weights)
             _add(port, "conv_1x1", conv, [x, weights, bias, mult, shift], out_shape)
             pw_p = [p["out_h"] * p["out_w"], p["in_c"], p["out_c"], p["in_offset"], p["out_offset"], p["act_min"],
                     p["act_max"]]
             _add(fast, "pw_lsh_mve" if lsh else "pw_mve", pw_p, [x, mve.pack_pointwise(weights), table], out_shape)
         else:
+            if cm and not mve.dw_cm_applies(p, False):
+                continue
             table, lsh = mve.rq_table(op, np.ascontiguousarray(weights.T))
             _add(port, "dwconv", conv, [x, weights.reshape(-1), bias, mult, shift], out_shape)
-            _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
+            if cm and mve.dw_cm_applies(p, lsh):
+                _add(fast, "dw_cm_mve", conv, [x, np.ascontiguousarray(weights.T), table], out_shape)
+            else:
+                _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
     return port, fast
 
 
@@ -150,11 +190,54 @@ def test_depthwise_mve_matches_portable(m55_driver, host_driver, left_shifts):
     _check(m55_driver, host_driver, port, fast, "depthwise")
 
 
+@pytest.mark.parametrize("left_shifts", [False, True])
+def test_small_window_conv_mve_matches_portable(m55_driver, host_driver, left_shifts):
+    port, fast = _batches(31 + left_shifts, 25, ["conv"], left_shifts)
+    _check(m55_driver, host_driver, port, fast, "conv")
+
+
+def test_fully_connected_mve_matches_portable(m55_driver, host_driver):
+    rng = np.random.default_rng(51)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(25):
+        batches, in_n, out_n = int(rng.integers(1, 4)), int(rng.integers(1, 90)), int(rng.integers(1, 12))
+        per_channel = int(rng.integers(0, 2))
+        out_offset = int(rng.integers(-128, 128))
+        p = [batches, in_n, out_n, int(rng.integers(-127, 129)), out_offset, -128 if rng.random() < 0.5 else out_offset,
+             127, per_channel]
+        x = rng.integers(-128, 128, (batches, in_n), dtype=np.int8)
+        w = rng.integers(-128, 128, (out_n, in_n), dtype=np.int8)
+        bias = rng.integers(-20000, 20000, out_n).astype(np.int32)
+        scale = np.exp(rng.uniform(np.log(1e-5), np.log(1e-2), out_n if per_channel else 1))
+        _add(port, "fc_dscale", p, [x, w, bias, scale], (batches, out_n))
+        _add(fast, "fc_mve", p, [x, w, mve.fold_bias(w, bias, p[3]).astype(np.int32), scale], (batches, out_n))
+    _check(m55_driver, host_driver, port, fast, "fully connected")
+
+
+def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
+    port, fast = _batches(21, 30, ["dw"], False, cm=True)
+    assert all(c.op == OPS["dw_cm_mve"] for c in fast.cases)
+    _check(m55_driver, host_driver, port, fast, "channel-major depthwise")
+
+
+def test_mve_kernels_onnxruntime_arithmetic(tmp_path_factory):
+    """TE_SINGLE_ROUNDING build: every MVE kernel against the portable kernels of that build (on the host too)."""
+    require_arm_tools()
+    exe = build_m55_driver(tmp_path_factory.mktemp("mve_sr"), single_rounding=True)
+    host = dh.build_host(tmp_path_factory.mktemp("mve_sr_host"), sanitize=False, single_rounding=True)
+    port, fast = _batches(41, 40, ["pw", "dw", "conv"], False, ort=True)
+    cm_port, cm_fast = _batches(42, 12, ["dw"], False, cm=True, ort=True)
+    port.cases += cm_port.cases
+    fast.cases += cm_fast.cases
+    _check(exe, host, port, fast, "onnxruntime-arithmetic")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_mve_sweep(m55_driver, host_driver, seed):
-    port, fast = _batches(100 + seed, 150, ["pw", "dw"], seed % 2 == 1)
-    _check(m55_driver, host_driver, port, fast, "sweep")
+    for part in range(5):  # 30 cases per QEMU run: the driver's input buffer fits the board's RAM
+        port, fast = _batches(100 + 10 * seed + part, 30, ["pw", "dw", "conv"], seed % 2 == 1, cm=seed % 4 == 2)
+        _check(m55_driver, host_driver, port, fast, f"sweep part {part}")
 
 
 def _model_exact_on_m55(name, seed):

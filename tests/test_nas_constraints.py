@@ -26,7 +26,7 @@ CASES = [  # (width, resolution, seed, target)
 @pytest.mark.parametrize("width,res,seed,target", CASES)
 def test_fast_path_equals_full_compile(width, res, seed, target):
     spec = SearchSpace(width=width, resolution=res, classes=5).sample(np.random.default_rng(seed))
-    cm = te.compile(to_tflite(spec, seed=seed), target=target)
+    cm = te.compile(to_tflite(spec, seed=seed), target=target, patch="off")
     g, full = kernel_graph(spec), cm.graph
     assert [op.kernel for op in g.ops] == [op.kernel for op in full.ops]
     for a, b in zip(g.ops, full.ops):
@@ -81,3 +81,12 @@ def test_space_optimisation_ranks_fitting_spaces_first(tmp_path):
     assert res[1].fitting == 0 and res[0].fitting > 0 and res[0].mean_macs > 0
     png = plot_cdf(res, str(tmp_path / "cdf.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_line_buffer_stages_predicted_as_compiled():
+    spec = SearchSpace(width=0.35, resolution=64, classes=3).sample(np.random.default_rng(1))
+    cm = te.compile(to_tflite(spec), patch="auto")
+    assert cm.graph.schedule, "this network's first stage should stream"
+    e, off = estimate(spec, patch="auto"), estimate(spec)
+    assert (e.arena_bytes, e.peak_sram_bytes) == (cm.plan.arena_bytes, cm.plan.peak_sram_bytes)
+    assert e.peak_sram_bytes < off.peak_sram_bytes

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from . import needs
+
+torch = needs.module("torch")
 
 from tinyengine_tvm.nas import SearchSpace, estimate  # noqa: E402
 from tinyengine_tvm.nas.search import Budgets, Evolution  # noqa: E402
@@ -71,7 +73,7 @@ def test_deployed_network_matches_the_fast_constraint_path():
     sp = SearchSpace(**SMALL)
     spec = sp.sample(np.random.default_rng(3))
     calib = [np.random.default_rng(i).uniform(0, 1, (1, 3, 24, 24)).astype(np.float32) for i in range(2)]
-    cm = compile_network(MBNet(spec), calib, "host")
+    cm = compile_network(MBNet(spec), calib, "host")   # patch="off", as estimate() by default
     g = kernel_graph(spec)
     assert [(op.kernel, op.inputs) for op in g.ops] == [(op.kernel, op.inputs) for op in cm.graph.ops]
     for a, b in zip(g.ops, cm.graph.ops):
@@ -102,3 +104,42 @@ def test_nas_quick_end_to_end(tmp_path):
     for f in ("report.json", "spaces.json", "space_cdf.png", "search.json", "model.onnx", "pareto.png",
               "project/model.c"):
         assert os.path.exists(out / f), f
+
+
+def _ddp_worker(rank, world, port, out):
+    import torch.distributed as dist
+
+    from tinyengine_tvm.nas import data, train
+    from tinyengine_tvm.nas.supernet import MBNet
+
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    ds = data.load("digits")
+    (xt, yt), (xv, yv), _ = ds.split(0)
+    xt, xv = data.resize(xt, 16), data.resize(xv, 16)
+    spec = SearchSpace(width=0.25, resolution=16, classes=10, depths=(1,), stages=((24, 2), (40, 2))).largest()
+    net = MBNet(spec)
+    train.train(net, xt, torch.from_numpy(yt), epochs=4, lr=0.05, batch=64, seed=0)
+    if rank == 0:
+        torch.save({"acc": train.accuracy(net, xv, torch.from_numpy(yv))}, out)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_reach_the_accuracy_of_one(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    one = str(tmp_path / "one.pt")
+    _ddp_worker(0, 1, 0, one)
+    two = str(tmp_path / "two.pt")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, two), nprocs=2, join=True)
+    a1, a2 = torch.load(one)["acc"], torch.load(two)["acc"]
+    assert a1 > 0.5 and abs(a1 - a2) <= 0.05, (a1, a2)   # same global batch, gradients averaged over processes

@@ -29,10 +29,12 @@ import subprocess
 import numpy as np
 import pytest
 
+from . import needs
+
 import tinyengine_tvm as te
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx = needs.module("onnx")
+ort = needs.module("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
@@ -203,10 +205,11 @@ def test_float_requantize_is_float32_product_then_rint(rounding_lib):
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_ort_quantized_mobilenet_v2_byte_identical():
     """Issue 3: an ORT-quantized (quantize_static, QDQ, per-channel) MobileNetV2 0.35/96 compiles
     and gives onnxruntime's bytes."""
-    pytest.importorskip("torch")
+    needs.module("torch")
     from tinyengine_tvm.testing import onnx_models as om
     from tinyengine_tvm.testing import torch_models as tm
 

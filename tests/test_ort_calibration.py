@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+from . import needs
+
+torch = needs.module("torch")
+onnx = needs.module("onnx")
+needs.module("onnxruntime")
 
 import tinyengine_tvm as te  # noqa: E402
 from tinyengine_tvm.errors import TinyEngineError  # noqa: E402

@@ -27,11 +27,13 @@ import subprocess
 import numpy as np
 import pytest
 
+from . import needs
+
 import tinyengine_tvm as te
 from tinyengine_tvm.codegen import quant
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx = needs.module("onnx")
+ort = needs.module("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from . import needs
+
 import tinyengine_tvm as te
 from tinyengine_tvm.codegen import quant
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx = needs.module("onnx")
+ort = needs.module("onnxruntime")
 
 from onnx import TensorProto  # noqa: E402
 

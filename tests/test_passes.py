@@ -862,6 +862,7 @@ def test_pipeline_on_vww(vww):
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_pipeline_on_vww_numerics(vww):
     """The whole kernel graph still computes what the imported model computes (two full builds of vww, ~30-50 s)."""
     rng = np.random.default_rng(7)

@@ -61,16 +61,6 @@ def test_model_on_qemu_is_bit_exact(compiled, name, target):
     assert 0 < m["stack_used"] <= m["stack"]
 
 
-@pytest.mark.xfail(reason="known issue: newlib's expf/logf on Cortex-M4 (no double-precision FPU, so newlib's "
-                          "older float code) differ from glibc's in the last ulp on some inputs; lenet's float "
-                          "LOG_SOFTMAX output then differs by 1 ulp (M7 uses the same algorithm as glibc)", strict=False)
-def test_lenet_log_softmax_libm_on_m4():
-    require_arm_tools()
-    cm = mcu_compiled("lenet_mnist.tflite", "cortex-m4")
-    x = _input(cm.inputs[0], seed=5)
-    assert cm.run([x])[0].tobytes() == run_litert(model_path("lenet_mnist.tflite"), [x])[0].tobytes()
-
-
 def test_sram_and_flash_budgets_fail_at_compile_time():
     vww = model_path("vww.tflite")
     with pytest.raises(firmware.BudgetError, match=r"SRAM budget.*needs at least [\d,]+ bytes.*--sram is 65,536 bytes; arena peak at step 4 \(op4_conv2d"):

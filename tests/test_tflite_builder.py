@@ -8,10 +8,12 @@ kernels must agree within 1 LSB.
 import numpy as np
 import pytest
 
+from . import needs
+
 from tinyengine_tvm.testing import tflite_builder as tb
 from tinyengine_tvm.testing.reference import model_io_details, run_litert
 
-pytest.importorskip("ai_edge_litert")
+needs.module("ai_edge_litert")
 
 
 # ------------------------------------------------------------------ numpy references
@@ -483,7 +485,7 @@ def test_choose_bias_scale():
 
 # ------------------------------------------------------------------ TVM frontend
 def test_tvm_frontend_accepts_conv_model():
-    tvm = pytest.importorskip("tvm")
+    tvm = needs.module("tvm")
     import tflite
     from tvm.relax.frontend.tflite import from_tflite
     from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter

@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from . import needs
+
 import tinyengine_tvm as te
 
-torch = pytest.importorskip("torch")
+torch = needs.module("torch")
 
 from tinyengine_tvm.testing import onnx_models as om  # noqa: E402
 from tinyengine_tvm.testing import torch_models as tm  # noqa: E402

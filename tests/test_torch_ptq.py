@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
+from . import needs
+
+torch = needs.module("torch")
+needs.module("onnxruntime")
 
 import tinyengine_tvm as te  # noqa: E402
 from tinyengine_tvm.errors import TinyEngineError, UnsupportedOperatorError  # noqa: E402
@@ -79,6 +81,7 @@ def test_torch_errors():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_mobilenet_v2_acceptance():
     """Issue 3 acceptance: MobileNetV2 0.35/96 torch -> C vs the same model quantized by onnxruntime.
 

@@ -10,7 +10,7 @@ Imports are lazy so that the CLI starts without importing TVM.
 
 __version__ = "0.1.0"
 
-__all__ = ["compile", "build", "CompiledModel", "TinyEngineError", "pipeline"]
+__all__ = ["compile", "build", "CompiledModel", "TinyEngineError", "pipeline", "cost_model"]
 
 
 def __getattr__(name):
@@ -22,6 +22,10 @@ def __getattr__(name):
         from .errors import TinyEngineError
 
         return TinyEngineError
+    if name == "cost_model":  # the XGBoost cost model of a target (tuner/cost_model.py; needs xgboost-cpu)
+        from .tuner.cost_model import cost_model
+
+        return cost_model
     if name == "pipeline":
         from .relay_passes import pipeline
 

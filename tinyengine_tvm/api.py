@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TinyEngineError
+from .errors import TinyEngineError, UnsupportedOperatorError
 
 PROJECT_MARKER = "report.json"  # written into every exported project
 
@@ -181,7 +181,8 @@ class CompiledModel:
             self._exes[key] = firmware.build(self._project(), target, self.budgets, profile=profile)
         outs, m = qemu.measure(self._exes[key], target, arrays, [(t.shape, t.dtype) for t in self.outputs],
                                self.graph.ops)
-        m.update(arena_bytes=self.plan.arena_bytes, macs=self.graph.macs)
+        m.update(macs=self.graph.macs)
+        firmware.split_sram(m, self.plan.arena_bytes, self.inputs, self.outputs)
         return outs, m
 
 
@@ -218,8 +219,19 @@ def _io_dict(t: IOSpec) -> dict:
     return d
 
 
+def _relocate(err, located, label: str, unit: str):
+    """Re-raise kernel_graph's rejection of a Relax call as one naming the model's operator / node."""
+    from .frontend.tflite import locate
+
+    where = locate(located, getattr(err, "relax_op", None), getattr(err, "shape", None), unit) if located else None
+    if where is None:
+        raise err
+    raise UnsupportedOperatorError(f"{label}: {where} has no tinyengine kernel in this form "
+                                   f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
+
+
 def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
-          max_overhead=0.10) -> CompiledModel:
+          max_overhead=0.10, tuning_log=None, tuning: bool = True) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
@@ -244,7 +256,14 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     graph = extract(lowered)
     from .patch import schedule
 
-    graph = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
+    staged = schedule(graph, patch, target, max_overhead=_overhead(max_overhead), sram=sram)
+    if staged.schedule:  # the chosen stages go into the IR (WrapPatchStages), and the kernel graph reads them back
+        from .relay_passes.patch_stages import WrapPatchStages
+
+        lowered = WrapPatchStages([(d["first"], d["last"], d["how"]) for d in staged.schedule])(lowered)
+        graph = extract(lowered)
+        for d, e in zip(graph.schedule, staged.schedule):  # the search's own figures
+            d.update({k: v for k, v in e.items() if k not in d})
     mem = make_plan(graph, target=target)
     verify_plan(graph, mem, target)  # independent check of every plan (raises PlanError)
     ins = [IOSpec(t, graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
@@ -270,7 +289,15 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
         from .planner.report import check_sram
 
         check_sram(graph, mem, sram, source)
-    return CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm.ir = lowered  # the Relax module the kernel graph was read from (stage functions included)
+    if budgets is not None and tuning:  # the best measured configuration per layer (autotune_logs/<target>.jsonl)
+        from .tuner import log as tuning_logs
+
+        if tuning_log is not None and not os.path.isfile(os.fspath(tuning_log)):
+            raise TinyEngineError(f"tuning log not found: {tuning_log}")
+        tuning_logs.apply(cm, os.fspath(tuning_log) if tuning_log is not None else None)
+    return cm
 
 
 def _overhead(v) -> float:
@@ -285,7 +312,8 @@ def _overhead(v) -> float:
 
 
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
-            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10) -> CompiledModel:
+            calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10, tuning_log=None,
+            tuning: bool = True) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
@@ -293,17 +321,22 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     with ``calibration_engine="onnxruntime"``, in onnxruntime (onnxruntime ``quantize_static``'s ranges
     to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
     only to its stored shape). The compiled model's image inputs
-    are NHWC."""
+    are NHWC. On Cortex-M targets each layer gets the best configuration measured in ``tuning_log`` (default:
+    the shipped autotune_logs/<target>.jsonl) where it is exact; ``tuning=False`` keeps the default kernels."""
     import tvm
 
-    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead)
+    budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead, tuning_log=tuning_log,
+                     tuning=tuning)
     target = _check_target(target)
     from .frontend import load
 
     if load.handles(model):
-        mod, label, names, qreport = load.to_relax(model, calibration, input_shapes, calibration_method,
-                                                    calibration_engine=calibration_engine)
-        cm = build(mod, target, source=label, **budget_kw)
+        mod, label, names, qreport, located = load.to_relax(model, calibration, input_shapes, calibration_method,
+                                                             calibration_engine=calibration_engine, with_locator=True)
+        try:
+            cm = build(mod, target, source=label, **budget_kw)
+        except UnsupportedOperatorError as err:  # name the ONNX node, not the Relax call it became
+            _relocate(err, located, label, "node")
         for spec, name in zip(cm.inputs, names):
             spec.name = name
         cm.quantization_report = qreport  # float vs int8 on the calibration set (None for QDQ models)
@@ -326,9 +359,12 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
         what = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
         raise TinyEngineError(f"{what}: calibration data applies to float ONNX / PyTorch models; a TFLite model carries "
                               "its own int8 quantization (drop --calibration)")
-    mod, inputs, outputs = from_tflite(model, input_shapes)
+    mod, inputs, outputs, located = from_tflite(model, input_shapes, with_locator=True)
     label = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "<bytes>"
-    cm = build(mod, target, source=label, **budget_kw)
+    try:
+        cm = build(mod, target, source=label, **budget_kw)
+    except UnsupportedOperatorError as err:  # name the TFLite operator, not the Relax call it became
+        _relocate(err, located, label, "operator")
     # Keep the model's own tensor names and quantization on the I/O specs.
     for spec, info in zip(cm.inputs, inputs):
         spec.name = info.name

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="static shape for an ONNX input whose shape is open, e.g. x:1,3,96,96 (repeatable); "
                         "for a TFLite input with a dynamic batch, its stored shape (the only one it compiles for)")
     c.add_argument("--json", action="store_true", help="print a JSON report instead of the summary")
+    _tuning_args(c)
 
     r = sub.add_parser("run", help="compile (if needed), build and run a model on inputs")
     r.add_argument("model", help="model file (.tflite) or a directory written by 'compile'")
@@ -54,16 +55,38 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
 
-    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, arena high-water mark, weights) and SRAM timeline")
+    pr = sub.add_parser("profile", help="per-layer table (MACs, live bytes, top of the arena in use, weights) and SRAM timeline")
     pr.add_argument("model", help="model file (.tflite)")
     pr.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     pr.add_argument("--plot", default=None, metavar="PNG", help="draw the memory timeline (live bytes per step, arena map) into PNG")
     pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
     _patch_args(pr)
+    _tuning_args(pr)
 
     from .nas.cli import add_parser as add_nas_parser  # no TVM / torch import until it runs
 
     add_nas_parser(sub)
+
+    t = sub.add_parser("tune", help="autotune a model's kernel configurations on QEMU (local pool or a TVM RPC tracker)")
+    t.add_argument("model", help="model file (.tflite, or a QDQ .onnx)")
+    t.add_argument("--target", required=True, help="cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
+    t.add_argument("--log", default=None, help="tuning log to append to and resume from (default: autotune_logs/<target>.jsonl)")
+    t.add_argument("--tracker", default=None, metavar="HOST:PORT", help="measure on the RPC servers of --key at this TVM tracker")
+    t.add_argument("--key", default=None, help="RPC server key (default: qemu-<target>)")
+    t.add_argument("--workers", type=int, default=None, help="local QEMU processes at a time (default: one per core)")
+    t.add_argument("--max-builds", type=int, default=None, help="stop after this many measured firmwares (default: until every configuration is measured)")
+    t.add_argument("--timeout", type=float, default=120.0, help="seconds before a firmware counts as hung (logged as failed)")
+    t.add_argument("--no-model", action="store_true", help="do not rank candidates with the XGBoost cost model")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    s = sub.add_parser("rpc-server", help="a TVM RPC server (registered at a tracker) exposing tinyengine.measure")
+    s.add_argument("--tracker", required=True, metavar="HOST:PORT")
+    s.add_argument("--key", required=True, help="qemu-cortex-m7, ... or a board key (e.g. stm32f746)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=9091)
+    s.add_argument("--port-end", type=int, default=9199)
+    s.add_argument("--probe", default=None, help="board servers: pyOCD probe unique id")
+    s.add_argument("--pyocd-target", default=None, help="board servers: pyOCD target name (e.g. stm32f746zgtx)")
     return p
 
 
@@ -84,6 +107,12 @@ def _patch_args(p) -> None:
                         "minimise peak SRAM within --max-overhead), off (layer by layer), or explicit stages "
                         "lines:FIRST-LAST[/BAND],... (op indices of the layer-by-layer graph)")
     p.add_argument("--max-overhead", default="10%", help="--patch auto: estimated extra instructions allowed (default 10%%)")
+
+
+def _tuning_args(p) -> None:
+    p.add_argument("--tuning-log", default=None, metavar="FILE",
+                   help="Cortex-M targets: apply the best measured configurations from FILE (default: autotune_logs/<target>.jsonl)")
+    p.add_argument("--no-tuning", action="store_true", help="Cortex-M targets: keep the default kernel configuration")
 
 
 def _budget_args(p) -> None:
@@ -203,9 +232,10 @@ def _cmd_compile(args) -> int:
     check_output_dir(out)
     cm = te_compile(args.model, target=args.target, calibration=args.calibration, input_shapes=_input_shapes(args.input_shape),
                     calibration_method=args.calibration_method, calibration_engine=args.calibration_engine,
-                    **_budget_kw(args))
+                    tuning_log=args.tuning_log, tuning=not args.no_tuning, **_budget_kw(args))
     cm.export(out)
     rep = cm.report()
+    rep.update(_prediction(cm, args))
     rep["output_dir"] = os.path.abspath(out)
     if getattr(cm, "quantization_report", None) is not None:  # float model: post-training quantization
         rep["quantization"] = str(cm.quantization_report)
@@ -272,7 +302,8 @@ def _run_project_dir(args, target):
         if rep.get("target") != t.name or not os.path.isdir(os.path.join(proj, "firmware")):
             firmware.write(proj, t, specs(rep["inputs"]), specs(rep["outputs"]), int(rep["ops"]), budgets)
         outs, m = _measure(proj, t, budgets, checked, out_specs, None, args)
-        m.update(arena_bytes=rep["arena_bytes"], macs=rep["macs"])
+        m.update(macs=rep["macs"])
+        firmware.split_sram(m, rep["arena_bytes"], specs(rep["inputs"]), specs(rep["outputs"]))
         return rep, outs, m
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -319,7 +350,10 @@ def _cmd_run(args) -> int:
             arrays = cm.check_inputs(arrays)
             outs, m = _measure(cm._project(), get(cm.target), cm.budgets, arrays,
                                [(t.shape, t.dtype) for t in cm.outputs], cm.graph.ops, args)
-            m.update(arena_bytes=cm.plan.arena_bytes, macs=cm.graph.macs)
+            m.update(macs=cm.graph.macs)
+            from .runners import firmware
+
+            firmware.split_sram(m, cm.plan.arena_bytes, cm.inputs, cm.outputs)
         if nchw:
             outs = [np.ascontiguousarray(o.transpose(0, 3, 1, 2)) if o.ndim == 4 else o for o in outs]
     np.savez(args.output, **{f"output_{i}": o for i, o in enumerate(outs)})
@@ -340,8 +374,10 @@ def _cmd_run(args) -> int:
 
 def _print_measurement(m) -> None:
     count = "instructions" if "instructions" in m else "cycles"
-    print(f"{m['target']} ({m['runner']}): {m[count]:,} {count}, arena {m['arena_bytes']:,} B, "
-          f"Flash {m['flash_bytes']:,} B, SRAM {m['sram_bytes']:,} B (stack used {m['stack_used']:,} B)")
+    print(f"{m['target']} ({m['runner']}): {m[count]:,} {count}, Flash {m['flash_bytes']:,} B, "
+          f"model SRAM {m['model_sram_bytes']:,} B (arena {m['arena_bytes']:,} + I/O buffers {m['io_bytes']:,}), "
+          f"measuring harness {m['harness_sram_bytes']:,} B more (stack budget, used {m['stack_used']:,} B); "
+          f"firmware SRAM {m['sram_bytes']:,} B")
     for layer in m.get("layers", []):
         per_mac = f"{layer[count] / layer['macs']:6.2f}/MAC" if layer["macs"] else ""
         print(f"  {layer['name']:<28} {layer[count]:>12,} {per_mac}")
@@ -354,13 +390,20 @@ def _cmd_profile(args) -> int:
 
     if args.plot:
         check_output_file(args.plot, "plot")
-    cm = te_compile(args.model, target=args.target, patch=args.patch, max_overhead=args.max_overhead)
+    cm = te_compile(args.model, target=args.target, patch=args.patch, max_overhead=args.max_overhead,
+                    tuning_log=args.tuning_log, tuning=not args.no_tuning)
     label = os.path.basename(os.fspath(args.model))
     if args.plot:
         plot_timeline(cm.graph, cm.plan, args.plot, f"{label} ({cm.target}): SRAM timeline")
     if args.json:
         rep = cm.report()
         rep["layers"] = layer_rows(cm.graph, cm.plan)
+        pred = _prediction(cm, args, per_layer=True)
+        per_layer = pred.pop("_layers", {})
+        rep.update(pred)
+        for row in rep["layers"]:
+            if row.get("op") in per_layer:
+                row["predicted_instructions"] = int(round(per_layer[row["op"]]))
         rep["plot"] = os.path.abspath(args.plot) if args.plot else None
         print(json.dumps(rep))
     else:
@@ -375,6 +418,67 @@ def _cmd_profile(args) -> int:
     return 0
 
 
+def _prediction(cm, args, per_layer: bool = False) -> dict:
+    """QEMU targets: the cost model's whole-network (and per-layer) instruction prediction, from the tuning log."""
+    if cm.budgets is None:
+        return {}
+    try:
+        from .tuner.cost_model import cost_model
+    except ImportError:  # xgboost not installed (the `tune` extra)
+        return {}
+    model = cost_model(cm.target, args.tuning_log)
+    if not model.trained:
+        return {}
+    from .tuner import space
+
+    pred = model.predict(cm, space.default_configs(cm))
+    out = {"predicted_instructions": int(round(pred["total"])), "tuned_layers": len((cm.tuning or {}).get("layers", {}))}
+    if per_layer:
+        out["_layers"] = pred["layers"]
+    return out
+
+
+def _cmd_tune(args) -> int:
+    from .api import compile as te_compile
+    from .codegen.targets import get
+    from .tuner import log as tlog
+    from .tuner.measure import LocalPool, RPCPool
+    from .tuner.tune import Tuner
+
+    target = get(args.target)
+    if target.is_host:
+        from .errors import TinyEngineError
+
+        raise TinyEngineError("tune needs a Cortex-M --target (e.g. --target cortex-m7)")
+    pool = (RPCPool(args.tracker, args.key or f"qemu-{target.name}", workers=args.workers) if args.tracker
+            else LocalPool(args.workers))
+    cm = te_compile(args.model, target=target.name, tuning=False)
+    path = args.log or tlog.default_path(target.name)
+    name = os.path.basename(os.fspath(args.model))
+    tuner = Tuner(cm, path, pool=pool, use_model=not args.no_model, timeout=args.timeout, model_name=name,
+                  progress=not args.json)
+    try:
+        summary = tuner.run(args.max_builds)
+    except KeyboardInterrupt:
+        summary = tuner.summary()
+        summary["interrupted"] = True
+    summary["log"] = path
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{name} on {target.name}: {summary['builds']} firmwares, {summary['measured']} layer configurations "
+              f"measured ({summary['failed']} failed, {summary['remaining']} left); profiled layers: best "
+              f"{summary['best_profiled']:,} vs default {summary['default_profiled']:,} instructions; log {path}")
+    return 130 if summary.get("interrupted") else 0
+
+
+def _cmd_rpc_server(args) -> int:
+    from .tuner import rpc_server
+
+    return rpc_server.serve(args.tracker, args.key, host=args.host, port=args.port, port_end=args.port_end,
+                            probe=args.probe, pyocd_target=args.pyocd_target)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .errors import TinyEngineError
@@ -386,11 +490,14 @@ def main(argv=None) -> int:
             from .nas.cli import run as run_nas
 
             return run_nas(args)
-        return {"compile": _cmd_compile, "run": _cmd_run, "profile": _cmd_profile}[args.command](args)
+        return {"compile": _cmd_compile, "run": _cmd_run, "profile": _cmd_profile, "tune": _cmd_tune,
+                "rpc-server": _cmd_rpc_server}[args.command](args)
     except TinyEngineError as err:
         if out_dir and not existed:  # leave no partial project behind
             shutil.rmtree(out_dir, ignore_errors=True)
         print(f"tinyengine-tvm: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # stdout closed early (| head): nothing more to say
         return 1
     except OSError as err:  # a file system refusal not caught earlier: still one line, nothing left behind
         if out_dir and not existed:

@@ -10,6 +10,7 @@ kernel layout, bias, per-channel multipliers and shifts). Anything left in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * _DTYPE_BYTES[self.dtype]
+        return math.prod(int(d) for d in self.shape) * _DTYPE_BYTES[self.dtype]  # hot in the stage search
 
 
 @dataclass
@@ -94,6 +95,14 @@ def _tensor_of(var: relax.Expr, name: str) -> Tensor:
     return Tensor(name, shape, dtype)
 
 
+def _static_shape(var):
+    ty = getattr(var, "ty", None)
+    try:
+        return tuple(int(d) for d in ty.shape) if isinstance(ty, relax.TensorType) and ty.shape is not None else None
+    except TypeError:
+        return None
+
+
 def _var_name(var) -> str:
     for attr in ("name_hint", "name"):
         try:
@@ -122,7 +131,7 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
         names[p] = name
         inputs.append(name)
     ops: list[KernelOp] = []
-    bindings = [b for block in main.body.blocks for b in block.bindings]
+    bindings, stages = _expand_stages(mod, [b for block in main.body.blocks for b in block.bindings])
     tuples: dict = {}  # relax var bound to a tuple of tensors (a multi-output model's result) -> its fields
     for b in bindings:
         v = b.value
@@ -136,9 +145,11 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
             tuples[b.var] = list(v.fields)  # the outputs, bound inside the dataflow block
             continue
         if not (isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar)):
-            raise UnsupportedOperatorError(
+            err = UnsupportedOperatorError(
                 f"operator {_describe_binding(v)} (bound to '{_var_name(b.var)}' in main) has no tinyengine kernel"
             )
+            err.relax_op, err.shape = _describe_binding(v), _static_shape(b.var)  # frontends map these to their model
+            raise err
         func = mod[v.op]
         kind = str((func.attrs or {}).get("Composite", ""))
         if not kind.startswith("tinyengine."):
@@ -169,7 +180,43 @@ def extract(mod: tvm.IRModule, input_names=None) -> KernelGraph:
     from .concat_views import assign_views
 
     assign_views(graph)  # zero-copy concatenation: producers write straight into their slice
+    if stages:  # scheduled stage functions (relay_passes.patch_stages) become stream_stage ops
+        from .patch import apply
+
+        graph = apply(graph, stages)
     return graph
+
+
+class _Binding:
+    def __init__(self, var, value):
+        self.var, self.value = var, value
+
+
+def _expand_stages(mod, bindings):
+    """main's bindings with every call of a scheduled stage function (relay_passes.patch_stages) replaced by the
+    function's own bindings (its parameters aliased to the call's arguments, the call's variable to its result),
+    and the stages as (first kernel, last kernel, band | (p, q)) in extract's kernel numbering."""
+    out, stages, k = [], [], 0
+    for b in bindings:
+        v = b.value
+        attrs = {}
+        if isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar):
+            attrs = mod[v.op].attrs or {}
+        if "tinyengine.stage" not in attrs:
+            if isinstance(v, relax.Call) and isinstance(v.op, relax.GlobalVar):
+                k += 1
+            out.append(b)
+            continue
+        fn = mod[v.op]
+        out += [_Binding(p, a) for p, a in zip(fn.params, v.args)]
+        inner = [ib for blk in fn.body.blocks for ib in blk.bindings]
+        out += inner
+        out.append(_Binding(b.var, fn.body.body))
+        grid = tuple(int(g) for g in attrs["tinyengine.grid"])
+        how = grid if str(attrs["tinyengine.stage"]) == "patches" else int(attrs["tinyengine.band_rows"])
+        stages.append((k, k + len(inner) - 1, how))
+        k += len(inner)
+    return out, stages
 
 
 def _plain(value):

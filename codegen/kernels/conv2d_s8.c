@@ -19,7 +19,9 @@ void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weigh
   const int32_t dil_w = p->dil_w > 0 ? p->dil_w : 1;
   const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
   const int32_t act_min = p->act_min, act_max = p->act_max;
-  const int32_t w_oc_stride = k_h * k_w * in_c;
+  const int32_t groups = p->groups > 1 ? p->groups : 1;
+  const int32_t icg = in_c / groups, ocg = out_c / groups; /* a grouped conv's channels per group */
+  const int32_t w_oc_stride = k_h * k_w * icg;
   const int32_t in_row_stride = in_w * in_c;
   const int32_t out_skip = p->out_stride > 0 ? p->out_stride - p->out_c : 0; /* concat slice */
   int32_t oy, ox, oc, ky, kx, ic;
@@ -31,6 +33,7 @@ void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weigh
       if (oy | ox) out += out_skip; /* never past the slice's last pixel */
       for (oc = 0; oc < out_c; ++oc) {
         const int8_t* w_oc = weights + oc * w_oc_stride;
+        const int32_t ic0 = (oc / ocg) * icg;
         int32_t acc = 0;
         for (ky = 0; ky < k_h; ++ky) {
           const int32_t iy = iy0 + ky * dil_h;
@@ -38,15 +41,15 @@ void te_conv2d_s8(const te_conv_params* p, const int8_t* in, const int8_t* weigh
           const int8_t* w_row;
           if (iy < 0 || iy >= in_h) continue;
           in_row = in + iy * in_row_stride;
-          w_row = w_oc + ky * k_w * in_c;
+          w_row = w_oc + ky * k_w * icg;
           for (kx = 0; kx < k_w; ++kx) {
             const int32_t ix = ix0 + kx * dil_w;
             const int8_t* x;
             const int8_t* w;
             if (ix < 0 || ix >= in_w) continue;
-            x = in_row + ix * in_c;
-            w = w_row + kx * in_c;
-            for (ic = 0; ic < in_c; ++ic) acc += ((int32_t)x[ic] + in_offset) * (int32_t)w[ic];
+            x = in_row + ix * in_c + ic0;
+            w = w_row + kx * icg;
+            for (ic = 0; ic < icg; ++ic) acc += ((int32_t)x[ic] + in_offset) * (int32_t)w[ic];
           }
         }
         if (bias) acc += bias[oc];

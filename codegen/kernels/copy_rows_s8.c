@@ -18,3 +18,15 @@ void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out
   }
   for (r = 0; r < rows; ++r) memcpy(out + (size_t)r * out_stride, in + (size_t)r * in_stride, (size_t)width);
 }
+
+/* The same runs through a 256-entry table (out = table[(uint8_t)in]): a concat input whose quantization
+ * differs from the output's, requantized as onnxruntime does (the table from the compiler). */
+void te_copy_rows_lut_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                         int8_t* out, const int8_t* table) {
+  int32_t r, i;
+  for (r = 0; r < rows; ++r) {
+    const int8_t* x = in + (size_t)r * in_stride;
+    int8_t* y = out + (size_t)r * out_stride;
+    for (i = 0; i < width; ++i) y[i] = table[(uint8_t)x[i]];
+  }
+}

@@ -217,6 +217,18 @@ INLINE void out_row_slots(const int32_t* restrict d, const int32_t* restrict wb,
   if (out_w & 1) o[0] = (int8_t)rq_dw8(acc[x], mult, rnd, rsh);
 }
 
+/* Requantization constants of channels ch, ch+1 (rq at ch). */
+INLINE void prep_rq(const int32_t* rq, int32_t k1, rq_ch* rqc) {
+  int32_t j;
+  for (j = 0; j < 2; ++j) {
+    const int32_t rsh = rq[2 * j] & 0xFF;
+    rqc[j].bias2 = rq[2 * j] >> 8;
+    rqc[j].mult = rq[2 * j + 1];
+    rqc[j].rnd = TE_DW_RND(k1, rsh);
+    rqc[j].rsh = rsh;
+  }
+}
+
 /* Weights and requantization constants of channels ch, ch+1 (wc, rq at ch): per channel 2k packed weight rows
  * (the k rows, then the same again, so any rotation reads k consecutive rows) and its rq_ch. Generic in k and
  * the stride (it runs once per channel pair per band): one copy for every instance. */
@@ -225,12 +237,8 @@ INLINE void prep_pair(const int8_t* wc, const int32_t* rq, int32_t k1, const int
   const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
   const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO);
   int32_t j, ky, kx;
+  prep_rq(rq, k1, rqc);
   for (j = 0; j < 2; ++j) {
-    const int32_t rsh = rq[2 * j] & 0xFF;
-    rqc[j].bias2 = rq[2 * j] >> 8;
-    rqc[j].mult = rq[2 * j + 1];
-    rqc[j].rnd = TE_DW_RND(k1, rsh);
-    rqc[j].rsh = rsh;
     for (ky = 0; ky < K; ++ky) {
       int32_t te[TE_DWR_MAX_K], to[TE_DWR_MAX_K];
       int32_t* w0 = wd + (2 * j * K + ky) * WPR;
@@ -249,8 +257,8 @@ INLINE void prep_pair(const int8_t* wc, const int32_t* rq, int32_t k1, const int
 typedef void (*out_row_fn)(const int32_t* restrict d, const int32_t* restrict wb, const rq_ch* restrict q,
                            int8_t* restrict o, int32_t out_w, int32_t c);
 
-INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights, const int32_t* rq,
-                    int8_t* out, const int32_t K, const int32_t S, const out_row_fn row_fn) {
+INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const int8_t* weights, const int32_t* pre,
+                    const int32_t* rq, int8_t* out, const int32_t K, const int32_t S, const out_row_fn row_fn) {
   const int32_t LE = S == 1 ? K : (K + 1) >> 1, LO = S == 1 ? 0 : K >> 1;
   const int32_t WE = PHASE_WORDS(LE), WPR = WE + PHASE_WORDS(LO), KS = K * S, G = 2 * S, WCH = 2 * K * WPR;
   const int32_t c = p->c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
@@ -274,7 +282,13 @@ INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const
     const int32_t b1 = out_h - b0 < band ? out_h : b0 + band;
     for (ch = 0; ch < c; ch += 2) {
       int32_t next = b0 * S;
-      prep_pair(weights + ch * K * K, rq + 2 * ch, k1, K, S, wd, rqc);
+      const int32_t* wdp = wd;
+      if (pre != 0) { /* weight rows packed at compile time (band entry point) */
+        wdp = pre + (ch >> 1) * 2 * WCH;
+        prep_rq(rq + 2 * ch, k1, rqc);
+      } else {
+        prep_pair(weights + ch * K * K, rq + 2 * ch, k1, K, S, wd, rqc);
+      }
       for (oy = b0; oy < b1; ++oy) {
         const int32_t top = oy * S, rot = (K - top % K) * WPR;
         int8_t* o = out + oy * out_w * c + ch;
@@ -321,8 +335,8 @@ INLINE void dw_rows(const te_dw_params* p, int32_t band, const int8_t* in, const
           }
         }
         next = top + K;
-        row_fn(ring, wd + rot, &rqc[0], o, out_w, c);
-        row_fn(ring + RW, wd + WCH + rot, &rqc[1], o + 1, out_w, c);
+        row_fn(ring, wdp + rot, &rqc[0], o, out_w, c);
+        row_fn(ring + RW, wdp + WCH + rot, &rqc[1], o + 1, out_w, c);
       }
     }
   }
@@ -352,7 +366,12 @@ static int rows_ok(const te_dw_params* p, int32_t band, int32_t k, int32_t s) {
   ATTR void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,      \
                                                     const int8_t* w, const int32_t* rq, int8_t* out) {              \
     if (!rows_ok(p, band, K, S)) return; /* never emitted */                                                       \
-    dw_rows(p, band, in, w, rq, out, K, S, out_row_k##K##s##S);                                                    \
+    dw_rows(p, band, in, w, 0, rq, out, K, S, out_row_k##K##s##S);                                                 \
+  }                                                                                                                \
+  ATTR void te_depthwise_conv2d_s8_rows_pre_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,  \
+                                                        const int32_t* wpre, const int32_t* rq, int8_t* out) {      \
+    if (!rows_ok(p, band, K, S)) return; /* never emitted */                                                       \
+    dw_rows(p, band, in, 0, wpre, rq, out, K, S, out_row_k##K##s##S);                                              \
   }
 /* k = 3, stride 2 without GCC's pre-allocation instruction scheduling: scheduled, its loads move early and
  * the step needs more registers than there are (measured: 7 % fewer instructions on vww's layer; the

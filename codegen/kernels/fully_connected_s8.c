@@ -17,8 +17,12 @@ static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) {
 }
 
 /* acc + sum_i (x[i] + in_offset) * w[i]: the accumulation both variants share. */
-static int32_t dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t in_offset, int32_t acc) {
+static int32_t dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t in_offset, int32_t w_offset, int32_t acc) {
   int32_t i;
+  if (w_offset != 0) { /* weights with a zero point (LiteRT's int8 FC takes one) */
+    for (i = 0; i < n; ++i) acc += ((int32_t)x[i] + in_offset) * ((int32_t)w[i] + w_offset);
+    return acc;
+  }
   for (i = 0; i < n; ++i) acc += ((int32_t)x[i] + in_offset) * (int32_t)w[i];
   return acc;
 }
@@ -36,7 +40,7 @@ void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t
     const int8_t* w = weights;
     for (o = 0; o < out_n; ++o, w += in_n) {
       const int32_t ch = p->per_channel ? o : 0;
-      int32_t acc = dot_s8(x, w, in_n, in_offset, bias ? bias[o] : 0);
+      int32_t acc = dot_s8(x, w, in_n, in_offset, p->w_offset, bias ? bias[o] : 0);
       acc = te_requantize(acc, mult[ch], shift[ch]) + out_offset;
       *out++ = (int8_t)clamp_i32(acc, act_min, act_max);
     }
@@ -75,7 +79,7 @@ void te_fully_connected_s8_dscale(const te_fc_params* p, const int8_t* in, const
     const int8_t* x = in + b * in_n;
     const int8_t* w = weights;
     for (o = 0; o < out_n; ++o, w += in_n) {
-      int32_t acc = dot_s8(x, w, in_n, in_offset, bias ? bias[o] : 0);
+      int32_t acc = dot_s8(x, w, in_n, in_offset, p->w_offset, bias ? bias[o] : 0);
       acc = scale_round(acc, scale[p->per_channel ? o : 0]) + out_offset;
       *out++ = (int8_t)clamp_i32(acc, act_min, act_max);
     }

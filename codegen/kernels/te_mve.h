@@ -38,7 +38,10 @@ static inline int32x4_t te_mve_rq(int32x4_t acc, int32x4_t mult, int32x4_t nrs) 
   (void)nrs;
   return vcvtnq_s32_f32(vmulq_f32(vcvtq_f32_s32(acc), vreinterpretq_f32_s32(mult)));
 }
-#define te_mve_rq_lsh(acc, mult, nrs, lsh) te_mve_rq((acc), (mult), (nrs))
+static inline int32x4_t te_mve_rq_lsh(int32x4_t acc, int32x4_t mult, int32x4_t nrs, int32x4_t lsh) {
+  (void)lsh;
+  return te_mve_rq(acc, mult, nrs);
+}
 #else
 static inline int32x4_t te_mve_rq(int32x4_t acc, int32x4_t mult, int32x4_t nrs) {
   int32x4_t y = vqrdmulhq_s32(acc, mult);

@@ -64,6 +64,8 @@ typedef struct {
   int32_t out_stride;          /* elements from one output pixel to the next (0: out_c); > out_c when the
                                   output is a channel slice of a concatenation (te_conv2d_s8, te_conv2d_1x1_s8,
                                   te_depthwise_conv2d_s8 honour it; the planner never overlaps such an output) */
+  int32_t groups;              /* te_conv2d_s8 only: > 1 for a grouped conv, weights [out_c][k_h][k_w][in_c / groups],
+                                  output channel oc reads input channels of group oc / (out_c / groups) */
 } te_conv_params;
 
 /* General conv2d, weights OHWI [out_c][k_h][k_w][in_c], per-output-channel mult/shift. bias may be NULL. */
@@ -117,6 +119,7 @@ typedef struct {
   int32_t in_offset, out_offset;
   int32_t act_min, act_max;
   int32_t per_channel;         /* 0: mult[0]/shift[0] for all outputs */
+  int32_t w_offset;            /* -weight zero point (0 for symmetric weights; portable kernels only) */
 } te_fc_params;
 
 void te_fully_connected_s8(const te_fc_params* p, const int8_t* in, const int8_t* weights,
@@ -242,6 +245,11 @@ typedef struct {
 
 void te_pad_s8(const te_pad_params* p, const int8_t* in, int8_t* out);
 
+/* Rows of a rectangle between row-strided buffers (patch stages, tinyengine_tvm/patch/tiles.py): rows rows of
+ * row_bytes bytes, src row r at src + r * src_stride, dst row r at dst + r * dst_stride. No overlap. */
+void te_copy_rect_s8(int8_t* dst, int32_t dst_stride, const int8_t* src, int32_t src_stride, int32_t row_bytes,
+                     int32_t rows);
+
 /* Nearest-neighbour resize, NHWC int8, same quantization in and out (TFLite RESIZE_NEAREST_NEIGHBOR).
  * rows[oy] / cols[ox]: the input row / column each output row / column copies (computed by the
  * compiler with TFLite's align_corners / half_pixel_centers arithmetic). */
@@ -262,8 +270,11 @@ void te_dequantize_s8_f32(int32_t n, const int8_t* in, float* out, double scale,
 void te_requantize_s8(int32_t n, const int8_t* in, int8_t* out, int32_t in_zp, int32_t out_zp,
                       int32_t mult, int32_t shift);
 
-/* Float LOG_SOFTMAX over the last axis (TFLite reference semantics). Needs <math.h>. */
+/* Float LOG_SOFTMAX over the last axis (TFLite reference semantics), with te_expf / te_logf: the
+ * bits of x86-64 glibc's expf / logf (LiteRT's reference on the host) on every target, in double. */
 void te_log_softmax_f32(int32_t rows, int32_t cols, const float* in, float* out);
+float te_expf(float x);
+float te_logf(float x);
 
 /* ---- Armv7E-M DSP kernels (*_dsp.c: SMLAD/SXTB16/SMMULR; exact C models of those instructions
  * elsewhere, so they also run on the host). Same bytes out as the portable kernels; their weights
@@ -323,6 +334,18 @@ void te_depthwise_conv2d_s8_rows_dsp(const te_dw_params* p, int32_t band, const 
 #define TE_DW_ROWS_DECL(K, S)                                                                                      \
   void te_depthwise_conv2d_s8_rows_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,           \
                                                     const int8_t* weights, const int32_t* rq, int8_t* out);
+/* Band entry point (a line-buffer stage calls it once per output row band): weight rows packed at compile time
+ * (codegen/dsp.py pack_dw_rows), per channel pair 4 k WPR words, so no call repacks them. */
+#define TE_DW_ROWS_PRE_DECL(K, S)                                                                                  \
+  void te_depthwise_conv2d_s8_rows_pre_k##K##s##S##_dsp(const te_dw_params* p, int32_t band, const int8_t* in,       \
+                                                        const int32_t* wpre, const int32_t* rq, int8_t* out);
+TE_DW_ROWS_PRE_DECL(3, 1)
+TE_DW_ROWS_PRE_DECL(3, 2)
+TE_DW_ROWS_PRE_DECL(5, 1)
+TE_DW_ROWS_PRE_DECL(5, 2)
+TE_DW_ROWS_PRE_DECL(7, 1)
+TE_DW_ROWS_PRE_DECL(7, 2)
+#undef TE_DW_ROWS_PRE_DECL
 TE_DW_ROWS_DECL(3, 1)
 TE_DW_ROWS_DECL(3, 2)
 TE_DW_ROWS_DECL(5, 1)
@@ -390,6 +413,9 @@ void te_clamp_s8(int32_t n, int8_t* data, int32_t lo, int32_t hi);
  * in and out must not overlap. */
 void te_copy_rows_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
                      int8_t* out);
+/* te_copy_rows_s8 with out = table[(uint8_t)in] (a requantizing concat input, onnxruntime arithmetic). */
+void te_copy_rows_lut_s8(int32_t rows, int32_t width, int32_t in_stride, int32_t out_stride, const int8_t* in,
+                         int8_t* out, const int8_t* table);
 
 /* int8 SOFTMAX over the last axis as LiteRT's BUILTIN_REF computes it (softmax_s8.c): table[256] float32
  * from the compiler, float32 sums, round half away from zero. out may not overlap in. */
@@ -411,6 +437,13 @@ typedef struct {
 
 void te_pad4_s8(const te_pad4_params* p, const int8_t* in, int8_t* out);
 
+/* int8 transpose of a (up to) 4-D tensor, dims padded with leading 1s: output axis k = input axis perm[k]
+ * (transpose_s8.c); no overlap. */
+typedef struct {
+  int32_t in_dims[4], perm[4];
+} te_transpose_params;
+
+void te_transpose_s8(const te_transpose_params* p, const int8_t* in, int8_t* out);
 
 /* ---- elementwise: broadcast binary ops and 256-entry tables (SE blocks, activations) ---- */
 
@@ -464,16 +497,37 @@ void te_mean_fold(int32_t n, int32_t* mult, int32_t* shift);
 /* ---- Helium (MVE) kernels (*_mve.c, Cortex-M55; empty on other cores). Weights and requantization
  * tables packed at compile time by tinyengine_tvm.codegen.mve (te_mve.h: the table layout and why the
  * requantization equals te_requantize for every accumulator). Same bytes out as the portable kernels. ---- */
-/* 1x1 stride-1 conv, any in_c / out_c; the _lsh variant for tables with left shifts. */
+/* 1x1 stride-1 conv, any in_c / out_c (with out overlapping in: in_c <= TE_PW_MVE_KEEP); the _lsh variant
+ * for tables with left shifts. */
+#define TE_PW_MVE_KEEP 512
 void te_conv2d_1x1_s8_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                           int8_t* out);
 void te_conv2d_1x1_s8_lsh_mve(const te_pw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                               int8_t* out);
+/* conv2d with k_h * k_w * in_c <= 64 (e.g. a first layer), no dilation; weights per 4 output channels, rows of
+ * ceil(k / 16) * 16 bytes (zero-padded). */
+void te_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                      int8_t* out);
+void te_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
+                          int8_t* out);
+/* te_fully_connected_s8_dscale with VMLADAVA; bias[out_n] = bias + in_offset * sum(w) (never NULL). */
+void te_fully_connected_s8_dscale_mve(const te_fc_params* p, const int8_t* in, const int8_t* weights,
+                                      const int32_t* bias, const double* scale, int8_t* out);
 /* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
 void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                                 int8_t* out);
 void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
+/* Depthwise conv, channel-major (NOT te_depthwise_conv2d_s8's overlap contract: input and output apart), depth
+ * multiplier 1, k x k (the name's K), equal strides 1 or 2, no dilation, no left shifts; weights [c][k][k];
+ * (in_w + pads) / stride + k + 4 <= TE_DWC_MVE_WP. */
+#define TE_DWC_MVE_WP 64
+#define TE_DWC_MVE_DECL(K)                                                                                     \
+  void te_depthwise_conv2d_s8_k##K##_cm_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, \
+                                             const int32_t* rq, int8_t* out);
+TE_DWC_MVE_DECL(3)
+TE_DWC_MVE_DECL(5)
+TE_DWC_MVE_DECL(7)
 
 #ifdef __cplusplus
 }

@@ -77,7 +77,7 @@ ENGINES = ("tvm", "onnxruntime")
 
 
 def to_relax(model, calibration=None, input_shapes=None, calibration_method="minmax", percentile=99.99,
-             calibration_engine="tvm"):
+             calibration_engine="tvm", with_locator=False):
     """(quantized Relax module, label, input names, QuantizationReport or None); see module docstring.
 
     ``calibration_engine``: where the float model runs to observe ranges: ``"tvm"`` (TVM's llvm
@@ -88,8 +88,18 @@ def to_relax(model, calibration=None, input_shapes=None, calibration_method="min
 
     if calibration_engine not in ENGINES:
         raise TinyEngineError(f"unknown calibration engine '{calibration_engine}'; choose one of {', '.join(ENGINES)}")
+    res = _to_relax(model, calibration, input_shapes, calibration_method, percentile, calibration_engine)
+    return res if with_locator else res[:4]
+
+
+def _to_relax(model, calibration, input_shapes, calibration_method, percentile, calibration_engine):
+    """to_relax plus, last, the ONNX importer's per-node record (None for PyTorch modules)."""
+    from . import onnx as onnx_frontend
+    from .torch import from_torch, is_torch_module, to_onnx
+
     samples = load_calibration(calibration)
     onnx_model = None
+    located = None
     if is_torch_module(model):
         if samples is None:
             raise TinyEngineError(f"{type(model).__name__}: a float PyTorch model needs calibration data for post-training quantization")
@@ -99,9 +109,9 @@ def to_relax(model, calibration=None, input_shapes=None, calibration_method="min
             onnx_model = to_onnx(model, _first_arrays(samples))
     else:
         m = onnx_frontend.from_onnx(model, input_shapes=input_shapes)
-        mod, inputs, label = m.mod, m.inputs, m.label
+        mod, inputs, label, located = m.mod, m.inputs, m.label, m.located
         if m.quantized:
-            return mod, label, [t.name for t in inputs], None
+            return mod, label, [t.name for t in inputs], None, located
         if samples is None:
             raise TinyEngineError(f"{label}: float model: give calibration data (calibration=..., CLI --calibration DATA.npz|DIR) "
                                   "for post-training quantization, or a QDQ-quantized model")
@@ -111,4 +121,4 @@ def to_relax(model, calibration=None, input_shapes=None, calibration_method="min
 
     qmod, report = quantize(mod, samples, method=calibration_method, percentile=percentile, input_layout="NCHW",
                             onnx_model=onnx_model)
-    return qmod, label, [t.name for t in inputs], report
+    return qmod, label, [t.name for t in inputs], report, located

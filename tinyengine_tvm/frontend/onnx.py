@@ -42,7 +42,7 @@ SUPPORTED_OPS = frozenset({
     "QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool",
     "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
     "BatchNormalization", "Identity", "Constant", "Dropout", "LogSoftmax", "Resize", "Upsample",
-})
+}) | {"Concat"}  # detection heads / topology (relay_passes/layout_nhwc.py: concat of NHWC maps)
 # SE blocks, as onnxruntime computes them (codegen/lut.py ort_unary_table, kernels/binary_s8_f32.c)
 SUPPORTED_OPS = SUPPORTED_OPS | frozenset({"Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Sub"})
 
@@ -58,6 +58,7 @@ class OnnxModel:
     outputs: list          # TensorInfo
     quantized: bool        # True for a QDQ model, False for a float model (needs calibration)
     label: str
+    located: list = None   # per node: (index, op type, output, [(Relax op, shape)]) for error messages (tflite.locate)
 
 
 def read_model(model):
@@ -187,10 +188,48 @@ def from_onnx(model, input_shapes=None) -> OnnxModel:
     for t in inputs:
         if t.dtype != "float32":
             raise TinyEngineError(f"{label}: input '{t.name}' has dtype {t.dtype}; only float32 model inputs are supported")
+    located = []
     try:
-        mod = tvm_from_onnx(m, shape_dict={t.name: list(t.shape) for t in inputs}, keep_params_in_input=False)
+        with _recording(m, located):
+            mod = tvm_from_onnx(m, shape_dict={t.name: list(t.shape) for t in inputs}, keep_params_in_input=False)
     except Exception as err:
         msg = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"{label}: TVM's ONNX importer failed: {msg[-1] if msg else type(err).__name__}") from None
     mod = mark_nchw(mod)
-    return OnnxModel(mod, inputs, outputs, is_quantized(m), os.path.basename(label) if label[0] != "<" else label)
+    return OnnxModel(mod, inputs, outputs, is_quantized(m), os.path.basename(label) if label[0] != "<" else label, located)
+
+
+class _recording:
+    """While TVM's importer runs: record the (Relax op, shape) of the calls each node's conversion makes
+    (``_convert_operator`` runs once per node, in graph order, If excepted), so a call no kernel takes can
+    be named as its ONNX node (tflite.locate)."""
+
+    def __init__(self, m, located):
+        self.nodes = [n for n in m.graph.node if n.op_type != "If"]
+        self.located, self.seen = located, set()
+
+    def __enter__(self):
+        from tvm.relax.frontend.onnx import onnx_frontend
+
+        from .tflite import _new_calls
+
+        self.cls, self.orig = onnx_frontend.ONNXGraphImporter, onnx_frontend.ONNXGraphImporter._convert_operator
+        orig, rec = self.orig, self
+
+        def convert(gp, op_name, *args, **kwargs):
+            ret = orig(gp, op_name, *args, **kwargs)
+            i = len(rec.located)
+            node = rec.nodes[i] if i < len(rec.nodes) else None
+            try:
+                calls = _new_calls(ret, rec.seen, gp.bb)
+            except Exception:  # a record is a courtesy for error messages, never a reason to fail
+                calls = []
+            rec.located.append((i, op_name, (node.name or node.output[0]) if node is not None else "?", calls))
+            return ret
+
+        self.cls._convert_operator = convert
+        return self
+
+    def __exit__(self, *exc):
+        self.cls._convert_operator = self.orig
+        return False

@@ -192,6 +192,56 @@ def check_supported(m, label: str = "<model>") -> None:
         raise UnsupportedOperatorError(f"{label}: unsupported operator{'s' if len(bad) > 1 else ''}: " + "; ".join(bad))
 
 
+def _new_calls(expr, seen: set, bb=None) -> list:
+    """(Relax op name, shape) of the calls in expr not seen before (earlier operators' results are in seen);
+    with ``bb``, through the bindings a converter emitted."""
+    from tvm import relax
+
+    found, stack = [], [expr]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, relax.Expr) or e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, relax.Var) and bb is not None:
+            try:
+                bound = bb.lookup_binding(e)
+            except Exception:  # not bound in this builder (a parameter)
+                bound = None
+            if bound is not None:
+                stack.append(bound)
+        elif isinstance(e, relax.Call):
+            ty = getattr(e, "ty", None)
+            shape = None
+            if isinstance(ty, relax.TensorType) and ty.shape is not None:
+                try:
+                    shape = tuple(int(d) for d in ty.shape)
+                except TypeError:
+                    shape = None
+            found.append((str(getattr(e.op, "name", "")), shape))
+            stack.extend(e.args)
+        elif isinstance(e, relax.Tuple):
+            stack.extend(e.fields)
+        elif isinstance(e, relax.TupleGetItem):
+            stack.append(e.tuple_value)
+    return found
+
+
+def locate(located, relax_op: str, shape, unit: str = "operator") -> str | None:
+    """'operator #i NAME (output 'x')' of the first TFLite operator (``unit="node"``: ONNX node) whose
+    conversion made a relax_op call of this shape (an NCHW record also matches its NHWC form), failing
+    that of any shape; None when no operator made such a call."""
+    def same(recorded):
+        rec, got = tuple(recorded or ()), tuple(shape or ())
+        return rec == got or (len(rec) == 4 and (rec[0], rec[2], rec[3], rec[1]) == got)
+
+    for want_shape in (True, False):
+        for i, name, where, calls in located or []:
+            if any(o == relax_op and (not want_shape or same(sh)) for o, sh in calls):
+                return f"{unit} #{i} {name} (output '{where}')"
+    return None
+
+
 def _converter_class():
     from tvm.relax.frontend.tflite import tflite_frontend
 
@@ -235,13 +285,35 @@ def _converter_class():
             shape = [int(d) for d in out.tensor.ShapeAsNumpy()]
             return relax.op.reshape(self.get_tensor_expr(self.get_input_tensors(op)[0]), shape)
 
+        def convert_op_to_relax(self):
+            """The stock loop, each converter wrapped to record what it built (``located``): per operator the
+            (Relax op, shape) of every call it added, so a call no kernel takes can be named as the TFLite
+            operator it came from."""
+            self.located = []
+            seen = set()
+            names = _builtin_names()
+            for key, fn in list(self.convert_map.items()):
+                def wrapped(op, _fn=fn):
+                    ret = _fn(op=op)
+                    oc = self.model.OperatorCodes(op.OpcodeIndex())
+                    outs = op.OutputsAsNumpy()
+                    where = self.subgraph.Tensors(outs[0]).Name().decode() if len(outs) else "?"
+                    calls = _new_calls(ret, seen, self.bb) if ret is not None else []
+                    self.located.append((len(self.located), names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "?"),
+                                         where, calls))
+                    return ret
+                self.convert_map[key] = wrapped
+            return super().convert_op_to_relax()
+
         def get_tensors(self, tensors_idx_list):
             """A tensor with one scale is per-tensor whatever its quantized_dimension says: TFLite's converter
             writes 3 for a one-channel depthwise filter, which the stock converter rejects."""
             wrappers = super().get_tensors(tensors_idx_list)
             for w in wrappers:
-                q = w.tensor.Quantization() if w.tensor is not None else None
-                if w.qnn_params and q is not None and q.ScaleLength() <= 1:
+                if not w.qnn_params or w.tensor_idx < 0:  # -1: an absent optional input (no tensor)
+                    continue
+                q = w.tensor.Quantization()
+                if q is not None and q.ScaleLength() <= 1:
                     w.qnn_params["axis"] = 0
             return wrappers
 
@@ -275,11 +347,12 @@ def _converter_class():
     return TinyEngineOperatorConverter
 
 
-def from_tflite(model, input_shapes=None):
+def from_tflite(model, input_shapes=None, with_locator=False):
     """Import a TFLite model (path or bytes) into a Relax IRModule.
 
     Returns (mod, inputs, outputs) where inputs/outputs are TensorInfo lists. An input with a dynamic
     dimension is refused (``check_static_inputs``) unless ``input_shapes`` confirms its stored shape.
+    ``with_locator``: also return, per TFLite operator, the Relax calls its conversion made (``locate``).
     """
     from tvm.relax.frontend.tflite import from_tflite as tvm_from_tflite
 
@@ -287,14 +360,25 @@ def from_tflite(model, input_shapes=None):
     check_supported(m, label)
     inputs, outputs = model_io(m)
     check_static_inputs(inputs, label, input_shapes)
+    cls = _converter_class()
+    located = []
+
+    class Recording(cls):
+        def convert_op_to_relax(self):
+            try:
+                return super().convert_op_to_relax()
+            finally:
+                located.extend(self.located)
+
     try:
         mod = tvm_from_tflite(
             m,
             shape_dict={t.name: t.shape for t in inputs},
             dtype_dict={t.name: t.dtype for t in inputs},
-            op_converter=_converter_class(),
+            op_converter=Recording,
         )
     except Exception as err:
         msg = str(err).strip().splitlines()
-        raise TinyEngineError(f"{label}: TVM's TFLite importer failed: {msg[-1] if msg else type(err).__name__}") from None
-    return mod, inputs, outputs
+        raise TinyEngineError(f"{label}: TVM's TFLite importer failed at operator #{len(located)}: "
+                              f"{msg[-1] if msg else type(err).__name__}") from None
+    return (mod, inputs, outputs, located) if with_locator else (mod, inputs, outputs)

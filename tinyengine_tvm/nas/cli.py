@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     n.add_argument("--flash-overhead", default="32K", help="Flash kept for code and tables beside the weights (default 32K)")
     n.add_argument("--macs", default=None, help="MACs budget (latency proxy), e.g. 2M")
     n.add_argument("-o", "--output", required=True, help="output folder (a run started again with it resumes)")
+    n.add_argument("--patch", default="off", choices=("off", "auto"),
+                   help="line-buffer stages: off (default; milliseconds per candidate) or auto (searched jointly "
+                        "with the network, as compiled with --patch auto; seconds per candidate)")
     n.add_argument("--quick", action="store_true", help="small grid, short training: minutes")
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--json", action="store_true", help="print report.json")
@@ -28,7 +31,7 @@ def run(args) -> int:
 
     cfg = Config(out_dir=args.output, dataset=args.dataset, target=args.target, sram=parse_bytes(args.sram),
                  flash=parse_bytes(args.flash), flash_overhead=parse_bytes(args.flash_overhead),
-                 macs=_macs(args.macs), quick=args.quick, seed=args.seed)
+                 macs=_macs(args.macs), quick=args.quick, seed=args.seed, patch=args.patch)
     report = run_pipeline(cfg, progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps(report))

@@ -28,24 +28,29 @@ class Estimate:
         return asdict(self)
 
 
-def estimate(spec: ArchSpec, target: str = "host", exact: bool = True) -> Estimate:
-    """The compiled program's numbers for ``spec``. ``exact=False`` skips the planner's MILP
-    placement: the arena is then the greedy placement's, an upper bound on the compiled one
-    (equal to it unless the MILP improves on greedy), ten times faster."""
+def estimate(spec: ArchSpec, target: str = "host", exact: bool = True, patch: str = "off") -> Estimate:
+    """The compiled program's numbers for ``spec`` compiled with ``patch`` (as ``te.compile(..., patch=)``:
+    "off" layer by layer, "auto" the line-buffer stages the compiler would choose: seconds, not
+    milliseconds). ``exact=False`` skips the planner's MILP placement: the arena is then the greedy
+    placement's, an upper bound on the compiled one (equal to it unless the MILP improves on greedy)."""
     g = kernel_graph(spec)
+    if patch != "off":
+        from ..patch import schedule
+
+        g = schedule(g, patch, target)
     p = make_plan(g, target=target, method="auto" if exact else "greedy-size")
     return Estimate(arena_bytes=p.arena_bytes, peak_sram_bytes=p.peak_sram_bytes, weight_bytes=g.weight_bytes,
                     macs=g.macs, ops=len(g.ops), lower_bound_bytes=p.lower_bound_bytes)
 
 
 def fits(spec: ArchSpec, sram: int, flash: int | None = None, target: str = "host",
-         flash_overhead: int = 0) -> tuple[bool, Estimate]:
+         flash_overhead: int = 0, patch: str = "off") -> tuple[bool, Estimate]:
     """Whether the compiled program of ``spec`` fits ``sram`` arena bytes (and ``flash`` bytes of weights
     plus ``flash_overhead``), decided exactly: the greedy plan settles it when it fits or when even the
     planner's lower bound does not; only a budget between the two runs the exact planner."""
-    e = estimate(spec, target, exact=False)
+    e = estimate(spec, target, exact=False, patch=patch)
     if flash is not None and e.weight_bytes + flash_overhead > flash:
         return False, e
-    if e.peak_sram_bytes > sram and e.lower_bound_bytes <= sram:
-        e = estimate(spec, target, exact=True)
+    if e.peak_sram_bytes > sram and (e.lower_bound_bytes <= sram or patch != "off"):
+        e = estimate(spec, target, exact=True, patch=patch)
     return e.peak_sram_bytes <= sram, e

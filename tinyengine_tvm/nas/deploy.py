@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def compile_network(net, calibration, target: str = "host", sram=None, flash=None):
-    """Our PTQ of ``net`` on ``calibration`` (NCHW float arrays), compiled for ``target``."""
+def compile_network(net, calibration, target: str = "host", sram=None, flash=None, patch: str = "off"):
+    """Our PTQ of ``net`` on ``calibration`` (NCHW float arrays), compiled for ``target`` (``patch`` as in
+    ``te.compile``; TinyNAS predicts the same mode)."""
     from ..api import build
     from ..frontend import load
     from ..relay_passes.annotate import ROUNDING_ATTR
@@ -21,7 +22,7 @@ def compile_network(net, calibration, target: str = "host", sram=None, flash=Non
     net = net.eval()
     mod, label, names, qreport = load.to_relax(net, [np.asarray(c, np.float32) for c in calibration])
     mod["main"] = mod["main"].without_attr(ROUNDING_ATTR)   # TFLite's int8 arithmetic (module docstring)
-    cm = build(mod, target, source=type(net).__name__, sram=sram, flash=flash)
+    cm = build(mod, target, source=type(net).__name__, sram=sram, flash=flash, patch=patch)
     cm.quantization_report = qreport
     return cm
 

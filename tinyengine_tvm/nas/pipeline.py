@@ -41,6 +41,7 @@ class Config:
     depths: tuple = (2, 3, 4)
     stages: tuple = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2), (320, 1))
     flash_overhead: int = 32 * 1024   # code, requantization tables, firmware beside the weights
+    patch: str = "off"                # line-buffer stages in the search and the compile ("auto": joint, slower)
     extra: dict = field(default_factory=dict)
 
     def quickened(self) -> "Config":
@@ -67,6 +68,7 @@ def run(config: Config, progress=None) -> dict:
     from .supernet import Supernet
 
     cfg = config.quickened()
+    rank = _init_distributed()
     os.makedirs(cfg.out_dir, exist_ok=True)
     path = lambda name: os.path.join(cfg.out_dir, name)  # noqa: E731
     torch.manual_seed(cfg.seed)
@@ -108,14 +110,17 @@ def run(config: Config, progress=None) -> dict:
         _log(progress, f"supernet: width {space.width}, resolution {res}, {cfg.supernet_epochs} epochs")
         train.train_supernet(net, xt, yt, cfg.supernet_epochs, seed=cfg.seed,
                              progress=lambda e, loss: _log(progress, f"  epoch {e + 1}: loss {loss:.1f}"))
-        torch.save(net.state_dict(), path("supernet.pt"))
+        if rank == 0:
+            torch.save(net.state_dict(), path("supernet.pt"))
+    if rank != 0:  # under torchrun the other processes only help train the supernet
+        return {}
 
     def fitness(genome):
         sub = train.recalibrate_bn(net.extract(genome), xt)
         return train.accuracy(sub, xv, yv)
 
     # -- stage 3: evolution ---------------------------------------------------------------
-    budgets = Budgets(cfg.sram, cfg.flash, cfg.macs, cfg.flash_overhead, cfg.target)
+    budgets = Budgets(cfg.sram, cfg.flash, cfg.macs, cfg.flash_overhead, cfg.target, cfg.patch)
     evo = Evolution(space, budgets, fitness, cfg.population, cfg.parents, seed=cfg.seed, checkpoint=path("search.json"))
     best = evo.run(cfg.generations, progress=lambda g, s: _log(
         progress, f"  generation {g}: best val accuracy {s['accuracy']:.3f}, peak SRAM {s['peak_sram_bytes']} B"))
@@ -128,12 +133,12 @@ def run(config: Config, progress=None) -> dict:
     model.eval()
     acc_float = train.accuracy(model, xs, ys)
     _export_onnx(model, res, path("model.onnx"))
-    predicted = estimate(spec, cfg.target)
+    predicted = estimate(spec, cfg.target, patch=cfg.patch)
     calib = [xt[i:i + 1].numpy() for i in range(0, min(len(xt), 64))]
-    cm = deploy.compile_network(model, calib, cfg.target)   # the budget is peak_sram_bytes, checked by the search
+    cm = deploy.compile_network(model, calib, cfg.target, patch=cfg.patch)   # the budget is peak_sram_bytes, checked by the search
     project = path("project")
     cm.export(project)
-    host_cm = deploy.compile_network(model, calib, "host")
+    host_cm = deploy.compile_network(model, calib, "host", patch=cfg.patch)
     acc_int8 = deploy.int8_accuracy(host_cm, xs.numpy(), y_te)
     measured = {"peak_sram_bytes": cm.plan.peak_sram_bytes, "arena_bytes": cm.plan.arena_bytes}
     if cfg.target != "host":
@@ -153,6 +158,15 @@ def run(config: Config, progress=None) -> dict:
         json.dump(report, f, indent=2)
     _pareto(evo, path("pareto.png"))
     return report
+
+
+def _init_distributed() -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the process group (gloo: CPU); returns this process's rank."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _export_onnx(model, res, out):

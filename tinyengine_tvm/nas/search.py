@@ -28,6 +28,7 @@ class Budgets:
     macs: int | None = None        # latency proxy until the cost model answers
     flash_overhead: int = 0
     target: str = "host"
+    patch: str = "off"             # as compiled: "off" (milliseconds per candidate) or "auto" (seconds)
 
 
 def _key(g: Genome) -> str:
@@ -63,7 +64,7 @@ class Evolution:
             return False
         spec = self.space.spec_of(g)
         b = self.budgets
-        ok, e = fits(spec, b.sram, b.flash, b.target, b.flash_overhead)
+        ok, e = fits(spec, b.sram, b.flash, b.target, b.flash_overhead, b.patch)
         if ok and b.macs is not None and e.macs > b.macs:
             ok = False
         if not ok:

@@ -18,8 +18,9 @@ __all__ = ["StageError", "apply", "build_stage", "expand", "parse_spec", "schedu
 
 
 def parse_spec(spec):
-    """--patch value -> "off" | "auto" | [(first, last, band)]. Explicit stages: "lines:1-5,6-15" (op indices of
-    the layer-by-layer graph, inclusive; optional "/B" band rows, e.g. "lines:1-5/2")."""
+    """--patch value -> "off" | "auto" | [(first, last, band)] | [("patches", p, q, last)]. Explicit stages:
+    "lines:1-5,6-15" (op indices of the layer-by-layer graph, inclusive; optional "/B" band rows, e.g.
+    "lines:1-5/2"); "PxQ@OP": p x q patches with recomputed halos over the streamable ops ending at OP."""
     if spec is None or spec is False:
         return "off"
     if isinstance(spec, (list, tuple)):
@@ -36,9 +37,12 @@ def parse_spec(spec):
                 raise TinyEngineError(f"--patch {spec!r}: expected lines:FIRST-LAST[/BAND],...")
             out.append((int(mm.group(1)), int(mm.group(2)), int(mm.group(3) or 1)))
         return out
-    if re.fullmatch(r"\d+x\d+@(?:op)?\d+", s):
-        raise TinyEngineError(f"--patch {spec!r}: p x q patches with recomputed halos are not implemented yet; "
-                              "use --patch auto (line buffers) or lines:FIRST-LAST")
+    m = re.fullmatch(r"(\d+)x(\d+)@(?:op)?(\d+)", s)
+    if m:
+        p, q, last = (int(v) for v in m.groups())
+        if not (1 <= p <= 8 and 1 <= q <= 8):
+            raise TinyEngineError(f"--patch {spec!r}: the grid is 1..8 per axis")
+        return [("patches", p, q, last)]
     raise TinyEngineError(f"--patch {spec!r}: expected auto, off, or lines:FIRST-LAST[/BAND],...")
 
 
@@ -51,6 +55,18 @@ def schedule(graph, spec="auto", target: str = "host", max_overhead: float = 0.1
         from .search import choose
 
         return choose(graph, target, max_overhead=max_overhead, sram=sram)
+    if p and p[0][0] == "patches":  # PxQ@OP: the stage runs from the first op of the streamable run ending at OP
+        _, pp, qq, last = p[0]
+        if not 0 <= last < len(graph.ops):
+            raise TinyEngineError(f"--patch: op{last} is outside the graph's {len(graph.ops)} ops")
+        from .rows import streamable
+
+        first = last
+        while first > 0 and streamable(graph.ops[first - 1], graph) is None:
+            first -= 1
+        if streamable(graph.ops[last], graph) is not None:
+            raise TinyEngineError(f"--patch: op{last} ({graph.ops[last].kernel}) cannot end a patch stage")
+        p = [(first, last, (pp, qq))]
     for first, last, _ in p:
         if not (0 <= first <= last < len(graph.ops)):
             raise TinyEngineError(f"--patch: stage op{first}..op{last} is outside the graph's {len(graph.ops)} ops")

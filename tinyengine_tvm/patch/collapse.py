@@ -13,19 +13,29 @@ from .stream import StageError, build_stage
 KERNEL = "stream_stage"
 
 
-def stage_op(graph, first: int, last: int, band: int = 1, slack: int = 0) -> KernelOp:
-    """The stream_stage KernelOp for graph.ops[first..last] (inclusive)."""
-    st = build_stage(graph, graph.ops[first:last + 1], band=band, slack=slack)
-    name = f"op{first}_{last}_stream"
-    params = {"macs": st.macs, "scratch_bytes": st.scratch_bytes, "band": st.band, "first": first, "last": last,
+def stage_op(graph, first: int, last: int, band=1, slack: int = 0, built=None) -> KernelOp:
+    """The stream_stage KernelOp for graph.ops[first..last] (inclusive): line buffers of ``band`` rows, or
+    p x q patches with recomputed halos when ``band`` is a (p, q) grid. ``built``: that stage, already scheduled."""
+    if built is not None:
+        st = built
+        name = f"op{first}_{last}_{'patches' if isinstance(band, (tuple, list)) else 'stream'}"
+    elif isinstance(band, (tuple, list)):
+        from .tiles import build_patch_stage
+
+        st = build_patch_stage(graph, graph.ops[first:last + 1], int(band[0]), int(band[1]))
+        name = f"op{first}_{last}_patches"
+    else:
+        st = build_stage(graph, graph.ops[first:last + 1], band=band, slack=slack)
+        name = f"op{first}_{last}_stream"
+    params = {"macs": st.macs, "scratch_bytes": st.scratch_bytes, "band": st.band if isinstance(st.band, int) else 0, "first": first, "last": last,
               "stage": st}
     return KernelOp(name, KERNEL, list(st.inputs), st.output, params, {}, stage=st)
 
 
-def apply(graph, stages) -> KernelGraph:
+def apply(graph, stages, built=None) -> KernelGraph:
     """A new KernelGraph with each (first, last, band) range of graph.ops replaced by its stream_stage op.
     Ranges must be disjoint; tensors inside a stage leave the graph."""
-    spans = sorted(stages)
+    spans = sorted(stages, key=lambda s: s[0])
     for (a, b, _), (c, _, _) in zip(spans, spans[1:]):
         if c <= b:
             raise StageError(f"stages op{a}..op{b} and op{c}.. overlap")
@@ -37,7 +47,7 @@ def apply(graph, stages) -> KernelGraph:
     ops, i, done = [], 0, []
     for first, last, band in spans:
         ops += graph.ops[i:first]
-        sop = stage_op(graph, first, last, band)
+        sop = stage_op(graph, first, last, band, built=(built or {}).get((first, last, band)))
         ops.append(sop)
         done.append(sop)
         i = last + 1
@@ -47,7 +57,8 @@ def apply(graph, stages) -> KernelGraph:
         used.update(op.inputs)
         used.add(op.output)
     tensors = {n: t for n, t in graph.tensors.items() if n in used}
-    sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name) for sop in done]
+    sched = list(graph.schedule) + [dict(sop.stage.describe(), op=sop.name, first=first, last=last, how=how)
+                                    for sop, (first, last, how) in zip(done, spans)]
     return KernelGraph(tensors, ops, list(graph.inputs), list(graph.outputs), views=dict(views), schedule=sched)
 
 

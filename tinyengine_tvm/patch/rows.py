@@ -22,6 +22,8 @@ def streamable(op, graph) -> str | None:
         return f"{op.kernel} has no band kernel"
     if p.get("ort_float") or "ort_pool" in p:
         return "onnxruntime float path"
+    if "out_stride" in p or any(t in getattr(graph, "views", {}) for t in list(op.inputs) + [op.output]):
+        return "writes or reads a concat slice in place"
     for t in list(op.inputs) + [op.output]:
         ten = graph.tensors[t]
         if ten.dtype != "int8" or len(ten.shape) != 4 or ten.shape[0] != 1:

@@ -2,8 +2,9 @@
 
 Greedy over the memory timeline: while the peak step (graph order, the planner's footprint measure, kernel
 overlap contracts included) is an op that can stream, try every stage [first, last] of streamable ops around it
-(at most ``MAX_LEN`` ops, disjoint from the stages already chosen), keep the one that lowers the footprint peak
-most, and stop when none does, when ``sram`` is met, or when the next stage would exceed ``max_overhead``.
+(at most ``MAX_LEN`` ops, disjoint from the stages already chosen) in every schedule of ``SCHEDULES`` (line
+buffers, or p x q patches with recomputed halos), keep the one that lowers the footprint peak most (then the
+cheaper), and stop when none does, when ``sram`` is met, or when the next stage would exceed ``max_overhead``.
 
 Overhead is estimated per band call with a per-kernel model (``call_overhead``, fitted to QEMU M7 counts of vww's
 stages: the depthwise DSP kernel re-widens its k input rows and re-packs its weights on every band call; the
@@ -17,8 +18,10 @@ from ..planner import order as ordering
 from . import rows as R
 from .collapse import apply
 from .stream import Call, Move, StageError, build_stage
+from .tiles import build_patch_stage
 
 MAX_LEN = 12
+SCHEDULES = (1, (2, 2), (3, 3), (4, 4))  # line buffers (1-row bands), or p x q patches with recomputed halos
 INSTR_PER_MAC = 1.6
 CALL_INSTR = 60
 MOVE_INSTR_PER_BYTE = 1.0
@@ -34,13 +37,21 @@ def call_overhead(op, params) -> float:
 
 
 def stage_overhead(stage) -> float:
+    """Estimated extra instructions of a stage against its layers run whole: per band call (call_overhead),
+    per byte moved or copied, and for patches the recomputed MACs."""
+    from .tiles import Copy, TCall
+
     extra = 0.0
     for it in stage.iterations:
         for a in it:
-            if isinstance(a, Call):
+            if isinstance(a, (Call, TCall)):
                 extra += call_overhead(stage.ops[a.op], a.params)
             elif isinstance(a, Move):
                 extra += MOVE_INSTR_PER_BYTE * a.nbytes
+            elif isinstance(a, Copy):
+                extra += MOVE_INSTR_PER_BYTE * a.row_bytes * a.rows
+    if hasattr(stage, "computed_macs"):
+        extra += INSTR_PER_MAC * max(0, stage.computed_macs - stage.macs)
     return extra
 
 
@@ -63,44 +74,56 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
     chosen: list = []
     spent = 0.0
     cache: dict = {}
+    built: dict = {}  # (first, last, how) -> its scheduled stage, shared by every trial graph
     current = graph
     peak, steps = _footprint(current, target)
     while peak > limit:
         # the peak op, as an index of the layer-by-layer graph
         at = max(range(len(steps)), key=lambda i: steps[i])
         op = current.ops[at]
-        if op.kernel == "stream_stage":
-            break
-        idx = graph.ops.index(op)
+        keep, dropped = chosen, 0.0
+        if op.kernel == "stream_stage":  # the peak is a stage: try to replace it by a better one over its ops
+            a0, b0 = int(op.params["first"]), int(op.params["last"])
+            keep = [c for c in chosen if c[0] != a0]
+            dropped = next(cache[k][1] for k in cache if cache[k] is not None and k[:2] == (a0, b0)
+                           and (a0, b0, k[2]) in chosen)
+            lo_idx, hi_idx = a0, b0
+        else:
+            lo_idx = hi_idx = graph.ops.index(op)
         best = None
-        taken = {i for a, b, _ in chosen for i in range(a, b + 1)}
-        for first in range(max(0, idx - MAX_LEN + 1), idx + 1):
-            for last in range(idx, min(len(graph.ops), first + MAX_LEN)):
+        taken = {i for a, b, _ in keep for i in range(a, b + 1)}
+        for first in range(max(0, hi_idx - MAX_LEN + 1), hi_idx + 1):
+            for last in range(max(lo_idx, first), min(len(graph.ops), first + MAX_LEN)):
+                if not (first <= hi_idx and last >= lo_idx):
+                    continue
                 if not all(ok[first:last + 1]) or any(i in taken for i in range(first, last + 1)):
                     continue
-                key = (first, last)
-                if key not in cache:
+                for how in SCHEDULES:
+                    key = (first, last, how)
+                    if key not in cache:
+                        try:
+                            ops = graph.ops[first:last + 1]
+                            st = build_stage(graph, ops) if how == 1 else build_patch_stage(graph, ops, *how)
+                            cache[key] = (st, stage_overhead(st))
+                            built[key] = st
+                        except StageError:
+                            cache[key] = None
+                    if cache[key] is None:
+                        continue
+                    cost = cache[key][1]
+                    if spent - dropped + cost > budget or (first, last, how) in chosen:
+                        continue
                     try:
-                        st = build_stage(graph, graph.ops[first:last + 1])
-                        cache[key] = (st, stage_overhead(st))
+                        trial = apply(graph, keep + [(first, last, how)], built)
                     except StageError:
-                        cache[key] = None
-                if cache[key] is None:
-                    continue
-                cost = cache[key][1]
-                if spent + cost > budget:
-                    continue
-                try:
-                    trial = apply(graph, chosen + [(first, last, 1)])
-                except StageError:
-                    continue
-                p, _ = _footprint(trial, target)
-                if best is None or (p, cost) < (best[0], best[1]):
-                    best = (p, cost, (first, last, 1), trial)
+                        continue
+                    p, _ = _footprint(trial, target)
+                    if best is None or (p, cost) < (best[0], best[1]):
+                        best = (p, cost, (first, last, how), trial)
         if best is None or best[0] >= peak:
             break
-        peak, spent = best[0], spent + best[1]
-        chosen.append(best[2])
+        peak, spent = best[0], spent - dropped + best[1]
+        chosen = keep + [best[2]]
         current = best[3]
         _, steps = _footprint(current, target)
     if not chosen:

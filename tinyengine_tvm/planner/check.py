@@ -85,9 +85,10 @@ def check(graph, plan, target: str = "host") -> list:
         if need > have:
             problems.append(f"{op.name} needs {need} bytes of scratch, the plan gives {have}")
         if op.kernel == "stream_stage":  # a line-buffer stage: replay its schedule (patch/check.py)
-            from ..patch.check import check_stage
+            from ..patch.check import check_patch_stage, check_stage
 
-            problems += [f"{op.name}: {p}" for p in check_stage(op.stage, have)]
+            verify = check_patch_stage if hasattr(op.stage, "grid") else check_stage
+            problems += [f"{op.name}: {p}" for p in verify(op.stage, have)]
         if have:
             if op.name not in plan.scratch_offsets:
                 problems.append(f"{op.name} has scratch bytes but no scratch offset")

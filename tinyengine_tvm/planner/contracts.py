@@ -46,7 +46,7 @@ def kernel_function(op, target: str = "host") -> str | None:
         key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
         if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
             return "te_conv2d_s8_f32" if p.get("ort_general") else "te_conv2d_1x1_s8_f32"
-        if key == _ONE_BY_ONE:
+        if key == _ONE_BY_ONE and not p.get("groups"):
             return "te_conv2d_1x1_s8"
         return "te_conv2d_s8"
     if k == "depthwise_conv2d" and p.get("ort_float"):

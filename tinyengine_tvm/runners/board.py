@@ -11,9 +11,10 @@ semihosting calls (the harness reads ``te_input.bin`` and writes
     tinyengine-tvm run vww.tflite --target cortex-m7 --runner board \\
         --pyocd-target stm32f746zgtx --input x.npy --output y.npz --json
 
-Everything up to the flashing call (board selection, linker script, firmware
-build, the pyOCD session plan) is exercised by the tests; ``flash_and_run``
-needs a probe (``pip install pyocd``, a board on USB).
+``flash_and_run`` needs a probe (``pip install pyocd``, a board on USB); the tests run it,
+its semihosting loop and the result handling against a scripted fake probe behind pyOCD's
+own semihosting agent (tests/test_board_runner.py), and the board firmware's DWT / cache
+start-up code under QEMU's Cortex-M7.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def session_plan(elf: str, board: Board, probe: str | None) -> dict:
             "semihosting": True, "files": [firmware.INPUT_FILE, firmware.OUTPUT_FILE, firmware.RESULT_FILE]}
 
 
+SYS_EXIT, ADP_APPLICATION_EXIT = 0x18, 0x20026  # the firmware's last semihosting call (semihost.c te_sh_exit)
+
+
 def flash_and_run(plan: dict, input_bytes: bytes, timeout: float = 120.0) -> tuple[bytes, bytes]:
     """Program the ELF, run it and serve its semihosting calls; returns (outputs, result record)."""
     try:
@@ -100,7 +104,8 @@ def flash_and_run(plan: dict, input_bytes: bytes, timeout: float = 120.0) -> tup
         with open(os.path.join(tmp, firmware.INPUT_FILE), "wb") as f:
             f.write(input_bytes)
         cwd = os.getcwd()
-        session = ConnectHelper.session_with_chosen_probe(unique_id=plan["unique_id"],
+        # blocking=False: without a probe pyOCD would otherwise wait for one to be plugged in, forever
+        session = ConnectHelper.session_with_chosen_probe(blocking=False, unique_id=plan["unique_id"],
                                                           target_override=plan["target_override"],
                                                           options={"semihost_console_type": "console"})
         if session is None:
@@ -111,21 +116,29 @@ def flash_and_run(plan: dict, input_bytes: bytes, timeout: float = 120.0) -> tup
                 tgt = session.board.target
                 FileProgrammer(session).program(plan["elf"])
                 tgt.reset_and_halt()
-                agent = semihost.SemihostAgent(tgt.get_target_context(), io_handler=semihost.InternalSemihostIOHandler(),
+                ctx = tgt.get_target_context()
+                agent = semihost.SemihostAgent(ctx, io_handler=semihost.InternalSemihostIOHandler(),
                                                console=semihost.InternalSemihostIOHandler())
                 tgt.resume()
                 deadline = time.monotonic() + timeout
+                exit_reason = None
                 while time.monotonic() < deadline:
                     if tgt.get_state() == PyocdTarget.State.HALTED:
+                        # the request's number and argument, before the agent overwrites r0 with its result
+                        op, arg = ctx.read_core_register("r0"), ctx.read_core_register("r1")
                         if not agent.check_and_handle_semihost_request():
-                            break  # halted for another reason (fault or exit)
-                        if os.path.exists(firmware.RESULT_FILE) and tgt.get_state() == PyocdTarget.State.HALTED:
+                            break  # halted for another reason: no result file, reported below
+                        if op == SYS_EXIT:  # main returned (files written and closed) or a fault handler ran
+                            exit_reason = arg
                             break
                         tgt.resume()
                     time.sleep(0.001)
                 else:
                     raise TinyEngineError(f"board did not finish within {timeout} s")
                 agent.cleanup()
+                if exit_reason not in (None, ADP_APPLICATION_EXIT):
+                    raise TinyEngineError(f"the board firmware failed (semihosting exit reason 0x{exit_reason:X}; "
+                                          "its message is on the semihosting console)")
         finally:
             os.chdir(cwd)
         res_path, out_path = os.path.join(tmp, firmware.RESULT_FILE), os.path.join(tmp, firmware.OUTPUT_FILE)

@@ -75,6 +75,18 @@ def io_bytes(specs) -> int:
     return sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in specs)
 
 
+def split_sram(m: dict, arena_bytes: int, inputs, outputs) -> dict:
+    """Add to a measurement the model's own SRAM apart from the measuring harness's: ``model_sram_bytes`` =
+    the arena + the input and output buffers model_run takes, at their types (``io_bytes``), which any firmware
+    must hold; ``harness_sram_bytes`` = the rest of the firmware's RAM (its stack budget, harness statics).
+    ``sram_bytes`` stays the whole firmware's .data + .bss + stack."""
+    io = io_bytes(inputs) + io_bytes(outputs)
+    m.update(arena_bytes=int(arena_bytes), io_bytes=int(io), model_sram_bytes=int(arena_bytes + io))
+    if "sram_bytes" in m:
+        m["harness_sram_bytes"] = int(m["sram_bytes"] - arena_bytes - io)
+    return m
+
+
 def check_budgets(arena_bytes: int, weight_bytes: int, inputs, outputs, budgets: Budgets) -> None:
     """Fail early (before any compiler runs) when the arena or the weights alone exceed a budget."""
     need = arena_bytes + io_bytes(inputs) + io_bytes(outputs) + budgets.stack

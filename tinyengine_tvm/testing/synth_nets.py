@@ -106,3 +106,20 @@ HELD_OUT = {
     "held_det": dict(res=64, stem=8, blocks=((1, 8, 3, 1), (4, 16, 3, 2), (4, 24, 5, 2), (4, 24, 3, 1)),
                      head="detection", seed=15),
 }
+
+
+def random_spec(seed: int) -> dict:
+    """A random network of the training spread: resolution 16-96, widths 4-96, kernels 3/5/7, strides 1/2."""
+    rng = np.random.default_rng(1000 + seed)
+    res = int(rng.choice([16, 24, 32, 40, 48, 64, 80, 96]))
+    blocks, size = [], res // 2
+    for _ in range(int(rng.integers(3, 7))):
+        s = 2 if (size >= 8 and rng.random() < 0.35) else 1
+        size = (size + s - 1) // s
+        blocks.append((int(rng.choice([1, 2, 3, 4, 6])), int(rng.choice([8, 12, 16, 24, 32, 40, 48, 64, 96])),
+                       int(rng.choice([3, 3, 5, 7])), s))
+    return dict(res=res, stem=int(rng.choice([4, 8, 12, 16, 24, 32])), blocks=tuple(blocks),
+                head=str(rng.choice(["classifier", "detection"])), seed=100 + seed)
+
+
+RANDOM = {f"rand{i}": random_spec(i) for i in range(16)}

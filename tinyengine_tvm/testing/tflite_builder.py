@@ -1051,6 +1051,8 @@ def fpn_detection_model(size: int = 128, width: int = 16, anchors: int = 3, clas
         mb.output(o)
     info = ModelInfo("FPN", [(1, size, size, 3)], mb.tensor_shape(outs[0]), [(0.0078125, 0)],
                      net.quant(outs[0]), options=dict(size=size, width=width, anchors=anchors, classes=classes))
+    return TFLiteModel(mb.finish(), info)
+
 
 def unary_model(opname, shape, in_quant=(0.05, -3), out_quant=None) -> TFLiteModel:
     """A one-operator int8 LOGISTIC / HARD_SWISH / RELU_N1_TO_1 / RELU / RELU6 / TANH model.
