@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import tvm
@@ -21,6 +22,18 @@ from .errors import TinyEngineError, UnsupportedOperatorError
 from .relay_passes.annotate import PARAMS_ATTR, weight_constants
 
 _DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
+
+
+@lru_cache(maxsize=65536)
+def _cached_nbytes(shape: tuple, dtype: str) -> int:
+    return math.prod(int(d) for d in shape) * _DTYPE_BYTES[dtype]
+
+
+def _nbytes(shape, dtype) -> int:
+    try:
+        return _cached_nbytes(shape, dtype)
+    except TypeError:  # an unhashable shape (a list)
+        return math.prod(int(d) for d in shape) * _DTYPE_BYTES[dtype]
 
 
 @dataclass
@@ -33,7 +46,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return math.prod(int(d) for d in self.shape) * _DTYPE_BYTES[self.dtype]  # hot in the stage search
+        return _nbytes(self.shape, self.dtype)  # hot in the planner, the stage search and TinyNAS
 
 
 @dataclass

@@ -369,7 +369,7 @@ def overlap(fn: str | None, params: dict, k: int, in_bytes: int, out_bytes: int,
         return memo[("overlap", k)]
     if fn is None or in_dtype != "int8" or out_dtype != "int8" or fn not in _MODELS:
         return disjoint(in_bytes, out_bytes)
-    key = tuple(sorted((a, v) for a, v in params.items() if isinstance(v, int)))
+    key = tuple(sorted([(a, v) for a, v in params.items() if isinstance(v, int)]))
     return _overlap_cached(fn, key, k, in_bytes, out_bytes)
 
 
