@@ -63,14 +63,14 @@ def time_queries(specs, sram, flash, target, patch):
     return answers
 
 
-def stage1(spaces, samples, sram, flash, target):
+def stage1(spaces, samples, sram, flash, target, res_range=(16, 88)):
     import numpy as np
 
     from tinyengine_tvm.nas.space_opt import optimize_space
 
-    widths = tuple(np.round(np.linspace(0.2, 1.0, 10), 3))
-    resolutions = tuple(int(r) for r in np.linspace(16, 160, max(1, spaces // len(widths))).round(-0) // 8 * 8)
-    resolutions = tuple(sorted(set(resolutions)))
+    widths = tuple(float(w) for w in np.round(np.linspace(0.2, 1.0, 10), 3))
+    lo, hi = res_range
+    resolutions = tuple(sorted({int(r) // 8 * 8 for r in np.linspace(lo, hi, max(1, spaces // len(widths)))}))
     n = len(widths) * len(resolutions)
     t0, c0 = time.perf_counter(), time.process_time()
     res = optimize_space(sram, flash, widths, resolutions, samples, classes=10, target=target)
@@ -91,6 +91,7 @@ def main():
     ap.add_argument("--flash", type=int, default=1 << 20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stage1", default=None, help="SPACESxSAMPLES, e.g. 100x200")
+    ap.add_argument("--stage1-res", default="16,88", help="stage 1 resolutions: LO,HI (10 steps of 8 px)")
     ap.add_argument("--dump", default=None)
     ap.add_argument("--compare", default=None)
     args = ap.parse_args()
@@ -113,7 +114,7 @@ def main():
             return 1
     if args.stage1:
         spaces, samples = (int(v) for v in args.stage1.lower().split("x"))
-        stage1(spaces, samples, args.sram, args.flash, args.target)
+        stage1(spaces, samples, args.sram, args.flash, args.target, tuple(int(v) for v in args.stage1_res.split(",")))
     return 0
 
 

@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
     n.add_argument("--flash", default="128K", help="Flash budget: weights plus --flash-overhead, e.g. 128K")
     n.add_argument("--flash-overhead", default="32K", help="Flash kept for code and tables beside the weights (default 32K)")
     n.add_argument("--macs", default=None, help="MACs budget (latency proxy), e.g. 2M")
+    n.add_argument("--latency", default=None,
+                   help="instructions budget on --target, predicted by its cost model from each candidate, e.g. 2M")
     n.add_argument("-o", "--output", required=True, help="output folder (a run started again with it resumes)")
     n.add_argument("--patch", default="off", choices=("off", "auto"),
                    help="line-buffer stages: off (default; milliseconds per candidate) or auto (searched jointly "
@@ -31,7 +33,7 @@ def run(args) -> int:
 
     cfg = Config(out_dir=args.output, dataset=args.dataset, target=args.target, sram=parse_bytes(args.sram),
                  flash=parse_bytes(args.flash), flash_overhead=parse_bytes(args.flash_overhead),
-                 macs=_macs(args.macs), quick=args.quick, seed=args.seed, patch=args.patch)
+                 macs=_macs(args.macs), latency=_macs(args.latency, "--latency"), quick=args.quick, seed=args.seed, patch=args.patch)
     report = run_pipeline(cfg, progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps(report))
@@ -42,8 +44,8 @@ def run(args) -> int:
     return 0
 
 
-def _macs(text) -> int | None:
-    """'2M' -> 2,000,000 MACs (decimal: MACs are counts, not bytes)."""
+def _macs(text, flag: str = "--macs") -> int | None:
+    """'2M' -> 2,000,000 (decimal: MACs and instructions are counts, not bytes)."""
     if text is None:
         return None
     t = str(text).strip().upper()
@@ -53,4 +55,4 @@ def _macs(text) -> int | None:
     except ValueError:
         from ..errors import TinyEngineError
 
-        raise TinyEngineError(f"--macs {text!r}: expected a count such as 2000000 or 2M") from None
+        raise TinyEngineError(f"{flag} {text!r}: expected a count such as 2000000 or 2M") from None

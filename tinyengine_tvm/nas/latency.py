@@ -76,20 +76,45 @@ class _Program:
     """What the tuner's configuration queries read of a compiled model: graph, plan, target, tuning."""
 
     def __init__(self, graph, plan, target):
-        from ..runners.firmware import Budgets  # noqa: F401 - a Cortex-M target: budgets present
-
         self.graph, self.plan, self.target, self.tuning, self.budgets = graph, plan, target, None, True
 
 
+_LOGS: dict = {}  # target -> (log mtime, records, signatures with a measurement)
+
+
+def _log(target):
+    import os
+
+    from ..tuner import log as tlog
+
+    path = tlog.default_path(target)
+    mtime = os.path.getmtime(path) if os.path.isfile(path) else None
+    if target not in _LOGS or _LOGS[target][0] != mtime:
+        recs = tlog.read(path)
+        _LOGS[target] = (mtime, recs, set(tlog.best_table(recs, target)))
+    return _LOGS[target][1:]
+
+
 def configs(graph: KernelGraph, plan, target: str, tuning: bool = True) -> dict:
-    """{op name: configuration} a compile of ``graph`` under ``plan`` emits on ``target`` (shipped tuning log applied)."""
+    """{op name: configuration} a compile of ``graph`` under ``plan`` emits on ``target``: the shipped tuning log's
+    choice where it has one (``tuner.log.apply``), else the registry's first exact variant (``default_configs``)."""
+    from ..codegen import variants
+    from ..codegen.emitter import _Emitter
+    from ..codegen.targets import get
     from ..tuner import log as tlog
     from ..tuner import space as tspace
 
-    prog = _Program(graph, plan, target)
+    prog = _Program(graph, plan, get(target).name)
     if tuning:
-        tlog.apply(prog)
-    return tspace.default_configs(prog)
+        recs, sigs = _log(prog.target)
+        if any(tspace.signature(tspace.layer_desc(op, graph)) in sigs for op in graph.ops):
+            tlog.apply(prog, records=recs)
+    em = _Emitter(graph, plan)
+    em.target, em.tuning, em.chosen = get(target), prog.tuning, {}
+    em.const = lambda ctype, name, values: name  # the C text is thrown away: skip printing the weights
+    for op in graph.ops:
+        variants.specialize(em, op)
+    return tspace.with_opt(em.chosen, (prog.tuning or {}).get("files"))
 
 
 def predict(spec: ArchSpec, target: str, patch: str = "off", layers: bool = False):

@@ -28,6 +28,7 @@ class Config:
     sram: int = 32 * 1024
     flash: int = 128 * 1024
     macs: int | None = None
+    latency: int | None = None        # instructions on target (cost model from the spec: nas.latency)
     quick: bool = False
     seed: int = 0
     widths: tuple = (0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
@@ -68,6 +69,8 @@ def run(config: Config, progress=None) -> dict:
     from .supernet import Supernet
 
     cfg = config.quickened()
+    if cfg.latency is not None and cfg.target == "host":
+        raise TinyEngineError("a latency budget needs a Cortex-M target (its cost model predicts instructions)")
     rank = _init_distributed()
     os.makedirs(cfg.out_dir, exist_ok=True)
     path = lambda name: os.path.join(cfg.out_dir, name)  # noqa: E731
@@ -120,7 +123,7 @@ def run(config: Config, progress=None) -> dict:
         return train.accuracy(sub, xv, yv)
 
     # -- stage 3: evolution ---------------------------------------------------------------
-    budgets = Budgets(cfg.sram, cfg.flash, cfg.macs, cfg.flash_overhead, cfg.target, cfg.patch)
+    budgets = Budgets(cfg.sram, cfg.flash, cfg.macs, cfg.flash_overhead, cfg.target, cfg.patch, cfg.latency)
     evo = Evolution(space, budgets, fitness, cfg.population, cfg.parents, seed=cfg.seed, checkpoint=path("search.json"))
     best = evo.run(cfg.generations, progress=lambda g, s: _log(
         progress, f"  generation {g}: best val accuracy {s['accuracy']:.3f}, peak SRAM {s['peak_sram_bytes']} B"))
@@ -134,7 +137,7 @@ def run(config: Config, progress=None) -> dict:
     acc_float = train.accuracy(model, xs, ys)
     _export_onnx(model, res, path("model.onnx"))
     predicted = estimate(spec, cfg.target, patch=cfg.patch)
-    predicted_instr = None
+    predicted_instr = predicted_spec_instr = None
     calib = [xt[i:i + 1].numpy() for i in range(0, min(len(xt), 64))]
     quantized = deploy.quantize(model, calib)   # one calibration for both builds
     cm = deploy.compile_network(model, calib, cfg.target, patch=cfg.patch, quantized=quantized)   # the budget is peak_sram_bytes, checked by the search
@@ -148,15 +151,18 @@ def run(config: Config, progress=None) -> dict:
 
         # the tuner's XGBoost model over the deployed program's layers: no QEMU, no C build
         predicted_instr = float(cost_model(cfg.target).predict(cm)["total"])
+        from .latency import predict as predict_spec
+
+        predicted_spec_instr = round(predict_spec(spec, cfg.target, cfg.patch))   # what --latency compares
         _, m = cm.measure([np.ascontiguousarray(xs[:1].numpy().transpose(0, 2, 3, 1))])
         measured.update(instructions=m["instructions"], flash_bytes=m["flash_bytes"])
     report = {
         "dataset": ds.name, "classes": classes, "target": cfg.target, "quick": cfg.quick,
-        "constraints": {"sram": cfg.sram, "flash": cfg.flash, "macs": cfg.macs},
+        "constraints": {"sram": cfg.sram, "flash": cfg.flash, "macs": cfg.macs, "latency": cfg.latency},
         "space": best_space, "architecture": spec.to_dict(),
         "predicted": {"peak_sram_bytes": predicted.peak_sram_bytes, "arena_bytes": predicted.arena_bytes,
                       "flash_bytes": predicted.weight_bytes + cfg.flash_overhead, "macs": predicted.macs,
-                      "instructions": predicted_instr},
+                      "instructions": predicted_instr, "instructions_from_spec": predicted_spec_instr},
         "measured": measured,
         "accuracy_float": acc_float, "accuracy_int8": acc_int8,
         "evaluated": len(evo.scores), "rejected": len(evo.rejected), "seconds": round(time.time() - t0, 1),

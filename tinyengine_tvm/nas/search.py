@@ -25,10 +25,11 @@ from .space import Genome, SearchSpace
 class Budgets:
     sram: int                      # peak SRAM (arena) bytes
     flash: int | None = None       # weight bytes + flash_overhead
-    macs: int | None = None        # latency proxy until the cost model answers
+    macs: int | None = None        # MACs (a latency proxy)
     flash_overhead: int = 0
     target: str = "host"
     patch: str = "off"             # as compiled: "off" (milliseconds per candidate) or "auto" (seconds)
+    latency: int | None = None     # instructions on ``target``, predicted by its cost model (nas.latency)
 
 
 def _key(g: Genome) -> str:
@@ -67,11 +68,16 @@ class Evolution:
         ok, e = fits(spec, b.sram, b.flash, b.target, b.flash_overhead, b.patch)
         if ok and b.macs is not None and e.macs > b.macs:
             ok = False
+        info = {"peak_sram_bytes": e.peak_sram_bytes, "weight_bytes": e.weight_bytes, "macs": e.macs}
+        if ok and b.latency is not None:
+            from .latency import predict
+
+            info["instructions"] = round(predict(spec, b.target, b.patch))
+            ok = info["instructions"] <= b.latency
         if not ok:
-            self.rejected[k] = {"peak_sram_bytes": e.peak_sram_bytes, "weight_bytes": e.weight_bytes, "macs": e.macs}
+            self.rejected[k] = info
             return False
-        self.scores[k] = {"accuracy": float(self.fitness(g)), "peak_sram_bytes": e.peak_sram_bytes,
-                          "weight_bytes": e.weight_bytes, "macs": e.macs}
+        self.scores[k] = {"accuracy": float(self.fitness(g)), **info}
         return True
 
     def _draw(self, make, want: int, tries: int = 200) -> list:
