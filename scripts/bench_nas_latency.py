@@ -3,6 +3,8 @@
 Usage:
   python scripts/bench_nas_latency.py [--target cortex-m4] [--set held_out|train|all] [--report DIR/report.json ...]
   python scripts/bench_nas_latency.py --set train --record autotune_logs/cortex-m4.jsonl   # add training layers
+  python scripts/bench_nas_latency.py --set held_out --json out/h.json      # measure once ...
+  python scripts/bench_nas_latency.py --set none --load out/h.json --log OLD.jsonl   # ... price with any log
 
 For each network (an MBConv spec of the TinyNAS space, PyTorch with random weights and BatchNorm statistics,
 our PTQ on random calibration images, compiled as ``nas`` deploys it: TFLite int8 arithmetic, patch off):
@@ -29,9 +31,9 @@ SMALL = dict(depths=(1, 2), stages=((24, 2), (40, 2), (80, 2)))   # the --quick 
 FULL = {}                                                         # the default space: 6 stages, depths 2..4
 # (name, width, resolution, space, seed): the held-out networks are never recorded into a log
 TRAIN = [("t0", 0.5, 24, SMALL, 100), ("t1", 0.25, 16, SMALL, 101), ("t2", 0.75, 32, SMALL, 102),
-         ("t3", 0.3, 32, FULL, 103), ("t4", 0.5, 40, FULL, 104), ("t5", 0.4, 48, FULL, 105)]
+         ("t3", 0.3, 32, FULL, 103)]
 HELD_OUT = [("h0", 0.5, 24, SMALL, 0), ("h1", 0.25, 24, SMALL, 1), ("h2", 0.35, 32, FULL, 2),
-            ("h3", 0.5, 48, FULL, 3), ("h4", 0.6, 24, FULL, 4)]
+            ("h3", 0.6, 24, FULL, 4)]
 
 
 def network(spec, seed):
@@ -53,26 +55,47 @@ def network(spec, seed):
 
 
 def measure(name, spec, seed, target, record=None):
+    """QEMU's count of the deployed network and the (layer, configuration) lists both predictions price."""
     import numpy as np
 
     from tinyengine_tvm.nas import deploy, latency
+    from tinyengine_tvm.planner import plan as make_plan
     from tinyengine_tvm.tuner import space as tspace
-    from tinyengine_tvm.tuner.cost_model import cost_model
 
     net, calib = network(spec, seed)
     cm = deploy.compile_network(net, calib, target)
     x = np.ascontiguousarray(calib[0].transpose(0, 2, 3, 1))
     _, m = cm.measure([x], profile=record is not None)
-    measured = m["instructions"]
-    from_cm = cost_model(target).predict(cm)["total"]
-    from_spec = latency.predict(spec, target)
-    row = {"name": name, "macs": cm.graph.macs, "measured": measured, "cost_model_deployed": round(from_cm),
-           "cost_model_spec": round(from_spec), "err_deployed": from_cm / measured - 1, "err_spec": from_spec / measured - 1}
-    print(f"{name:<10} {cm.graph.macs:>10,} MACs  QEMU {measured:>11,}  deployed-layers {round(from_cm):>11,} "
-          f"({100 * row['err_deployed']:+.2f}%)  spec {round(from_spec):>11,} ({100 * row['err_spec']:+.2f}%)", flush=True)
     if record is not None:
         _record(cm, m, name, record)
-    return row
+    cfg = tspace.default_configs(cm)
+    g = latency.quantized_graph(spec)
+    gcfg = latency.configs(g, make_plan(g, target=target), target)
+    return {"name": name, "spec": spec.to_dict(), "macs": cm.graph.macs, "measured": m["instructions"],
+            "profiled": bool(record is not None),
+            "deployed": [[tspace.layer_desc(op, cm.graph), cfg[op.name]] for op in cm.graph.ops],
+            "from_spec": [[tspace.layer_desc(op, g), gcfg[op.name]] for op in g.ops]}
+
+
+def evaluate(rows, target, log_path=None):
+    """Each row's predictions (deployed layers, spec only) from the cost model trained on ``log_path``."""
+    import numpy as np
+
+    from tinyengine_tvm.tuner import log as tlog
+    from tinyengine_tvm.tuner.cost_model import CostModel
+
+    model = CostModel(target).fit(tlog.read(log_path or tlog.default_path(target)))
+    print(f"cost model: {model.n_train} layer records ({log_path or tlog.default_path(target)})")
+    for r in rows:
+        dep = float(np.sum(model.predict_layers([tuple(x) for x in r["deployed"]])))
+        spc = float(np.sum(model.predict_layers([tuple(x) for x in r["from_spec"]])))
+        r["err_deployed"], r["err_spec"] = dep / r["measured"] - 1, spc / r["measured"] - 1
+        print(f"{r['name']:<10} {r['macs']:>10,} MACs  QEMU {r['measured']:>11,}  deployed-layers {round(dep):>11,} "
+              f"({100 * r['err_deployed']:+.2f}%)  spec {round(spc):>11,} ({100 * r['err_spec']:+.2f}%)", flush=True)
+    e = np.abs([r["err_spec"] for r in rows]) * 100
+    d = np.abs([r["err_deployed"] for r in rows]) * 100
+    print(f"{len(rows)} networks on {target}: |error| spec-only mean {e.mean():.2f}% max {e.max():.2f}%; "
+          f"deployed layers mean {d.mean():.2f}% max {d.max():.2f}%")
 
 
 def _record(cm, m, name, path):
@@ -109,7 +132,9 @@ def main():
     ap.add_argument("--set", default="held_out", choices=("held_out", "train", "all", "none"))
     ap.add_argument("--report", nargs="*", default=[], help="report.json of nas runs: their chosen networks too")
     ap.add_argument("--record", default=None, help="append the train networks' layers to this tuning log")
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--json", default=None, help="save the measured networks (QEMU counts, layer lists) here")
+    ap.add_argument("--load", nargs="*", default=[], help="saved networks to evaluate again (no QEMU)")
+    ap.add_argument("--log", default=None, help="train the cost model on this log (default: the shipped one)")
     args = ap.parse_args()
     import numpy as np
 
@@ -119,22 +144,24 @@ def main():
     if args.record and any(n in HELD_OUT for n in nets):
         sys.exit("--record takes the train set only (held-out networks stay out of the cost model's data)")
     rows = []
+    if args.load:
+        for path in args.load:
+            with open(path) as f:
+                rows += json.load(f)
     for name, w, r, kw, seed in nets:
         spec = SearchSpace(width=w, resolution=r, classes=10, **kw).sample(np.random.default_rng(seed))
         rows.append(measure(name, spec, seed, args.target, args.record))
+        print(f"{name}: measured {rows[-1]['measured']:,} instructions", flush=True)
     for path in args.report:
         with open(path) as f:
             rep = json.load(f)
         rows.append(measure(os.path.basename(os.path.dirname(os.path.abspath(path))) or "report",
                             ArchSpec.from_dict(rep["architecture"]), 0, args.target))
-    if rows:
-        e = np.abs([r["err_spec"] for r in rows]) * 100
-        d = np.abs([r["err_deployed"] for r in rows]) * 100
-        print(f"{len(rows)} networks on {args.target}: |error| spec-only mean {e.mean():.2f}% max {e.max():.2f}%; "
-              f"deployed layers mean {d.mean():.2f}% max {d.max():.2f}%")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(rows, f)
+    if rows:
+        evaluate(rows, args.target, args.log)
     return 0
 
 

@@ -55,3 +55,19 @@ def test_patch_stage_priced_as_compiled():
     assert (st.macs, st.computed_macs) == (exact.macs, exact.computed_macs)
     assert exact.peak_sram_bytes == cm.plan.peak_sram_bytes
     assert choice.peak_sram_bytes >= exact.peak_sram_bytes   # greedy placement: an upper bound
+
+
+def test_rf_stages_knob_restricts_the_patch_stage_only():
+    from tinyengine_tvm.nas.search import Budgets, Evolution
+
+    sp = SearchSpace(width=0.25, resolution=16, classes=4, rf_stages=2)
+    rng = np.random.default_rng(0)
+    per = max(sp.depths)
+    for _ in range(20):
+        g = sp.sample_genome(rng)
+        assert g.depths[:2] == (2, 2) and all(k == 3 for k in g.kernels[:2 * per])
+    evo = Evolution(sp, Budgets(sram=1 << 20), lambda g: sp.spec_of(g).macs, population=6, parents=2, seed=0)
+    evo.run(2)
+    seen = [g for g in evo.pop]
+    assert all(g.depths[:2] == (2, 2) and all(k == 3 for k in g.kernels[:2 * per]) for g in seen)
+    assert any(k != 3 for g in seen for k in g.kernels[2 * per:])   # receptive field is spent after the stage

@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     n.add_argument("--patch", default="off", choices=("off", "auto"),
                    help="line-buffer stages: off (default; milliseconds per candidate) or auto (searched jointly "
                         "with the network, as compiled with --patch auto; seconds per candidate)")
+    n.add_argument("--rf-stages", type=int, default=0,
+                   help="receptive-field redistribution (MCUNetV2): the first N stages (the patch stage) use only the "
+                        "smallest kernel and depth, the search spends receptive field after them (default 0: off)")
     n.add_argument("--quick", action="store_true", help="small grid, short training: minutes")
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--json", action="store_true", help="print report.json")
@@ -33,7 +36,8 @@ def run(args) -> int:
 
     cfg = Config(out_dir=args.output, dataset=args.dataset, target=args.target, sram=parse_bytes(args.sram),
                  flash=parse_bytes(args.flash), flash_overhead=parse_bytes(args.flash_overhead),
-                 macs=_macs(args.macs), latency=_macs(args.latency, "--latency"), quick=args.quick, seed=args.seed, patch=args.patch)
+                 macs=_macs(args.macs), latency=_macs(args.latency, "--latency"), quick=args.quick, seed=args.seed, patch=args.patch,
+                 rf_stages=args.rf_stages)
     report = run_pipeline(cfg, progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps(report))

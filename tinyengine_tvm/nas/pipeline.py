@@ -43,6 +43,7 @@ class Config:
     stages: tuple = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2), (320, 1))
     flash_overhead: int = 32 * 1024   # code, requantization tables, firmware beside the weights
     patch: str = "off"                # line-buffer stages in the search and the compile ("auto": joint, slower)
+    rf_stages: int = 0                # receptive-field redistribution: smallest kernel / depth in the first stages
     extra: dict = field(default_factory=dict)
 
     def quickened(self) -> "Config":
@@ -89,7 +90,7 @@ def run(config: Config, progress=None) -> dict:
                        f"{cfg.space_samples} samples each")
         results = space_opt.optimize_space(
             cfg.sram, cfg.flash, cfg.widths, cfg.resolutions, cfg.space_samples, classes, cfg.seed, cfg.target,
-            cfg.flash_overhead, space_kw=dict(depths=cfg.depths, stages=cfg.stages),
+            cfg.flash_overhead, space_kw=dict(depths=cfg.depths, stages=cfg.stages, rf_stages=cfg.rf_stages),
             progress=lambda r: _log(progress, f"  w{r.width} r{r.resolution}: {r.fitting}/{r.samples} fit"))
         if not results or results[0].fitting == 0:
             raise TinyEngineError(f"no network of any search space fits {cfg.sram} B SRAM and {cfg.flash} B Flash "
@@ -100,7 +101,7 @@ def run(config: Config, progress=None) -> dict:
             json.dump(spaces, f, indent=1)
     best_space = spaces[0]
     space = SearchSpace(width=best_space["width"], resolution=best_space["resolution"], classes=classes,
-                        depths=tuple(cfg.depths), stages=tuple(tuple(s) for s in cfg.stages))
+                        depths=tuple(cfg.depths), stages=tuple(tuple(s) for s in cfg.stages), rf_stages=cfg.rf_stages)
     res = space.resolution
     xt, xv, xs = data.resize(x_tr, res), data.resize(x_val, res), data.resize(x_te, res)
     yt, yv, ys = (torch.from_numpy(a) for a in (y_tr, y_val, y_te))

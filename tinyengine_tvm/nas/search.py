@@ -93,7 +93,8 @@ class Evolution:
     def _mutate(self, g: Genome) -> Genome:
         sp, r, p = self.space, self.rng, self.mutate_p
         pick = lambda cur, choices: int(r.choice(choices)) if r.random() < p else cur  # noqa: E731
-        return Genome(tuple(pick(d, sp.depths) for d in g.depths), tuple(pick(k, sp.kernels) for k in g.kernels),
+        return Genome(tuple(pick(d, sp.depth_choices(s)) for s, d in enumerate(g.depths)),
+                      tuple(pick(k, sp.kernel_choices(i)) for i, k in enumerate(g.kernels)),
                       tuple(pick(e, sp.expands) for e in g.expands))
 
     def _cross(self, a: Genome, b: Genome) -> Genome:

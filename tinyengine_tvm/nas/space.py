@@ -37,6 +37,14 @@ class SearchSpace:
     stages: tuple = STAGES
     stem: int = 32
     first: int = 16
+    rf_stages: int = 0   # receptive-field redistribution (MCUNetV2): the first rf_stages stages (the patch stage)
+                         # take only the smallest kernel and depth; the stages after keep every choice
+
+    def kernel_choices(self, slot: int) -> tuple:
+        return (min(self.kernels),) if slot // max(self.depths) < self.rf_stages else tuple(self.kernels)
+
+    def depth_choices(self, stage: int) -> tuple:
+        return (min(self.depths),) if stage < self.rf_stages else tuple(self.depths)
 
     def channels(self, base: int) -> int:
         return make_divisible(base * self.width)
@@ -63,8 +71,8 @@ class SearchSpace:
         return max(self.depths) * len(self.stages)
 
     def sample_genome(self, rng: np.random.Generator) -> Genome:
-        return Genome(tuple(int(rng.choice(self.depths)) for _ in self.stages),
-                      tuple(int(rng.choice(self.kernels)) for _ in range(self.slots)),
+        return Genome(tuple(int(rng.choice(self.depth_choices(s))) for s in range(len(self.stages))),
+                      tuple(int(rng.choice(self.kernel_choices(i))) for i in range(self.slots)),
                       tuple(int(rng.choice(self.expands)) for _ in range(self.slots)))
 
     def active(self, genome: Genome) -> list:
