@@ -90,3 +90,15 @@ def test_line_buffer_stages_predicted_as_compiled():
     e, off = estimate(spec, patch="auto"), estimate(spec)
     assert (e.arena_bytes, e.peak_sram_bytes) == (cm.plan.arena_bytes, cm.plan.peak_sram_bytes)
     assert e.peak_sram_bytes < off.peak_sram_bytes
+
+
+def test_quick_reject_answers_as_the_planner():
+    from tinyengine_tvm.nas.constraints import fits
+
+    rng = np.random.default_rng(3)
+    for w, r in ((0.35, 48), (0.75, 32)):
+        spec = SearchSpace(width=w, resolution=r).sample(rng)
+        peak = estimate(spec).peak_sram_bytes
+        for sram in (peak - 1, 2 * 1024):
+            for flash in (None, 10 * 1024):
+                assert fits(spec, sram, flash, quick_reject=True)[0] == fits(spec, sram, flash)[0]

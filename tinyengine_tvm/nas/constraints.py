@@ -44,10 +44,19 @@ def estimate(spec: ArchSpec, target: str = "host", exact: bool = True, patch: st
 
 
 def fits(spec: ArchSpec, sram: int, flash: int | None = None, target: str = "host",
-         flash_overhead: int = 0, patch: str = "off") -> tuple[bool, Estimate]:
+         flash_overhead: int = 0, patch: str = "off", quick_reject: bool = False) -> tuple[bool, Estimate | None]:
     """Whether the compiled program of ``spec`` fits ``sram`` arena bytes (and ``flash`` bytes of weights
     plus ``flash_overhead``), decided exactly: the greedy plan settles it when it fits or when even the
-    planner's lower bound does not; only a budget between the two runs the exact planner."""
+    planner's lower bound does not; only a budget between the two runs the exact planner.
+    ``quick_reject``: a candidate whose weights exceed ``flash``, or (layer by layer) whose largest arena
+    tensor alone exceeds ``sram``, is refused before planning, with no Estimate (stage 1 counts only fits)."""
+    if quick_reject:
+        g = kernel_graph(spec)
+        if flash is not None and g.weight_bytes + flash_overhead > flash:
+            return False, None
+        external = set(g.inputs) | set(g.outputs)
+        if patch == "off" and max(t.nbytes for n, t in g.tensors.items() if n not in external) > sram:
+            return False, None
     e = estimate(spec, target, exact=False, patch=patch)
     if flash is not None and e.weight_bytes + flash_overhead > flash:
         return False, e

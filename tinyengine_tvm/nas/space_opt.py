@@ -46,7 +46,7 @@ def evaluate_space(space: SearchSpace, sram: int, flash: int, samples: int, seed
     rng = np.random.default_rng(seed)
     res = SpaceResult(space.width, space.resolution, samples, 0)
     for _ in range(samples):
-        ok, e = fits(space.sample(rng), sram, flash, target, flash_overhead)
+        ok, e = fits(space.sample(rng), sram, flash, target, flash_overhead, quick_reject=True)
         if ok:
             res.fitting += 1
             res.macs.append(e.macs)
