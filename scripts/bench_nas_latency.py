@@ -77,6 +77,18 @@ def measure(name, spec, seed, target, record=None):
             "from_spec": [[tspace.layer_desc(op, g), gcfg[op.name]] for op in g.ops]}
 
 
+def spec_only(name, spec, measured, target):
+    from tinyengine_tvm.nas import latency
+    from tinyengine_tvm.planner import plan as make_plan
+    from tinyengine_tvm.tuner import space as tspace
+
+    g = latency.quantized_graph(spec)
+    gcfg = latency.configs(g, make_plan(g, target=target), target)
+    layers = [[tspace.layer_desc(op, g), gcfg[op.name]] for op in g.ops]
+    return {"name": name, "spec": spec.to_dict(), "macs": g.macs, "measured": measured, "deployed": layers,
+            "from_spec": layers}
+
+
 def evaluate(rows, target, log_path=None):
     """Each row's predictions (deployed layers, spec only) from the cost model trained on ``log_path``."""
     import numpy as np
@@ -134,6 +146,7 @@ def main():
     ap.add_argument("--record", default=None, help="append the train networks' layers to this tuning log")
     ap.add_argument("--json", default=None, help="save the measured networks (QEMU counts, layer lists) here")
     ap.add_argument("--load", nargs="*", default=[], help="saved networks to evaluate again (no QEMU)")
+    ap.add_argument("--measured", default=None, help="NAME=INSTRUCTIONS,...: QEMU counts of an earlier run (no QEMU)")
     ap.add_argument("--log", default=None, help="train the cost model on this log (default: the shipped one)")
     args = ap.parse_args()
     import numpy as np
@@ -148,8 +161,14 @@ def main():
         for path in args.load:
             with open(path) as f:
                 rows += json.load(f)
+    given = dict(kv.split("=") for kv in args.measured.split(",")) if args.measured else {}
     for name, w, r, kw, seed in nets:
         spec = SearchSpace(width=w, resolution=r, classes=10, **kw).sample(np.random.default_rng(seed))
+        if given:  # QEMU counts measured by an earlier run: price the spec only (its configurations are the
+            if name not in given:  # deployed program's, tests/test_nas_latency.py)
+                continue
+            rows.append(spec_only(name, spec, int(given[name]), args.target))
+            continue
         rows.append(measure(name, spec, seed, args.target, args.record))
         print(f"{name}: measured {rows[-1]['measured']:,} instructions", flush=True)
     for path in args.report:
