@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--resolution", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--free", action="store_true", help="also the joint search's free choice of split and grid")
     args = ap.parse_args()
     import numpy as np
     import torch
@@ -59,7 +60,10 @@ def main():
         base = patch_choice(spec, splits=[split])
         red, rsplit = redistribute(spec, split)
         new = stage_cost(red, rsplit, base.grid)
-        free = patch_choice(spec)
+        print(f"net {i}: extra MACs {base.extra_macs:,} -> {new.extra_macs:,} redistributed "
+              f"({base.extra_macs / max(new.extra_macs, 1):.2f}x lower), grid {base.grid}, split {split} -> {rsplit} blocks; "
+              f"training both ...", flush=True)
+        free = patch_choice(spec) if args.free else base
         a0, a1 = acc(spec), acc(red)
         ratio = base.extra_macs / max(new.extra_macs, 1)
         ratios.append(ratio)
