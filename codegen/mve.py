@@ -143,6 +143,50 @@ def pack_depthwise(w: np.ndarray) -> np.ndarray:
     return wp.reshape(taps, cb // 16, 16).transpose(1, 0, 2).reshape(-1)
 
 
+DW_TAPS = 49  # TE_DW_MVE_TAPS: te_depthwise_conv2d_s8_mve's stack patch holds this many taps of 16 channels
+DW_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15])  # its accumulators' channels per block
+
+
+def dw_pairs_ok(w: np.ndarray) -> bool:
+    """te_depthwise_conv2d_s8_mve's int16 pair sums are exact: |x * w1 + x' * w2| <= 2^15 - 1 unless some channel
+    has -128 in both weights of a pair (taps 2j, 2j + 1). w: [taps][c] int8."""
+    m = np.asarray(w) == -128
+    n = (m.shape[0] // 2) * 2
+    return not bool(np.any(m[0:n:2] & m[1:n:2]))
+
+
+def dw_table(op, w: np.ndarray):
+    """rq_table for te_depthwise_conv2d_s8_mve: channels padded to whole 16-channel blocks and listed in its
+    accumulators' order (DW_ORDER per block). w: [taps][c]. None where rq_table is None."""
+    taps, c = w.shape
+    cb = -(-c // 16) * 16
+    perm = (np.arange(0, cb, 16)[:, None] + DW_ORDER[None, :]).reshape(-1)
+    wp = np.zeros((cb, taps), np.int64)
+    wp[:c] = np.asarray(w).T
+    p = dict(op.params)
+    for k in ("mult", "shift", "fscale"):
+        if k in p and np.ndim(p[k]) and np.size(p[k]) == c:
+            v = np.zeros(cb, np.asarray(p[k]).dtype)
+            v[:c] = np.asarray(p[k]).reshape(-1)
+            v[c:] = v[0]  # padding channels: any valid requantization (their outputs are not stored)
+            p[k] = v[perm]
+    bias = op.constants.get("bias")
+    if bias is not None:
+        bv = np.zeros(cb, np.int64)
+        bv[:c] = np.asarray(bias).reshape(-1)
+        bias = bv[perm]
+    from types import SimpleNamespace
+
+    return rq_table(SimpleNamespace(params=p, constants={"bias": bias}), wp[perm])
+
+
+def dw_function(w: np.ndarray, lsh: bool) -> str:
+    """te_depthwise_conv2d_s8_mve's entry point for weights w ([taps][c]) and a table with / without left shifts."""
+    if not dw_pairs_ok(w):
+        return "te_depthwise_conv2d_s8_t1_mve"
+    return "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
+
+
 def _depthwise(em, op):
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
@@ -159,15 +203,18 @@ def _depthwise(em, op):
     from .emitter import _struct
 
     em.params.append(_struct("te_conv_params", f"{n}_p", p))
-    q = em.const("int32_t", f"{n}_rqm", table)
     ins, out = em.ptr(op.inputs[0], const=True), em.ptr(op.output)
     if dw_cm_applies(p, lsh) and dw_prefers_cm(p) and not dsp._overlaps(em, op):  # channel-major: in, out apart
+        q = em.const("int32_t", f"{n}_rqm", table)
         wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))
         return f"te_depthwise_conv2d_s8_k{k_h}_cm_mve(&{n}_p, {ins}, {wname}, {q}, {out});", \
             ["depthwise_conv2d_s8_cm_mve.c"]
+    if k_h * k_w > DW_TAPS:
+        return None
+    table, lsh = dw_table(op, w)
     wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
-    fn = "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
-    return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
+    q = em.const("int32_t", f"{n}_rqd", table)
+    return f"{dw_function(w, lsh)}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
 
 
 def dw_prefers_cm(p) -> bool:
