@@ -1,9 +1,9 @@
 """Armv8.1-M Helium (MVE) specialisation: choose a ``*_mve.c`` kernel per layer and pre-pack its data.
 
-Entry points: ``specialize_mve(em, op)`` returns (C call, [kernel sources]) for a layer an MVE kernel computes,
-else None; ``with_dsp(dsp_specialize)`` (what the emitter uses on Helium targets) tries it before the DSP
-variants' choice (the Cortex-M55 also has the Armv7E-M DSP instructions), unless TINYENGINE_MVE=0.
-Scratch: the kernels' buffers (a 64-byte patch, a row ring of at most 896 bytes, a 512-byte pixel copy) live
+Entry point: ``emitter(kind)``, the emit function of each MVE variant codegen/variants.py registers
+(requires="mve", ranked ahead of the DSP variants, which the Cortex-M55 also runs); TINYENGINE_MVE=0 turns
+them off (the DSP path on Helium targets: scripts/bench_mcu.py --m55 compares both).
+Scratch: the kernels' buffers (a 64-byte patch, a 784-byte depthwise window, a row ring of at most 896 bytes, a 512-byte pixel copy) live
 on the stack, not in the arena, so the planner needs nothing per ISA.
 
 An MVE kernel is chosen only where it is byte-identical with the portable kernel:
@@ -187,7 +187,9 @@ def dw_function(w: np.ndarray, lsh: bool) -> str:
     return "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
 
 
-def _depthwise(em, op):
+def _depthwise(em, op, form=None):
+    """form: "pm" (pixel-major, te_depthwise_conv2d_s8_mve), "cm" (channel-major, where it applies and the plan keeps
+    in and out apart), or None: the channel-major one where dw_prefers_cm, else the pixel-major one."""
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None
@@ -199,18 +201,20 @@ def _depthwise(em, op):
     if rq is None or not _plan_ok(em, op, "te_depthwise_conv2d_s8", overlap_ok=True):
         return None
     table, lsh = rq
+    cm_ok = dw_cm_applies(p, lsh) and not dsp._overlaps(em, op)  # channel-major: in and out apart
+    cm = form == "cm" or (form is None and cm_ok and dw_prefers_cm(p))
+    if (cm and not cm_ok) or (not cm and k_h * k_w > DW_TAPS):
+        return None
     n = op.name
     from .emitter import _struct
 
     em.params.append(_struct("te_conv_params", f"{n}_p", p))
     ins, out = em.ptr(op.inputs[0], const=True), em.ptr(op.output)
-    if dw_cm_applies(p, lsh) and dw_prefers_cm(p) and not dsp._overlaps(em, op):  # channel-major: in, out apart
+    if cm:
         q = em.const("int32_t", f"{n}_rqm", table)
         wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))
         return f"te_depthwise_conv2d_s8_k{k_h}_cm_mve(&{n}_p, {ins}, {wname}, {q}, {out});", \
             ["depthwise_conv2d_s8_cm_mve.c"]
-    if k_h * k_w > DW_TAPS:
-        return None
     table, lsh = dw_table(op, w)
     wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     q = em.const("int32_t", f"{n}_rqd", table)
@@ -296,33 +300,23 @@ def _fully_connected(em, op):
             f"{em.ptr(op.output)});", ["fully_connected_s8_mve.c"])
 
 
-def specialize_mve(em, op):
-    """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    p = op.params
-    if p.get("ort_float") or p.get("out_stride") or int(p.get("groups") or 1) > 1 or p.get("w_offset"):
-        return None  # a concat channel slice / grouped conv / FC weight zero point: the portable (or DSP) kernels
-    if op.kernel == "conv2d":
-        return _pointwise(em, op) or _conv(em, op)
-    if op.kernel == "depthwise_conv2d":
-        return _depthwise(em, op)
-    if op.kernel == "fully_connected":
-        return _fully_connected(em, op)
-    return None
+def enabled() -> bool:
+    """The Helium kernels are on (TINYENGINE_MVE unset or not "0"); codegen/variants.py's MVE variants read it."""
+    return os.environ.get(ENV_SWITCH, "1") != "0"
 
 
-def specialize(em, op):
-    """(C call, [kernel sources]) for op on an MVE target: an MVE kernel, else a DSP one, else None."""
-    return with_dsp(dsp.specialize)(em, op)
+def emitter(kind: str):
+    """The (em, op, knobs) emit function of codegen/variants.py's MVE variant ``kind``: None when the switch is off
+    or a concat channel slice / grouped conv / FC weight zero point (the DSP or portable kernels take those)."""
+    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected,
+           "dw": lambda em, op: _depthwise(em, op, "pm"), "dw_cm": lambda em, op: _depthwise(em, op, "cm")}
+    fn = fns[kind]
 
+    def emit(em, op, knobs):
+        p = op.params
+        if not enabled() or p.get("ort_float") or p.get("out_stride") or int(p.get("groups") or 1) > 1 \
+                or p.get("w_offset"):
+            return None
+        return fn(em, op)
 
-def with_dsp(dsp_specialize):
-    """A specialize function for MVE targets: the MVE kernel where one applies (unless TINYENGINE_MVE=0),
-    else ``dsp_specialize``'s choice."""
-    def pick(em, op):
-        if os.environ.get(ENV_SWITCH, "1") != "0":
-            r = specialize_mve(em, op)
-            if r is not None:
-                return r
-        return dsp_specialize(em, op)
-
-    return pick
+    return emit

@@ -26,23 +26,22 @@ typedef struct {
   int32x4_t a0, a1, a2, a3;
 } dw_acc;
 
-/* One half (8 channels) of a tap pair: a_e / a_o += even / odd lanes of x[X0] * w[W0] + x[X1] * w[W1]. */
-#define TE_DW_HALF2(AE, AO, X0, W0, X1, W1)                                                                    \
-  "vldrb.s16 %q[t0], [%[x], #" #X0 "]\n\tvldrb.s16 %q[t1], [%[w], #" #W0 "]\n\tvmul.i16 %q[t0], %q[t0], %q[t1]\n\t" \
-  "vldrb.s16 %q[t1], [%[x], #" #X1 "]\n\tvldrb.s16 %q[t2], [%[w], #" #W1 "]\n\tvmul.i16 %q[t1], %q[t1], %q[t2]\n\t" \
+/* One half (8 channels) of a tap pair: a_e / a_o += even / odd lanes of x1[XO] * w[W0] + x2[XO] * w[W1]. */
+#define TE_DW_HALF2(AE, AO, XO, W0, W1)                                                                        \
+  "vldrb.s16 %q[t0], [%[x1], #" #XO "]\n\tvldrb.s16 %q[t1], [%[w], #" #W0 "]\n\tvmul.i16 %q[t0], %q[t0], %q[t1]\n\t" \
+  "vldrb.s16 %q[t1], [%[x2], #" #XO "]\n\tvldrb.s16 %q[t2], [%[w], #" #W1 "]\n\tvmul.i16 %q[t1], %q[t1], %q[t2]\n\t" \
   "vadd.i16 %q[t0], %q[t0], %q[t1]\n\tvmovlb.s16 %q[t1], %q[t0]\n\tvadd.i32 %q[" AE "], %q[" AE "], %q[t1]\n\t"      \
   "vmovlt.s16 %q[t1], %q[t0]\n\tvadd.i32 %q[" AO "], %q[" AO "], %q[t1]\n\t"
 
-/* Two taps of 16 channels from the patch (x) and the weights (w), both advanced by 32. Inline asm: the
- * widening loads need low base registers and GCC 12 copies addresses around them. */
-#define TE_DW_PAIR16(A, X, W)                                                                                  \
+/* Two taps of 16 channels (inputs at X1 and X2, weights at W, advanced by 32). Inline asm: the widening loads
+ * need low base registers and GCC 12 copies addresses around them. */
+#define TE_DW_PAIR16(A, X1, X2, W)                                                                             \
   do {                                                                                                         \
     int32x4_t t0_, t1_, t2_;                                                                                   \
-    __asm__(TE_DW_HALF2("a0", "a1", 0, 0, 16, 16) TE_DW_HALF2("a2", "a3", 8, 8, 24, 24)                        \
-            "adds %[x], #32\n\tadds %[w], #32"                                                                 \
-            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [x] "+l"(X),           \
-              [w] "+l"(W), [t0] "=&w"(t0_), [t1] "=&w"(t1_), [t2] "=&w"(t2_)                                     \
-            :                                                                                                  \
+    __asm__(TE_DW_HALF2("a0", "a1", 0, 0, 16) TE_DW_HALF2("a2", "a3", 8, 8, 24) "adds %[w], #32"               \
+            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [w] "+l"(W),           \
+              [t0] "=&w"(t0_), [t1] "=&w"(t1_), [t2] "=&w"(t2_)                                                  \
+            : [x1] "l"(X1), [x2] "l"(X2)                                                                       \
             : "memory", "cc");                                                                                 \
   } while (0)
 
@@ -55,10 +54,10 @@ typedef struct {
 #define TE_DW_TAP16(A, X, W)                                                                                   \
   do {                                                                                                         \
     int32x4_t t0_, t1_;                                                                                        \
-    __asm__(TE_DW_HALF1("a0", "a1", 0) TE_DW_HALF1("a2", "a3", 8) "adds %[x], #16\n\tadds %[w], #16"          \
-            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [x] "+l"(X),           \
-              [w] "+l"(W), [t0] "=&w"(t0_), [t1] "=&w"(t1_)                                                      \
-            :                                                                                                  \
+    __asm__(TE_DW_HALF1("a0", "a1", 0) TE_DW_HALF1("a2", "a3", 8) "adds %[w], #16"                             \
+            : [a0] "+w"((A).a0), [a1] "+w"((A).a1), [a2] "+w"((A).a2), [a3] "+w"((A).a3), [w] "+l"(W),           \
+              [t0] "=&w"(t0_), [t1] "=&w"(t1_)                                                                   \
+            : [x] "l"(X)                                                                                       \
             : "memory", "cc");                                                                                 \
   } while (0)
 
@@ -86,7 +85,14 @@ static inline __attribute__((always_inline)) void dw_mve(const te_conv_params* p
   const uint32x4_t soff = vidupq_n_u32(0, 2); /* {0, 2, 4, 6} */
   const int32_t blocks = (c + 15) >> 4;
   int8_t patch[TE_DW_MVE_TAPS * 16] __attribute__((aligned(16)));
+  int32_t offs[TE_DW_MVE_TAPS]; /* a whole window's taps, relative to its first cell */
   int32_t oy, ox;
+
+  {
+    int32_t ky, kx, t = 0;
+    for (ky = 0; ky < k_h; ++ky)
+      for (kx = 0; kx < k_w; ++kx) offs[t++] = (ky * in_w + kx) * c;
+  }
 
   for (oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -94,34 +100,43 @@ static inline __attribute__((always_inline)) void dw_mve(const te_conv_params* p
     for (ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_left;
       const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+      const int inside = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+      const int8_t* pix = in + (iy0 * in_w + ix0) * c; /* only dereferenced inside the input */
       int8_t* o = out + (oy * p->out_w + ox) * c;
       const int8_t* wb = weights;
       const int32_t* q = rq;
       int32_t b;
       for (b = 0; b < blocks; ++b, wb += taps * 16, q += 4 * TE_MVE_RQ_WORDS, o += 16) {
         const int32_t n = c - 16 * b;
-        const mve_pred16_t pn = vctp8q((uint32_t)(n < 16 ? n : 16));
         const int8_t* w = wb;
-        const int8_t* x = patch;
-        int8_t* d = patch;
         dw_acc a;
-        int32_t ky, kx, t;
-        for (ky = 0; ky < k_h; ++ky) {
-          if (ky < ky0 || ky >= ky1) {
-            for (kx = 0; kx < k_w; ++kx, d += 16) vstrbq_s8(d, zp16);
-          } else {
-            const int8_t* src = in + ((iy0 + ky) * in_w + ix0 + kx0) * c + 16 * b;
-            for (kx = 0; kx < kx0; ++kx, d += 16) vstrbq_s8(d, zp16);
-            for (; kx < kx1; ++kx, d += 16, src += c) vstrbq_s8(d, vldrbq_z_s8(src, pn));
-            for (; kx < k_w; ++kx, d += 16) vstrbq_s8(d, zp16);
-          }
-        }
+        int32_t t;
         a.a0 = te_mve_rq_bias(q);
         a.a1 = te_mve_rq_bias(q + TE_MVE_RQ_WORDS);
         a.a2 = te_mve_rq_bias(q + 2 * TE_MVE_RQ_WORDS);
         a.a3 = te_mve_rq_bias(q + 3 * TE_MVE_RQ_WORDS);
-        for (t = 0; t < npairs; ++t) TE_DW_PAIR16(a, x, w);
-        for (t = 2 * npairs; t < taps; ++t) TE_DW_TAP16(a, x, w);
+        if (inside && n >= 16) { /* the taps straight from the input */
+          const int8_t* xb = pix + 16 * b;
+          for (t = 0; t < 2 * npairs; t += 2) TE_DW_PAIR16(a, xb + offs[t], xb + offs[t + 1], w);
+          for (; t < taps; ++t) TE_DW_TAP16(a, xb + offs[t], w);
+        } else { /* border pixel or last partial block: the window into the patch first */
+          const mve_pred16_t pn = vctp8q((uint32_t)(n < 16 ? n : 16));
+          int8_t* d = patch;
+          const int8_t* x = patch;
+          int32_t ky, kx;
+          for (ky = 0; ky < k_h; ++ky) {
+            if (ky < ky0 || ky >= ky1) {
+              for (kx = 0; kx < k_w; ++kx, d += 16) vstrbq_s8(d, zp16);
+            } else {
+              const int8_t* src = in + ((iy0 + ky) * in_w + ix0 + kx0) * c + 16 * b;
+              for (kx = 0; kx < kx0; ++kx, d += 16) vstrbq_s8(d, zp16);
+              for (; kx < kx1; ++kx, d += 16, src += c) vstrbq_s8(d, vldrbq_z_s8(src, pn));
+              for (; kx < k_w; ++kx, d += 16) vstrbq_s8(d, zp16);
+            }
+          }
+          for (t = 0; t < 2 * npairs; t += 2, x += 32) TE_DW_PAIR16(a, x, x + 16, w);
+          for (; t < taps; ++t, x += 16) TE_DW_TAP16(a, x, w);
+        }
         dw_rq_store(a.a0, q, o, soff, ooff, lo, hi, n, 0, lsh);
         dw_rq_store(a.a1, q + TE_MVE_RQ_WORDS, o, soff, ooff, lo, hi, n, 1, lsh);
         dw_rq_store(a.a2, q + 2 * TE_MVE_RQ_WORDS, o, soff, ooff, lo, hi, n, 8, lsh);
