@@ -281,3 +281,22 @@ def test_vww_on_m55_uses_mve_and_is_exact_with_litert(tmp_path):
     cm.export(str(tmp_path / "vww"))
     src = "".join(f.read_text() for f in (tmp_path / "vww").glob("*.c"))
     assert "te_conv2d_1x1_s8_mve(" in src and "te_depthwise_conv2d_s8_mve(" in src
+
+
+def test_mve_variants_are_registry_entries(monkeypatch, tmp_path):
+    """The MVE kernels are codegen/variants.py Variants (requires="mve", ranked ahead of the DSP ones, recorded in
+    CompiledModel.chosen, offered to the tuner); TINYENGINE_MVE=0 gives the DSP path. No QEMU: emitted C only."""
+    from tinyengine_tvm.codegen import variants
+
+    names = {v.name: v for v in variants.variants() if v.requires == "mve"}
+    assert {"pw_mve", "conv_mve", "dw_mve", "dw_cm_mve", "fc_mve"} <= set(names)
+    cm = te.compile(model_path("lenet_mnist.tflite"), target=M55)
+    cm.export(str(tmp_path / "mve"))
+    fcs = [op.name for op in cm.graph.ops if op.kernel == "fully_connected"]
+    assert fcs and all(cm.chosen[n]["variant"] == "fc_mve" for n in fcs)
+    assert "te_fully_connected_s8_dscale_mve(" in (tmp_path / "mve" / "model.c").read_text()
+    monkeypatch.setenv(mve.ENV_SWITCH, "0")
+    cm = te.compile(model_path("lenet_mnist.tflite"), target=M55)
+    cm.export(str(tmp_path / "dsp"))
+    assert all(cm.chosen[n]["variant"] == "fc_dscale" for n in fcs)
+    assert "_mve(" not in (tmp_path / "dsp" / "model.c").read_text()
