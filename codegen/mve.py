@@ -180,11 +180,14 @@ def dw_table(op, w: np.ndarray):
     return rq_table(SimpleNamespace(params=p, constants={"bias": bias}), wp[perm])
 
 
-def dw_function(w: np.ndarray, lsh: bool) -> str:
-    """te_depthwise_conv2d_s8_mve's entry point for weights w ([taps][c]) and a table with / without left shifts."""
+def dw_function(w: np.ndarray, lsh: bool, k_h: int = 0, k_w: int = 0) -> str:
+    """te_depthwise_conv2d_s8_mve's entry point for weights w ([taps][c]), a table with / without left shifts and a
+    k_h x k_w window (3x3 without left shifts: the unrolled _k3_ entry)."""
     if not dw_pairs_ok(w):
         return "te_depthwise_conv2d_s8_t1_mve"
-    return "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
+    if lsh:
+        return "te_depthwise_conv2d_s8_lsh_mve"
+    return "te_depthwise_conv2d_s8_k3_mve" if (k_h, k_w) == (3, 3) else "te_depthwise_conv2d_s8_mve"
 
 
 def _depthwise(em, op, form=None):
@@ -218,7 +221,7 @@ def _depthwise(em, op, form=None):
     table, lsh = dw_table(op, w)
     wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
     q = em.const("int32_t", f"{n}_rqd", table)
-    return f"{dw_function(w, lsh)}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
+    return f"{dw_function(w, lsh, k_h, k_w)}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
 
 
 def dw_prefers_cm(p) -> bool:

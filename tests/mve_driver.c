@@ -6,7 +6,7 @@
  */
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
        OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306,
-       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308 };
+       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308, OP_DW_K3_MVE = 309 };
 
 #define DRIVER_NAME "mve_driver"
 #define DRIVER_IN_MAX (96u << 10) /* the M55 board has 512 kB of RAM */
@@ -47,12 +47,13 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       else te_conv2d_1x1_s8_lsh_mve(&p, b[0], b[1], b[2], out);
       break;
     }
-    case OP_DW_MVE: case OP_DW_LSH_MVE: case OP_DW_T1_MVE: {
+    case OP_DW_MVE: case OP_DW_LSH_MVE: case OP_DW_T1_MVE: case OP_DW_K3_MVE: {
       te_conv_params p = {0}; /* fields a case does not set (out_stride, groups) stay 0 */
       if (np != 19) die("dw_mve: 19 params");
       conv_params(q, &p);
       if (op == OP_DW_MVE) te_depthwise_conv2d_s8_mve(&p, b[0], b[1], b[2], out);
       else if (op == OP_DW_T1_MVE) te_depthwise_conv2d_s8_t1_mve(&p, b[0], b[1], b[2], out);
+      else if (op == OP_DW_K3_MVE) te_depthwise_conv2d_s8_k3_mve(&p, b[0], b[1], b[2], out);
       else te_depthwise_conv2d_s8_lsh_mve(&p, b[0], b[1], b[2], out);
       break;
     }

@@ -27,9 +27,9 @@ from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
 OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
-       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307, "dw_t1_mve": 308}
+       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307, "dw_t1_mve": 308, "dw_k3_mve": 309}
 DW_OPS = {"te_depthwise_conv2d_s8_mve": "dw_mve", "te_depthwise_conv2d_s8_lsh_mve": "dw_lsh_mve",
-          "te_depthwise_conv2d_s8_t1_mve": "dw_t1_mve"}
+          "te_depthwise_conv2d_s8_t1_mve": "dw_t1_mve", "te_depthwise_conv2d_s8_k3_mve": "dw_k3_mve"}
 M55 = "cortex-m55"
 
 
@@ -183,7 +183,7 @@ def _batches(seed, n, kinds, left_shifts, cm=False, ort=False):
                 _add(fast, "dw_cm_mve", conv, [x, np.ascontiguousarray(weights.T), table], out_shape)
             else:
                 table, lsh = mve.dw_table(op, weights)
-                _add(fast, DW_OPS[mve.dw_function(weights, lsh)], conv, [x, mve.pack_depthwise(weights), table],
+                _add(fast, DW_OPS[mve.dw_function(weights, lsh, p["k_h"], p["k_w"])], conv, [x, mve.pack_depthwise(weights), table],
                      out_shape)
     return port, fast
 

@@ -524,6 +524,9 @@ void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, c
                                     const int32_t* rq, int8_t* out);
 void te_depthwise_conv2d_s8_t1_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
+/* te_depthwise_conv2d_s8_mve for 3x3 windows without left shifts, unrolled */
+void te_depthwise_conv2d_s8_k3_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                   const int32_t* rq, int8_t* out);
 /* Depthwise conv, channel-major (NOT te_depthwise_conv2d_s8's overlap contract: input and output apart), depth
  * multiplier 1, k x k (the name's K), equal strides 1 or 2, no dilation, no left shifts; weights [c][k][k];
  * (in_w + pads) / stride + k + 4 <= TE_DWC_MVE_WP. */
