@@ -225,10 +225,12 @@ def _depthwise(em, op, form=None):
 
 
 def dw_prefers_cm(p) -> bool:
-    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 400 output pixels, or >= 100
-    with k >= 5 (its per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
+    """Measured on vww (M55, patch off): the channel-major kernel wins on stride-1 layers with >= 400 output pixels
+    and at most 32 channels (40x40x16 3x3: 362 K vs 471 K instructions), where the pixel-major one's per-block
+    work has few blocks to spread over; the pixel-major one (int16 tap pairs) elsewhere (20x20x48 3x3: 323 K vs
+    330 K; 10x10x120 5x5: 521 K vs 671 K)."""
     px = int(p["out_h"]) * int(p["out_w"])
-    return int(p["stride_h"]) == 1 and (px >= 400 or (px >= 100 and int(p["k_h"]) >= 5))
+    return int(p["stride_h"]) == 1 and px >= 400 and int(p["in_c"]) <= 32
 
 
 DWC_WP = 64  # TE_DWC_MVE_WP: bytes per phase of a padded row in te_depthwise_conv2d_s8_k<K>_cm_mve's ring
