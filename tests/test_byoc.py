@@ -53,7 +53,7 @@ def test_byoc_onnx_qdq_same_bytes(tmp_path):
     rng = np.random.default_rng(1)
     cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
     mod = from_onnx(om.ort_quantize(om.small_cnn(), cal)).mod
-    cm = te.build(mod)
+    cm = te.build(mod, arithmetic="onnxruntime")
     vm, n = _byoc_vm(mod, tmp_path)
     assert n == len(cm.graph.ops)  # every kernel offloaded
     for _ in range(3):
@@ -75,7 +75,7 @@ def test_byoc_onnx_residual_same_bytes_as_standalone_and_onnxruntime(tmp_path):
     ours, ref, ops = _compare(m, xs)
     np.testing.assert_array_equal(ours, ref)
     mod = from_onnx(m).mod
-    cm = te.build(mod)
+    cm = te.build(mod, arithmetic="onnxruntime")
     assert any(op.params.get("ort_float") for op in cm.graph.ops)
     from tinyengine_tvm.relay_passes.annotate import PARAMS_ATTR
 

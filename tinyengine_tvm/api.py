@@ -52,6 +52,7 @@ class CompiledModel:
         self._build_dir = None
         self._exes = {}
         self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
+        self.arithmetic = None          # "int8" / "onnxruntime" (ONNX / PyTorch graphs), "tflite" (build sets it)
 
     # -- reporting -------------------------------------------------------------------
     def report(self) -> dict:
@@ -74,6 +75,7 @@ class CompiledModel:
             "inputs": [_io_dict(t) for t in self.inputs],
             "outputs": [_io_dict(t) for t in self.outputs],
             **({"budgets": vars(self.budgets)} if self.budgets is not None else {}),
+            **({"arithmetic": self.arithmetic} if self.arithmetic else {}),
             **_onnxruntime_host(g),
         }
 
@@ -249,6 +251,14 @@ def _with_arithmetic(mod, arithmetic, source: str):
     return mod
 
 
+def _arithmetic_of(mod) -> str:
+    """"int8" / "onnxruntime" for a graph _with_arithmetic marked, "tflite" otherwise."""
+    from .relay_passes.annotate import ARITHMETIC_ATTR
+
+    main = mod["main"] if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
+    return str((main.attrs or {}).get(ARITHMETIC_ATTR, "tflite")) if main is not None else "tflite"
+
+
 def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
           max_overhead=0.10, tuning_log=None, tuning: bool = True, arithmetic=None) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
@@ -314,6 +324,7 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
 
         check_sram(graph, mem, sram, source)
     cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm.arithmetic = _arithmetic_of(mod)
     cm.ir = lowered  # the Relax module the kernel graph was read from (stage functions included)
     if budgets is not None and tuning:  # the best measured configuration per layer (autotune_logs/<target>.jsonl)
         from .tuner import log as tuning_logs
