@@ -390,8 +390,9 @@ def test_residual_net_under_sanitizers(monkeypatch):
 
 
 def test_cortex_m_targets_keep_the_float_kernels(monkeypatch, tmp_path):
-    """On DSP cores, the ONNX graph's float convs keep their kernels: no DSP kernel replaces them (other layers
-    may take DSP kernels built with onnxruntime's requantization: tests/test_dsp_ort.py)."""
+    """On DSP cores, the ONNX graph's KxK float convs keep their kernels: no DSP kernel replaces them (pointwise ones
+    take te_conv2d_1x1_s8_f32_fpu: tests/test_arithmetic.py; other layers may take DSP kernels built with
+    onnxruntime's requantization: tests/test_dsp_ort.py)."""
     monkeypatch.setenv("TINYENGINE_ORT_THREADS", str(THREADS))
     model = residual_net(seed=6, c=16, hw=6)
     for target in ("cortex-m4", "cortex-m7"):
