@@ -156,6 +156,28 @@ def test_cli_arithmetic(tmp_path):
                        "applies to ONNX / PyTorch models")
 
 
+def test_fpu_kernels_equal_portable_under_sanitizers(tmp_path):
+    """tests/fpu_ort_driver.c on the host (ASan + UBSan; te_dsp.h's C models): te_conv2d_1x1_s8_f32_fpu against
+    te_conv2d_s8_f32 (row mode 0) on 400 random pointwise convs (depth 1..300, depth blocks 1..1024 per pixel
+    segment), float sums and bytes, and te_add_s8_f32_fpu against te_add_s8_f32 on 200 random adds: 0 differ.
+    (With the depth blocks ignored, one chain per output, 15,308 of the 32,516 float sums differ.)"""
+    import subprocess
+    from pathlib import Path
+
+    from .kernel_harness import KERNEL_DIR, SANITIZE_FLAGS, WARN_FLAGS
+
+    srcs = [KERNEL_DIR / f for f in ("conv2d_s8_f32.c", "conv2d_1x1_s8_f32_fpu.c", "add_s8_f32.c", "add_s8_f32_fpu.c",
+                                     "te_requantize.c")]
+    exe = tmp_path / "fpu_ort_driver"
+    subprocess.run(["gcc", *WARN_FLAGS, *SANITIZE_FLAGS, "-DTE_SINGLE_ROUNDING=1", "-DTE_CONV_F32_PROBE=1", "-I",
+                    str(KERNEL_DIR), str(Path(__file__).with_name("fpu_ort_driver.c")), *map(str, srcs), "-o", str(exe),
+                    "-lm"], check=True, capture_output=True)
+    cases, outs, bad, sums, fbad = map(int, subprocess.run([str(exe)], check=True, capture_output=True,
+                                                           text=True).stdout.split())
+    assert cases == 600 and outs > 50_000 and sums > 30_000
+    assert (bad, fbad) == (0, 0)
+
+
 @pytest.mark.parametrize("kw,target", [(dict(seed=7, c=144, hw=6, k=1), "cortex-m7"),
                                        (dict(seed=8, c=136, hw=12, k=1), "cortex-m4")],
                          ids=["one_depth_block_m7", "128_deep_blocks_m4"])

@@ -24,9 +24,20 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+#ifdef TE_CONV_F32_PROBE
+/* Test builds only (tests/test_arithmetic.py): conv2d_s8_f32.c's probe, fed acc + b of every output in output
+ * order, so the float sums can be compared with the portable kernel's bit for bit. */
+extern float* te_conv_f32_probe;
+#define TE_PROBE(v) \
+  do { if (te_conv_f32_probe) *te_conv_f32_probe++ = (v); } while (0)
+#else
+#define TE_PROBE(v) ((void)0)
+#endif
+
 static int8_t quantize_out(const te_conv_params* p, float acc, float out_scale) {
   const float q = acc / out_scale; /* QuantizeLinear divides (no reciprocal) */
   int32_t r = q >= 4096.0f ? 4096 : (q <= -4096.0f ? -4096 : te_cvtr_s32_f32(q));
+  TE_PROBE(acc);
   r += p->out_offset;
   return (int8_t)(r < p->act_min ? p->act_min : (r > p->act_max ? p->act_max : r));
 }
