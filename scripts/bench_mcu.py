@@ -79,7 +79,7 @@ def table(results: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in results:
         ours = "tinyengine-tvm" + (f", patch {r['patch']}" if r.get("patch") else "") + (
-            f", {r['arithmetic']}" if r.get("arithmetic") else "")
+            f", {'ort' if r['arithmetic'] == 'onnxruntime' else r['arithmetic']}" if r.get("arithmetic") else "")
         lines.append(f"{r['model']:<20} {ours:<38} {'measured':<9} {r['target']:<10} {r['instructions']:>13,} "
                      f"{r['instructions'] / r['macs']:>9.2f} {r['arena_bytes']:>9,} {r['flash_bytes']:>9,} "
                      f"{'yes' if r['bit_exact'] else 'NO':>5}")
@@ -97,7 +97,7 @@ def table(results: list[dict]) -> str:
                  "figures from scripts/peer_figures.json, not re-run here")
     if any(r.get("arithmetic") for r in results):
         lines.append(f"  {ONNX_MODEL}: --arithmetic int8 checked against onnxruntime's fused kernels (the model with uint8 "
-                     "activations), onnxruntime against onnxruntime on the model itself")
+                     "activations), ort (--arithmetic onnxruntime) against onnxruntime on the model itself")
     lines.append(f"  ({PEERS['harness']}; {PEERS['toolchain']}; recorded {PEERS['recorded']}; versions: {PEERS['versions']}). "
                  "+img: the peer keeps its input image outside the arena; ratios compare with arena + image.")
     return "\n".join(lines)
