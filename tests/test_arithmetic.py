@@ -201,6 +201,26 @@ def test_fpu_float_kernels_on_cortex_m(kw, target, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+def test_pytorch_module_int8_mode():
+    """A PyTorch ResNet block stack through our PTQ (calibrated in onnxruntime: quantize_static's parameters): int8
+    mode by default, no float conv, the bytes of onnxruntime's fused kernels on quantize_static's model."""
+    needs.module("torch")
+    from tinyengine_tvm.testing import torch_models as tm
+
+    net = tm.small_resnet(resolution=16, classes=10, seed=0)
+    calib = tm.images(8, 16, seed=5)
+    cm = te.compile(net, calibration=calib, calibration_engine="onnxruntime")
+    assert cm.report()["arithmetic"] == "int8" and not any(op.params.get("ort_float") for op in cm.graph.ops)
+    qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib, per_channel=True)
+    assert "Conv" in _float_ops(qdq)  # onnxruntime leaves the residual convs unfused
+    xs = tm.images(5, 16, seed=6)
+    s, _ = om.output_qparams(qdq)
+    ours = np.concatenate([o.reshape(-1) for o in _ours(cm, xs)])
+    ref = np.concatenate([r.reshape(-1) for r in _ort(om.uint8_activations(qdq), xs)])
+    np.testing.assert_array_equal(np.round(ours / s), np.round(ref / s))
+
+
+@pytest.mark.slow
 def test_mobilenet_v2_figures_on_cortex_m7():
     """Issue 14's acceptance, measured by scripts/bench_ort_mcu.py: onnxruntime's QDQ MobileNetV2 0.35/96 on M7
     in int8 mode <= 25 M instructions with top-1 agreement >= 98 % over 100 inputs, and <= 50 M in onnxruntime
