@@ -229,3 +229,14 @@ register(Variant("quantize_dsp", ("quantize",), lambda em, op, k: dsp._quantize(
 register(Variant("pool_dsp", ("max_pool2d", "avg_pool2d"),
                  lambda em, op, k: None if (_arith(op) == "ort" and op.kernel == "avg_pool2d") else dsp._pool(em, op),
                  "pool_s8_dsp.c", contract=None, doc="pools, four channels per word"))
+
+
+# --- kernels-work: new DSP variants (issue 12's speed acceptance), one block --------------------------------
+
+from . import dsp_ring4  # noqa: E402
+
+register(Variant("dw_ring4", ("depthwise_conv2d",), lambda em, op, k: dsp_ring4.emit(em, op),
+                 "depthwise_conv2d_s8_ring4_dsp.c", default_rank=lambda p: None, contract=None,
+                 features=lambda p: {"ring_words": dsp_ring4.ring_words(p)},
+                 doc="depthwise k in {3,5,7}, stride 1/2, group of 4 channels over a ring of widened padded rows, "
+                     "every tap unrolled (one LDRD of data, one of weights, 4 MACs)"))

@@ -383,6 +383,21 @@ void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, c
 void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
 
+/* Depthwise conv, group of 4 channels by group over a ring of k widened padded rows, every tap unrolled (the
+ * compiler checks its order against the memory plan: codegen/dsp.py dw_ring4_safe): square k in {3, 5, 7}, stride
+ * 1 or 2, depth multiplier 1, no dilation, c % 4 == 0, activation range the whole int8 range; weights HWC
+ * [k][k][c]; rq as for te_conv2d_1x1_s8_dsp. One entry point per (k, stride). */
+#define TE_DW_RING4_DECL(K, S)                                                                                \
+  void te_depthwise_conv2d_s8_ring4_k##K##s##S##_dsp(const te_dw_params* p, const int8_t* in, const int8_t* w, \
+                                                     const int32_t* rq, int8_t* out);
+TE_DW_RING4_DECL(3, 1)
+TE_DW_RING4_DECL(3, 2)
+TE_DW_RING4_DECL(5, 1)
+TE_DW_RING4_DECL(5, 2)
+TE_DW_RING4_DECL(7, 1)
+TE_DW_RING4_DECL(7, 2)
+#undef TE_DW_RING4_DECL
+
 /* te_quantize_f32_s8, same semantics, fewer branches (FPU cores). */
 void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 
