@@ -54,16 +54,94 @@ INLINE int32_t ld32(const int8_t* p) {
     a3 = smlatt(x13_, w13_, a3);           \
   } while (0)
 
-/* One output row of one group: out_w outputs, window columns j = ox * S. */
+/* One output row of one group: out_w outputs, window columns j = ox * S; kq: bias2 x4, then per channel
+ * mult, rnd, right. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING)
+/* Tap (slot s, column kx): data (kx * K + s) * 8 bytes after the window's first column, weights (s * K + kx) * 8
+ * bytes after the rotated weight rows (the lists below spell these offsets out per K). */
+#define TAP_ASM(XO, WO)                          \
+  "ldrd %[x0], %[x1], [%[d], #" #XO "]\n\t"      \
+  "ldrd %[w0], %[w1], [%[w], #" #WO "]\n\t"      \
+  "smlabb %[a0], %[x0], %[w0], %[a0]\n\t"        \
+  "smlatt %[a2], %[x0], %[w0], %[a2]\n\t"        \
+  "smlabb %[a1], %[x1], %[w1], %[a1]\n\t"        \
+  "smlatt %[a3], %[x1], %[w1], %[a3]\n\t"
+#define TAPS_K3 \
+  TAP_ASM(0, 0) TAP_ASM(24, 8) TAP_ASM(48, 16) TAP_ASM(8, 24) TAP_ASM(32, 32) TAP_ASM(56, 40) TAP_ASM(16, 48) \
+  TAP_ASM(40, 56) TAP_ASM(64, 64)
+#define TAPS_K5 \
+  TAP_ASM(0, 0) TAP_ASM(40, 8) TAP_ASM(80, 16) TAP_ASM(120, 24) TAP_ASM(160, 32) TAP_ASM(8, 40) TAP_ASM(48, 48) \
+  TAP_ASM(88, 56) TAP_ASM(128, 64) TAP_ASM(168, 72) TAP_ASM(16, 80) TAP_ASM(56, 88) TAP_ASM(96, 96) \
+  TAP_ASM(136, 104) TAP_ASM(176, 112) TAP_ASM(24, 120) TAP_ASM(64, 128) TAP_ASM(104, 136) TAP_ASM(144, 144) \
+  TAP_ASM(184, 152) TAP_ASM(32, 160) TAP_ASM(72, 168) TAP_ASM(112, 176) TAP_ASM(152, 184) TAP_ASM(192, 192)
+#define TAPS_K7 \
+  TAP_ASM(0, 0) TAP_ASM(56, 8) TAP_ASM(112, 16) TAP_ASM(168, 24) TAP_ASM(224, 32) TAP_ASM(280, 40) \
+  TAP_ASM(336, 48) TAP_ASM(8, 56) TAP_ASM(64, 64) TAP_ASM(120, 72) TAP_ASM(176, 80) TAP_ASM(232, 88) \
+  TAP_ASM(288, 96) TAP_ASM(344, 104) TAP_ASM(16, 112) TAP_ASM(72, 120) TAP_ASM(128, 128) TAP_ASM(184, 136) \
+  TAP_ASM(240, 144) TAP_ASM(296, 152) TAP_ASM(352, 160) TAP_ASM(24, 168) TAP_ASM(80, 176) TAP_ASM(136, 184) \
+  TAP_ASM(192, 192) TAP_ASM(248, 200) TAP_ASM(304, 208) TAP_ASM(360, 216) TAP_ASM(32, 224) TAP_ASM(88, 232) \
+  TAP_ASM(144, 240) TAP_ASM(200, 248) TAP_ASM(256, 256) TAP_ASM(312, 264) TAP_ASM(368, 272) TAP_ASM(40, 280) \
+  TAP_ASM(96, 288) TAP_ASM(152, 296) TAP_ASM(208, 304) TAP_ASM(264, 312) TAP_ASM(320, 320) TAP_ASM(376, 328) \
+  TAP_ASM(48, 336) TAP_ASM(104, 344) TAP_ASM(160, 352) TAP_ASM(216, 360) TAP_ASM(272, 368) TAP_ASM(328, 376) \
+  TAP_ASM(384, 384)
+
+/* rq_dw8 of accumulator A with channel J's constants (kq[4 + 3 J ..]), stored at o[J]; the accumulator's sign
+ * joins SMMLAR's addend (it adds to the high word: the same sum modulo 2^32). */
+#define RQ_ASM(A, J, MO, SO)                     \
+  "ldrd %[x0], %[x1], [%[kq], #" #MO "]\n\t"     \
+  "ldr %[w0], [%[kq], #" #SO "]\n\t"             \
+  "add %[x1], %[x1], %[" #A "], asr #31\n\t"      \
+  "smmlar %[" #A "], %[" #A "], %[x0], %[x1]\n\t" \
+  "asr %[" #A "], %[" #A "], %[w0]\n\t"          \
+  "ssat %[" #A "], #8, %[" #A "]\n\t"            \
+  "strb %[" #A "], [%[o], #" #J "]\n\t"
+
+#define RING4_ROW_ASM(TAPS, STEP)                                                                             \
+  __asm__ volatile("1:\n\t"                                                                                    \
+                   "ldrd %[a0], %[a1], [%[kq]]\n\t"                                                            \
+                   "ldrd %[a2], %[a3], [%[kq], #8]\n\t" TAPS RQ_ASM(a0, 0, 16, 24) RQ_ASM(a1, 1, 28, 36)           \
+                       RQ_ASM(a2, 2, 40, 48) RQ_ASM(a3, 3, 52, 60)                                             \
+                   "ldr %[x0], %[cm]\n\t"                                                                      \
+                   "add %[o], %[o], %[x0]\n\t"                                                                 \
+                   "add %[d], %[d], #" #STEP "\n\t"                                                            \
+                   "ldr %[x0], %[endm]\n\t"                                                                    \
+                   "cmp %[d], %[x0]\n\t"                                                                       \
+                   "bne 1b"                                                                                    \
+                   : [d] "+r"(d), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+                     [x0] "=&r"(x0), [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)                            \
+                   : [w] "r"(wb), [kq] "r"(kq), [cm] "m"(c), [endm] "m"(end)                                  \
+                   : "cc", "memory")
+
+INLINE void ring4_row(const int32_t* d, const int32_t* wb, const int32_t* kq, int8_t* o, int32_t out_w, int32_t c,
+                      const int32_t K, const int32_t S) {
+  const int32_t* const end = d + out_w * S * K * 2;
+  int32_t a0, a1, a2, a3, x0, x1, w0, w1;
+  if (K == 3 && S == 1) RING4_ROW_ASM(TAPS_K3, 24);
+  else if (K == 3) RING4_ROW_ASM(TAPS_K3, 48);
+  else if (K == 5 && S == 1) RING4_ROW_ASM(TAPS_K5, 40);
+  else if (K == 5) RING4_ROW_ASM(TAPS_K5, 80);
+  else if (K == 7 && S == 1) RING4_ROW_ASM(TAPS_K7, 56);
+  else RING4_ROW_ASM(TAPS_K7, 112);
+}
+#else
+/* One tap: x (ring words at the tap) against w (the tap's two weight words), 4 accumulators. */
+#define TAP(x, w)                               \
+  do {                                          \
+    const int32_t x02_ = (x)[0], x13_ = (x)[1]; \
+    const int32_t w02_ = (w)[0], w13_ = (w)[1]; \
+    a0 = smlabb(x02_, w02_, a0);                \
+    a2 = smlatt(x02_, w02_, a2);                \
+    a1 = smlabb(x13_, w13_, a1);                \
+    a3 = smlatt(x13_, w13_, a3);                \
+  } while (0)
+
 INLINE void ring4_row(const int32_t* restrict d, const int32_t* restrict wb, const int32_t* restrict kq,
                       int8_t* restrict o, int32_t out_w, int32_t c, const int32_t K, const int32_t S) {
   const int32_t* const end = d + out_w * S * K * 2;
   for (; d != end; d += S * K * 2, o += c) {
     int32_t a0 = kq[0], a1 = kq[1], a2 = kq[2], a3 = kq[3];
     int32_t s, kx;
-#pragma GCC unroll 49
     for (s = 0; s < K; ++s) {
-#pragma GCC unroll 7
       for (kx = 0; kx < K; ++kx) TAP(d + (kx * K + s) * 2, wb + (s * K + kx) * 2);
     }
     o[0] = (int8_t)rq_dw8(a0, kq[4], kq[5], kq[6]);
@@ -72,6 +150,7 @@ INLINE void ring4_row(const int32_t* restrict d, const int32_t* restrict wb, con
     o[3] = (int8_t)rq_dw8(a3, kq[13], kq[14], kq[15]);
   }
 }
+#endif
 
 INLINE void ring4(const te_dw_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq, int8_t* out,
                   const int32_t K, const int32_t S) {
