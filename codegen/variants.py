@@ -240,3 +240,11 @@ register(Variant("dw_ring4", ("depthwise_conv2d",), lambda em, op, k: dsp_ring4.
                  features=lambda p: {"ring_words": dsp_ring4.ring_words(p)},
                  doc="depthwise k in {3,5,7}, stride 1/2, group of 4 channels over a ring of widened padded rows, "
                      "every tap unrolled (one LDRD of data, one of weights, 4 MACs)"))
+
+from . import dsp_w16  # noqa: E402
+
+register(Variant("pw_w16", ("conv2d",), lambda em, op, k: dsp_w16.emit(em, op), "conv2d_1x1_s8_w16_dsp.c",
+                 default_rank=lambda p: None, contract="te_conv2d_1x1_s8",
+                 features=lambda p: {"w16_extra_bytes": int(p["in_c"]) * int(p["out_c"])},
+                 doc="1x1 conv, no clamp, weights widened to 16 bits at compile time (no SXTB16 in the 4x2 loop; "
+                     "in_c * out_c more Flash)"))

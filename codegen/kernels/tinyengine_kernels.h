@@ -383,6 +383,12 @@ void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, c
 void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
 
+/* te_conv2d_1x1_s8_nc_dsp with the weights widened to 16 bits at compile time (codegen/dsp_w16.py): no clamp,
+ * even out_c, in_c % 8 == 0, in_c <= 256, no channel slice; per output channel pair (a, b), per 4 input channels
+ * the words [a0 a2] [b0 b2] [a1 a3] [b1 b3]; rq as te_conv2d_1x1_s8_dsp's. Keeps te_conv2d_1x1_s8's contract. */
+void te_conv2d_1x1_s8_w16_dsp(const te_pw_params* p, const int8_t* in, const int32_t* w16, const int32_t* rq,
+                              int8_t* out);
+
 /* Depthwise conv, group of 4 channels by group over a ring of k widened padded rows, every tap unrolled (the
  * compiler checks its order against the memory plan: codegen/dsp.py dw_ring4_safe): square k in {3, 5, 7}, stride
  * 1 or 2, depth multiplier 1, no dilation, c % 4 == 0, activation range the whole int8 range; weights HWC
