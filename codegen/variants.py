@@ -248,9 +248,3 @@ register(Variant("pw_w16", ("conv2d",), lambda em, op, k: dsp_w16.emit(em, op), 
                  features=lambda p: {"w16_extra_bytes": int(p["in_c"]) * int(p["out_c"])},
                  doc="1x1 conv, no clamp, weights widened to 16 bits at compile time (no SXTB16 in the 4x2 loop; "
                      "in_c * out_c more Flash)"))
-
-from . import dsp_stem  # noqa: E402
-
-register(Variant("conv_stem", ("conv2d",), lambda em, op, k: dsp_stem.emit(em, op), "conv2d_s8_k3s2c3_dsp.c",
-                 default_rank=lambda p: None, contract=None,
-                 doc="RGB stem 3x3 s2: input rows widened once into a ring, windows read in place (no gather)"))

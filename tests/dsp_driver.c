@@ -18,7 +18,7 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
 /* kernels of tests/test_dsp_conv.py */
 enum { OP_FC = 4 };
 /* tests/test_dsp_ring4.py */
-enum { OP_DW_RING4_DSP = 110, OP_DW_RING4_SHARED = 111, OP_PW_W16_DSP = 112, OP_CONV_STEM_DSP = 113 };
+enum { OP_DW_RING4_DSP = 110, OP_DW_RING4_SHARED = 111, OP_PW_W16_DSP = 112 };
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 /* kernels of tests/test_se_dsp.py */
 enum { OP_MUL_GATE = 300, OP_MUL_GATE_DSP = 301, OP_MEAN_SE = 302, OP_MEAN_SE_DSP = 303 };
@@ -146,13 +146,6 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       memcpy(mem + q[17], b[0], (size_t)(q[0] * q[1] * q[2]));
       te_depthwise_conv2d_s8_rows_dsp(&p, q[16], (const int8_t*)(mem + q[17]), b[1], b[2], (int8_t*)(mem + q[18]));
       memcpy(out, mem + q[18], (size_t)(q[3] * q[4] * q[2]));
-      break;
-    }
-    case OP_CONV_STEM_DSP: { /* tests/test_dsp_stem.py */
-      te_conv_params p = {0};
-      if (np != 19) die("conv_stem_dsp: 19 params");
-      conv_params(q, &p);
-      te_conv2d_s8_k3s2c3_dsp(&p, b[0], b[1], b[2], out);
       break;
     }
     case OP_PW_W16_DSP: { /* tests/test_dsp_ring4.py: te_pw_params fields */

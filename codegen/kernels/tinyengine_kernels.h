@@ -389,13 +389,6 @@ void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, co
 void te_conv2d_1x1_s8_w16_dsp(const te_pw_params* p, const int8_t* in, const int32_t* w16, const int32_t* rq,
                               int8_t* out);
 
-/* An RGB stem: conv2d 3x3 stride 2, in_c 3, even out_c, no clamp beyond int8, no dilation; input rows widened
- * once into a ring (no window gather); weights widened at compile time, per output channel pair per kernel row
- * 5 word pairs [a_k, b_k] (lanes [ky][kx][ic], lane 9 zero) (codegen/dsp_stem.py); rq as te_conv2d_1x1_s8_dsp's
- * (rq_table_m1). Row order (the compiler checks it against the memory plan). */
-void te_conv2d_s8_k3s2c3_dsp(const te_conv_params* p, const int8_t* in, const int32_t* w, const int32_t* rq,
-                             int8_t* out);
-
 /* Depthwise conv, group of 4 channels by group over a ring of k widened padded rows, every tap unrolled (the
  * compiler checks its order against the memory plan: codegen/dsp.py dw_ring4_safe): square k in {3, 5, 7}, stride
  * 1 or 2, depth multiplier 1, no dilation, c % 4 == 0, activation range the whole int8 range; weights HWC
