@@ -14,6 +14,10 @@ import numpy as np
 from . import dsp
 
 MAX_IN_C = 256     # TE_W16_MAX_IN_C
+# The Flash trade: in_c * out_c extra bytes buy 4 instructions per 32 MACs, i.e. pixels / 8 instructions per extra
+# byte. Offered only where a byte buys >= 50 instructions (on vww: the 40x40 and 20x20 layers, +4,992 B for about
+# 200 k instructions on M7; from 100 pixels on it would be about 370 k for +22 kB, against the 490 kB Flash goal).
+MIN_PIXELS = 400
 
 
 def applies(p) -> bool:
@@ -22,7 +26,8 @@ def applies(p) -> bool:
             and max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) == 1
             and int(p["in_c"]) % 8 == 0 and int(p["in_c"]) <= MAX_IN_C and int(p["out_c"]) % 2 == 0
             and int(p["act_min"]) <= -128 and int(p["act_max"]) >= 127 and not p.get("out_stride")
-            and int(p.get("batch", 1)) == 1)
+            and int(p.get("batch", 1)) == 1
+            and int(p["out_h"]) * int(p["out_w"]) >= MIN_PIXELS)
 
 
 def pack(w2d: np.ndarray) -> np.ndarray:

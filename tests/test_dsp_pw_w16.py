@@ -35,7 +35,7 @@ def _case(rng, port, fast):
     conv = dict(in_h=pixels, in_w=1, in_c=in_c, out_h=pixels, out_w=1, out_c=out_c, k_h=1, k_w=1, stride_h=1,
                 stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, depth_multiplier=1, in_offset=in_offset,
                 out_offset=out_offset, act_min=-128, act_max=127)
-    assert dsp_w16.applies(conv)
+    assert dsp_w16.applies(dict(conv, out_h=dsp_w16.MIN_PIXELS))  # the kernel itself takes any pixel count
     dh.add(port, "conv_1x1", kh.struct_values("te_conv_params", conv), [x, w, bias, mult, shift], np.int8,
            (pixels, out_c))
     dh.add(fast, "pw_w16_dsp", [pixels, in_c, out_c, in_offset, out_offset, -128, 127],
