@@ -55,9 +55,9 @@ def stage_overhead(stage) -> float:
     return extra
 
 
-def _footprint(graph, target) -> tuple[int, list]:
+def _footprint(graph, target, memo=None) -> tuple[int, list]:
     """(peak, per-step footprint) of graph order."""
-    steps = ordering.step_costs(graph, list(range(len(graph.ops))), target)
+    steps = ordering.step_costs(graph, list(range(len(graph.ops))), target, memo=memo)
     return max(steps, default=0), steps
 
 
@@ -75,8 +75,9 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
     spent = 0.0
     cache: dict = {}
     built: dict = {}  # (first, last, how) -> its scheduled stage, shared by every trial graph
+    memo: dict = {}  # planner facts per op, shared by every trial graph
     current = graph
-    peak, steps = _footprint(current, target)
+    peak, steps = _footprint(current, target, memo)
     while peak > limit:
         # the peak op, as an index of the layer-by-layer graph
         at = max(range(len(steps)), key=lambda i: steps[i])
@@ -117,7 +118,7 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
                         trial = apply(graph, keep + [(first, last, how)], built)
                     except StageError:
                         continue
-                    p, _ = _footprint(trial, target)
+                    p, _ = _footprint(trial, target, memo)
                     if best is None or (p, cost) < (best[0], best[1]):
                         best = (p, cost, (first, last, how), trial)
         if best is None or best[0] >= peak:
@@ -125,7 +126,7 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
         peak, spent = best[0], spent - dropped + best[1]
         chosen = keep + [best[2]]
         current = best[3]
-        _, steps = _footprint(current, target)
+        _, steps = _footprint(current, target, memo)
     if not chosen:
         return graph
     for d in current.schedule:
