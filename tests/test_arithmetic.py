@@ -141,19 +141,21 @@ def test_arithmetic_errors():
     assert te.compile(model_path("lenet_mnist.tflite"), arithmetic="int8").report()["arithmetic"] == "tflite"
 
 
-def test_cli_arithmetic(tmp_path):
-    from .test_cli import assert_clean_error, cli
+def test_cli_arithmetic(tmp_path, capsys):
+    """--arithmetic on `compile` (the CLI's main, in process: the same parser and error handling as the command)."""
+    from tinyengine_tvm.cli import main
 
     m = residual_net(seed=1, c=8, hw=5)
     path = tmp_path / "res.onnx"
     onnx.save(m, str(path))
-    r = cli("compile", path, "-o", tmp_path / "ort", "--arithmetic", "onnxruntime", "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["arithmetic"] == "onnxruntime"
+    assert main(["compile", str(path), "-o", str(tmp_path / "ort"), "--arithmetic", "onnxruntime", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["arithmetic"] == "onnxruntime"
     from .conftest import model_path
 
-    assert_clean_error(cli("compile", model_path("lenet_mnist.tflite"), "-o", tmp_path / "t", "--arithmetic", "onnxruntime"),
-                       "applies to ONNX / PyTorch models")
+    assert main(["compile", model_path("lenet_mnist.tflite"), "-o", str(tmp_path / "t"), "--arithmetic", "onnxruntime"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinyengine-tvm: error: ") and "\n" not in err and "applies to ONNX / PyTorch models" in err, err
+    assert not (tmp_path / "t").exists()
 
 
 def test_fpu_kernels_equal_portable_under_sanitizers(tmp_path):
