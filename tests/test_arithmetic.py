@@ -129,6 +129,25 @@ def test_both_modes_equal_onnxruntime_where_it_fuses_everything(monkeypatch):
         np.testing.assert_array_equal(_q(m, _ours(te.compile(m, arithmetic=mode), xs)), ref)
 
 
+def test_int8_mode_concat_of_convs_written_in_place():
+    """ONNX Concat of two convs reading one tensor (unfused in onnxruntime, so its mode copies): in int8 mode the
+    convs write their channel slices in place (concat views) and the bytes are onnxruntime's fused kernels'."""
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
+
+    g = QDQGraph(seed=3)
+    xd, _, _ = g.qdq("x", 0.05, 3)
+    s = conv_out_scale(0.05, 72)
+    a, _, _ = g.qdq(g.conv(xd, 8, 4, 3, 0.05), s, 1)
+    b, _, _ = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s, 1)
+    y, _, _ = g.qdq(g.op("Concat", [a, b], axis=1), s, 1)
+    m = g.model(y, (1, 8, 6, 6))
+    cm = te.compile(m)
+    assert cm.graph.views
+    xs = [np.random.default_rng(i).uniform(-3, 3, (1, 8, 6, 6)).astype(f32) for i in range(3)]
+    for o, r in zip(_ours(cm, xs), _ort(om.uint8_activations(m), xs)):
+        np.testing.assert_array_equal(o, r)
+
+
 def test_arithmetic_errors():
     cal = [np.zeros((1, 3, 16, 16), f32)]
     q = om.ort_quantize(om.small_cnn(), cal)
