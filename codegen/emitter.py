@@ -427,12 +427,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     e.target, e.tuning, e.chosen = target, tuning, (chosen if chosen is not None else {})
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
     if target is not None and getattr(target, "dsp", False):  # the registry picks (onnxruntime layers too)
-        from .variants import specialize
-
-        if getattr(target, "mve", False):  # Helium kernels first (codegen/mve.py), then the registry's DSP variants
-            from .mve import with_dsp
-
-            specialize = with_dsp(specialize)
+        from .variants import specialize  # Helium targets: its MVE variants rank first (codegen/mve.py)
 
         e.specialize = specialize
     for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order
