@@ -56,7 +56,7 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
     cm = te.compile(model, calibration=calib, calibration_method=method, arithmetic="onnxruntime")
     t_ours = time.time() - t0
     cm_ort = te.compile(model, calibration=calib, calibration_method=method, calibration_engine="onnxruntime",
-                     arithmetic="onnxruntime")
+                        arithmetic="onnxruntime")
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
     s, _ = om.output_qparams(qdq)
 
