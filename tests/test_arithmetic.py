@@ -242,6 +242,7 @@ def test_pytorch_module_int8_mode():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_mobilenet_v2_figures_on_cortex_m7():
     """Issue 14's acceptance, measured by scripts/bench_ort_mcu.py: onnxruntime's QDQ MobileNetV2 0.35/96 on M7
     in int8 mode <= 25 M instructions with top-1 agreement >= 98 % over 100 inputs, and <= 50 M in onnxruntime
