@@ -6,7 +6,8 @@
  */
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
        OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306,
-       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308, OP_DW_K3_MVE = 309 };
+       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308, OP_DW_K3_MVE = 309, OP_QUANT = 10,
+       OP_QUANT_MVE = 310 };
 
 #define DRIVER_NAME "mve_driver"
 #define DRIVER_IN_MAX (96u << 10) /* the M55 board has 512 kB of RAM */
@@ -76,6 +77,19 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       break;
     }
 #endif
+    case OP_QUANT: case OP_QUANT_MVE: {
+      double scale;
+      if (np != 2) die("quant: 2 params");
+      memcpy(&scale, b[0], sizeof scale);
+#if defined(__ARM_FEATURE_MVE)
+      if (op == OP_QUANT_MVE) {
+        te_quantize_f32_s8_mve(q[0], b[1], out, scale, q[1]);
+        break;
+      }
+#endif
+      te_quantize_f32_s8(q[0], b[1], out, scale, q[1]);
+      break;
+    }
     default:
       die("unknown op");
   }
