@@ -326,6 +326,18 @@ def _quantize(em, op):
             f"{_c_double(p['scale'])}, {p['zero_point']});", ["quantize_f32_s8_mve.c"])
 
 
+def _add(em, op):
+    """te_add_s8_lin_mve: TFLite ADD where dsp.add_linear finds its exact linear form."""
+    p = op.params
+    lin = dsp.add_linear(p)
+    if lin is None or not _plan_ok(em, op, "te_add_s8", overlap_ok=True):
+        return None
+    a, b, c, sh = lin
+    ins = [em.ptr(t, const=True) for t in op.inputs]
+    return (f"te_add_s8_lin_mve({int(p['n'])}, {ins[0]}, {ins[-1]}, {em.ptr(op.output)}, {a}, {b}, {c}, {sh}, "
+            f"{int(p['act_min'])}, {int(p['act_max'])});", ["add_s8_mve.c"])
+
+
 def enabled() -> bool:
     """The Helium kernels are on (TINYENGINE_MVE unset or not "0"); codegen/variants.py's MVE variants read it."""
     return os.environ.get(ENV_SWITCH, "1") != "0"
@@ -334,7 +346,7 @@ def enabled() -> bool:
 def emitter(kind: str):
     """The (em, op, knobs) emit function of codegen/variants.py's MVE variant ``kind``: None when the switch is off
     or a concat channel slice / grouped conv / FC weight zero point (the DSP or portable kernels take those)."""
-    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected, "quantize": _quantize,
+    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected, "quantize": _quantize, "add": _add,
            "dw": lambda em, op: _depthwise(em, op, "pm"), "dw_cm": lambda em, op: _depthwise(em, op, "cm")}
     fn = fns[kind]
 
