@@ -45,6 +45,7 @@ class Variant:
     contract: str | None = None         # portable kernel whose planner contract it keeps; None: own overlap check
     features: Callable = lambda p: {}   # params -> extra cost-model features
     doc: str = ""
+    float_conv: bool = False            # computes onnxruntime's unfused float conv (``ort_float`` layers) instead
 
 
 _REGISTRY: list[Variant] = []
@@ -77,7 +78,7 @@ def _arith(op) -> str:
 
 def usable(v: Variant, op, target) -> bool:
     """v applies to op's kind and arithmetic on target (exactness is emit's to decide)."""
-    if op.kernel not in v.kinds or _arith(op) not in v.arith or op.params.get("ort_float"):
+    if op.kernel not in v.kinds or _arith(op) not in v.arith or bool(op.params.get("ort_float")) != v.float_conv:
         return False
     return v.requires is None or bool(getattr(target, v.requires, False))
 
@@ -224,6 +225,11 @@ register(Variant("fc_dscale", ("fully_connected",), lambda em, op, k: dsp._fully
                  "fully_connected_s8_dsp.c", arith=("tflite",), contract="te_fully_connected_s8_dscale"))
 register(Variant("fc_ort", ("fully_connected",), lambda em, op, k: dsp._fully_connected_ort(em, op),
                  "fully_connected_s8_dsp.c", arith=("ort",), contract="te_fully_connected_s8"))
+register(Variant("pw_f32_fpu", ("conv2d",), lambda em, op, k: dsp._ort_float_pointwise(em, op),
+                 "conv2d_1x1_s8_f32_fpu.c", arith=("ort",), float_conv=True, contract="te_conv2d_1x1_s8_f32",
+                 doc="onnxruntime's unfused float 1x1 conv, four filters per input read, VFMA"))
+register(Variant("add_ort_fpu", ("add",), lambda em, op, k: dsp._add_ort(em, op), "add_s8_f32_fpu.c", arith=("ort",),
+                 contract="te_add_s8_f32", doc="onnxruntime's float Add / QLinearAdd on the FPU"))
 register(Variant("quantize_dsp", ("quantize",), lambda em, op, k: dsp._quantize(em, op), "quantize_f32_s8_dsp.c",
                  contract="te_quantize_f32_s8"))
 register(Variant("pool_dsp", ("max_pool2d", "avg_pool2d"),

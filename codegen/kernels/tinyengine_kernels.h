@@ -544,6 +544,16 @@ TE_DWC_MVE_DECL(3)
 TE_DWC_MVE_DECL(5)
 TE_DWC_MVE_DECL(7)
 
+/* onnxruntime's unfused float paths on a Cortex-M FPU with VFMA (graphs from ONNX / PyTorch, --arithmetic
+ * onnxruntime), byte-identical with the portable kernels: te_conv2d_1x1_s8_f32_fpu computes a pointwise
+ * te_conv2d_s8_f32 whose row modes are all 0 (f: its depth blocks and out_scale; four filters per input
+ * read); te_add_s8_f32_fpu is te_add_s8_f32. Both need <math.h> (fmaf) and keep the portable contracts. */
+void te_conv2d_1x1_s8_f32_fpu(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in,
+                              const int8_t* weights, const float* in_tab, const float* w_scale, const float* bias_f,
+                              int8_t* out);
+void te_add_s8_f32_fpu(const te_add_f32_params* p, const int8_t* in1, const int8_t* in2, const float* in1_tab,
+                       const float* in2_tab, int8_t* out);
+
 #ifdef __cplusplus
 }
 #endif
