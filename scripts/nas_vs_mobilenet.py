@@ -187,7 +187,19 @@ class Run:
                 _log(f"NAS {b} B: no space fits")
                 continue
             chosen[b] = (best["width"], best["resolution"])
-            _log(f"NAS {b} B: space w{best['width']} r{best['resolution']} ({best['fitting']}/{best['samples']} fit)")
+        # One supernet for all budgets: the width most budgets chose (ties: the wider); a budget that chose
+        # another width takes its best space at that width (its own width only if none of those fits).
+        if chosen:
+            widths = [w for w, _ in chosen.values()]
+            common = max(set(widths), key=lambda w: (widths.count(w), w))
+            for b in chosen:
+                spaces = [s for s in _load(self.path(f"nas_space_{b}.json"))["spaces"]
+                          if s["width"] == common and s["fitting"]]
+                if spaces:
+                    chosen[b] = (common, spaces[0]["resolution"])
+                s = next(s for s in _load(self.path(f"nas_space_{b}.json"))["spaces"]
+                         if (s["width"], s["resolution"]) == chosen[b])
+                _log(f"NAS {b} B: space w{s['width']} r{s['resolution']} ({s['fitting']}/{s['samples']} fit)")
         supernets = {}
         for w in sorted({w for w, _ in chosen.values()}):
             ress = sorted({r for ww, r in chosen.values() if ww == w})
@@ -238,10 +250,12 @@ class Run:
 
         from tinyengine_tvm.nas import train
         from tinyengine_tvm.nas.baseline import largest_fitting
+        from tinyengine_tvm.nas.spec import ArchSpec
         from tinyengine_tvm.nas.supernet import MBNet
 
         a = self.a
         epochs = a.supernet_epochs + a.finetune_epochs
+        done = {}       # the same network chosen at several budgets is trained once (same seed: same result)
         for b in self.budgets:
             f = self.path(f"mobilenet_{b}.json")
             if _load(f) is not None:
@@ -253,6 +267,13 @@ class Run:
                 _dump({"budget": b, "fits": False, "grid": grid}, f)
                 continue
             w = next(g["width"] for g in grid if g["fits"] and g["macs"] == e.macs)
+            for prev in self.budgets:
+                rec = _load(self.path(f"mobilenet_{prev}.json"))
+                if rec and rec.get("architecture") and spec == ArchSpec.from_dict(rec["architecture"]):
+                    done[spec] = rec
+            if spec in done:
+                _dump(dict(done[spec], budget=b, grid=grid), f)
+                continue
             _log(f"MobileNetV2 {b} B: width {w} resolution {spec.resolution}, {e.macs:,} MACs, {epochs} epochs")
             xt, yt = self.images("train", spec.resolution)
             torch.manual_seed(a.seed)
