@@ -251,3 +251,7 @@ register(Variant("dw_mve", ("depthwise_conv2d",), mve.emitter("dw"), "depthwise_
                  doc="depthwise, 16 channels per step, taps in exact int16 pairs"))
 register(Variant("fc_mve", ("fully_connected",), mve.emitter("fc"), "fully_connected_s8_mve.c", requires="mve",
                  arith=("tflite",), default_rank=lambda p: -1, contract="te_fully_connected_s8_dscale"))
+register(Variant("quantize_mve", ("quantize",), mve.emitter("quantize"), "quantize_f32_s8_mve.c", requires="mve",
+                 default_rank=lambda p: -1, contract="te_quantize_f32_s8", doc="float32 -> int8, 4 per vector"))
+register(Variant("add_lin_mve", ("add",), mve.emitter("add"), "add_s8_mve.c", requires="mve", arith=("tflite",),
+                 default_rank=lambda p: -1, contract="te_add_s8", doc="add as one exact linear form, 4 per vector"))

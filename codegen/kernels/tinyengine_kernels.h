@@ -524,6 +524,12 @@ void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, c
                                     const int32_t* rq, int8_t* out);
 void te_depthwise_conv2d_s8_t1_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
+/* te_quantize_f32_s8 with floating-point MVE (x * (1 / scale), vectors near a rounding boundary or with a NaN by
+ * te_quantize_f32_s8); scale in [2^-60, 2^60]. */
+void te_quantize_f32_s8_mve(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
+/* ADD in te_add_s8_lin_dsp's linear form (same arguments), 4 elements per vector */
+void te_add_s8_lin_mve(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                       int32_t shift, int32_t act_min, int32_t act_max);
 /* te_depthwise_conv2d_s8_mve for 3x3 windows without left shifts, unrolled */
 void te_depthwise_conv2d_s8_k3_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
