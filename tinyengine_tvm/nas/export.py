@@ -71,6 +71,9 @@ def to_tflite(spec: ArchSpec, seed: int = 0) -> bytes:
             mb.op("ADD", [x, block_in], [y], fused_activation="NONE")
             x, x_q = y, _LINEAR
         c = blk.out_c
+    if spec.head_c:
+        x, x_q = conv(x, x_q, c, spec.head_c, 1, 1, True)
+        c = spec.head_c
     pooled = act((1, c), x_q)
     mb.op("MEAN", [x], [pooled], axis=[1, 2], keep_dims=False)
     w_int = rng.integers(-127, 128, size=(spec.classes, c)).astype(np.int8)

@@ -66,6 +66,8 @@ def kernel_graph(spec: ArchSpec) -> KernelGraph:
         if blk.stride == 1 and blk.out_c == c:
             x = b.op("add", [x, block_in], (1, out_hw, out_hw, c), "int8", {"n": out_hw * out_hw * c})
         hw, c = out_hw, blk.out_c
+    if spec.head_c:
+        x, c = b.conv(x, "head", hw, c, hw, spec.head_c, 1, 1), spec.head_c
     x = b.op("mean", [x], (1, c), "int8", {"outer": 1, "reduce": hw * hw, "inner": c, "macs": hw * hw * c})
     x = b.op("fully_connected", [x], (1, spec.classes), "int8",
              {"batches": 1, "in_n": c, "out_n": spec.classes, "macs": c * spec.classes},

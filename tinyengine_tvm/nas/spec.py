@@ -48,6 +48,7 @@ class ArchSpec:
     in_c: int = 3
     stem_kernel: int = 3
     stem_stride: int = 2
+    head_c: int = 0        # a last 1x1 conv + ReLU6 before the pool (MobileNetV2's 1280 channels); 0: none
 
     def __post_init__(self):
         if self.resolution < 8:

@@ -55,10 +55,11 @@ class MBNet(nn.Module):
             blocks.append(MBBlock(c, b.out_c, b.kernel, b.expand, b.stride))
             c = b.out_c
         self.blocks = nn.Sequential(*blocks)
-        self.classifier = nn.Linear(c, spec.classes)
+        self.head = ConvBN(c, spec.head_c) if spec.head_c else nn.Identity()
+        self.classifier = nn.Linear(spec.head_c or c, spec.classes)
 
     def forward(self, x):
-        x = self.blocks(self.stem(x))
+        x = self.head(self.blocks(self.stem(x)))
         return self.classifier(x.mean(dim=(2, 3)))
 
 

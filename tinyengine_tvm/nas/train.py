@@ -43,6 +43,10 @@ def _average_grads(model: nn.Module):
 
 def train_supernet(net, x, y, epochs: int, lr: float = 0.01, batch: int = 64, n_random: int = 2, seed: int = 0,
                    progress=None):
+    """``x``: the training images, or a list of them at several resolutions (elastic resolution, as
+    once-for-all networks train it: batch i at ``x[i % len(x)]``), so one supernet serves every
+    resolution a search may choose (the network is fully convolutional up to its global pool)."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
     space = net.space
     rng = np.random.default_rng(seed)          # the same genomes on every process
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-5)
@@ -52,7 +56,8 @@ def train_supernet(net, x, y, epochs: int, lr: float = 0.01, batch: int = 64, n_
     net.train()
     for ep in range(epochs):
         total = 0.0
-        for xb, yb in batches(x, y, batch, rng):
+        for i, (idx, yb) in enumerate(batches(torch.arange(len(y)), y, batch, rng)):
+            xb = xs[i % len(xs)][idx]
             opt.zero_grad()
             genomes = [big, small] + [space.sample_genome(rng) for _ in range(n_random)]
             for g in genomes:
