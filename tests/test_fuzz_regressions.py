@@ -91,3 +91,27 @@ def test_patch_stage_with_add_before_strided_pool(patch):
         assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
     xs = [np.random.default_rng(1).integers(-128, 128, size=(1, 16, 7, 3), dtype=np.int8)]
     assert cm.run(xs)[0].tobytes() == run_litert(model, xs)[0].tobytes()
+
+
+@pytest.mark.parametrize("axis", [2, 3])
+def test_dequantized_head_that_also_feeds_a_concat(axis):
+    """Fuzz model 430 of seed 1000: a DEQUANTIZE output head read a tensor that a CONCATENATION also reads. The
+    importer's two identical dequantize bindings became one, used by the concat and by the output tuple;
+    UnshareDequantize unshared call uses only, so the concat's composite took the dequantize along as a second
+    result ('tensor t8_concat has no static tensor type (Tuple...)'). Tuple uses get their own copy now."""
+    b = tb.ModelBuilder()
+    net = tb._Net(b, np.random.default_rng(430))
+    x = b.input("x", (2, 5, 4, 3), scale=0.05, zero_point=-3)
+    c = net.conv(x, 3, k=1)
+    d = net.conv(c, 3, k=3, out_quant=net.quant(c))
+    cat = net.concat([c, d], axis=axis)
+    head = b.tensor("head", (2, 5, 4, 3), "float32")
+    b.op("DEQUANTIZE", [c], [head])
+    b.output(head)
+    b.output(net.conv(cat, 2, k=1))
+    # a zero-point PAD folded into a conv: FoldPadIntoConv's rewrite is what merged the two dequantize bindings
+    sx, zx = net.quant(x)
+    p = b.tensor("p", (2, 7, 6, 3), "int8", sx, zx)
+    b.op("PAD", [x], [p], paddings=np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))
+    b.output(net.conv(p, 2, k=1))
+    _exact(b.finish())
