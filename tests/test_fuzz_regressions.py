@@ -115,3 +115,22 @@ def test_dequantized_head_that_also_feeds_a_concat(axis):
     b.op("PAD", [x], [p], paddings=np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))
     b.output(net.conv(p, 2, k=1))
     _exact(b.finish())
+
+
+def test_patch_stage_ending_at_an_output_of_a_multi_output_model():
+    """Fuzz seed 5000 models 14, 38, 46 (tracebacks under the default --patch auto): a stage whose last kernel
+    writes a model output. A multi-output model binds its output tuple inside the dataflow block, and
+    WrapPatchStages counted call arguments only as uses after the stage, so it found no tensor leaving it
+    ('a stage must leave exactly one tensor ...')."""
+    b = tb.ModelBuilder()
+    net = tb._Net(b, np.random.default_rng(46))
+    x = b.input("x", (1, 34, 34, 8), scale=0.05, zero_point=-3)
+    a = net.conv(x, 4, k=5)
+    head = net.conv(net.conv(a, 4, k=3, stride=2), 6, k=1)  # the stage: read only by the output tuple
+    tap = net.conv(a, 3, k=1, stride=4)
+    b.output(tap)
+    b.output(head)
+    model = b.finish()
+    cm = te.compile(bytes(model))  # the default: patch="auto"
+    assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
+    _exact(model)
