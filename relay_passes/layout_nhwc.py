@@ -163,6 +163,9 @@ class _Converter:
         elif name == "relax.concat" and isinstance(value.args[0], relax.Tuple) and value.args[0].fields and all(
                 self.has_nhwc(f) for f in value.args[0].fields):  # concat of 4-D maps: the axis moves
             out = relax.op.concat([self.nhwc[f] for f in value.args[0].fields], axis=_AXIS[int(value.attrs.axis) % 4])
+        elif name in ("relax.nn.softmax", "relax.nn.log_softmax") and _rank(var) == 4 and self.has_nhwc(value.args[0]):
+            fn = relax.op.nn.softmax if name == "relax.nn.softmax" else relax.op.nn.log_softmax
+            out = fn(self.nhwc[value.args[0]], axis=_AXIS[int(value.attrs.axis) % 4])
         elif name in _MOVES and _rank(value.args[0]) == 4 and self.has_nhwc(value.args[0]):
             out = self._move(var, value)
             if out is None:

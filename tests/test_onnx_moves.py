@@ -86,3 +86,19 @@ def test_move_that_requantizes_is_refused_naming_the_node():
     y, _, _ = g.qdq(g.op("Transpose", [d], perm=[0, 1, 3, 2]), 0.1, 0)
     with pytest.raises(TinyEngineError, match=r"^[^\n]*node #\d+ Transpose[^\n]*$"):
         te.compile(g.model(y, SHAPE))
+
+
+@pytest.mark.parametrize("kind", ["grouped_conv", "broadcast_add"])
+def test_kernel_refusals_name_the_onnx_node(kind):
+    """A refusal raised while annotating a kernel (inside a TVM pass) names the node it concerns, in one line
+    (it read 'graph passes failed: ...' with no node before)."""
+    g = QDQGraph(0)
+    d, _, _ = g.qdq("x", S, Z)
+    if kind == "grouped_conv":
+        y, node = g.conv(d, 8, 8, 3, S, groups=2), "Conv"
+    else:
+        gate, _, _ = g.qdq(g.op("GlobalAveragePool", [d]), 0.04, 2)
+        y, node = g.op("Add", [d, gate]), "Add"
+    yq, _, _ = g.qdq(y, 0.1, 0)
+    with pytest.raises(TinyEngineError, match=rf"^<onnx model>: node #\d+ {node} \(output '[^']+'\): [^\n]*no kernel[^\n]*$"):
+        te.compile(g.model(yq, SHAPE))
