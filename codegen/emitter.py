@@ -336,7 +336,9 @@ class _Emitter:
                                f".in1_zp = {int(p['in1_zp'])}, .in2_zp = {int(p['in2_zp'])}, .out_zp = {int(p['out_zp'])}, "
                                f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
                                f".out_scale = {_c_float(p['out_fscale'])}, .ratio = {_c_float(p['ratio'])}, "
-                               f".zp_f = {_c_float(p['zp_f'])}}};\n")
+                               f".zp_f = {_c_float(p['zp_f'])}, .ratio2 = {_c_float(p.get('ratio2', 0.0))}, "
+                               f".fixed = {_c_float(p.get('fixed', 0.0))}}};\n")
+            self.libm = True  # fmaf (fused QLinearAdd)
             t1, t2 = self.float_const(f"{n}_tab1", p["in1_table"]), self.float_const(f"{n}_tab2", p["in2_table"])
             return f"te_binary_s8_f32(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {t1}, {t2}, {out});"
         if op.kernel == "mul":

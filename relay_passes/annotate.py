@@ -416,9 +416,14 @@ def _ort_binary_params(func, calls, kind, unfused: bool) -> dict:
     (s1, z1), (s2, z2) = (_qparams(d) for d, _, _ in _operands(func, calls, op))
     so, zo = _qparams(calls["relax.quantize"][-1])
     f32 = np.float32
-    mode = 1 if kind == "sub" else (0 if unfused else 2)
+    if kind == "add_bcast":  # TE_BINARY_F32_ADD / _QLINEAR_ADD
+        mode = 3 if unfused else 4
+        ratio, ratio2, fixed = quant.ort_qlinearadd_params(s1, z1, s2, z2, so, zo)
+    else:
+        mode = 1 if kind == "sub" else (0 if unfused else 2)
+        ratio, ratio2, fixed = float(f32(f32(f32(s1) * f32(s2)) / f32(so))), 0.0, 0.0
     p.update(ort_mode=mode, in1_zp=z1, in2_zp=z2, out_zp=zo, out_fscale=float(f32(so)),
-             ratio=float(f32(f32(f32(s1) * f32(s2)) / f32(so))), zp_f=float(zo + 128),
+             ratio=ratio, ratio2=ratio2, fixed=fixed, zp_f=float(zo + 128),
              in1_table=[float(v) for v in quant.ort_dequant_table(s1, z1)],
              in2_table=[float(v) for v in quant.ort_dequant_table(s2, z2)])
     return p
@@ -432,7 +437,7 @@ def _ort_lut_params(func, unfused: bool = False) -> dict:
 
     calls = _calls(func)
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
-    if kind in ("mul", "sub"):
+    if kind in ("mul", "sub", "add_bcast"):
         return _ort_binary_params(func, calls, kind, unfused)
     if kind != "lut" or _binary_call(calls) is not None or calls.get("relax.clip") and not (
             calls.get("relax.multiply") or calls.get("relax.sigmoid")):

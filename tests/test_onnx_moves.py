@@ -88,7 +88,7 @@ def test_move_that_requantizes_is_refused_naming_the_node():
         te.compile(g.model(y, SHAPE))
 
 
-@pytest.mark.parametrize("kind", ["grouped_conv", "broadcast_add"])
+@pytest.mark.parametrize("kind", ["grouped_conv"])
 def test_kernel_refusals_name_the_onnx_node(kind):
     """A refusal raised while annotating a kernel (inside a TVM pass) names the node it concerns, in one line
     (it read 'graph passes failed: ...' with no node before)."""

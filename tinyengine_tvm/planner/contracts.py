@@ -51,7 +51,7 @@ def kernel_function(op, target: str = "host") -> str | None:
         return "te_conv2d_s8"
     if k == "depthwise_conv2d" and p.get("ort_float"):
         return "te_depthwise_conv2d_s8_f32"
-    if p.get("single_rounding") and k in ("mul", "sub"):  # onnxruntime's Mul / Sub (emitter.elementwise_call)
+    if p.get("single_rounding") and k in ("mul", "sub", "add_bcast"):  # onnxruntime's Mul / Sub / broadcast Add (emitter.elementwise_call)
         return "te_binary_s8_f32"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
