@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import quant
+from ..planner.contracts import is_pointwise
 from .emit_topology import TOPOLOGY_EMITTERS, TOPOLOGY_SOURCES
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
@@ -198,8 +199,7 @@ class _Emitter:
             m, s = self.requant_tables(n, p)
             if k == "depthwise_conv2d":
                 fn = "te_depthwise_conv2d_s8"
-            elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0) \
-                    and not p.get("groups"):
+            elif is_pointwise(p) and not p.get("groups"):
                 fn = "te_conv2d_1x1_s8"
             else:
                 fn = "te_conv2d_s8"

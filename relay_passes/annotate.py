@@ -17,6 +17,7 @@ from tvm import relax
 
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
+from ..planner.contracts import is_pointwise
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
 from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
@@ -686,8 +687,7 @@ def _ort_int8_sides(mod, main_uses=None) -> dict:
 
 def _is_pointwise(params, func) -> bool:
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
-    return kind == "conv2d" and (params["k_h"], params["k_w"], params["stride_h"], params["stride_w"],
-                                 params["pad_top"], params["pad_left"]) == (1, 1, 1, 1, 0, 0)
+    return kind == "conv2d" and is_pointwise(params)
 
 
 def _ort_float_conv_params(func, params, threads: int) -> dict:

@@ -134,3 +134,31 @@ def test_patch_stage_ending_at_an_output_of_a_multi_output_model():
     cm = te.compile(bytes(model))  # the default: patch="auto"
     assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
     _exact(model)
+
+
+@pytest.mark.parametrize("pads,patch", [(((0, 2), (2, 2)), "1x2@1"), (((0, 2), (2, 2)), "2x2@1"),
+                                        (((0, 0), (2, 2)), "1x2@1"), (((0, 2), (1, 1)), "2x1@1")])
+def test_patches_of_a_1x1_conv_padded_at_the_bottom_or_right(pads, patch):
+    """Fuzz seed 5000 model 310 (wrong under the default --patch auto, 31 of 696 values): ZeroPadding2D folded
+    into a 1x1 conv, then AVERAGE_POOL_2D, in p x q patches. A patch away from the top-left edge has pad_top =
+    pad_left = 0, so the kernel choice took the pointwise kernel, which reads no padding at all: the patches at
+    the right / bottom (fewer input than output columns / rows) came out shifted. contracts.is_pointwise now
+    also asks for equal input and output sizes."""
+    b = tb.ModelBuilder()
+    net = tb._Net(b, np.random.default_rng(310))
+    h = w = 19
+    x = b.input("x", (1, h, w, 3), scale=0.05, zero_point=-3)
+    (pt, pb), (pl, pr) = pads
+    p = b.tensor("p", (1, h + pt + pb, w + pl + pr, 3), "int8", 0.05, -3)
+    b.op("PAD", [x], [p], paddings=np.array([[0, 0], [pt, pb], [pl, pr], [0, 0]], np.int32))
+    y = net.conv(p, 8, k=1)
+    _, hh, ww, c = b.tensor_shape(y)
+    z = b.tensor("z", (1, (hh - 3) // 3 + 1, ww - 1, c), "int8", *net.quant(y))
+    b.op("AVERAGE_POOL_2D", [y], [z], padding="VALID", stride_h=3, stride_w=1, filter_h=3, filter_w=2,
+         fused_activation="NONE")
+    b.output(z)
+    model = b.finish()
+    cm = te.compile(bytes(model), patch=patch)
+    assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
+    xs = [np.random.default_rng(1).integers(-128, 128, size=(1, h, w, 3), dtype=np.int8)]
+    assert cm.run(xs)[0].tobytes() == run_litert(bytes(model), xs)[0].tobytes()
