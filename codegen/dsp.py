@@ -743,6 +743,44 @@ def _fully_connected_ort(em, op):
     return _fc_dscale_call(em, op, fs)
 
 
+# ---- onnxruntime's unfused float paths on the FPU (--arithmetic onnxruntime; conv2d_1x1_s8_f32_fpu.c,
+# add_s8_f32_fpu.c): the portable float kernels' operations in their order, VFMA for fmaf ----
+
+
+def _ort_float_pointwise(em, op):
+    """te_conv2d_1x1_s8_f32_fpu for an ``ort_float`` pointwise conv that MLAS sums with its FMA kernel in
+    depth blocks (row mode 0 everywhere; any seg_kblock): replaces te_conv2d_1x1_s8_f32 / te_conv2d_s8_f32."""
+    from .emitter import _c_float, _struct
+
+    p, n = op.params, op.name
+    if (op.kernel != "conv2d" or not p.get("ort_float") or "in_table" not in p or any(p.get("row_mode", ()))
+            or int(p.get("batch", 1)) > 1 or p.get("groups") or p.get("out_stride")
+            or (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0)
+            or (p["in_h"], p["in_w"]) != (p["out_h"], p["out_w"])):
+        return None
+    if not _plan_allows(em, op, "te_conv2d_s8_f32" if p.get("ort_general") else "te_conv2d_1x1_s8_f32", keeps_contract=True):
+        return None
+    em.params.append(_struct("te_conv_params", f"{n}_p", p))
+    ends = ", ".join(str(int(v)) for v in p["seg_end"])
+    kbs = ", ".join(str(int(v)) for v in p["seg_kblock"])
+    em.params.append(f"static const te_conv_f32_params {n}_f = {{.seg_end = {{{ends}}}, .seg_kblock = {{{kbs}}}, "
+                     f".out_scale = {_c_float(p['out_fscale'])}}};\n")
+    w = em.const("int8_t", f"{n}_w", op.constants["weights"])
+    tab = em.float_const(f"{n}_in_tab", p["in_table"])
+    ws = em.float_const(f"{n}_wscale", p["w_fscale"])
+    bf = em.float_const(f"{n}_bias_f", p["bias_f"]) if "bias_f" in p else "NULL"
+    em.libm = True
+    return (f"te_conv2d_1x1_s8_f32_fpu(&{n}_p, &{n}_f, {em.ptr(op.inputs[0], const=True)}, {w}, {tab}, {ws}, {bf}, "
+            f"{em.ptr(op.output)});", ["conv2d_1x1_s8_f32_fpu.c"])
+
+
+def _add_ort(em, op):
+    """te_add_s8_f32_fpu: te_add_s8_f32 (onnxruntime's float Add / QLinearAdd) on the FPU."""
+    if not op.params.get("single_rounding") or not _plan_allows(em, op, "te_add_s8_f32", keeps_contract=True):
+        return None
+    return f"te_add_s8_f32_fpu({em.ort_add_args(op)});", ["add_s8_f32_fpu.c"]
+
+
 def _fully_connected(em, op):
     p = op.params
     in_n = int(p["in_n"])

@@ -217,18 +217,9 @@ class _Emitter:
             self.weights.append(f"static const double {n}_scale[{len(p['scale'])}] = {{{scales}}};\n")
             call = f"te_fully_connected_s8_dscale(&{n}_p, {ins[0]}, {w}, {b}, {n}_scale, {out});"
         elif k == "add" and ort:
-            fused = int(p.get("ort_fused", 0))
-            self.params.append(f"static const te_add_f32_params {n}_p = {{.n = {int(p['n'])}, .out_zp = {int(p['out_offset'])}, "
-                               f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
-                               f".out_scale = {_c_float(p['out_scale'])}, .fused = {fused}, "
-                               f".ratio1 = {_c_float(p['ratio1'])}, .ratio2 = {_c_float(p['ratio2'])}, "
-                               f".fixed = {_c_float(p['fixed'])}}};\n")
-            t1 = "NULL" if fused else self.float_const(f"{n}_in1_tab", p["in1_table"])
-            t2 = "NULL" if fused else self.float_const(f"{n}_in2_tab", p["in2_table"])
-            self.libm = True
             if "add_s8_f32.c" not in self.extra_sources:
                 self.extra_sources.append("add_s8_f32.c")
-            call = f"te_add_s8_f32(&{n}_p, {ins[0]}, {ins[-1]}, {t1}, {t2}, {out});"
+            call = f"te_add_s8_f32({self.ort_add_args(op)});"
         elif k == "add":
             self.params.append(_struct("te_add_params", f"{n}_p", p))
             call = f"te_add_s8(&{n}_p, {ins[0]}, {ins[-1]}, {out});"  # add(x, x) has one input
@@ -287,6 +278,21 @@ class _Emitter:
         else:
             raise NotImplementedError(f"no C emitter for kernel {k}")
         self.append_call(op, call)
+
+    def ort_add_args(self, op) -> str:
+        """te_add_s8_f32's arguments (its te_add_f32_params and tables emitted; needs libm)."""
+        p, n = op.params, op.name
+        fused = int(p.get("ort_fused", 0))
+        self.params.append(f"static const te_add_f32_params {n}_p = {{.n = {int(p['n'])}, .out_zp = {int(p['out_offset'])}, "
+                           f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
+                           f".out_scale = {_c_float(p['out_scale'])}, .fused = {fused}, "
+                           f".ratio1 = {_c_float(p['ratio1'])}, .ratio2 = {_c_float(p['ratio2'])}, "
+                           f".fixed = {_c_float(p['fixed'])}}};\n")
+        t1 = "NULL" if fused else self.float_const(f"{n}_in1_tab", p["in1_table"])
+        t2 = "NULL" if fused else self.float_const(f"{n}_in2_tab", p["in2_table"])
+        self.libm = True
+        ins = [self.ptr(t, const=True) for t in op.inputs]
+        return f"&{n}_p, {ins[0]}, {ins[-1]}, {t1}, {t2}, {self.ptr(op.output)}"
 
     def ort_float_conv(self, op, w: str) -> str:
         """The call of onnxruntime's unfused float conv (DequantizeLinear -> MLAS conv -> QuantizeLinear):
@@ -423,12 +429,7 @@ def emit(graph, plan, out_dir: str, io_info=None, name: str = "model", target=No
     e.target, e.tuning, e.chosen = target, tuning, (chosen if chosen is not None else {})
     single_rounding = any(op.params.get("single_rounding") for op in graph.ops)  # ONNX/PyTorch graphs
     if target is not None and getattr(target, "dsp", False):  # the registry picks (onnxruntime layers too)
-        from .variants import specialize
-
-        if getattr(target, "mve", False):  # Helium kernels first (codegen/mve.py), then the registry's DSP variants
-            from .mve import with_dsp
-
-            specialize = with_dsp(specialize)
+        from .variants import specialize  # Helium targets: its MVE variants rank first (codegen/mve.py)
 
         e.specialize = specialize
     for op in (plan.ops(graph) if hasattr(plan, "ops") else graph.ops):  # the planner's operator order

@@ -1,9 +1,9 @@
 """Armv8.1-M Helium (MVE) specialisation: choose a ``*_mve.c`` kernel per layer and pre-pack its data.
 
-Entry points: ``specialize_mve(em, op)`` returns (C call, [kernel sources]) for a layer an MVE kernel computes,
-else None; ``with_dsp(dsp_specialize)`` (what the emitter uses on Helium targets) tries it before the DSP
-variants' choice (the Cortex-M55 also has the Armv7E-M DSP instructions), unless TINYENGINE_MVE=0.
-Scratch: the kernels' buffers (a 64-byte patch, a row ring of at most 896 bytes, a 512-byte pixel copy) live
+Entry point: ``emitter(kind)``, the emit function of each MVE variant codegen/variants.py registers
+(requires="mve", ranked ahead of the DSP variants, which the Cortex-M55 also runs); TINYENGINE_MVE=0 turns
+them off (the DSP path on Helium targets: scripts/bench_mcu.py --m55 compares both).
+Scratch: the kernels' buffers (a 64-byte patch, a 784-byte depthwise window, a row ring of at most 896 bytes, a 512-byte pixel copy) live
 on the stack, not in the arena, so the planner needs nothing per ISA.
 
 An MVE kernel is chosen only where it is byte-identical with the portable kernel:
@@ -144,7 +144,56 @@ def pack_depthwise(w: np.ndarray) -> np.ndarray:
     return wp.reshape(taps, cb // 16, 16).transpose(1, 0, 2).reshape(-1)
 
 
-def _depthwise(em, op):
+DW_TAPS = 49  # TE_DW_MVE_TAPS: te_depthwise_conv2d_s8_mve's stack patch holds this many taps of 16 channels
+DW_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15])  # its accumulators' channels per block
+
+
+def dw_pairs_ok(w: np.ndarray) -> bool:
+    """te_depthwise_conv2d_s8_mve's int16 pair sums are exact: |x * w1 + x' * w2| <= 2^15 - 1 unless some channel
+    has -128 in both weights of a pair (taps 2j, 2j + 1). w: [taps][c] int8."""
+    m = np.asarray(w) == -128
+    n = (m.shape[0] // 2) * 2
+    return not bool(np.any(m[0:n:2] & m[1:n:2]))
+
+
+def dw_table(op, w: np.ndarray):
+    """rq_table for te_depthwise_conv2d_s8_mve: channels padded to whole 16-channel blocks and listed in its
+    accumulators' order (DW_ORDER per block). w: [taps][c]. None where rq_table is None."""
+    taps, c = w.shape
+    cb = -(-c // 16) * 16
+    perm = (np.arange(0, cb, 16)[:, None] + DW_ORDER[None, :]).reshape(-1)
+    wp = np.zeros((cb, taps), np.int64)
+    wp[:c] = np.asarray(w).T
+    p = dict(op.params)
+    for k in ("mult", "shift", "fscale"):
+        if k in p and np.ndim(p[k]) and np.size(p[k]) == c:
+            v = np.zeros(cb, np.asarray(p[k]).dtype)
+            v[:c] = np.asarray(p[k]).reshape(-1)
+            v[c:] = v[0]  # padding channels: any valid requantization (their outputs are not stored)
+            p[k] = v[perm]
+    bias = op.constants.get("bias")
+    if bias is not None:
+        bv = np.zeros(cb, np.int64)
+        bv[:c] = np.asarray(bias).reshape(-1)
+        bias = bv[perm]
+    from types import SimpleNamespace
+
+    return rq_table(SimpleNamespace(params=p, constants={"bias": bias}), wp[perm])
+
+
+def dw_function(w: np.ndarray, lsh: bool, k_h: int = 0, k_w: int = 0) -> str:
+    """te_depthwise_conv2d_s8_mve's entry point for weights w ([taps][c]), a table with / without left shifts and a
+    k_h x k_w window (3x3 without left shifts: the unrolled _k3_ entry)."""
+    if not dw_pairs_ok(w):
+        return "te_depthwise_conv2d_s8_t1_mve"
+    if lsh:
+        return "te_depthwise_conv2d_s8_lsh_mve"
+    return "te_depthwise_conv2d_s8_k3_mve" if (k_h, k_w) == (3, 3) else "te_depthwise_conv2d_s8_mve"
+
+
+def _depthwise(em, op, form=None):
+    """form: "pm" (pixel-major, te_depthwise_conv2d_s8_mve), "cm" (channel-major, where it applies and the plan keeps
+    in and out apart), or None: the channel-major one where dw_prefers_cm, else the pixel-major one."""
     p = op.params
     if int(p.get("depth_multiplier", 1)) != 1 or max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None
@@ -156,26 +205,33 @@ def _depthwise(em, op):
     if rq is None or not _plan_ok(em, op, "te_depthwise_conv2d_s8", overlap_ok=True):
         return None
     table, lsh = rq
+    cm_ok = dw_cm_applies(p, lsh) and not dsp._overlaps(em, op)  # channel-major: in and out apart
+    cm = form == "cm" or (form is None and cm_ok and dw_prefers_cm(p))
+    if (cm and not cm_ok) or (not cm and k_h * k_w > DW_TAPS):
+        return None
     n = op.name
     from .emitter import _struct
 
     em.params.append(_struct("te_conv_params", f"{n}_p", p))
-    q = em.const("int32_t", f"{n}_rqm", table)
     ins, out = em.ptr(op.inputs[0], const=True), em.ptr(op.output)
-    if dw_cm_applies(p, lsh) and dw_prefers_cm(p) and not dsp._overlaps(em, op):  # channel-major: in, out apart
+    if cm:
+        q = em.const("int32_t", f"{n}_rqm", table)
         wname = em.const("int8_t", f"{n}_wc", np.ascontiguousarray(w.T).reshape(-1))
         return f"te_depthwise_conv2d_s8_k{k_h}_cm_mve(&{n}_p, {ins}, {wname}, {q}, {out});", \
             ["depthwise_conv2d_s8_cm_mve.c"]
+    table, lsh = dw_table(op, w)
     wname = em.const("int8_t", f"{n}_wm", pack_depthwise(w))
-    fn = "te_depthwise_conv2d_s8_lsh_mve" if lsh else "te_depthwise_conv2d_s8_mve"
-    return f"{fn}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
+    q = em.const("int32_t", f"{n}_rqd", table)
+    return f"{dw_function(w, lsh, k_h, k_w)}(&{n}_p, {ins}, {wname}, {q}, {out});", ["depthwise_conv2d_s8_mve.c"]
 
 
 def dw_prefers_cm(p) -> bool:
-    """Measured on vww (M55): the channel-major kernel wins on stride-1 layers with >= 400 output pixels, or >= 100
-    with k >= 5 (its per-channel row fills amortise); the pixel-major one on small planes and stride 2."""
+    """Measured on vww (M55, patch off): the channel-major kernel wins on stride-1 layers with >= 400 output pixels
+    and at most 32 channels (40x40x16 3x3: 362 K vs 471 K instructions), where the pixel-major one's per-block
+    work has few blocks to spread over; the pixel-major one (int16 tap pairs) elsewhere (20x20x48 3x3: 323 K vs
+    330 K; 10x10x120 5x5: 521 K vs 671 K)."""
     px = int(p["out_h"]) * int(p["out_w"])
-    return int(p["stride_h"]) == 1 and (px >= 400 or (px >= 100 and int(p["k_h"]) >= 5))
+    return int(p["stride_h"]) == 1 and px >= 400 and int(p["in_c"]) <= 32
 
 
 DWC_WP = 64  # TE_DWC_MVE_WP: bytes per phase of a padded row in te_depthwise_conv2d_s8_k<K>_cm_mve's ring
@@ -250,33 +306,23 @@ def _fully_connected(em, op):
             f"{em.ptr(op.output)});", ["fully_connected_s8_mve.c"])
 
 
-def specialize_mve(em, op):
-    """(C call, [kernel sources]) when an MVE kernel computes op, else None."""
-    p = op.params
-    if p.get("ort_float") or p.get("out_stride") or int(p.get("groups") or 1) > 1 or p.get("w_offset"):
-        return None  # a concat channel slice / grouped conv / FC weight zero point: the portable (or DSP) kernels
-    if op.kernel == "conv2d":
-        return _pointwise(em, op) or _conv(em, op)
-    if op.kernel == "depthwise_conv2d":
-        return _depthwise(em, op)
-    if op.kernel == "fully_connected":
-        return _fully_connected(em, op)
-    return None
+def enabled() -> bool:
+    """The Helium kernels are on (TINYENGINE_MVE unset or not "0"); codegen/variants.py's MVE variants read it."""
+    return os.environ.get(ENV_SWITCH, "1") != "0"
 
 
-def specialize(em, op):
-    """(C call, [kernel sources]) for op on an MVE target: an MVE kernel, else a DSP one, else None."""
-    return with_dsp(dsp.specialize)(em, op)
+def emitter(kind: str):
+    """The (em, op, knobs) emit function of codegen/variants.py's MVE variant ``kind``: None when the switch is off
+    or a concat channel slice / grouped conv / FC weight zero point (the DSP or portable kernels take those)."""
+    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected,
+           "dw": lambda em, op: _depthwise(em, op, "pm"), "dw_cm": lambda em, op: _depthwise(em, op, "cm")}
+    fn = fns[kind]
 
+    def emit(em, op, knobs):
+        p = op.params
+        if not enabled() or p.get("ort_float") or p.get("out_stride") or int(p.get("groups") or 1) > 1 \
+                or p.get("w_offset"):
+            return None
+        return fn(em, op)
 
-def with_dsp(dsp_specialize):
-    """A specialize function for MVE targets: the MVE kernel where one applies (unless TINYENGINE_MVE=0),
-    else ``dsp_specialize``'s choice."""
-    def pick(em, op):
-        if os.environ.get(ENV_SWITCH, "1") != "0":
-            r = specialize_mve(em, op)
-            if r is not None:
-                return r
-        return dsp_specialize(em, op)
-
-    return pick
+    return emit

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import dsp
+from . import dsp, mve
 
 OPT_LEVELS = ("O2", "O3", "Os")     # per kernel file; O2 is the build's default (runners/firmware.py)
 DEFAULT_OPT = "O2"
@@ -45,6 +45,7 @@ class Variant:
     contract: str | None = None         # portable kernel whose planner contract it keeps; None: own overlap check
     features: Callable = lambda p: {}   # params -> extra cost-model features
     doc: str = ""
+    float_conv: bool = False            # computes onnxruntime's unfused float conv (``ort_float`` layers) instead
 
 
 _REGISTRY: list[Variant] = []
@@ -77,7 +78,7 @@ def _arith(op) -> str:
 
 def usable(v: Variant, op, target) -> bool:
     """v applies to op's kind and arithmetic on target (exactness is emit's to decide)."""
-    if op.kernel not in v.kinds or _arith(op) not in v.arith or op.params.get("ort_float"):
+    if op.kernel not in v.kinds or _arith(op) not in v.arith or bool(op.params.get("ort_float")) != v.float_conv:
         return False
     return v.requires is None or bool(getattr(target, v.requires, False))
 
@@ -224,8 +225,29 @@ register(Variant("fc_dscale", ("fully_connected",), lambda em, op, k: dsp._fully
                  "fully_connected_s8_dsp.c", arith=("tflite",), contract="te_fully_connected_s8_dscale"))
 register(Variant("fc_ort", ("fully_connected",), lambda em, op, k: dsp._fully_connected_ort(em, op),
                  "fully_connected_s8_dsp.c", arith=("ort",), contract="te_fully_connected_s8"))
+register(Variant("pw_f32_fpu", ("conv2d",), lambda em, op, k: dsp._ort_float_pointwise(em, op),
+                 "conv2d_1x1_s8_f32_fpu.c", arith=("ort",), float_conv=True, contract="te_conv2d_1x1_s8_f32",
+                 doc="onnxruntime's unfused float 1x1 conv, four filters per input read, VFMA"))
+register(Variant("add_ort_fpu", ("add",), lambda em, op, k: dsp._add_ort(em, op), "add_s8_f32_fpu.c", arith=("ort",),
+                 contract="te_add_s8_f32", doc="onnxruntime's float Add / QLinearAdd on the FPU"))
 register(Variant("quantize_dsp", ("quantize",), lambda em, op, k: dsp._quantize(em, op), "quantize_f32_s8_dsp.c",
                  contract="te_quantize_f32_s8"))
 register(Variant("pool_dsp", ("max_pool2d", "avg_pool2d"),
                  lambda em, op, k: None if (_arith(op) == "ort" and op.kernel == "avg_pool2d") else dsp._pool(em, op),
                  "pool_s8_dsp.c", contract=None, doc="pools, four channels per word"))
+
+
+# --- the Armv8.1-M Helium (MVE) variants (codegen/mve.py): ranked ahead of the DSP ones on MVE targets; each
+# emit returns None where its kernel is not proven exact, or with TINYENGINE_MVE=0 (the DSP path) -------------
+register(Variant("pw_mve", ("conv2d",), mve.emitter("pw"), "conv2d_1x1_s8_mve.c", requires="mve",
+                 default_rank=lambda p: -3, contract="te_conv2d_1x1_s8", doc="1x1 conv, VMLADAVA, 4 channels per step"))
+register(Variant("conv_mve", ("conv2d",), mve.emitter("conv"), "conv2d_s8_mve.c", requires="mve",
+                 default_rank=lambda p: -2, contract="te_conv2d_s8", doc="conv with k_h * k_w * in_c <= 64 (first layers)"))
+register(Variant("dw_cm_mve", ("depthwise_conv2d",), mve.emitter("dw_cm"), "depthwise_conv2d_s8_cm_mve.c",
+                 requires="mve", default_rank=lambda p: -2 if mve.dw_prefers_cm(p) else None, contract=None,
+                 doc="depthwise 3/5/7, channel by channel, 4 pixels per VMLA; input and output apart"))
+register(Variant("dw_mve", ("depthwise_conv2d",), mve.emitter("dw"), "depthwise_conv2d_s8_mve.c", requires="mve",
+                 default_rank=lambda p: -1, contract="te_depthwise_conv2d_s8",
+                 doc="depthwise, 16 channels per step, taps in exact int16 pairs"))
+register(Variant("fc_mve", ("fully_connected",), mve.emitter("fc"), "fully_connected_s8_mve.c", requires="mve",
+                 arith=("tflite",), default_rank=lambda p: -1, contract="te_fully_connected_s8_dscale"))

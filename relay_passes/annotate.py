@@ -28,6 +28,11 @@ ORT_UNFUSED_ATTR = "tinyengine.ort_unfused"
 # on a one-kernel main: which ends of the kernel keep int8 data in onnxruntime's QDQ rewrite (bit 1: its
 # input, bit 2: its output; see _ort_int8_sides)
 ORT_INT8_SIDES_ATTR = "tinyengine.ort_int8_sides"
+# on main of a graph with onnxruntime's arithmetic: "int8" (every QDQ group fused, as QLinearConv / QLinearAdd /
+# QLinearAveragePool compute it: no float conv; the API's default) or "onnxruntime" (the default when absent: where
+# onnxruntime on this host leaves a group unfused, its float computation, for byte-exact verification)
+ARITHMETIC_ATTR = "tinyengine.arithmetic"
+ARITHMETICS = ("int8", "onnxruntime")
 
 
 class _Calls(dict):
@@ -685,6 +690,16 @@ def _ort_int8_sides(mod, main_uses=None) -> dict:
     return {c.op: (bool(c.args) and int8(c.args[0]), int8(var)) for var, c in calls}
 
 
+def _fused_everywhere(sides: dict) -> tuple:
+    """``--arithmetic int8``: (no unfused composite, int8 sides) as if onnxruntime fused every QDQ group.
+
+    Every conv / add / mul then runs its QLinear formula on int8 data (one float32 requantization per
+    output, no float conv), so the result no longer depends on onnxruntime's host. An average pool whose
+    two ends onnxruntime would give different types (a float pool there) takes QLinearAveragePool's
+    formula on uint8 data, the common case of a tensor with one reader."""
+    return set(), {gv: (s if s[0] == s[1] else (False, False)) for gv, s in sides.items()}
+
+
 def _is_pointwise(params, func) -> bool:
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
     return kind == "conv2d" and is_pointwise(params)
@@ -726,7 +741,9 @@ def AnnotateKernelParams(mod, _ctx):
 
     ``main`` carrying ``tinyengine.rounding = "exact"`` (ONNX and PyTorch graphs) selects
     onnxruntime's arithmetic instead of TFLite's double rounding: ``params["single_rounding"] = 1``
-    on every kernel plus the float32 scales of ``_ort_params``.
+    on every kernel plus the float32 scales of ``_ort_params``. ``main``'s ``tinyengine.arithmetic``
+    says which: "onnxruntime" (default) reproduces where onnxruntime leaves a QDQ group unfused (float
+    convs, float adds), "int8" fuses every group (``_fused_everywhere``).
     """
     has_main = any(gv.name_hint == "main" for gv in mod.get_global_vars())
     main_attrs = mod["main"].attrs if has_main else None
@@ -739,6 +756,8 @@ def AnnotateKernelParams(mod, _ctx):
     if exact and ORT_INT8_SIDES_ATTR in main_attrs:
         bits = int(main_attrs[ORT_INT8_SIDES_ATTR])
         sides = {gv: (bool(bits & 1), bool(bits & 2)) for gv in mod.functions if gv.name_hint != "main"}
+    if exact and str(main_attrs.get(ARITHMETIC_ATTR, "onnxruntime")) == "int8":
+        unfused, sides = _fused_everywhere(sides)
     updates = {}
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}

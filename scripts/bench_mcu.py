@@ -8,7 +8,7 @@ instructions per MAC, arena and Flash ("measured now"), next to the peers' figur
 source, date, toolchain and harness are in scripts/peer_figures.json) with the ratio
 ours / theirs, and each goal of that file as met or MISSED.
 
-    python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite]
+    python scripts/bench_mcu.py [--targets cortex-m4,cortex-m7] [--models vww.tflite,lenet_mnist.tflite] [--no-onnx]
     python scripts/bench_mcu.py --m55     # Cortex-M55: Helium (MVE) kernels vs the DSP path, per kernel kind
                                 [--profile] [--json out.json] [--patch off|auto]
 
@@ -78,7 +78,8 @@ def table(results: list[dict]) -> str:
             f"{'arena B':>9} {'Flash B':>9} {'exact':>5}  {'ours / theirs: insn / arena / Flash'}")
     lines = [head, "-" * len(head)]
     for r in results:
-        ours = "tinyengine-tvm" + (f", patch {r['patch']}" if r.get("patch") else "")
+        ours = "tinyengine-tvm" + (f", patch {r['patch']}" if r.get("patch") else "") + (
+            f", {'ort' if r['arithmetic'] == 'onnxruntime' else r['arithmetic']}" if r.get("arithmetic") else "")
         lines.append(f"{r['model']:<20} {ours:<38} {'measured':<9} {r['target']:<10} {r['instructions']:>13,} "
                      f"{r['instructions'] / r['macs']:>9.2f} {r['arena_bytes']:>9,} {r['flash_bytes']:>9,} "
                      f"{'yes' if r['bit_exact'] else 'NO':>5}")
@@ -94,6 +95,9 @@ def table(results: list[dict]) -> str:
     lines.append("")
     lines.append("measured: run now by this script under QEMU (outputs checked byte-equal to LiteRT). recorded: peer "
                  "figures from scripts/peer_figures.json, not re-run here")
+    if any(r.get("arithmetic") for r in results):
+        lines.append(f"  {ONNX_MODEL}: --arithmetic int8 checked against onnxruntime's fused kernels (the model with uint8 "
+                     "activations), ort (--arithmetic onnxruntime) against onnxruntime on the model itself")
     lines.append(f"  ({PEERS['harness']}; {PEERS['toolchain']}; recorded {PEERS['recorded']}; versions: {PEERS['versions']}). "
                  "+img: the peer keeps its input image outside the arena; ratios compare with arena + image.")
     return "\n".join(lines)
@@ -150,6 +154,34 @@ def m55_table(models) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+# ---- the ONNX model: onnxruntime's QDQ MobileNetV2 0.35/96 (scripts/bench_ort_mcu.py), both --arithmetic modes ----
+ONNX_MODEL = "mbv2-0.35-96 ort-QDQ"
+
+
+def measure_onnx(target: str, patch: str | None = None) -> list[dict]:
+    """One row per arithmetic mode; ``bit_exact``: the outputs equal onnxruntime's, for ``onnxruntime`` mode on the
+    model itself, for ``int8`` mode on the same model with uint8 activations (onnxruntime's fused kernels
+    everywhere: testing.onnx_models.uint8_activations)."""
+    import importlib.util
+
+    import tinyengine_tvm as te
+    from tinyengine_tvm.testing import onnx_models as om
+
+    spec = importlib.util.spec_from_file_location("bench_ort_mcu", os.path.join(HERE, "bench_ort_mcu.py"))
+    bench_ort = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_ort)
+    qdq, _, (x,) = bench_ort.model_and_inputs(1)
+    rows = []
+    for mode, ref_model in (("int8", om.uint8_activations(qdq)), ("onnxruntime", qdq)):
+        cm = te.compile(qdq, target=target, arithmetic=mode, **({} if patch is None else {"patch": patch}))
+        outs, m = cm.measure([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])
+        ref = om.ort_run(ref_model, [x])[0]
+        m.update(model=ONNX_MODEL, macs=cm.graph.macs, patch=patch, arithmetic=mode,
+                 bit_exact=bool(np.array_equal(outs[0].reshape(-1), ref.reshape(-1))))
+        rows.append(m)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default="cortex-m4,cortex-m7")
@@ -159,6 +191,7 @@ def main(argv=None) -> int:
     ap.add_argument("--patch", default="off", help="our compile's --patch mode (default off: layer by layer, like the "
                     "peers' layer-by-layer rows; scripts/bench_patch.py measures auto against off)")
     ap.add_argument("--m55", action="store_true", help="only the Cortex-M55 column: Helium kernels vs the DSP path")
+    ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX model rows (measure_onnx)")
     args = ap.parse_args(argv)
     if args.m55:
         text, ok = m55_table(args.models.split(","))
@@ -169,6 +202,9 @@ def main(argv=None) -> int:
         for target in args.targets.split(","):
             results.append(measure(name, target, args.profile, args.patch))
             print(f"measured {name} on {target}", file=sys.stderr)
+    for target in ([] if args.no_onnx else args.targets.split(",")):
+        results += measure_onnx(target, args.patch)
+        print(f"measured {ONNX_MODEL} on {target}", file=sys.stderr)
     print(table(results))
     if args.profile:
         for r in results:

@@ -1,13 +1,16 @@
-"""onnxruntime-quantized MobileNetV2 0.35/96 on Cortex-M (QEMU): DSP kernels in onnxruntime mode, on and off.
+"""onnxruntime-quantized MobileNetV2 0.35/96 on Cortex-M (QEMU), in both arithmetic modes.
 
-  python scripts/bench_ort_mcu.py [--targets cortex-m7,cortex-m4] [--inputs 3] [--json]
+  python scripts/bench_ort_mcu.py [--targets cortex-m7] [--inputs 100] [--modes int8,onnxruntime] [--portable] [--json]
 
-Graphs from ONNX / PyTorch compute onnxruntime's arithmetic (TE_SINGLE_ROUNDING). This compiles
-onnxruntime's own QDQ model of the MobileNetV2 in ``scripts/mobilenetv2_torch_vs_ort.py`` for each
-target twice, with the DSP kernels of codegen/dsp.py and with every onnxruntime-mode layer kept
-portable (as before they had onnxruntime-mode variants), checks every output against onnxruntime,
-and reports the instructions of one timed inference (QEMU ``-icount shift=0``, after a warm-up) and
-their ratio.
+Compiles onnxruntime's own QDQ model of the MobileNetV2 in ``scripts/mobilenetv2_torch_vs_ort.py``
+(random weights, BN statistics from real activations, ``quantize_static`` per-channel on 32 images)
+for each target in each ``--arithmetic`` mode (``int8``: every QDQ group an int8 kernel with
+onnxruntime's fused QLinear formula; ``onnxruntime``: onnxruntime's bytes on this host, float convs
+where it leaves a group unfused), runs ``--inputs`` fresh images on the target (QEMU), and reports per
+mode: instructions of one timed inference (QEMU ``-icount shift=0``, after a warm-up), Flash, arena,
+agreement with onnxruntime (outputs identical, within 1 LSB, same top-1) and top-1 agreement with the
+float PyTorch model (and onnxruntime's own top-1 agreement with it, for scale). ``--portable`` adds,
+per mode, the same build with every onnxruntime-arithmetic layer on the portable kernels (no DSP).
 """
 
 from __future__ import annotations
@@ -20,26 +23,49 @@ import numpy as np
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--targets", default="cortex-m7,cortex-m4")
-    ap.add_argument("--inputs", type=int, default=3, help="images checked against onnxruntime (default 3)")
+    ap.add_argument("--targets", default="cortex-m7")
+    ap.add_argument("--inputs", type=int, default=100, help="images checked against onnxruntime (default 100)")
+    ap.add_argument("--modes", default="int8,onnxruntime")
+    ap.add_argument("--portable", action="store_true", help="also the build without DSP kernels (instructions only)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    r = bench(args.targets.split(","), args.inputs)
+    r = bench(args.targets.split(","), args.inputs, args.modes.split(","), args.portable)
     print(json.dumps(r, indent=None if args.json else 2))
 
 
-def bench(targets, n_inputs=3):
-    import tinyengine_tvm as te
-    from tinyengine_tvm.codegen import dsp
+def model_and_inputs(n_inputs):
+    """(onnxruntime's QDQ model, float torch model, NCHW images) of the benchmark."""
     from tinyengine_tvm.testing import onnx_models as om
     from tinyengine_tvm.testing import torch_models as tm
 
     model = tm.mobilenet_v2(0.35, 1000, seed=0, resolution=96)
     calib = tm.images(32, 96, seed=10)
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
-    xs = tm.images(n_inputs, 96, seed=20)
+    return qdq, model, tm.images(n_inputs, 96, seed=20)
+
+
+def agreement(outs, ref, float_top1) -> dict:
+    """Outputs vs onnxruntime's (int8 arrays, same order) and top-1 vs the float model's."""
+    d = np.concatenate([np.abs(o.astype(np.int32).reshape(-1) - r.astype(np.int32).reshape(-1)) for o, r in zip(outs, ref)])
+    top1 = np.array([int(np.argmax(o)) for o in outs])
+    ref_top1 = np.array([int(np.argmax(r)) for r in ref])
+    return {"identical_inputs": int(sum(np.array_equal(o.reshape(-1), r.reshape(-1)) for o, r in zip(outs, ref))),
+            "outputs_exact": round(float((d == 0).mean()), 5), "outputs_within_1_lsb": round(float((d <= 1).mean()), 5),
+            "max_lsb": int(d.max()), "top1_vs_onnxruntime": round(float((top1 == ref_top1).mean()), 4),
+            "top1_vs_float": round(float((top1 == float_top1).mean()), 4)}
+
+
+def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False):
+    import tinyengine_tvm as te
+    from tinyengine_tvm.codegen import dsp
+    from tinyengine_tvm.testing import onnx_models as om
+    from tinyengine_tvm.testing import torch_models as tm
+
+    qdq, model, xs = model_and_inputs(n_inputs)
     nhwc = [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in xs]
     ref = [om.ort_run(qdq, [x])[0] for x in xs]
+    float_top1 = np.array([int(np.argmax(tm.run_torch(model, x))) for x in xs])
+    ort_vs_float = round(float(np.mean([int(np.argmax(r)) == f for r, f in zip(ref, float_top1)])), 4)
     specialize = dsp.specialize
 
     def portable_ort(em, op):
@@ -48,21 +74,27 @@ def bench(targets, n_inputs=3):
     rows = []
     try:
         for t in targets:
-            row = {"target": t}
-            for mode, fn in (("portable", portable_ort), ("dsp", specialize)):
-                dsp.specialize = fn
-                cm = te.compile(qdq, target=t)
+            for mode in modes:
+                cm = te.compile(qdq, target=t, arithmetic=mode)
                 outs = [cm.run([x])[0] for x in nhwc]
-                same = all(np.array_equal(o, r.reshape(o.shape)) for o, r in zip(outs, ref))
                 _, m = cm.measure([nhwc[0]])
-                row[mode] = {"instructions": m["instructions"], "flash_bytes": m.get("flash_bytes"),
-                             "arena_bytes": m.get("arena_bytes"), "equal_to_onnxruntime": same}
-            row["dsp_over_portable"] = round(row["dsp"]["instructions"] / row["portable"]["instructions"], 3)
-            rows.append(row)
+                row = {"target": t, "arithmetic": mode, "instructions": m["instructions"],
+                       "flash_bytes": m.get("flash_bytes"), "arena_bytes": m.get("arena_bytes"),
+                       "float_convs": sum(1 for op in cm.graph.ops if op.params.get("ort_float")),
+                       **agreement(outs, ref, float_top1)}
+                if portable:
+                    dsp.specialize = portable_ort
+                    try:
+                        _, mp = te.compile(qdq, target=t, arithmetic=mode).measure([nhwc[0]])
+                    finally:
+                        dsp.specialize = specialize
+                    row["portable_instructions"] = mp["instructions"]
+                    row["dsp_over_portable"] = round(m["instructions"] / mp["instructions"], 3)
+                rows.append(row)
     finally:
         dsp.specialize = specialize
     return {"model": "onnxruntime QDQ MobileNetV2 0.35/96 (per-channel, 32 calibration images)",
-            "inputs_checked": n_inputs, "rows": rows}
+            "inputs_checked": n_inputs, "onnxruntime_top1_vs_float": ort_vs_float, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from tinyengine_tvm.frontend.tflite import from_tflite
 from tinyengine_tvm.testing import tflite_builder as tb
 
 
-def _byoc_vm(mod, tmp_path):
-    pm = byoc.partition_for_tinyengine(mod)
+def _byoc_vm(mod, tmp_path, arithmetic=None):
+    pm = byoc.partition_for_tinyengine(mod, arithmetic)
     funcs = [f for _, f in pm.functions.items() if isinstance(f, relax.Function) and f.attrs is not None
              and str(f.attrs.get("Codegen", "")) == "tinyengine"]
     assert funcs, "nothing offloaded"
@@ -53,8 +53,8 @@ def test_byoc_onnx_qdq_same_bytes(tmp_path):
     rng = np.random.default_rng(1)
     cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
     mod = from_onnx(om.ort_quantize(om.small_cnn(), cal)).mod
-    cm = te.build(mod)
-    vm, n = _byoc_vm(mod, tmp_path)
+    cm = te.build(mod, arithmetic="onnxruntime")
+    vm, n = _byoc_vm(mod, tmp_path, "onnxruntime")
     assert n == len(cm.graph.ops)  # every kernel offloaded
     for _ in range(3):
         x = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
@@ -75,17 +75,25 @@ def test_byoc_onnx_residual_same_bytes_as_standalone_and_onnxruntime(tmp_path):
     ours, ref, ops = _compare(m, xs)
     np.testing.assert_array_equal(ours, ref)
     mod = from_onnx(m).mod
-    cm = te.build(mod)
+    cm = te.build(mod, arithmetic="onnxruntime")
     assert any(op.params.get("ort_float") for op in cm.graph.ops)
     from tinyengine_tvm.relay_passes.annotate import PARAMS_ATTR
 
-    pm = byoc.partition_for_tinyengine(mod)
+    pm = byoc.partition_for_tinyengine(mod, "onnxruntime")
     offloaded = [f for _, f in pm.functions.items() if isinstance(f, relax.Function) and f.attrs is not None
                  and str(f.attrs.get("Codegen", "")) == "tinyengine"]
     one = [byoc._one_kernel_module(f) for f in offloaded]
     assert any(int(f.attrs[PARAMS_ATTR].get("ort_float", 0)) for m1 in one for gv, f in m1.functions.items()
                if gv.name_hint != "main")  # the codegen's one-kernel view still takes the float path
-    vm, _ = _byoc_vm(mod, tmp_path)
+    vm, _ = _byoc_vm(mod, tmp_path, "onnxruntime")
     for x in xs:
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), cm.run([x])[0])
+    # the default, --arithmetic int8: every group fused in the one-kernel views too, the standalone build's bytes
+    cm8 = te.build(mod)
+    assert not any(op.params.get("ort_float") for op in cm8.graph.ops)
+    (tmp_path / "int8").mkdir()
+    vm8, _ = _byoc_vm(mod, tmp_path / "int8")
+    for x in xs:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(vm8["main"](tvm.runtime.tensor(x)).numpy(), cm8.run([x])[0])

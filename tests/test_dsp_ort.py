@@ -323,7 +323,7 @@ def test_ort_qdq_mobilenet_v2_on_dsp_core(target):
     calib = tm.images(8, 32, seed=10)
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
     xs = tm.images(2, 32, seed=20)
-    cm = te.compile(qdq, target=target)
+    cm = te.compile(qdq, target=target, arithmetic="onnxruntime")
     src = _kernel_calls(cm)
     import re
 

@@ -46,7 +46,7 @@ def _check(kind, si, zi, so, zo, expect_ops, **attrs):
     m = _model(kind, si, zi, so, zo, **attrs)
     sess, opt = om.ort_optimized(m)
     assert [n.op_type for n in opt.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")] == expect_ops
-    cm = te.compile(m)
+    cm = te.compile(m, arithmetic="onnxruntime")
     assert cm.report()["op_counts"] == {"quantize": 1, "lut": 1, "dequantize": 1}
     x = _every_level(si, zi)
     ref = sess.run(None, {"x": x})[0]
@@ -106,7 +106,7 @@ def test_mul_sub_broadcast(kind, shared, ort_op, seed):
     m, (so, zo) = _binary_model(kind, seed, shared)
     sess, opt = om.ort_optimized(m)
     assert ort_op in [n.op_type for n in opt.graph.node]
-    cm = te.compile(m)
+    cm = te.compile(m, arithmetic="onnxruntime")
     assert kind.lower() in cm.report()["op_counts"]
     rng = np.random.default_rng(seed)
     to_q = lambda y: np.rint(y / f32(so)).astype(np.int64) + zo  # noqa: E731
@@ -145,6 +145,6 @@ def test_hard_swish_after_conv_keeps_the_conv_fused():
     m.opset_import[0].version = 14
     _, opt = om.ort_optimized(m)
     assert "QLinearConv" in [n.op_type for n in opt.graph.node]
-    cm = te.compile(m)
+    cm = te.compile(m, arithmetic="onnxruntime")
     assert [(op.kernel, bool(op.params.get("ort_float"))) for op in cm.graph.ops] == [
         ("quantize", False), ("conv2d", False), ("lut", False), ("dequantize", False)]

@@ -27,7 +27,9 @@ from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
 OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
-       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307}
+       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307, "dw_t1_mve": 308, "dw_k3_mve": 309}
+DW_OPS = {"te_depthwise_conv2d_s8_mve": "dw_mve", "te_depthwise_conv2d_s8_lsh_mve": "dw_lsh_mve",
+          "te_depthwise_conv2d_s8_t1_mve": "dw_t1_mve", "te_depthwise_conv2d_s8_k3_mve": "dw_k3_mve"}
 M55 = "cortex-m55"
 
 
@@ -136,6 +138,9 @@ def _case(rng, kind, left_shifts):
     bias = rng.integers(-(1 << 28) if big else -5000, (1 << 28) if big else 5000, oc).astype(np.int32)
     weights = rng.integers(-128, 128, wshape, dtype=np.int8)
     x = rng.integers(-128, 128, (h, w, ic), dtype=np.int8)
+    if kind == "dw" and rng.random() < 0.3:  # extremes: the int16 pair sums at their bound (and past it: t1)
+        weights = rng.choice(np.array([-128, -127, 127], np.int8), wshape)
+        x = rng.choice(np.array([-128, 127], np.int8), (h, w, ic))
     op = SimpleNamespace(params=dict(p, mult=mult, shift=shift), constants={"bias": bias, "weights": weights})
     return p, op, x, weights, bias, mult, shift
 
@@ -177,7 +182,9 @@ def _batches(seed, n, kinds, left_shifts, cm=False, ort=False):
             if cm and mve.dw_cm_applies(p, lsh):
                 _add(fast, "dw_cm_mve", conv, [x, np.ascontiguousarray(weights.T), table], out_shape)
             else:
-                _add(fast, "dw_lsh_mve" if lsh else "dw_mve", conv, [x, mve.pack_depthwise(weights), table], out_shape)
+                table, lsh = mve.dw_table(op, weights)
+                _add(fast, DW_OPS[mve.dw_function(weights, lsh, p["k_h"], p["k_w"])], conv, [x, mve.pack_depthwise(weights), table],
+                     out_shape)
     return port, fast
 
 
@@ -274,3 +281,22 @@ def test_vww_on_m55_uses_mve_and_is_exact_with_litert(tmp_path):
     cm.export(str(tmp_path / "vww"))
     src = "".join(f.read_text() for f in (tmp_path / "vww").glob("*.c"))
     assert "te_conv2d_1x1_s8_mve(" in src and "te_depthwise_conv2d_s8_mve(" in src
+
+
+def test_mve_variants_are_registry_entries(monkeypatch, tmp_path):
+    """The MVE kernels are codegen/variants.py Variants (requires="mve", ranked ahead of the DSP ones, recorded in
+    CompiledModel.chosen, offered to the tuner); TINYENGINE_MVE=0 gives the DSP path. No QEMU: emitted C only."""
+    from tinyengine_tvm.codegen import variants
+
+    names = {v.name: v for v in variants.variants() if v.requires == "mve"}
+    assert {"pw_mve", "conv_mve", "dw_mve", "dw_cm_mve", "fc_mve"} <= set(names)
+    cm = te.compile(model_path("lenet_mnist.tflite"), target=M55)
+    cm.export(str(tmp_path / "mve"))
+    fcs = [op.name for op in cm.graph.ops if op.kernel == "fully_connected"]
+    assert fcs and all(cm.chosen[n]["variant"] == "fc_mve" for n in fcs)
+    assert "te_fully_connected_s8_dscale_mve(" in (tmp_path / "mve" / "model.c").read_text()
+    monkeypatch.setenv(mve.ENV_SWITCH, "0")
+    cm = te.compile(model_path("lenet_mnist.tflite"), target=M55)
+    cm.export(str(tmp_path / "dsp"))
+    assert all(cm.chosen[n]["variant"] == "fc_dscale" for n in fcs)
+    assert "_mve(" not in (tmp_path / "dsp" / "model.c").read_text()

@@ -64,7 +64,7 @@ def small_cnn_data():
 def test_qdq_small_cnn_matches_onnxruntime(small_cnn_data, per_channel):
     f, cal, xs = small_cnn_data
     q = om.ort_quantize(f, cal, per_channel=per_channel)
-    cm = te.compile(q)
+    cm = te.compile(q, arithmetic="onnxruntime")
     assert cm.report()["op_counts"] == {"quantize": 1, "conv2d": 2, "depthwise_conv2d": 1, "add": 1, "max_pool2d": 1,
                                         "mean": 1, "reshape": 1, "fully_connected": 1, "dequantize": 1}
     assert tuple(cm.inputs[0].shape) == (1, 16, 16, 3)  # NHWC
@@ -88,7 +88,7 @@ def test_qdq_conv_layers_match_onnxruntime():
     rng = np.random.default_rng(1)
     cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
     q = om.ort_quantize(f, cal)
-    cm = te.compile(q)
+    cm = te.compile(q, arithmetic="onnxruntime")
     s, _ = om.output_qparams(q)
     for _ in range(5):
         x = rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)
@@ -108,7 +108,7 @@ def test_qdq_global_average_pool_rounds_like_onnxruntime():
     rng = np.random.default_rng(2)
     cal = [rng.uniform(-1, 3, (1, 16, 7, 7)).astype(np.float32) for _ in range(4)]
     q = om.ort_quantize(f, cal, per_channel=False)
-    cm = te.compile(q)
+    cm = te.compile(q, arithmetic="onnxruntime")
     s, _ = om.output_qparams(q)
     for _ in range(10):
         x = rng.uniform(-1, 3, (1, 16, 7, 7)).astype(np.float32)

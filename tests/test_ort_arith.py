@@ -61,7 +61,7 @@ def _compare(model, xs, floats=True):
     """(ours, onnxruntime) int8 outputs over inputs xs (NCHW float), and the ops ORT ran; the float
     outputs must be identical too (DequantizeLinear in float32)."""
     sess, ops = _ort(model)
-    cm = te.compile(model)
+    cm = te.compile(model, arithmetic="onnxruntime")
     s, zp = _out_q(model)
     to_q = lambda y: (np.rint(np.asarray(y, np.float32) / s) + zp).astype(np.int8)  # noqa: E731
     ref, ours = [], []
@@ -159,7 +159,7 @@ def test_quantize_linear_rounds_ties_to_even():
     m = b.model(x, [1, 4, 8, 8], [1, 4, 8, 8])
     rng = np.random.default_rng(4)
     xs = [((rng.integers(-120, 120, (1, 4, 8, 8)) + 0.5) * s).astype(np.float32) for _ in range(2)]
-    cm = te.compile(m)
+    cm = te.compile(m, arithmetic="onnxruntime")
     sess, _ = _ort(m)
     for x in xs:
         ref = np.rint(sess.run(None, {"x": x})[0] / s)
@@ -220,7 +220,7 @@ def test_ort_quantized_mobilenet_v2_byte_identical():
     ours, ref, ops = _compare(qdq, xs)
     assert "Conv" in ops and "QLinearConv" in ops  # both of onnxruntime's conv paths are exercised
     np.testing.assert_array_equal(ours, ref)
-    cm = te.compile(qdq)  # the float outputs too (DequantizeLinear in float32, as onnxruntime)
+    cm = te.compile(qdq, arithmetic="onnxruntime")  # the float outputs too (DequantizeLinear in float32, as onnxruntime)
     x = xs[0]
     np.testing.assert_array_equal(cm.run([np.ascontiguousarray(x.transpose(0, 2, 3, 1))])[0], om.ort_run(qdq, [x])[0])
 
@@ -235,7 +235,7 @@ def test_int8_requantize_is_float_dequantize_then_quantize():
     # onnxruntime folds the trailing Q(s2) -> DQ(s2) pair away here (its float output is q1 * s1),
     # so only the int8 values it implies are comparable
     ours, ref, ops = _compare(m, _inputs(rng, (1, 16, 16, 16), n=8, lo=-2.3, hi=2.3), floats=False)
-    cm = te.compile(m)
+    cm = te.compile(m, arithmetic="onnxruntime")
     assert "requantize" in cm.report()["op_counts"], cm.report()["op_counts"]
     np.testing.assert_array_equal(ours, ref)
 

@@ -49,7 +49,7 @@ def _lsb_diff(qdq, cm, xs):
 def test_torch_module_calibrated_in_onnxruntime_gives_quantize_static_parameters_and_bytes():
     net = _square_net()
     calib = tm.images(12, 16, seed=5)
-    cm = te.compile(net, calibration=calib, calibration_engine="onnxruntime")
+    cm = te.compile(net, calibration=calib, calibration_engine="onnxruntime", arithmetic="onnxruntime")
     assert cm.quantization_report.engine == "onnxruntime" and "in onnxruntime" in str(cm.quantization_report)
     qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib, per_channel=True)
     ours = set(cm.quantization_report.per_tensor.values())
@@ -64,7 +64,7 @@ def test_float_onnx_calibrated_in_onnxruntime_gives_quantize_static_bytes():
     cal = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(12)]
     xs = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(20)]
     f = om.small_cnn()
-    cm = te.compile(f, calibration=cal, calibration_engine="onnxruntime")
+    cm = te.compile(f, calibration=cal, calibration_engine="onnxruntime", arithmetic="onnxruntime")
     qdq = om.ort_quantize(f, cal, per_channel=True)
     assert set(cm.quantization_report.per_tensor.values()) <= _ort_activation_qparams(qdq)
     d = _lsb_diff(qdq, cm, xs)
@@ -116,7 +116,7 @@ def test_activation_equal_to_its_input_on_the_first_inputs_is_still_told_apart()
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     cal = [rng.uniform(0, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
     cal += [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
-    cm = te.compile(m, calibration=cal, calibration_engine="onnxruntime")
+    cm = te.compile(m, calibration=cal, calibration_engine="onnxruntime", arithmetic="onnxruntime")
     qdq = om.ort_quantize(m, cal, per_channel=True)
     assert set(cm.quantization_report.per_tensor.values()) <= _ort_activation_qparams(qdq)
     d = _lsb_diff(qdq, cm, [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(5)])
@@ -131,6 +131,6 @@ def test_resnet_style_net_both_engines():
     calib, xs = tm.images(8, 32, seed=1), tm.images(10, 32, seed=2)
     qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib, per_channel=True)
     for engine, exact in (("onnxruntime", True), ("tvm", False)):
-        cm = te.compile(net, calibration=calib, calibration_engine=engine)
+        cm = te.compile(net, calibration=calib, calibration_engine=engine, arithmetic="onnxruntime")
         d = _lsb_diff(qdq, cm, xs)
         assert d.max() <= (0 if exact else 1), (engine, (d == 0).mean(), d.max())

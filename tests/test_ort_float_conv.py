@@ -341,7 +341,7 @@ def residual_net(seed, c, hw, k=3, depthwise=False, per_channel=True):
 
 def _compiled_vs_onnxruntime(model, n, seed, monkeypatch, sanitize=False):
     monkeypatch.setenv("TINYENGINE_ORT_THREADS", str(THREADS))
-    cm = te.compile(model)
+    cm = te.compile(model, arithmetic="onnxruntime")
     sess = _session(model)
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     dq = [nd for nd in model.graph.node if nd.output[0] == model.graph.output[0].name][0]
@@ -390,12 +390,13 @@ def test_residual_net_under_sanitizers(monkeypatch):
 
 
 def test_cortex_m_targets_keep_the_float_kernels(monkeypatch, tmp_path):
-    """On DSP cores, the ONNX graph's float convs keep their kernels: no DSP kernel replaces them (other layers
-    may take DSP kernels built with onnxruntime's requantization: tests/test_dsp_ort.py)."""
+    """On DSP cores, the ONNX graph's KxK float convs keep their kernels: no DSP kernel replaces them (pointwise ones
+    take te_conv2d_1x1_s8_f32_fpu: tests/test_arithmetic.py; other layers may take DSP kernels built with
+    onnxruntime's requantization: tests/test_dsp_ort.py)."""
     monkeypatch.setenv("TINYENGINE_ORT_THREADS", str(THREADS))
     model = residual_net(seed=6, c=16, hw=6)
     for target in ("cortex-m4", "cortex-m7"):
-        cm = te.compile(model, target=target)
+        cm = te.compile(model, target=target, arithmetic="onnxruntime")
         d = str(tmp_path / target)
         cm.export(d)
         kernels = os.listdir(os.path.join(d, "kernels"))

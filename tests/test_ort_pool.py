@@ -50,7 +50,7 @@ def _ort_pools(model):
 def _compare(model, in_shape, out_q, n=3, seed=0):
     """(mismatching int8 values, total, onnxruntime's pools, the routes our compiler chose)."""
     sess, pools = _ort_pools(model)
-    cm = te.compile(model)
+    cm = te.compile(model, arithmetic="onnxruntime")
     s, zp = out_q
     to_q = lambda y: y if y.dtype == np.int8 else np.clip(np.rint(y / f32(s)) + zp, -128, 127).astype(np.int8)  # noqa: E731
     rng = np.random.default_rng(seed)
@@ -148,7 +148,7 @@ def test_byoc_one_kernel_view_takes_the_whole_graphs_route():
     p2, q2, n2 = g.qdq(g.pool(p1, (2, 2)), 0.02, 3)               # read twice below: unfused
     y, _, _ = g.qdq(g.op("Add", [p2, g.dq(q2, n2)]), 0.04, 0)
     mod = from_onnx(g.model(y, [1, 8, 9, 9])).mod
-    standalone = [op.params["ort_pool"] for op in te.build(mod).graph.ops if op.kernel == "avg_pool2d"]
+    standalone = [op.params["ort_pool"] for op in te.build(mod, arithmetic="onnxruntime").graph.ops if op.kernel == "avg_pool2d"]
     # the unfused pool's float route follows this host's NCHWc block (8 channels: NCHWc rows with a block of 8
     # (AVX2), column sums with 16 (AVX-512)), as onnxruntime on this host runs it
     block = quant.ort_nchwc_block()

@@ -165,7 +165,8 @@ def test_parse_spec():
         parse_spec("sideways")
 
 
-def test_random_stage_on_cortex_m7_with_dsp_kernels():
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m4", "cortex-m33"])
+def test_random_stage_on_cortex_m_with_dsp_kernels(target):
     from .mcu_tools import require_arm_tools
 
     require_arm_tools()
@@ -174,7 +175,7 @@ def test_random_stage_on_cortex_m7_with_dsp_kernels():
     x = _x(g, 1)
     ref = _compiled(g).run([x])[0]
     gs = apply(g, [(1, n, 1)])
-    got, _ = _compiled(gs, "cortex-m7").measure([x])
+    got, _ = _compiled(gs, target).measure([x])
     assert got[0].tobytes() == ref.tobytes()
 
 

@@ -50,7 +50,7 @@ def _gray(n, seed):
 def test_lenet_with_conv_bias_bn_and_nchw_flatten():
     net = _lenet()
     calib = _gray(16, 1)
-    cm = te.compile(net, calibration=calib, patch="off")  # op kinds as layers (no line-buffer stage)
+    cm = te.compile(net, calibration=calib, patch="off", arithmetic="onnxruntime")  # op kinds as layers (no line-buffer stage)
     counts = cm.report()["op_counts"]
     assert "batch_norm" not in str(counts) and counts["conv2d"] == 2 and counts["fully_connected"] == 2, counts
     assert counts["max_pool2d"] == 1 and counts["avg_pool2d"] == 1, counts
@@ -122,12 +122,12 @@ def test_relu_after_pooling_as_in_the_pytorch_tutorial():
     torch.manual_seed(0)
     net = LeNetF().eval()
     calib, xs = _gray(16, 1), _gray(20, 2)
-    cm = te.compile(net, calibration=calib)
+    cm = te.compile(net, calibration=calib, arithmetic="onnxruntime")
     # each ReLU joins its pool, quantized with the ReLU's own range as onnxruntime does: the average pool
     # rescales itself (QLinearAveragePool arithmetic), the max pool is split into pool + requantize
     assert cm.report()["op_counts"]["requantize"] == 1
     qdq = om.ort_quantize(tm.to_onnx(net, calib[0]), calib)
-    cq = te.compile(qdq)
+    cq = te.compile(qdq, arithmetic="onnxruntime")
     s, _ = om.output_qparams(qdq)
     nhwc = [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in xs]
     ours = np.concatenate([cm.run([x])[0] for x in nhwc])

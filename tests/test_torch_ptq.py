@@ -28,7 +28,7 @@ from tinyengine_tvm.testing import torch_models as tm  # noqa: E402
 def compiled_net():
     net = tm.small_net()
     calib = tm.images(16, 24, seed=1)
-    cm = te.compile(net, calibration=calib)
+    cm = te.compile(net, calibration=calib, arithmetic="onnxruntime")
     return net, calib, cm
 
 
@@ -62,7 +62,7 @@ def test_other_calibration_methods(method):
     mod, _ = from_torch(net, [calib[0]])
     qmod, rep = quantize(mod, calib, method=method, input_layout="NCHW")
     assert rep.method == method and rep.top1_agreement >= 0.5
-    cm = te.build(qmod)
+    cm = te.build(qmod, arithmetic="onnxruntime")
     out = cm.run([np.ascontiguousarray(calib[0].transpose(0, 2, 3, 1))])[0]
     assert out.shape == (1, 10) and np.isfinite(out).all()
 

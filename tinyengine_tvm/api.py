@@ -52,6 +52,7 @@ class CompiledModel:
         self._build_dir = None
         self._exes = {}
         self.source_layout = "NHWC"     # layout of the source model's 4-D I/O (ONNX / PyTorch: NCHW); C I/O is NHWC
+        self.arithmetic = None          # "int8" / "onnxruntime" (ONNX / PyTorch graphs), "tflite" (build sets it)
 
     # -- reporting -------------------------------------------------------------------
     def report(self) -> dict:
@@ -74,6 +75,7 @@ class CompiledModel:
             "inputs": [_io_dict(t) for t in self.inputs],
             "outputs": [_io_dict(t) for t in self.outputs],
             **({"budgets": vars(self.budgets)} if self.budgets is not None else {}),
+            **({"arithmetic": self.arithmetic} if self.arithmetic else {}),
             **_onnxruntime_host(g),
         }
 
@@ -234,8 +236,35 @@ def _relocate(err, located, label: str, unit: str):
                                    f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
 
 
+def _with_arithmetic(mod, arithmetic, source: str):
+    """Mark a graph with onnxruntime's arithmetic (main's ``tinyengine.rounding = "exact"``: ONNX / PyTorch)
+    with ``arithmetic``: "int8" (None: the default) or "onnxruntime" (relay_passes/annotate.py ARITHMETIC_ATTR).
+    TFLite graphs keep TFLite's int8 arithmetic; "onnxruntime" is refused for them."""
+    from .relay_passes.annotate import ARITHMETIC_ATTR, ARITHMETICS, ROUNDING_ATTR
+
+    if arithmetic is not None and arithmetic not in ARITHMETICS:
+        raise TinyEngineError(f"unknown arithmetic '{arithmetic}'; choose one of {', '.join(ARITHMETICS)}")
+    main = mod["main"] if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
+    if main is None or str((main.attrs or {}).get(ROUNDING_ATTR, "")) != "exact":
+        if arithmetic == "onnxruntime":
+            raise TinyEngineError(f"{source}: arithmetic 'onnxruntime' applies to ONNX / PyTorch models; "
+                                  "a TFLite model computes TFLite's int8 arithmetic")
+        return mod
+    mod = mod.clone()
+    mod["main"] = main.with_attr(ARITHMETIC_ATTR, arithmetic or "int8")
+    return mod
+
+
+def _arithmetic_of(mod) -> str:
+    """"int8" / "onnxruntime" for a graph _with_arithmetic marked, "tflite" otherwise."""
+    from .relay_passes.annotate import ARITHMETIC_ATTR
+
+    main = mod["main"] if any(gv.name_hint == "main" for gv in mod.get_global_vars()) else None
+    return str((main.attrs or {}).get(ARITHMETIC_ATTR, "tflite")) if main is not None else "tflite"
+
+
 def build(mod, target="host", source: str = "<module>", sram=None, flash=None, stack=None, patch="auto",
-          max_overhead=0.10, tuning_log=None, tuning: bool = True) -> CompiledModel:
+          max_overhead=0.10, tuning_log=None, tuning: bool = True, arithmetic=None) -> CompiledModel:
     """Compile a Relax IRModule (as the frontends produce: quantize/dequantize around float ops).
 
     For Cortex-M targets ``sram``/``flash`` (bytes, or '256K', '1M') are the budgets the
@@ -243,13 +272,18 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     or weights alone exceed them fails here, naming the budget and the need.
 
     ``patch``: "auto" (default: line-buffer stages chosen by patch.search, at most ``max_overhead`` extra
-    instructions estimated), "off" (layer by layer), or explicit stages "lines:FIRST-LAST[/BAND],..."."""
+    instructions estimated), "off" (layer by layer), or explicit stages "lines:FIRST-LAST[/BAND],...".
+
+    ``arithmetic`` (ONNX / PyTorch graphs): "int8" (default: every QDQ group as an int8 kernel with
+    onnxruntime's fused QLinear formula, the same bytes whatever host onnxruntime runs on) or "onnxruntime"
+    (onnxruntime's own bytes on this host: float convs where it leaves a QDQ group unfused; verification)."""
     from . import relay_passes
     from .kernel_graph import extract
     from .planner import plan as make_plan
     from .planner import verify as verify_plan
 
     target = _check_target(target)
+    mod = _with_arithmetic(mod, arithmetic, source)
     try:
         lowered = relay_passes.pipeline()(mod)
     except TinyEngineError:
@@ -299,6 +333,7 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
 
         check_sram(graph, mem, sram, source)
     cm = CompiledModel(graph, mem, ins, outs, target, source, budgets)
+    cm.arithmetic = _arithmetic_of(mod)
     cm.ir = lowered  # the Relax module the kernel graph was read from (stage functions included)
     if budgets is not None and tuning:  # the best measured configuration per layer (autotune_logs/<target>.jsonl)
         from .tuner import log as tuning_logs
@@ -322,7 +357,7 @@ def _overhead(v) -> float:
 
 def compile(model, target="host", sram=None, flash=None, stack=None, calibration=None, input_shapes=None,  # noqa: A001
             calibration_method="minmax", calibration_engine="tvm", patch="auto", max_overhead=0.10, tuning_log=None,
-            tuning: bool = True) -> CompiledModel:
+            tuning: bool = True, arithmetic=None) -> CompiledModel:
     """Compile a model file (.tflite, .onnx), its bytes, an onnx.ModelProto, a torch.nn.Module or a Relax
     IRModule for ``target`` (host, cortex-m4, cortex-m7, cortex-m33, cortex-m55, or a tvm.target.Target;
     budgets as in ``build``). Float ONNX / PyTorch models are quantized on ``calibration`` (inputs in the
@@ -331,11 +366,12 @@ def compile(model, target="host", sram=None, flash=None, stack=None, calibration
     to the last bit); ``input_shapes`` fixes dynamic ONNX input shapes (a TFLite model's dynamic batch:
     only to its stored shape). The compiled model's image inputs
     are NHWC. On Cortex-M targets each layer gets the best configuration measured in ``tuning_log`` (default:
-    the shipped autotune_logs/<target>.jsonl) where it is exact; ``tuning=False`` keeps the default kernels."""
+    the shipped autotune_logs/<target>.jsonl) where it is exact; ``tuning=False`` keeps the default kernels.
+    ``arithmetic`` (ONNX / PyTorch): "int8" (None: the default) or "onnxruntime", see ``build``."""
     import tvm
 
     budget_kw = dict(sram=sram, flash=flash, stack=stack, patch=patch, max_overhead=max_overhead, tuning_log=tuning_log,
-                     tuning=tuning)
+                     tuning=tuning, arithmetic=arithmetic)
     target = _check_target(target)
     from .frontend import load
 

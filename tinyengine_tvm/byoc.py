@@ -40,11 +40,17 @@ static void* te_ffi_data(const te_ffi_any* a) {
 '''
 
 
-def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
-    """Canonicalize and offload every kernel pattern to the ``tinyengine`` codegen (see module docstring)."""
+def partition_for_tinyengine(mod: tvm.IRModule, arithmetic=None) -> tvm.IRModule:
+    """Canonicalize and offload every kernel pattern to the ``tinyengine`` codegen (see module docstring).
+
+    ``arithmetic`` (ONNX / PyTorch graphs): "int8" (None: the default) or "onnxruntime", as ``te.build``'s."""
+    from .api import _with_arithmetic
     from .relay_passes import FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize, canonicalize
-    from .relay_passes.annotate import ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, _main_uses, _ort_int8_sides, _ort_unfused
+    from .relay_passes.annotate import (ARITHMETIC_ATTR, ORT_INT8_SIDES_ATTR, ORT_UNFUSED_ATTR, ROUNDING_ATTR, _fused_everywhere,
+                                        _main_uses, _ort_int8_sides, _ort_unfused)
     from .relay_passes.partition import KERNEL_PATTERNS
+
+    mod = _with_arithmetic(mod, arithmetic, "<module>")
 
     seq = tvm.transform.Sequential([
         canonicalize(), FoldPadIntoConv, SinkTransposeThroughMean, UnshareDequantize,
@@ -59,6 +65,8 @@ def partition_for_tinyengine(mod: tvm.IRModule) -> tvm.IRModule:
         main_uses = _main_uses(out) if exact else None
         unfused = _ort_unfused(out, main_uses) if exact else set()
         sides = _ort_int8_sides(out, main_uses) if exact else {}
+        if exact and str((mod["main"].attrs or {}).get(ARITHMETIC_ATTR, "onnxruntime")) == "int8":
+            unfused, sides = _fused_everywhere(sides)
         out = out.clone()
         for gv, f in list(out.functions.items()):
             if isinstance(f, relax.Function) and f.attrs is not None and str(f.attrs.get("Codegen", "")) == CODEGEN:

@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
                         "is refused and left as it is")
     c.add_argument("--target", default="host", help="host, cortex-m4, cortex-m7, cortex-m33 or cortex-m55 (default: host)")
     _budget_args(c)
+    _arithmetic_args(c)
     c.add_argument("--calibration", default=None, metavar="DATA.npz|DIR",
                    help="float ONNX models: calibration inputs for post-training quantization in the model's own layout "
                         "(NCHW): a .npz (one stacked [N, ...] array, or one array per sample) or a directory of .npy/.npz")
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--probe", default=None, help="board runner: pyOCD probe unique id (default: the only probe)")
     r.add_argument("--pyocd-target", default=None, help="board runner: pyOCD target name, e.g. stm32f746zgtx")
     _budget_args(r)
+    _arithmetic_args(r)
     r.add_argument("--input", required=True, help="inputs: .npy (one input) or .npz (input_0, input_1, ... or the model's input names)")
     r.add_argument("--output", required=True, help="where to write the outputs (.npz with output_0, output_1, ...)")
     r.add_argument("--json", action="store_true", help="print a JSON report with the outputs")
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="print the report and per-layer rows as JSON")
     _patch_args(pr)
     _tuning_args(pr)
+    _arithmetic_args(pr)
 
     from .nas.cli import add_parser as add_nas_parser  # no TVM / torch import until it runs
 
@@ -107,6 +110,13 @@ def _patch_args(p) -> None:
                         "minimise peak SRAM within --max-overhead), off (layer by layer), or explicit stages "
                         "lines:FIRST-LAST[/BAND],... (op indices of the layer-by-layer graph)")
     p.add_argument("--max-overhead", default="10%", help="--patch auto: estimated extra instructions allowed (default 10%%)")
+
+
+def _arithmetic_args(p) -> None:
+    p.add_argument("--arithmetic", default=None, choices=("int8", "onnxruntime"),
+                   help="ONNX / PyTorch models: int8 (default: every QDQ group an int8 kernel with onnxruntime's fused "
+                        "QLinear formula, the same bytes on every host) or onnxruntime (onnxruntime's bytes on this host, "
+                        "float convs where it leaves a group unfused: for verification)")
 
 
 def _tuning_args(p) -> None:
@@ -252,7 +262,7 @@ def _cmd_compile(args) -> int:
 
 
 def _budget_kw(args) -> dict:
-    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack", "patch", "max_overhead")
+    return {k: getattr(args, k, None) for k in ("sram", "flash", "stack", "patch", "max_overhead", "arithmetic")
             if getattr(args, k, None) is not None}
 
 
@@ -391,7 +401,7 @@ def _cmd_profile(args) -> int:
     if args.plot:
         check_output_file(args.plot, "plot")
     cm = te_compile(args.model, target=args.target, patch=args.patch, max_overhead=args.max_overhead,
-                    tuning_log=args.tuning_log, tuning=not args.no_tuning)
+                    tuning_log=args.tuning_log, tuning=not args.no_tuning, arithmetic=args.arithmetic)
     label = os.path.basename(os.fspath(args.model))
     if args.plot:
         plot_timeline(cm.graph, cm.plan, args.plot, f"{label} ({cm.target}): SRAM timeline")

@@ -98,14 +98,19 @@ static inline __attribute__((always_inline)) void pw_regs(const te_pw_params* p,
       pw_load(x1, in + (px + 1) * ic, ic, CH);
       for (g = 0; g < oc; g += 4, pw += 4 * ic, q += TE_MVE_RQ_WORDS) {
         int32x4_t va = te_mve_rq_bias(q), vb = va;
-        va = vsetq_lane_s32(pw_dot(x0, pw, CH), va, 0);
-        vb = vsetq_lane_s32(pw_dot(x1, pw, CH), vb, 0);
-        va = vsetq_lane_s32(pw_dot(x0, pw + ic, CH), va, 1);
-        vb = vsetq_lane_s32(pw_dot(x1, pw + ic, CH), vb, 1);
-        va = vsetq_lane_s32(pw_dot(x0, pw + 2 * ic, CH), va, 2);
-        vb = vsetq_lane_s32(pw_dot(x1, pw + 2 * ic, CH), vb, 2);
-        va = vsetq_lane_s32(pw_dot(x0, pw + 3 * ic, CH), va, 3);
-        vb = vsetq_lane_s32(pw_dot(x1, pw + 3 * ic, CH), vb, 3);
+        int r;
+#pragma GCC unroll 4
+        for (r = 0; r < 4; ++r) { /* each weight chunk loaded once for both pixels; two sums live at a time */
+          const int8x16_t w0 = vldrbq_s8(pw + r * ic);
+          int32_t sa = vmladavq_s8(x0[0], w0), sb = vmladavq_s8(x1[0], w0);
+          if (CH > 1) {
+            const int8x16_t w1 = vldrbq_s8(pw + r * ic + 16);
+            sa = vmladavaq_s8(sa, x0[1], w1);
+            sb = vmladavaq_s8(sb, x1[1], w1);
+          }
+          va = vsetq_lane_s32(sa, va, r);
+          vb = vsetq_lane_s32(sb, vb, r);
+        }
         pw_store2(va, vb, q, o + g, oc, oc - g, ooff, lo, hi, lsh);
       }
     }

@@ -162,18 +162,8 @@ static inline int32_t lsl_lo8(int32_t x, int32_t s) { return (int32_t)((uint32_t
 static inline int32_t ssat8_asr1(int32_t x) { return ssat8(x >> 1); }
 #endif
 
-#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
-#include <string.h>
-/* onnxruntime's requantization (TE_SINGLE_ROUNDING build: graphs from ONNX / PyTorch), for the DSP kernels'
- * accumulator 2 * acc. The table word after each channel's bias word holds the float32 bits of scale / 2
- * (codegen/dsp.py rq_table_f32, only where scale / 2 is exact), the bias word has 0 in its low byte:
- *   te_requantize(acc) = nearbyint((float)acc * scale) = nearbyint((float)(2 acc) * (scale / 2))
- * since (float)(2 acc) = 2 (float)acc and the two real products are equal, so they round alike. The
- * compiler emits this layer only when |acc| * scale < 2^29 for every reachable acc (dsp.ort_requant_ok):
- * te_round_half_even_f32's saturation (|v| >= 2^30) and the int32 overflow of adding out_offset to it
- * never happen, and the conversion below is exact round-half-even. On a core with a single-precision FPU:
- * VCVT.F32.S32, VMUL.F32, then VCVTR.S32.F32 (FPSCR rounding mode: round to nearest even by default, the
- * same mode the portable kernel's float conversion and product use). */
+/* Round half to even by VCVTR.S32.F32 in the FPSCR default rounding mode (the onnxruntime-arithmetic DSP
+ * requantization below and the FPU float kernels, built in either arithmetic mode). */
 #if defined(__ARM_FP) && (__ARM_FP & 4)
 static inline int32_t te_cvtr_s32_f32(float v) {
   int32_t r;
@@ -186,6 +176,19 @@ static inline int32_t te_cvtr_s32_f32(float v) {
  * DSP kernels are emitted only where |value| < 2^29. */
 static inline int32_t te_cvtr_s32_f32(float v) { return te_round_half_even_f32(v); }
 #endif
+
+#if defined(TE_SINGLE_ROUNDING) && TE_SINGLE_ROUNDING
+#include <string.h>
+/* onnxruntime's requantization (TE_SINGLE_ROUNDING build: graphs from ONNX / PyTorch), for the DSP kernels'
+ * accumulator 2 * acc. The table word after each channel's bias word holds the float32 bits of scale / 2
+ * (codegen/dsp.py rq_table_f32, only where scale / 2 is exact), the bias word has 0 in its low byte:
+ *   te_requantize(acc) = nearbyint((float)acc * scale) = nearbyint((float)(2 acc) * (scale / 2))
+ * since (float)(2 acc) = 2 (float)acc and the two real products are equal, so they round alike. The
+ * compiler emits this layer only when |acc| * scale < 2^29 for every reachable acc (dsp.ort_requant_ok):
+ * te_round_half_even_f32's saturation (|v| >= 2^30) and the int32 overflow of adding out_offset to it
+ * never happen, and the conversion below is exact round-half-even. On a core with a single-precision FPU:
+ * VCVT.F32.S32, VMUL.F32, then VCVTR.S32.F32 (FPSCR rounding mode: round to nearest even by default, the
+ * same mode the portable kernel's float conversion and product use). */
 /* nearbyint((float)acc2 * f32(half_scale_bits)). */
 static inline __attribute__((always_inline)) int32_t rq_f32(int32_t acc2, int32_t half_scale_bits) {
   float s;

@@ -515,11 +515,20 @@ void te_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_
 /* te_fully_connected_s8_dscale with VMLADAVA; bias[out_n] = bias + in_offset * sum(w) (never NULL). */
 void te_fully_connected_s8_dscale_mve(const te_fc_params* p, const int8_t* in, const int8_t* weights,
                                       const int32_t* bias, const double* scale, int8_t* out);
-/* Depthwise conv, depth multiplier 1, no dilation, any k / stride / padding; weights per 16 channels per tap. */
+/* Depthwise conv, depth multiplier 1, no dilation, k_h * k_w <= TE_DW_MVE_TAPS, any stride / padding; weights
+ * per 16 channels per tap; the table's channels in te_depthwise_conv2d_s8_mve's accumulator order (codegen/mve.py
+ * dw_table). Taps in int16 pairs (_mve, _lsh_mve: no channel with -128 in both weights of a pair), or one by one
+ * (_t1_mve, any weights and shifts). */
+#define TE_DW_MVE_TAPS 49
 void te_depthwise_conv2d_s8_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights, const int32_t* rq,
                                 int8_t* out);
 void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                     const int32_t* rq, int8_t* out);
+void te_depthwise_conv2d_s8_t1_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                   const int32_t* rq, int8_t* out);
+/* te_depthwise_conv2d_s8_mve for 3x3 windows without left shifts, unrolled */
+void te_depthwise_conv2d_s8_k3_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
+                                   const int32_t* rq, int8_t* out);
 /* Depthwise conv, channel-major (NOT te_depthwise_conv2d_s8's overlap contract: input and output apart), depth
  * multiplier 1, k x k (the name's K), equal strides 1 or 2, no dilation, no left shifts; weights [c][k][k];
  * (in_w + pads) / stride + k + 4 <= TE_DWC_MVE_WP. */
@@ -530,6 +539,16 @@ void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, c
 TE_DWC_MVE_DECL(3)
 TE_DWC_MVE_DECL(5)
 TE_DWC_MVE_DECL(7)
+
+/* onnxruntime's unfused float paths on a Cortex-M FPU with VFMA (graphs from ONNX / PyTorch, --arithmetic
+ * onnxruntime), byte-identical with the portable kernels: te_conv2d_1x1_s8_f32_fpu computes a pointwise
+ * te_conv2d_s8_f32 whose row modes are all 0 (f: its depth blocks and out_scale; four filters per input
+ * read); te_add_s8_f32_fpu is te_add_s8_f32. Both need <math.h> (fmaf) and keep the portable contracts. */
+void te_conv2d_1x1_s8_f32_fpu(const te_conv_params* p, const te_conv_f32_params* f, const int8_t* in,
+                              const int8_t* weights, const float* in_tab, const float* w_scale, const float* bias_f,
+                              int8_t* out);
+void te_add_s8_f32_fpu(const te_add_f32_params* p, const int8_t* in1, const int8_t* in2, const float* in1_tab,
+                       const float* in2_tab, int8_t* out);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,10 @@ Greedy over the memory timeline: while the peak step (graph order, the planner's
 overlap contracts included) is an op that can stream, try every stage [first, last] of streamable ops around it
 (at most ``MAX_LEN`` ops, disjoint from the stages already chosen) in every schedule of ``SCHEDULES`` (line
 buffers, or p x q patches with recomputed halos), keep the one that lowers the footprint peak most (then the
-cheaper), and stop when none does, when ``sram`` is met, or when the next stage would exceed ``max_overhead``.
+cheaper). When no single stage lowers it (a stage ending early leaves a wide tensor whose readers peak higher,
+as MobileNetV2-224's 56x56x24 -> 56x56x144), look one move ahead: the ``LOOKAHEAD`` stages that take their own
+step lowest, each followed by the best move at the step that became the peak. Stop when no move lowers the peak,
+when ``sram`` is met, or when the next stage would exceed ``max_overhead``.
 
 Overhead is estimated per band call with a per-kernel model (``call_overhead``, fitted to QEMU M7 counts of vww's
 stages: the depthwise DSP kernel re-widens its k input rows and re-packs its weights on every band call; the
@@ -25,6 +28,7 @@ SCHEDULES = (1, (2, 2), (3, 3), (4, 4))  # line buffers (1-row bands), or p x q 
 INSTR_PER_MAC = 1.6
 CALL_INSTR = 60
 MOVE_INSTR_PER_BYTE = 1.0
+LOOKAHEAD = 4  # stages tried as the first of a two-stage move when no single move lowers the peak
 
 
 def call_overhead(op, params) -> float:
@@ -55,9 +59,9 @@ def stage_overhead(stage) -> float:
     return extra
 
 
-def _footprint(graph, target) -> tuple[int, list]:
+def _footprint(graph, target, memo=None) -> tuple[int, list]:
     """(peak, per-step footprint) of graph order."""
-    steps = ordering.step_costs(graph, list(range(len(graph.ops))), target)
+    steps = ordering.step_costs(graph, list(range(len(graph.ops))), target, memo=memo)
     return max(steps, default=0), steps
 
 
@@ -75,12 +79,14 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
     spent = 0.0
     cache: dict = {}
     built: dict = {}  # (first, last, how) -> its scheduled stage, shared by every trial graph
+    memo: dict = {}  # planner facts per op, shared by every trial graph
     current = graph
-    peak, steps = _footprint(current, target)
-    while peak > limit:
-        # the peak op, as an index of the layer-by-layer graph
-        at = max(range(len(steps)), key=lambda i: steps[i])
-        op = current.ops[at]
+    peak, steps = _footprint(current, target, memo)
+
+    def moves(cur, chosen, spent, steps) -> list:
+        """Every single move at cur's peak step (a new stage over it, or its stage replaced), within the budget:
+        (peak, cost, stage, graph, the stage's own step, steps, spent after, chosen after)."""
+        op = cur.ops[max(range(len(steps)), key=lambda i: steps[i])]
         keep, dropped = chosen, 0.0
         if op.kernel == "stream_stage":  # the peak is a stage: try to replace it by a better one over its ops
             a0, b0 = int(op.params["first"]), int(op.params["last"])
@@ -90,7 +96,7 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
             lo_idx, hi_idx = a0, b0
         else:
             lo_idx = hi_idx = graph.ops.index(op)
-        best = None
+        out = []
         taken = {i for a, b, _ in keep for i in range(a, b + 1)}
         for first in range(max(0, hi_idx - MAX_LEN + 1), hi_idx + 1):
             for last in range(max(lo_idx, first), min(len(graph.ops), first + MAX_LEN)):
@@ -111,21 +117,32 @@ def choose(graph, target: str = "host", max_overhead: float = 0.10, sram=None):
                     if cache[key] is None:
                         continue
                     cost = cache[key][1]
-                    if spent - dropped + cost > budget or (first, last, how) in chosen:
+                    if spent - dropped + cost > budget or key in chosen:
                         continue
                     try:
-                        trial = apply(graph, keep + [(first, last, how)], built)
+                        trial = apply(graph, keep + [key], built)
                     except StageError:
                         continue
-                    p, _ = _footprint(trial, target)
-                    if best is None or (p, cost) < (best[0], best[1]):
-                        best = (p, cost, (first, last, how), trial)
+                    p, tsteps = _footprint(trial, target, memo)
+                    own = next(tsteps[i] for i, o in enumerate(trial.ops)
+                               if o.kernel == "stream_stage" and int(o.params["first"]) == first)
+                    out.append((p, cost, key, trial, own, tsteps, spent - dropped + cost, keep + [key]))
+        return out
+
+    while peak > limit:
+        cands = moves(current, chosen, spent, steps)
+        best = min(cands, key=lambda c: (c[0], c[1]), default=None)
         if best is None or best[0] >= peak:
-            break
-        peak, spent = best[0], spent - dropped + best[1]
-        chosen = keep + [best[2]]
-        current = best[3]
-        _, steps = _footprint(current, target)
+            # Look one move ahead: a stage that takes its own step below the peak but leaves a higher step
+            # elsewhere (a stage ending at a wide tensor), then the best move at that step.
+            best = None
+            for c in sorted((c for c in cands if c[4] < peak), key=lambda c: (c[4], c[1]))[:LOOKAHEAD]:
+                for c2 in moves(c[3], c[7], c[6], c[5]):
+                    if c2[0] < peak and (best is None or (c2[0], c2[6]) < (best[0], best[6])):
+                        best = c2
+            if best is None:
+                break
+        peak, spent, chosen, current, steps = best[0], best[6], best[7], best[3], best[5]
     if not chosen:
         return graph
     for d in current.schedule:

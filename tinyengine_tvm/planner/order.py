@@ -27,7 +27,9 @@ class OrderResult:
     bound: int           # lower bound on the peak footprint of any order
 
 
-def _ops_info(graph, target, fns=None):
+def _ops_info(graph, target, fns=None, memo=None):
+    """``memo``: a dict kept across calls on graphs sharing KernelOp objects (patch.search's trial graphs): each
+    op's function, scratch and per-input overlap are computed once (they depend on the op alone)."""
     roots = alias_roots(graph)
     external = {roots[t] for t in graph.inputs} | set(graph.outputs)
     n = len(graph.ops)
@@ -41,10 +43,16 @@ def _ops_info(graph, target, fns=None):
             consumers.setdefault(roots[t], set()).add(i)
     size = {r: (0 if r in external else graph.tensors[r].nbytes) for r in set(roots.values())}
     info = []
-    fns = fns or contracts.choose_functions(graph, target, inplace=())
+    if memo is None or fns is not None:
+        fns = fns or contracts.choose_functions(graph, target, inplace=())
     for i, op in enumerate(graph.ops):
-        fn = fns[op.name]
-        scratch = contracts.scratch_bytes(fn, op.params)
+        ent = memo.get(id(op)) if memo is not None and fns is None else None
+        if ent is None or ent[0] is not op:  # the op itself is kept in the entry, so its id is never reused
+            fn = fns[op.name] if fns is not None else contracts.kernel_function(op, target)
+            ent = (op, fn, contracts.scratch_bytes(fn, op.params), {})
+            if memo is not None and fns is None:
+                memo[id(op)] = ent
+        _, fn, scratch, ovmemo = ent
         out_r = roots[op.output]
         new_out = producer.get(out_r) == i
         ins = [roots[t] for t in op.inputs]
@@ -59,9 +67,11 @@ def _ops_info(graph, target, fns=None):
                     or t in views or op.output in views):
                 ov.append(0)
                 continue
-            ti, to = graph.tensors[t], graph.tensors[op.output]
-            o = contracts.overlap(fn, op.params, k, ti.nbytes, to.nbytes, ti.dtype, to.dtype)
-            ov.append(o.max_overlap(ti.nbytes, to.nbytes))
+            if k not in ovmemo:
+                ti, to = graph.tensors[t], graph.tensors[op.output]
+                o = contracts.overlap(fn, op.params, k, ti.nbytes, to.nbytes, ti.dtype, to.dtype)
+                ovmemo[k] = o.max_overlap(ti.nbytes, to.nbytes)
+            ov.append(ovmemo[k])
         info.append((deps, set(ins), out_r if new_out else None, scratch, ov))
     return n, roots, size, consumers, info, external
 
@@ -169,9 +179,9 @@ def peak_of(graph, order, target: str = "host", fns=None) -> int:
     return max(step_costs(graph, order, target, fns), default=0)
 
 
-def step_costs(graph, order, target: str = "host", fns=None) -> list:
-    """Footprint of each step of a given order (same measure as order_ops)."""
-    n, roots, size, consumers, info, _ = _ops_info(graph, target, fns)
+def step_costs(graph, order, target: str = "host", fns=None, memo=None) -> list:
+    """Footprint of each step of a given order (same measure as order_ops); ``memo``: see _ops_info."""
+    n, roots, size, consumers, info, _ = _ops_info(graph, target, fns, memo)
     done, live, costs = frozenset(), set(), []
     for v in order:
         _, ins, out_r, scratch, ov = info[v]

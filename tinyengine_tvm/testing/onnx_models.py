@@ -128,3 +128,31 @@ def output_qparams(qdq_model):
     if dq.op_type != "DequantizeLinear":
         raise ValueError("graph output is not produced by DequantizeLinear")
     return float(inits[dq.input[1]]), int(inits[dq.input[2]])
+
+
+def uint8_activations(model):
+    """The same QDQ model with uint8 activations: every activation QuantizeLinear / DequantizeLinear zero
+    point z (int8) becomes z + 128 (uint8); weights and biases stay. Each dequantized value is unchanged
+    and the int8 bytes are the uint8 bytes - 128. With no int8 / uint8 mix left, onnxruntime's x86 QDQ
+    rewrite fuses every group (QLinearConv, QLinearAdd, QLinearAveragePool ... on uint8 data, where the int8
+    model leaves groups with a shared tensor unfused in float): the reference of ``--arithmetic int8``."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = {t.name: t for t in g.initializer}
+    done = set()
+    for node in g.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(node.input) < 3:
+            continue
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            continue  # a weight / bias
+        zp = node.input[2]
+        if zp in done or zp not in inits or inits[zp].data_type != TensorProto.INT8:
+            continue
+        z = numpy_helper.to_array(inits[zp]).astype(np.int32) + 128
+        inits[zp].CopyFrom(numpy_helper.from_array(z.astype(np.uint8), zp))
+        done.add(zp)
+    return m

@@ -123,3 +123,59 @@ def random_spec(seed: int) -> dict:
 
 
 RANDOM = {f"rand{i}": random_spec(i) for i in range(16)}
+
+
+# MobileNetV2 (Sandler et al.): (expansion t, channels c at width 1.0, repeats n, first stride s) per stage
+MOBILENETV2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                      (6, 320, 1, 1))
+
+
+def _divisible(v: float, d: int = 8) -> int:
+    """torchvision's _make_divisible: round to a multiple of d, never more than 10% below v."""
+    n = max(d, int(v + d / 2) // d * d)
+    return n + d if n < 0.9 * v else n
+
+
+def mobilenetv2(res: int = 224, width: float = 1.0, classes: int = 1000, float_input: bool = True,
+                seed: int = 0) -> bytes:
+    """MobileNetV2 at ``width`` (torchvision's channel rounding; the 1280-channel head conv is never narrowed),
+    random int8 weights, MEAN + FULLY_CONNECTED classifier. ``float_input``: a float32 input quantized by a
+    QUANTIZE op (as MCUNet's own TFLite models, e.g. vww), so the int8 image is a tensor of the program;
+    otherwise an int8 input the caller holds."""
+    net = _Net(seed)
+    shape = (1, res, res, 3)
+    q = (0.02, -1)
+    if float_input:
+        f = net.mb.input("input", shape, "float32")
+        x = net.mb.tensor("input_int8", shape, "int8", q[0], q[1])
+        net.mb.op("QUANTIZE", [f], [x])
+    else:
+        x = net.mb.input("input", shape, "int8", q[0], q[1])
+    x, shape, q = net.conv(x, shape, q, _divisible(32 * width), 3, 2)
+    for t, c, n, s in MOBILENETV2_STAGES:
+        out_c = _divisible(c * width)
+        for i in range(n):
+            stride = s if i == 0 else 1
+            inp, ishape, iq = x, shape, q
+            if t != 1:
+                x, shape, q = net.conv(x, shape, q, shape[3] * t, 1, 1)
+            x, shape, q = net.conv(x, shape, q, None, 3, stride, depthwise=True)
+            x, shape, q = net.conv(x, shape, q, out_c, 1, 1, act="NONE")
+            if stride == 1 and ishape == shape:
+                x, q = net.add(x, inp, shape, q, iq)
+    x, shape, q = net.conv(x, shape, q, _divisible(1280 * max(1.0, width)), 1, 1)
+    mb = net.mb
+    net.n += 1
+    pooled = mb.tensor(f"t{net.n}", (1, 1, 1, shape[3]), "int8", q[0], q[1])
+    mb.op("MEAN", [x], [pooled], keep_dims=True, axis=[1, 2])
+    flat = mb.tensor("flat", (1, shape[3]), "int8", q[0], q[1])
+    mb.op("RESHAPE", [pooled], [flat], new_shape=[1, shape[3]])
+    wi = net.rng.integers(-127, 128, size=(classes, shape[3])).astype(np.int8)
+    ws = np.float32(0.005)
+    wt = mb.const("fc_w", wi, scale=[ws], zero_point=0)
+    bt = mb.const("fc_b", np.zeros(classes, np.int32), scale=choose_bias_scale(q[0], [ws])[0], zero_point=0)
+    oq = _auto_out_quant(_weight_sigma(q, wi, np.array([ws]), shape[3]), "NONE")
+    y = mb.tensor("logits", (1, classes), "int8", oq[0], oq[1])
+    mb.op("FULLY_CONNECTED", [flat, wt, bt], [y], fused_activation="NONE")
+    mb.output(y)
+    return mb.finish()
