@@ -162,3 +162,19 @@ def test_patches_of_a_1x1_conv_padded_at_the_bottom_or_right(pads, patch):
     assert any(op.kernel == "stream_stage" for op in cm.graph.ops)
     xs = [np.random.default_rng(1).integers(-128, 128, size=(1, h, w, 3), dtype=np.int8)]
     assert cm.run(xs)[0].tobytes() == run_litert(bytes(model), xs)[0].tobytes()
+
+
+def test_float_reshape_after_the_last_dequantize():
+    """Fuzz seed 5000 models 163 and 327 (refused): TFLite's converter left a Keras Flatten head after the last int8
+    op as DEQUANTIZE -> float32 RESHAPE. The frontend now reshapes the int8 tensor and dequantizes that."""
+    b = tb.ModelBuilder()
+    net = tb._Net(b, np.random.default_rng(327))
+    x = b.input("x", (1, 6, 6, 3), scale=0.05, zero_point=-3)
+    c = net.conv(x, 1, k=3)
+    f = b.tensor("f", (1, 6, 6, 1), "float32")
+    b.op("DEQUANTIZE", [c], [f])
+    y = b.tensor("y", (1, 36), "float32")
+    b.op("RESHAPE", [f, b.const_int32("shape", [1, 36])], [y], new_shape=[1, 36])
+    b.output(y)
+    b.output(net.conv(c, 2, k=1))
+    _exact(b.finish())
