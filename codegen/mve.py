@@ -306,6 +306,39 @@ def _fully_connected(em, op):
             f"{em.ptr(op.output)});", ["fully_connected_s8_mve.c"])
 
 
+QUANT_SCALE_RANGE = (2.0 ** -60, 2.0 ** 60)  # te_quantize_f32_s8_mve: no subnormal reciprocal or product
+
+
+def quantize_ok(scale) -> bool:
+    fs = float(np.float32(scale))
+    return QUANT_SCALE_RANGE[0] <= fs <= QUANT_SCALE_RANGE[1]
+
+
+def _quantize(em, op):
+    """te_quantize_f32_s8_mve: the portable kernel's bytes (its own guard sends vectors near a rounding boundary
+    to it), for scales in QUANT_SCALE_RANGE."""
+    p = op.params
+    if not quantize_ok(p["scale"]) or not _plan_ok(em, op, "te_quantize_f32_s8", overlap_ok=True):
+        return None
+    from .emitter import _c_double
+
+    # quantize.c (its fallback) is already the quantize kind's own source
+    return (f"te_quantize_f32_s8_mve({p['n']}, {em.ptr(op.inputs[0], const=True)}, {em.ptr(op.output)}, "
+            f"{_c_double(p['scale'])}, {p['zero_point']});", ["quantize_f32_s8_mve.c"])
+
+
+def _add(em, op):
+    """te_add_s8_lin_mve: TFLite ADD where dsp.add_linear finds its exact linear form."""
+    p = op.params
+    lin = dsp.add_linear(p)
+    if lin is None or not _plan_ok(em, op, "te_add_s8", overlap_ok=True):
+        return None
+    a, b, c, sh = lin
+    ins = [em.ptr(t, const=True) for t in op.inputs]
+    return (f"te_add_s8_lin_mve({int(p['n'])}, {ins[0]}, {ins[-1]}, {em.ptr(op.output)}, {a}, {b}, {c}, {sh}, "
+            f"{int(p['act_min'])}, {int(p['act_max'])});", ["add_s8_mve.c"])
+
+
 def enabled() -> bool:
     """The Helium kernels are on (TINYENGINE_MVE unset or not "0"); codegen/variants.py's MVE variants read it."""
     return os.environ.get(ENV_SWITCH, "1") != "0"
@@ -314,7 +347,7 @@ def enabled() -> bool:
 def emitter(kind: str):
     """The (em, op, knobs) emit function of codegen/variants.py's MVE variant ``kind``: None when the switch is off
     or a concat channel slice / grouped conv / FC weight zero point (the DSP or portable kernels take those)."""
-    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected,
+    fns = {"pw": _pointwise, "conv": _conv, "fc": _fully_connected, "quantize": _quantize, "add": _add,
            "dw": lambda em, op: _depthwise(em, op, "pm"), "dw_cm": lambda em, op: _depthwise(em, op, "cm")}
     fn = fns[kind]
 

@@ -251,3 +251,26 @@ register(Variant("dw_mve", ("depthwise_conv2d",), mve.emitter("dw"), "depthwise_
                  doc="depthwise, 16 channels per step, taps in exact int16 pairs"))
 register(Variant("fc_mve", ("fully_connected",), mve.emitter("fc"), "fully_connected_s8_mve.c", requires="mve",
                  arith=("tflite",), default_rank=lambda p: -1, contract="te_fully_connected_s8_dscale"))
+register(Variant("quantize_mve", ("quantize",), mve.emitter("quantize"), "quantize_f32_s8_mve.c", requires="mve",
+                 default_rank=lambda p: -1, contract="te_quantize_f32_s8", doc="float32 -> int8, 4 per vector"))
+register(Variant("add_lin_mve", ("add",), mve.emitter("add"), "add_s8_mve.c", requires="mve", arith=("tflite",),
+                 default_rank=lambda p: -1, contract="te_add_s8", doc="add as one exact linear form, 4 per vector"))
+
+
+# --- kernels-work: new DSP variants (issue 12's speed acceptance), one block --------------------------------
+
+from . import dsp_ring4  # noqa: E402
+
+register(Variant("dw_ring4", ("depthwise_conv2d",), lambda em, op, k: dsp_ring4.emit(em, op),
+                 "depthwise_conv2d_s8_ring4_dsp.c", default_rank=lambda p: None, contract=None,
+                 features=lambda p: {"ring_words": dsp_ring4.ring_words(p)},
+                 doc="depthwise k in {3,5,7}, stride 1/2, group of 4 channels over a ring of widened padded rows, "
+                     "every tap unrolled (one LDRD of data, one of weights, 4 MACs)"))
+
+from . import dsp_w16  # noqa: E402
+
+register(Variant("pw_w16", ("conv2d",), lambda em, op, k: dsp_w16.emit(em, op), "conv2d_1x1_s8_w16_dsp.c",
+                 default_rank=lambda p: None, contract="te_conv2d_1x1_s8",
+                 features=lambda p: {"w16_extra_bytes": int(p["in_c"]) * int(p["out_c"])},
+                 doc="1x1 conv, no clamp, weights widened to 16 bits at compile time (no SXTB16 in the 4x2 loop; "
+                     "in_c * out_c more Flash)"))

@@ -15,7 +15,8 @@
    the ONNX export, where quantize_static observes them) instead of TVM;
 5. ``ort_qdq_compiled``: onnxruntime's own QDQ model (step 3) compiled by us, against
    onnxruntime: same quantization parameters, so this isolates the int8 arithmetic
-   (onnxruntime's, reproduced op by op: see tests/test_ort_arith.py);
+   (onnxruntime's, reproduced op by op: see tests/test_ort_arith.py); every compile here uses
+   ``arithmetic="onnxruntime"`` (onnxruntime's own bytes; scripts/bench_ort_mcu.py compares both modes);
 6. for context, onnxruntime against itself: its default (fused int8 kernels) vs graph
    optimizations off (the QDQ graph run in float), and vs the same model with one
    activation scale moved by one float32 ulp: how much this random-weight network amplifies
@@ -52,9 +53,10 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
     calib = tm.images(n_calib, resolution, seed=10)
     xs = tm.images(n_inputs, resolution, seed=20)
 
-    cm = te.compile(model, calibration=calib, calibration_method=method)
+    cm = te.compile(model, calibration=calib, calibration_method=method, arithmetic="onnxruntime")
     t_ours = time.time() - t0
-    cm_ort = te.compile(model, calibration=calib, calibration_method=method, calibration_engine="onnxruntime")
+    cm_ort = te.compile(model, calibration=calib, calibration_method=method, calibration_engine="onnxruntime",
+                        arithmetic="onnxruntime")
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
     s, _ = om.output_qparams(qdq)
 
@@ -77,7 +79,7 @@ def compare(n_calib=32, n_inputs=100, method="minmax", width=0.35, resolution=96
         return {"within_1_lsb": float((d <= 1).mean()), "exact": float((d == 0).mean()), "max_lsb": float(d.max()),
                 "top1": top(a, b)}
 
-    cq = te.compile(qdq)
+    cq = te.compile(qdq, arithmetic="onnxruntime")
     ours_q = [cq.run([x])[0] for x in nhwc]
     ulp = _nudged_scale(qdq)
     ref_ulp = [om.ort_run(ulp, [x])[0] for x in xs]

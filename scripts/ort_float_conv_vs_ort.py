@@ -120,7 +120,7 @@ def compare(name, n_inputs=50):
     calib = tm.images(16, res, seed=10)
     qdq = om.ort_quantize(tm.to_onnx(model, calib[0]), calib, per_channel=True)
     float_convs, fused = _float_convs(qdq)
-    cm = te.compile(qdq)
+    cm = te.compile(qdq, arithmetic="onnxruntime")
     s, _ = om.output_qparams(qdq)
     diffs, images = 0, 0
     outs = 0

@@ -12,6 +12,8 @@ enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_FC_DSCALE = 14, OP_PW_DSP
        OP_DW_ROWS_SHARED = 108, OP_DW_CG_DSP = 109 };
 /* kernels of tests/test_dsp_conv.py */
 enum { OP_FC = 4 };
+/* tests/test_dsp_ring4.py */
+enum { OP_DW_RING4_DSP = 110, OP_DW_RING4_SHARED = 111, OP_PW_W16_DSP = 112 };
 enum { OP_ADD_LIN_DSP = 200, OP_PW_SMALL_DSP = 201, OP_CONV_KW_DSP = 202, OP_PW_NC_DSP = 203 };
 /* kernels of tests/test_se_dsp.py */
 enum { OP_MUL_GATE = 300, OP_MUL_GATE_DSP = 301, OP_MEAN_SE = 302, OP_MEAN_SE_DSP = 303 };
@@ -73,6 +75,43 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       memcpy(mem + q[17], b[0], (size_t)(q[0] * q[1] * q[2]));
       te_depthwise_conv2d_s8_rows_dsp(&p, q[16], (const int8_t*)(mem + q[17]), b[1], b[2], (int8_t*)(mem + q[18]));
       memcpy(out, mem + q[18], (size_t)(q[3] * q[4] * q[2]));
+      break;
+    }
+    case OP_PW_W16_DSP: { /* tests/test_dsp_ring4.py: te_pw_params fields */
+      te_pw_params p = {0};
+      if (np != 7) die("pw_w16_dsp: 7 params");
+      p.pixels = q[0]; p.in_c = q[1]; p.out_c = q[2];
+      p.in_offset = q[3]; p.out_offset = q[4]; p.act_min = q[5]; p.act_max = q[6];
+      te_conv2d_1x1_s8_w16_dsp(&p, b[0], b[1], b[2], out);
+      break;
+    }
+    case OP_DW_RING4_DSP: case OP_DW_RING4_SHARED: { /* te_dw_params; shared: q[16] in, q[17] out, q[18] size */
+      te_dw_params p;
+      uint8_t* mem = 0;
+      const int8_t* x = b[0];
+      int8_t* y = out;
+      if (np != (op == OP_DW_RING4_DSP ? 16 : 19)) die("dw_ring4: params");
+      p.in_h = q[0]; p.in_w = q[1]; p.c = q[2]; p.out_h = q[3]; p.out_w = q[4];
+      p.k_h = q[5]; p.k_w = q[6]; p.stride_h = q[7]; p.stride_w = q[8];
+      p.pad_top = q[9]; p.pad_left = q[10]; p.pad_right = q[11];
+      p.in_offset = q[12]; p.out_offset = q[13]; p.act_min = q[14]; p.act_max = q[15];
+      if (op == OP_DW_RING4_SHARED) {
+        mem = get_mem((uint32_t)q[18]);
+        memset(mem, 0x33, (size_t)q[18]);
+        memcpy(mem + q[16], b[0], (size_t)(q[0] * q[1] * q[2]));
+        x = (const int8_t*)(mem + q[16]);
+        y = (int8_t*)(mem + q[17]);
+      }
+      switch (p.k_h * 4 + p.stride_h) {
+        case 13: te_depthwise_conv2d_s8_ring4_k3s1_dsp(&p, x, b[1], b[2], y); break;
+        case 14: te_depthwise_conv2d_s8_ring4_k3s2_dsp(&p, x, b[1], b[2], y); break;
+        case 21: te_depthwise_conv2d_s8_ring4_k5s1_dsp(&p, x, b[1], b[2], y); break;
+        case 22: te_depthwise_conv2d_s8_ring4_k5s2_dsp(&p, x, b[1], b[2], y); break;
+        case 29: te_depthwise_conv2d_s8_ring4_k7s1_dsp(&p, x, b[1], b[2], y); break;
+        case 30: te_depthwise_conv2d_s8_ring4_k7s2_dsp(&p, x, b[1], b[2], y); break;
+        default: die("dw_ring4: k / stride");
+      }
+      if (mem) memcpy(out, mem + q[17], (size_t)(q[3] * q[4] * q[2]));
       break;
     }
     case OP_FC: case OP_FC_DSCALE: case OP_FC_DSP: {

@@ -20,7 +20,7 @@ DRIVER = Path(__file__).resolve().parent / "dsp_driver.c"
 OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "fc": 4, "fc_dscale": 14, "pw_dsp": 100, "dw_dsp": 101, "conv_dsp": 102,
        "fc_dsp": 103, "add": 5, "add_dsp": 104, "dw_hwc_dsp": 105, "quant": 10, "quant_dsp": 106,
        "add_lin_dsp": 200, "pw_small_dsp": 201, "conv_kw_dsp": 202, "pw_nc_dsp": 203,
-       "dw_rows_dsp": 107, "dw_rows_shared": 108, "dw_cg_dsp": 109,
+       "dw_rows_dsp": 107, "dw_rows_shared": 108, "dw_cg_dsp": 109, "dw_ring4_dsp": 110, "dw_ring4_shared": 111, "pw_w16_dsp": 112,
        "mul_gate": 300, "mul_gate_dsp": 301, "mean_se": 302, "mean_se_dsp": 303}
 
 

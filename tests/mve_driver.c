@@ -6,7 +6,8 @@
  */
 enum { OP_CONV = 1, OP_CONV_1X1 = 2, OP_DWCONV = 3, OP_PW_MVE = 300, OP_PW_LSH_MVE = 301, OP_DW_MVE = 302,
        OP_DW_LSH_MVE = 303, OP_DW_CM_MVE = 304, OP_CONV_MVE = 305, OP_CONV_LSH_MVE = 306,
-       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308, OP_DW_K3_MVE = 309 };
+       OP_FC_DSCALE = 14, OP_FC_MVE = 307, OP_DW_T1_MVE = 308, OP_DW_K3_MVE = 309, OP_QUANT = 10,
+       OP_QUANT_MVE = 310, OP_ADD = 5, OP_ADD_LIN_MVE = 311 };
 
 #define DRIVER_NAME "mve_driver"
 #define DRIVER_IN_MAX (96u << 10) /* the M55 board has 512 kB of RAM */
@@ -75,6 +76,34 @@ static void run_case(int32_t op, int32_t np, const int32_t* q, void** b, void* o
       else die("dw_cm_mve: k");
       break;
     }
+#endif
+    case OP_QUANT: case OP_QUANT_MVE: {
+      double scale;
+      if (np != 2) die("quant: 2 params");
+      memcpy(&scale, b[0], sizeof scale);
+#if defined(__ARM_FEATURE_MVE)
+      if (op == OP_QUANT_MVE) {
+        te_quantize_f32_s8_mve(q[0], b[1], out, scale, q[1]);
+        break;
+      }
+#endif
+      te_quantize_f32_s8(q[0], b[1], out, scale, q[1]);
+      break;
+    }
+    case OP_ADD: {
+      te_add_params p;
+      if (np != 13) die("add: 13 params");
+      p.n = q[0]; p.in1_offset = q[1]; p.in2_offset = q[2]; p.in1_mult = q[3]; p.in1_shift = q[4];
+      p.in2_mult = q[5]; p.in2_shift = q[6]; p.left_shift = q[7]; p.out_mult = q[8]; p.out_shift = q[9];
+      p.out_offset = q[10]; p.act_min = q[11]; p.act_max = q[12];
+      te_add_s8(&p, b[0], b[1], out);
+      break;
+    }
+#if defined(__ARM_FEATURE_MVE)
+    case OP_ADD_LIN_MVE:
+      if (np != 7) die("add_lin_mve: 7 params");
+      te_add_s8_lin_mve(q[0], b[0], b[1], out, q[1], q[2], q[3], q[4], q[5], q[6]);
+      break;
 #endif
     default:
       die("unknown op");

@@ -129,6 +129,25 @@ def test_both_modes_equal_onnxruntime_where_it_fuses_everything(monkeypatch):
         np.testing.assert_array_equal(_q(m, _ours(te.compile(m, arithmetic=mode), xs)), ref)
 
 
+def test_int8_mode_concat_of_convs_written_in_place():
+    """ONNX Concat of two convs reading one tensor (unfused in onnxruntime, so its mode copies): in int8 mode the
+    convs write their channel slices in place (concat views) and the bytes are onnxruntime's fused kernels'."""
+    from tinyengine_tvm.testing.qdq_graph import QDQGraph, conv_out_scale
+
+    g = QDQGraph(seed=3)
+    xd, _, _ = g.qdq("x", 0.05, 3)
+    s = conv_out_scale(0.05, 72)
+    a, _, _ = g.qdq(g.conv(xd, 8, 4, 3, 0.05), s, 1)
+    b, _, _ = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s, 1)
+    y, _, _ = g.qdq(g.op("Concat", [a, b], axis=1), s, 1)
+    m = g.model(y, (1, 8, 6, 6))
+    cm = te.compile(m)
+    assert cm.graph.views
+    xs = [np.random.default_rng(i).uniform(-3, 3, (1, 8, 6, 6)).astype(f32) for i in range(3)]
+    for o, r in zip(_ours(cm, xs), _ort(om.uint8_activations(m), xs)):
+        np.testing.assert_array_equal(o, r)
+
+
 def test_arithmetic_errors():
     cal = [np.zeros((1, 3, 16, 16), f32)]
     q = om.ort_quantize(om.small_cnn(), cal)
@@ -141,19 +160,21 @@ def test_arithmetic_errors():
     assert te.compile(model_path("lenet_mnist.tflite"), arithmetic="int8").report()["arithmetic"] == "tflite"
 
 
-def test_cli_arithmetic(tmp_path):
-    from .test_cli import assert_clean_error, cli
+def test_cli_arithmetic(tmp_path, capsys):
+    """--arithmetic on `compile` (the CLI's main, in process: the same parser and error handling as the command)."""
+    from tinyengine_tvm.cli import main
 
     m = residual_net(seed=1, c=8, hw=5)
     path = tmp_path / "res.onnx"
     onnx.save(m, str(path))
-    r = cli("compile", path, "-o", tmp_path / "ort", "--arithmetic", "onnxruntime", "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["arithmetic"] == "onnxruntime"
+    assert main(["compile", str(path), "-o", str(tmp_path / "ort"), "--arithmetic", "onnxruntime", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["arithmetic"] == "onnxruntime"
     from .conftest import model_path
 
-    assert_clean_error(cli("compile", model_path("lenet_mnist.tflite"), "-o", tmp_path / "t", "--arithmetic", "onnxruntime"),
-                       "applies to ONNX / PyTorch models")
+    assert main(["compile", model_path("lenet_mnist.tflite"), "-o", str(tmp_path / "t"), "--arithmetic", "onnxruntime"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinyengine-tvm: error: ") and "\n" not in err and "applies to ONNX / PyTorch models" in err, err
+    assert not (tmp_path / "t").exists()
 
 
 def test_fpu_kernels_equal_portable_under_sanitizers(tmp_path):
@@ -221,6 +242,7 @@ def test_pytorch_module_int8_mode():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_mobilenet_v2_figures_on_cortex_m7():
     """Issue 14's acceptance, measured by scripts/bench_ort_mcu.py: onnxruntime's QDQ MobileNetV2 0.35/96 on M7
     in int8 mode <= 25 M instructions with top-1 agreement >= 98 % over 100 inputs, and <= 50 M in onnxruntime

@@ -166,7 +166,7 @@ def test_onnx_qdq_concat_matches_onnxruntime():
     b, _, _ = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s, 1)
     y, _, _ = g.qdq(g.op("Concat", [a, b], axis=1), s, 1)
     model = g.model(y, (1, 8, 6, 6))
-    cm = te.compile(model)
+    cm = te.compile(model, arithmetic="onnxruntime")
     # both convs read x, which onnxruntime then leaves unfused (float MLAS conv, no strided output): copied
     assert cm.report()["op_counts"]["concat"] == 1 and not cm.graph.views
     rng = np.random.default_rng(0)
@@ -191,7 +191,7 @@ def test_onnx_concat_requantizes_like_onnxruntime(fused):
     other = g.qdq(g.conv(xd, 8, 6, 1, 0.05), s * 0.7, -9)[0] if fused else xd
     y, _, _ = g.qdq(g.op("Concat", [a, other], axis=1), s * 1.3, 4)
     model = g.model(y, (1, 8, 6, 6))
-    cm = te.compile(model)
+    cm = te.compile(model, arithmetic="onnxruntime")
     rng = np.random.default_rng(1)
     for _ in range(2):
         x = rng.uniform(-3, 3, (1, 8, 6, 6)).astype(np.float32)

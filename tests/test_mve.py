@@ -27,7 +27,8 @@ from .mcu_tools import require_arm_tools
 
 DRIVER = Path(__file__).resolve().parent / "mve_driver.c"
 OPS = {"conv": 1, "conv_1x1": 2, "dwconv": 3, "conv_mve": 305, "conv_lsh_mve": 306, "pw_mve": 300, "pw_lsh_mve": 301, "dw_mve": 302, "dw_lsh_mve": 303,
-       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307, "dw_t1_mve": 308, "dw_k3_mve": 309}
+       "dw_cm_mve": 304, "fc_dscale": 14, "fc_mve": 307, "dw_t1_mve": 308, "dw_k3_mve": 309, "quant": 10,
+       "quant_mve": 310, "add": 5, "add_lin_mve": 311}
 DW_OPS = {"te_depthwise_conv2d_s8_mve": "dw_mve", "te_depthwise_conv2d_s8_lsh_mve": "dw_lsh_mve",
           "te_depthwise_conv2d_s8_t1_mve": "dw_t1_mve", "te_depthwise_conv2d_s8_k3_mve": "dw_k3_mve"}
 M55 = "cortex-m55"
@@ -232,6 +233,68 @@ def test_fully_connected_mve_matches_portable(m55_driver, host_driver):
     _check(m55_driver, host_driver, port, fast, "fully connected")
 
 
+def _quant_batches(seed, n):
+    """float32 -> int8 cases: random values, x / scale on and next to half-integers (the guard's fallback), and
+    NaN, infinities, zeros, subnormals, huge values, the saturation edges."""
+    rng = np.random.default_rng(seed)
+    port, fast = kh.Batch(), kh.Batch()
+    for _ in range(n):
+        scale = float(np.exp(rng.uniform(np.log(1e-5), np.log(4.0))))  # a double: the kernel rounds it to float32
+        zp = int(rng.integers(-128, 128))
+        fs = np.float32(scale)
+        x = (rng.uniform(-300, 300, int(rng.integers(1, 300))) * fs).astype(np.float32)
+        ties = ((np.arange(-300, 301, dtype=np.float32) + np.float32(0.5)) * fs).astype(np.float32)
+        near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, -np.float32(np.inf))])
+        special = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, 4096 * fs,
+                            -4096 * fs, 4095.5 * fs, -4095.5 * fs, 2.0 ** 31 * fs, -(2.0 ** 31) * fs], np.float32)
+        x = np.concatenate([x, ties, near, special]).astype(np.float32)
+        x = x[rng.permutation(x.size)]
+        assert mve.quantize_ok(scale)
+        bufs = [np.array([scale], np.float64), x]
+        _add(port, "quant", [x.size, zp], bufs, (x.size,))
+        _add(fast, "quant_mve", [x.size, zp], bufs, (x.size,))
+    return port, fast
+
+
+def test_quantize_mve_matches_portable(m55_driver, host_driver):
+    port, fast = _quant_batches(61, 10)
+    _check(m55_driver, host_driver, port, fast, "quantize")
+
+
+def _add_batch(p, lin, x1, x2):
+    port, fast = kh.Batch(), kh.Batch()
+    p = dict(p, n=x1.size)
+    _add(port, "add", kh.struct_values("te_add_params", p), [x1, x2], (x1.size,))
+    _add(fast, "add_lin_mve", [x1.size, *lin, p["act_min"], p["act_max"]], [x1, x2], (x1.size,))
+    return port, fast
+
+
+def test_add_linear_mve_matches_portable(m55_driver, host_driver):
+    """te_add_s8_lin_mve vs te_add_s8: one parameter set on all 65,536 int8 pairs (two QEMU runs: the driver's
+    input buffer), then random parameter sets and lengths (the predicated tail)."""
+    from tinyengine_tvm.codegen import dsp
+    from .test_dsp_conv import _add_params
+
+    rng = np.random.default_rng(71)
+    sets = []
+    while len(sets) < 9:
+        p = _add_params(rng)
+        lin = dsp.add_linear(p)
+        if lin is not None:
+            sets.append((p, lin))
+    g = np.arange(-128, 128, dtype=np.int8)
+    for half in (g[:128], g[128:]):
+        port, fast = _add_batch(*sets[0], np.repeat(g, 128), np.tile(half, 256))
+        _check(m55_driver, host_driver, port, fast, "add (every pair)")
+    port, fast = kh.Batch(), kh.Batch()
+    for p, lin in sets[1:]:
+        n = int(rng.integers(1, 300))
+        pp, ff = _add_batch(p, lin, *rng.integers(-128, 128, (2, n), dtype=np.int8))
+        port.cases += pp.cases
+        fast.cases += ff.cases
+    _check(m55_driver, host_driver, port, fast, "add")
+
+
 def test_depthwise_channel_major_mve_matches_portable(m55_driver, host_driver):
     port, fast = _batches(21, 30, ["dw"], False, cm=True)
     assert all(c.op == OPS["dw_cm_mve"] for c in fast.cases)
@@ -245,8 +308,9 @@ def test_mve_kernels_onnxruntime_arithmetic(tmp_path_factory):
     host = build_host_driver(tmp_path_factory.mktemp("mve_sr_host"), single_rounding=True)
     port, fast = _batches(41, 40, ["pw", "dw", "conv"], False, ort=True)
     cm_port, cm_fast = _batches(42, 12, ["dw"], False, cm=True, ort=True)
-    port.cases += cm_port.cases
-    fast.cases += cm_fast.cases
+    q_port, q_fast = _quant_batches(43, 4)  # ties to even
+    port.cases += cm_port.cases + q_port.cases
+    fast.cases += cm_fast.cases + q_fast.cases
     _check(exe, host, port, fast, "onnxruntime-arithmetic")
 
 

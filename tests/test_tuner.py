@@ -71,7 +71,7 @@ def test_every_configuration_exact_on_host(tiny, tmp_path):
         used |= {c["variant"] for c in cm.chosen.values()}
     cm.tuning = None
     assert {"conv_kw", "conv_pairs", "pw_ic", "pw_nc", "pw", "dw_rows", "dw_cm", "dw_hwc", "add_lin", "add_fast",
-            "fc_dscale", "portable"} <= used
+            "fc_dscale", "portable", "dw_ring4"} <= used
 
 
 def _qemu_sweep(tiny, opts, limit=None):

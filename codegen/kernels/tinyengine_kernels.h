@@ -383,6 +383,27 @@ void te_depthwise_conv2d_s8_hwc_dsp(const te_conv_params* p, const int8_t* in, c
 void te_depthwise_conv2d_s8_cg_dsp(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
 
+/* te_conv2d_1x1_s8_nc_dsp with the weights widened to 16 bits at compile time (codegen/dsp_w16.py): no clamp,
+ * even out_c, in_c % 8 == 0, in_c <= 256, no channel slice; per output channel pair (a, b), per 4 input channels
+ * the words [a0 a2] [b0 b2] [a1 a3] [b1 b3]; rq as te_conv2d_1x1_s8_dsp's. Keeps te_conv2d_1x1_s8's contract. */
+void te_conv2d_1x1_s8_w16_dsp(const te_pw_params* p, const int8_t* in, const int32_t* w16, const int32_t* rq,
+                              int8_t* out);
+
+/* Depthwise conv, group of 4 channels by group over a ring of k widened padded rows, every tap unrolled (the
+ * compiler checks its order against the memory plan: codegen/dsp.py dw_ring4_safe): square k in {3, 5, 7}, stride
+ * 1 or 2, depth multiplier 1, no dilation, c % 4 == 0, activation range the whole int8 range; weights HWC
+ * [k][k][c]; rq as for te_conv2d_1x1_s8_dsp. One entry point per (k, stride). */
+#define TE_DW_RING4_DECL(K, S)                                                                                \
+  void te_depthwise_conv2d_s8_ring4_k##K##s##S##_dsp(const te_dw_params* p, const int8_t* in, const int8_t* w, \
+                                                     const int32_t* rq, int8_t* out);
+TE_DW_RING4_DECL(3, 1)
+TE_DW_RING4_DECL(3, 2)
+TE_DW_RING4_DECL(5, 1)
+TE_DW_RING4_DECL(5, 2)
+TE_DW_RING4_DECL(7, 1)
+TE_DW_RING4_DECL(7, 2)
+#undef TE_DW_RING4_DECL
+
 /* te_quantize_f32_s8, same semantics, fewer branches (FPU cores). */
 void te_quantize_f32_s8_dsp(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
 
@@ -526,6 +547,12 @@ void te_depthwise_conv2d_s8_lsh_mve(const te_conv_params* p, const int8_t* in, c
                                     const int32_t* rq, int8_t* out);
 void te_depthwise_conv2d_s8_t1_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
+/* te_quantize_f32_s8 with floating-point MVE (x * (1 / scale), vectors near a rounding boundary or with a NaN by
+ * te_quantize_f32_s8); scale in [2^-60, 2^60]. */
+void te_quantize_f32_s8_mve(int32_t n, const float* in, int8_t* out, double scale, int32_t zero_point);
+/* ADD in te_add_s8_lin_dsp's linear form (same arguments), 4 elements per vector */
+void te_add_s8_lin_mve(int32_t n, const int8_t* in1, const int8_t* in2, int8_t* out, int32_t a, int32_t b, int32_t c,
+                       int32_t shift, int32_t act_min, int32_t act_max);
 /* te_depthwise_conv2d_s8_mve for 3x3 windows without left shifts, unrolled */
 void te_depthwise_conv2d_s8_k3_mve(const te_conv_params* p, const int8_t* in, const int8_t* weights,
                                    const int32_t* rq, int8_t* out);
