@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..planner.contracts import is_pointwise
+
 PW_MAX_IN_C = 512
 _I32 = 1 << 31
 
@@ -236,7 +238,7 @@ def _pointwise(em, op, form=None):
     """``form`` (codegen/variants.py): "ic" (te_conv2d_1x1_s8_ic<N>_dsp), "nc" (no clamp), "clamp", or None for
     the rule below."""
     p = op.params
-    if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
+    if not is_pointwise(p):
         return None
     in_c, out_c = int(p["in_c"]), int(p["out_c"])
     if in_c % 4 or in_c > PW_MAX_IN_C or max(p.get("dil_h", 1), p.get("dil_w", 1)) > 1:

@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import quant
+from ..planner.contracts import is_pointwise
 from .emit_topology import TOPOLOGY_EMITTERS, TOPOLOGY_SOURCES
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
@@ -198,8 +199,7 @@ class _Emitter:
             m, s = self.requant_tables(n, p)
             if k == "depthwise_conv2d":
                 fn = "te_depthwise_conv2d_s8"
-            elif (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == (1, 1, 1, 1, 0, 0) \
-                    and not p.get("groups"):
+            elif is_pointwise(p) and not p.get("groups"):
                 fn = "te_conv2d_1x1_s8"
             else:
                 fn = "te_conv2d_s8"
@@ -342,7 +342,9 @@ class _Emitter:
                                f".in1_zp = {int(p['in1_zp'])}, .in2_zp = {int(p['in2_zp'])}, .out_zp = {int(p['out_zp'])}, "
                                f".act_min = {int(p['act_min'])}, .act_max = {int(p['act_max'])}, "
                                f".out_scale = {_c_float(p['out_fscale'])}, .ratio = {_c_float(p['ratio'])}, "
-                               f".zp_f = {_c_float(p['zp_f'])}}};\n")
+                               f".zp_f = {_c_float(p['zp_f'])}, .ratio2 = {_c_float(p.get('ratio2', 0.0))}, "
+                               f".fixed = {_c_float(p.get('fixed', 0.0))}}};\n")
+            self.libm = True  # fmaf (fused QLinearAdd)
             t1, t2 = self.float_const(f"{n}_tab1", p["in1_table"]), self.float_const(f"{n}_tab2", p["in2_table"])
             return f"te_binary_s8_f32(&{n}_p, &{n}_b, {srcs[0]}, {srcs[1]}, {t1}, {t2}, {out});"
         if op.kernel == "mul":

@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from . import dsp
+from ..planner.contracts import is_pointwise
 
 ENV_SWITCH = "TINYENGINE_MVE"  # "0": Helium targets run the DSP path (scripts/bench_mcu.py --m55 compares both)
 
@@ -111,7 +112,7 @@ def _plan_ok(em, op, portable: str, overlap_ok: bool) -> bool:
 
 def _pointwise(em, op):
     p = op.params
-    if (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) != (1, 1, 1, 1, 0, 0):
+    if not is_pointwise(p):
         return None
     if max(int(p.get("dil_h", 1)), int(p.get("dil_w", 1))) > 1:
         return None

@@ -17,6 +17,7 @@ from tvm import relax
 
 from ..codegen import quant
 from ..errors import UnsupportedOperatorError
+from ..planner.contracts import is_pointwise
 from ._util import call_op_name, const_value, dtype_of, is_constant, scalar, shape_of
 from .annotate_topology import TOPOLOGY_KINDS, describe_topology
 
@@ -421,9 +422,14 @@ def _ort_binary_params(func, calls, kind, unfused: bool) -> dict:
     (s1, z1), (s2, z2) = (_qparams(d) for d, _, _ in _operands(func, calls, op))
     so, zo = _qparams(calls["relax.quantize"][-1])
     f32 = np.float32
-    mode = 1 if kind == "sub" else (0 if unfused else 2)
+    if kind == "add_bcast":  # TE_BINARY_F32_ADD / _QLINEAR_ADD
+        mode = 3 if unfused else 4
+        ratio, ratio2, fixed = quant.ort_qlinearadd_params(s1, z1, s2, z2, so, zo)
+    else:
+        mode = 1 if kind == "sub" else (0 if unfused else 2)
+        ratio, ratio2, fixed = float(f32(f32(f32(s1) * f32(s2)) / f32(so))), 0.0, 0.0
     p.update(ort_mode=mode, in1_zp=z1, in2_zp=z2, out_zp=zo, out_fscale=float(f32(so)),
-             ratio=float(f32(f32(f32(s1) * f32(s2)) / f32(so))), zp_f=float(zo + 128),
+             ratio=ratio, ratio2=ratio2, fixed=fixed, zp_f=float(zo + 128),
              in1_table=[float(v) for v in quant.ort_dequant_table(s1, z1)],
              in2_table=[float(v) for v in quant.ort_dequant_table(s2, z2)])
     return p
@@ -437,7 +443,7 @@ def _ort_lut_params(func, unfused: bool = False) -> dict:
 
     calls = _calls(func)
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
-    if kind in ("mul", "sub"):
+    if kind in ("mul", "sub", "add_bcast"):
         return _ort_binary_params(func, calls, kind, unfused)
     if kind != "lut" or _binary_call(calls) is not None or calls.get("relax.clip") and not (
             calls.get("relax.multiply") or calls.get("relax.sigmoid")):
@@ -696,8 +702,7 @@ def _fused_everywhere(sides: dict) -> tuple:
 
 def _is_pointwise(params, func) -> bool:
     kind = str(func.attrs["Composite"]).split(".", 1)[1]
-    return kind == "conv2d" and (params["k_h"], params["k_w"], params["stride_h"], params["stride_w"],
-                                 params["pad_top"], params["pad_left"]) == (1, 1, 1, 1, 0, 0)
+    return kind == "conv2d" and is_pointwise(params)
 
 
 def _ort_float_conv_params(func, params, threads: int) -> dict:
@@ -757,36 +762,72 @@ def AnnotateKernelParams(mod, _ctx):
     for gv, func in mod.functions.items():
         attrs = func.attrs or {}
         if isinstance(func, relax.Function) and str(attrs.get("Composite", "")).startswith("tinyengine."):
-            if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
-                params = _ort_lut_params(func, gv in unfused)  # onnxruntime's arithmetic, or a clear refusal
-            else:
-                params = describe(func)
-            if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):
-                raise UnsupportedOperatorError(f"{attrs['Composite']} requantizing its output has no kernel "
-                                               "(SplitPoolRequantize splits it off)")
-            if not exact and params.get("count_include_pad") and any(
-                    params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
-                raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
-            if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
-                raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
-                                               "output's (TFLite's int8 kernel requires them equal)")
-            if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
-                raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
-                                               "arithmetic yet (the int8 kernel reproduces TFLite's)")
-
-            if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
-                params["single_rounding"] = 1
-                params.update(_ort_params(func, params, sides.get(gv, (False, False))))
-                if params.get("groups"):  # measured: not onnxruntime's bytes yet (tests/test_topology_ops.py)
-                    raise UnsupportedOperatorError(f"grouped Conv (group={params['groups']}) of an ONNX / PyTorch graph "
-                                                   "has no kernel yet (TFLite grouped CONV_2D has one)")
-                if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
-                    params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
-                    params.update(_ort_float_conv_params(func, params, quant.ort_threads()))
-                if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
-                    params["ort_fused"] = int(gv not in unfused)
-            updates[gv] = func.with_attr(PARAMS_ATTR, params)
+            try:
+                updates[gv] = _annotate_one(gv, func, attrs, exact, unfused, sides)
+            except UnsupportedOperatorError as err:
+                _remember_refusal(err, func)
+                raise
     mod = mod.clone()
     for gv, func in updates.items():
         mod[gv] = func
     return mod
+
+
+_SURROUNDINGS = {"relax.dequantize", "relax.quantize", "relax.clip", "relax.astype", "relax.round", "relax.reshape",
+                 "relax.permute_dims", "relax.add"}
+_REFUSED = []  # the last refusal: an exception raised in a pass loses its attributes crossing TVM's FFI
+
+
+def _remember_refusal(err, func) -> None:
+    """Keep ``err`` with the composite's main Relax call and its shape (``relax_op`` / ``shape``, which the
+    frontends map back to the model's operator or node: api._relocate) for ``take_refusal``."""
+    calls = [b.value for block in func.body.blocks for b in block.bindings if call_op_name(b.value)]
+    main = [c for c in calls if call_op_name(c) not in _SURROUNDINGS] or [c for c in calls if call_op_name(c) == "relax.add"]
+    if main and not getattr(err, "relax_op", None):
+        err.relax_op = call_op_name(main[0])
+        try:
+            err.shape = shape_of(main[0])
+        except (TypeError, AttributeError):
+            err.shape = None
+        err.reason = str(err)
+    _REFUSED[:] = [err]
+
+
+def take_refusal():
+    """The UnsupportedOperatorError AnnotateKernelParams raised last (None if none), forgotten once taken."""
+    err = _REFUSED[0] if _REFUSED else None
+    _REFUSED.clear()
+    return err
+
+
+def _annotate_one(gv, func, attrs, exact, unfused, sides):
+    """The composite with its ``tinyengine.params``."""
+    if exact and str(attrs["Composite"]).split(".", 1)[1] in ELEMENTWISE_KINDS:
+        params = _ort_lut_params(func, gv in unfused)  # onnxruntime's arithmetic, or a clear refusal
+    else:
+        params = describe(func)
+    if params.get("requant") and not (exact and str(attrs["Composite"]) == "tinyengine.avg_pool2d"):
+        raise UnsupportedOperatorError(f"{attrs['Composite']} requantizing its output has no kernel "
+                                       "(SplitPoolRequantize splits it off)")
+    if not exact and params.get("count_include_pad") and any(
+            params[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")):
+        raise UnsupportedOperatorError(f"{attrs['Composite']} counting padding cells has no TFLite-arithmetic kernel")
+    if not exact and any(params.get("rescale", ())):  # TFLite's int8 CONCATENATION refuses it too
+        raise UnsupportedOperatorError(f"{attrs['Composite']}: an input's scale / zero point differs from the "
+                                       "output's (TFLite's int8 kernel requires them equal)")
+    if exact and str(attrs["Composite"]) == "tinyengine.softmax":  # te_softmax_s8 is LiteRT's algorithm
+        raise UnsupportedOperatorError("Softmax of an ONNX / PyTorch graph has no kernel in onnxruntime's "
+                                       "arithmetic yet (the int8 kernel reproduces TFLite's)")
+
+    if exact:  # onnxruntime's float32 requantization (kernels built with TE_SINGLE_ROUNDING)
+        params["single_rounding"] = 1
+        params.update(_ort_params(func, params, sides.get(gv, (False, False))))
+        if params.get("groups"):  # measured: not onnxruntime's bytes yet (tests/test_topology_ops.py)
+            raise UnsupportedOperatorError(f"grouped Conv (group={params['groups']}) of an ONNX / PyTorch graph "
+                                           "has no kernel yet (TFLite grouped CONV_2D has one)")
+        if gv in unfused and str(attrs["Composite"]) in ("tinyengine.conv2d", "tinyengine.depthwise_conv2d"):
+            params["ort_float"] = 1  # DequantizeLinear -> MLAS float conv -> QuantizeLinear
+            params.update(_ort_float_conv_params(func, params, quant.ort_threads()))
+        if str(attrs["Composite"]) == "tinyengine.add":  # QLinearAdd unless left unfused (float Add)
+            params["ort_fused"] = int(gv not in unfused)
+    return func.with_attr(PARAMS_ATTR, params)

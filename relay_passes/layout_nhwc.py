@@ -47,6 +47,7 @@ _ELEMENTWISE = {
 }
 _POOLS = {"relax.nn.max_pool2d", "relax.nn.avg_pool2d"}
 _REDUCTIONS = {"relax.mean", "relax.sum", "relax.max", "relax.min"}
+_MOVES = {"relax.permute_dims", "relax.strided_slice", "relax.split"}  # element moves with an axis (ONNX Transpose, Slice, Split)
 
 
 def _spanned(new, old):
@@ -92,11 +93,18 @@ class _Converter:
         self.orig = {}  # var -> expr in the original (NCHW) layout
         self.nhwc = {}  # var -> expr in NHWC (4-D tensors only)
         self.result_var = None  # the var main returns (its tuple keeps 4-D results in NHWC)
+        self.nhwc_tuple = {}  # var of a split's tuple -> the split of the NHWC twin
 
     # -- operand access -------------------------------------------------------------
     def get_orig(self, e):
         if isinstance(e, relax.Var):
             if e in self.orig:
+                return self.orig[e]
+            if e in self.nhwc_tuple:  # a split's tuple used whole: its parts back in NCHW
+                t = self.nhwc_tuple[e]
+                parts = [self.bb.emit(relax.op.permute_dims(relax.TupleGetItem(t, i), TO_NCHW), name_hint=_AUX)
+                         for i in range(len(t.ty.fields))]
+                self.orig[e] = self.bb.emit(relax.Tuple(parts), name_hint=_AUX)
                 return self.orig[e]
             if e in self.nhwc:
                 self.orig[e] = self.bb.emit(relax.op.permute_dims(self.nhwc[e], TO_NCHW), name_hint=_AUX)
@@ -155,6 +163,18 @@ class _Converter:
         elif name == "relax.concat" and isinstance(value.args[0], relax.Tuple) and value.args[0].fields and all(
                 self.has_nhwc(f) for f in value.args[0].fields):  # concat of 4-D maps: the axis moves
             out = relax.op.concat([self.nhwc[f] for f in value.args[0].fields], axis=_AXIS[int(value.attrs.axis) % 4])
+        elif name in ("relax.nn.softmax", "relax.nn.log_softmax") and _rank(var) == 4 and self.has_nhwc(value.args[0]):
+            fn = relax.op.nn.softmax if name == "relax.nn.softmax" else relax.op.nn.log_softmax
+            out = fn(self.nhwc[value.args[0]], axis=_AXIS[int(value.attrs.axis) % 4])
+        elif name in _MOVES and _rank(value.args[0]) == 4 and self.has_nhwc(value.args[0]):
+            out = self._move(var, value)
+            if out is None:
+                return
+        elif isinstance(value, relax.TupleGetItem) and isinstance(value.tuple_value, relax.Var) \
+                and value.tuple_value in self.nhwc_tuple:  # one part of a split in NHWC
+            self.nhwc[var] = self.bb.emit(relax.TupleGetItem(self.nhwc_tuple[value.tuple_value], value.index),
+                                          name_hint=str(var.name))
+            return
         elif name == "relax.reshape" and self.has_nhwc(value.args[0]) and self._order_kept(value.args[0]):
             self.orig[var] = self.bb.emit(relax.op.reshape(self.nhwc[value.args[0]], value.args[1]), name_hint=str(var.name))
             return
@@ -175,6 +195,30 @@ class _Converter:
         if isinstance(value, relax.TupleGetItem):
             return relax.TupleGetItem(self.get_orig(value.tuple_value), value.index)
         return self.get_orig(value)
+
+    def _move(self, var, value):
+        """permute_dims / strided_slice / split of a 4-D map on its NHWC twin (ONNX Transpose, Slice, Split): the
+        same elements, so the int8 kernels (transpose, slice) take them. Returns the call, or None when done."""
+        x = self.nhwc[value.args[0]]
+        name = call_op_name(value)
+        if name == "relax.permute_dims":
+            p = [3, 2, 1, 0] if value.attrs.axes is None else [int(a) % 4 for a in value.attrs.axes]
+            q = [_AXIS[p[TO_NHWC[i]]] for i in range(4)]  # the same transpose, NHWC twin to NHWC twin
+            if q == [0, 1, 2, 3]:
+                self.nhwc[var] = x  # a transpose the layout change already made (e.g. NCHW -> NHWC at an output)
+                return None
+            return relax.op.permute_dims(x, q)
+        if name == "relax.strided_slice":
+            vals = [[int(v.value) for v in a.fields] for a in value.args[1:]]
+            axes, begin, end = vals[:3]
+            strides = vals[3] if len(vals) > 3 else None
+            return relax.op.strided_slice(x, axes=[_AXIS[a % 4] for a in axes], begin=begin, end=end, strides=strides,
+                                          assume_inbound=bool(value.attrs.assume_inbound))
+        sec = value.attrs.indices_or_sections  # relax.split
+        sec = int(sec) if not hasattr(sec, "__len__") else [int(v) for v in sec]
+        self.nhwc_tuple[var] = self.bb.emit(relax.op.split(x, sec, axis=_AXIS[int(value.attrs.axis) % 4]),
+                                            name_hint=str(var.name))
+        return None
 
     def _is4d(self, e) -> bool:
         return _rank(e) == 4

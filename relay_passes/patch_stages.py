@@ -90,7 +90,9 @@ def WrapPatchStages(stages) -> tvm.transform.Pass:  # noqa: N802 (TVM pass namin
                 for jj, b in enumerate(block):
                     if bj == bi and j0 <= jj <= j1:
                         continue
-                    for a in getattr(b.value, "args", []) or []:
+                    # a multi-output model binds its output tuple inside the block: its fields are uses too
+                    reads = b.value.fields if isinstance(b.value, relax.Tuple) else getattr(b.value, "args", []) or []
+                    for a in reads:
                         if isinstance(a, relax.Var):
                             used_after.add(a)
                     if isinstance(b.value, relax.Var):

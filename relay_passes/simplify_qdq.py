@@ -7,7 +7,8 @@ point and dtype the pair is the identity on int8 values (``(q - z) * s / s`` rou
 back to ``q - z`` exactly for |q - z| <= 255), so this pass rewrites
 
 * ``quantize(dequantize(x, s, z), s, z)`` -> ``x``
-* ``quantize(reshape(dequantize(x, s, z), shape), s, z)`` -> ``reshape(x, shape)``
+* ``quantize(reshape(dequantize(x, s, z), shape), s, z)`` -> ``reshape(x, shape)``, and the same for the
+  other element moves ``permute_dims``, ``strided_slice`` and a part of a ``split`` (ONNX Transpose, Slice, Split)
 
 leaving an int8 reshape (a view in the kernel graph). Pairs with different
 parameters are real requantizations and stay.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from tvm import relax
-from tvm.relax.dpl import is_const, is_op, wildcard
+from tvm.relax.dpl import is_const, is_op, is_tuple_get_item, wildcard
 
 from ._util import const_value, dtype_of, function_pass, is_constant, rewrite_to_fixpoint
 
@@ -35,20 +36,32 @@ def _same_params(d, q) -> bool:
 def _rewrite(func: relax.Function) -> relax.Function:
     x = wildcard()
     deq = is_op("relax.dequantize")(x, is_const(), is_const())
-    reshape = is_op("relax.reshape")(deq, wildcard())
+    # element moves: the same int8 values in another place (ONNX Flatten / Reshape, Transpose, Slice, Split)
+    moves = [is_op("relax.reshape")(deq, wildcard()), is_op("relax.permute_dims")(deq),
+             is_op("relax.strided_slice")(deq, wildcard(), wildcard(), wildcard()),
+             is_op("relax.strided_slice")(deq, wildcard(), wildcard(), wildcard(), wildcard())]
+    split = is_op("relax.split")(deq)
+    part = is_tuple_get_item(split)
+    move = part
+    for mv_pat in moves:
+        move = move | mv_pat
     q_direct = is_op("relax.quantize")(deq, is_const(), is_const())
-    q_reshape = is_op("relax.quantize")(reshape, is_const(), is_const())
+    q_move = is_op("relax.quantize")(move, is_const(), is_const())
 
     def rewriter(expr, m):
-        q = m[q_reshape] if q_reshape in m else m[q_direct]
+        q = m[q_move] if q_move in m else m[q_direct]
         d = m[deq]
         if not _same_params(d, q) or dtype_of(m[x]) not in ("int8", "uint8"):
             return expr
-        if q_reshape in m:
-            return relax.op.reshape(m[x], m[reshape].args[1])
-        return m[x]
+        if q_move not in m:
+            return m[x]
+        if part in m:
+            sp = m[split]
+            return relax.TupleGetItem(relax.Call(sp.op, [m[x]], sp.attrs), m[part].index)
+        mv = next(m[p] for p in moves if p in m)
+        return relax.Call(mv.op, [m[x]] + list(mv.args[1:]), mv.attrs)
 
-    return rewrite_to_fixpoint(q_reshape | q_direct, rewriter, func)
+    return rewrite_to_fixpoint(q_move | q_direct, rewriter, func)
 
 
 RemoveIdentityRequantize = function_pass("tinyengine.RemoveIdentityRequantize", _rewrite)

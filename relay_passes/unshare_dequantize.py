@@ -40,17 +40,27 @@ class _Unshare(relax.PyExprMutator):
             self.deq[binding.var] = value
         super().visit_var_binding_(binding)
 
+    def _own(self, a):
+        """A fresh dequantize for a use of a shared one (other operands unchanged)."""
+        if not (isinstance(a, relax.Var) and a in self.deq):
+            return a
+        d = self.deq[a]
+        return self.builder_.emit(relax.op.dequantize(self.visit_expr(d.args[0]), d.args[1], d.args[2], axis=int(d.attrs.axis),
+                                                      out_dtype=str(d.attrs.out_dtype)))
+
     def visit_call_(self, call):
         call = super().visit_call_(call)
         if not any(isinstance(a, relax.Var) and a in self.deq for a in call.args):
             return call
-        args = []
-        for a in call.args:
-            if isinstance(a, relax.Var) and a in self.deq:
-                d = self.deq[a]
-                a = self.builder_.emit(relax.op.dequantize(self.visit_expr(d.args[0]), d.args[1], d.args[2], axis=int(d.attrs.axis), out_dtype=str(d.attrs.out_dtype)))
-            args.append(a)
-        return relax.Call(call.op, args, call.attrs, call.ty_args)
+        return relax.Call(call.op, [self._own(a) for a in call.args], call.attrs, call.ty_args)
+
+    def visit_tuple_(self, tup):
+        # A tuple use too: the model's output tuple may return a dequantize that also feeds an op (a head
+        # tapped before a CONCATENATION); shared, it was pulled into the concat's composite as a second result.
+        tup = super().visit_tuple_(tup)
+        if not any(isinstance(f, relax.Var) and f in self.deq for f in tup.fields):
+            return tup
+        return relax.Tuple([self._own(f) for f in tup.fields])
 
 
 @tvm.transform.module_pass(opt_level=0, name="tinyengine.UnshareDequantize")

@@ -15,6 +15,8 @@ a Resizing layer: Keras's UpSampling2D lowers to TILE, which LiteRT's reference 
   --check DIR                       compile every model of DIR with tinyengine-tvm for the host, run it on
                                     the stored inputs and compare byte for byte
   --check --count N --seed S        the same on N fresh models (generated into a temporary folder)
+  --check DIR --log FILE [--recheck]  record each outcome (and the compiler's git commit) in FILE and skip the
+                                    models it holds: a long run resumes, and can check DIR while --emit fills it
 
 Generation needs TensorFlow (``pip install tinyengine-tvm[fuzz]``); checking needs only the compiler.
 The report: compiled %, exact % of compiled, rejections grouped by message, every mismatch, and
@@ -421,15 +423,63 @@ def emit(folder: str, count: int, seed: int, profile: str, start: int = 0, quiet
 # ----------------------------------------------------------------------------------------------
 # checking
 # ----------------------------------------------------------------------------------------------
-def check(paths: list[str], verbose=True) -> dict:
+def _compiler_commit() -> str:
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run(["git", "-C", here, "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+def _read_log(path):
+    """name -> (Outcome, commit) from a --log file (the last line for a model wins)."""
+    from tinyengine_tvm.testing.corpus import Outcome
+
+    done = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                d = json.loads(line)
+                done[d["name"]] = (Outcome(d["name"], d["status"], d["message"], d["detail"], d["meta"]), d["commit"])
+    return done
+
+
+def check(paths: list[str], verbose=True, log=None, recheck=False, patch=None) -> dict:
+    """Check every model of ``paths``. ``log``: a JSON-lines file of outcomes, appended to as models are
+    checked (a long run on a shared machine can stop and resume); models it already holds are not compiled
+    again, except the ones that were not exact with ``recheck``. ``patch``: te.compile's patch argument."""
     from tinyengine_tvm.testing.corpus import check_case, group_key, load_case
 
-    outcomes = []
+    compile_fn = None
+    if patch is not None:
+        import tinyengine_tvm as te
+
+        compile_fn = lambda m: te.compile(m, patch=patch)  # noqa: E731
+    done = _read_log(log)
+    commit = _compiler_commit() if log else None
+    outcomes, commits, incomplete = [], Counter(), []
     t0 = time.time()
     for p in paths:
+        name = os.path.basename(p)[: -len(".tflite")]
+        if name in done and not (recheck and done[name][0].status != "exact"):
+            outcomes.append(done[name][0])
+            commits[done[name][1]] += 1
+            continue
+        try:
+            case = load_case(p)
+        except Exception:  # noqa: BLE001 - being written by a running --emit
+            case = None
+        if case is None or not case.samples or not all(ys for _, ys in case.samples):
+            incomplete.append(name)  # no LiteRT outputs (yet): nothing to compare with
+            continue
         t = time.time()
-        o = check_case(load_case(p))
+        o = check_case(case, compile_fn)
         outcomes.append(o)
+        if log:
+            commits[commit] += 1
+            with open(log, "a") as f:
+                f.write(json.dumps({"name": o.name, "status": o.status, "message": o.message, "detail": o.detail,
+                                    "meta": o.meta, "commit": commit, "seconds": round(time.time() - t, 1)}) + "\n")
         if verbose:
             print(f"  {o.name}: {o.status}{'  ' + o.message[:160] if o.message else ''}  ({time.time() - t:.1f}s)",
                   file=sys.stderr, flush=True)
@@ -461,10 +511,18 @@ def check(paths: list[str], verbose=True) -> dict:
                        for o in outcomes if o.status == "traceback"],
         "seconds": round(time.time() - t0, 1),
     }
+    if log:
+        summary["checked_with_commit"] = dict(commits)
+    if incomplete:
+        summary["skipped_without_litert_outputs"] = incomplete
     return summary
 
 
 def print_summary(s: dict) -> None:
+    if s.get("skipped_without_litert_outputs"):
+        print(f"skipped (no LiteRT outputs stored yet): {s['skipped_without_litert_outputs']}")
+    if s.get("checked_with_commit"):
+        print(f"checked with compiler commit(s): {s['checked_with_commit']}")
     print(f"models {s['models']}: compiled {s['compiled']} ({s['compiled_pct']}%), exact {s['exact']} "
           f"({s['exact_pct_of_compiled']}% of compiled); status {s['status']}; {s['seconds']} s")
     if s["rejections"]:
@@ -494,6 +552,10 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", choices=sorted(PROFILES), default="full")
     ap.add_argument("--tanh", action="store_true", help="also use tanh (TANH is not in issue 10's operator list)")
     ap.add_argument("--json", metavar="FILE", nargs="?", const="-", help="write the summary as JSON (to FILE or stdout)")
+    ap.add_argument("--log", metavar="FILE", help="with --check: append each outcome to FILE (JSON lines) and skip the "
+                    "models FILE already holds (resume a long run)")
+    ap.add_argument("--recheck", action="store_true", help="with --log: compile again the models FILE holds as not exact")
+    ap.add_argument("--patch", help="with --check: te.compile's patch argument (default: the compile default, auto)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     if a.emit:
@@ -506,11 +568,11 @@ def main(argv=None) -> int:
         from tinyengine_tvm.testing.corpus import list_cases
 
         paths = list_cases(a.check)
-        s = check(paths, not a.quiet)
+        s = check(paths, not a.quiet, a.log, a.recheck, a.patch)
     else:
         with tempfile.TemporaryDirectory(prefix="fuzz_tflite_") as tmp:
             paths = emit(tmp, a.count, a.seed, a.profile, a.start, a.quiet, a.tanh)
-            s = check(paths, not a.quiet)
+            s = check(paths, not a.quiet, a.log, a.recheck, a.patch)
     if a.json == "-":
         print(json.dumps(s, indent=1))
     else:

@@ -227,7 +227,11 @@ def _relocate(err, located, label: str, unit: str):
 
     where = locate(located, getattr(err, "relax_op", None), getattr(err, "shape", None), unit) if located else None
     if where is None:
+        if getattr(err, "reason", None):  # a kernel's refusal: at least the model's name
+            raise UnsupportedOperatorError(f"{label}: {err.reason}") from None
         raise err
+    if getattr(err, "reason", None):  # a kernel's own refusal (annotate.take_refusal): its reason, at the node
+        raise UnsupportedOperatorError(f"{label}: {where}: {err.reason}") from None
     raise UnsupportedOperatorError(f"{label}: {where} has no tinyengine kernel in this form "
                                    f"(it became {err.relax_op} over {list(err.shape or ())}, which no kernel takes)") from None
 
@@ -285,6 +289,11 @@ def build(mod, target="host", source: str = "<module>", sram=None, flash=None, s
     except TinyEngineError:
         raise
     except Exception as err:  # surface TVM failures as one line
+        from .relay_passes.annotate import take_refusal
+
+        refused = take_refusal()  # a kernel's refusal inside a pass, with the Relax call it concerns
+        if refused is not None:
+            raise refused from None
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise TinyEngineError(f"{source}: graph passes failed: {lines[-1] if lines else type(err).__name__}") from None
     graph = extract(lowered)

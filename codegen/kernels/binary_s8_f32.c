@@ -1,5 +1,5 @@
 /*
- * binary_s8_f32.c: int8 MUL / SUB with NHWC broadcasting in onnxruntime's arithmetic (graphs from ONNX /
+ * binary_s8_f32.c: int8 MUL / SUB / ADD with NHWC broadcasting in onnxruntime's arithmetic (graphs from ONNX /
  * PyTorch, TE_SINGLE_ROUNDING projects). onnxruntime's x86 CPU EP computes a QDQ Mul / Sub one of two ways:
  * - unfused (every Sub; a Mul touching a tensor with several readers, whose mixed int8 / uint8 QDQ group it
  *   does not fuse): DequantizeLinear -> float32 Mul / Sub -> QuantizeLinear. tab1 / tab2 [q + 128] are the
@@ -7,9 +7,12 @@
  *   nearbyint(v / out_scale) + out_zp (QuantizeLinear divides);
  * - fused QLinearMul on uint8 data (MLAS, SSE2 kernel): the exact integer product (a - za) * (b - zb),
  *   converted to float, times ratio = (float)(s_a * s_b) / s_out, plus (float)(out_zp + 128), rounded to
- *   nearest even (CVTPS2DQ), saturated through int16 to uint8.
+ *   nearest even (CVTPS2DQ), saturated through int16 to uint8;
+ * - a broadcast Add: unfused as above, or fused QLinearAdd (add_s8_f32.c's FMA formula, fmaf from <math.h>).
  * Each float step is its own statement; the projects build with -std=c99 (no FP contraction into an FMA).
  */
+#include <math.h>
+
 #include "tinyengine_kernels.h"
 
 static int32_t round_sat(float q) { /* nearest even, saturated to [-4096, 4096] (the results are clamped to 8 bits) */
@@ -25,8 +28,13 @@ static int32_t one(const te_binary_f32_params* p, int32_t a, int32_t b, const fl
     q = v + p->zp_f;
     r = round_sat(q);
     r = (r < 0 ? 0 : (r > 255 ? 255 : r)) - 128; /* uint8 -> int8 */
+  } else if (p->mode == TE_BINARY_F32_QLINEAR_ADD) { /* add_s8_f32.c's fused formula, one rounding per fmaf */
+    q = fmaf(p->ratio, (float)(a + 128), fmaf(p->ratio2, (float)(b + 128), p->fixed));
+    r = round_sat(q);
+    r = (r < 0 ? 0 : (r > 255 ? 255 : r)) - 128;
   } else {
-    v = p->mode == TE_BINARY_F32_SUB ? tab1[a + 128] - tab2[b + 128] : tab1[a + 128] * tab2[b + 128];
+    v = p->mode == TE_BINARY_F32_SUB ? tab1[a + 128] - tab2[b + 128]
+        : (p->mode == TE_BINARY_F32_ADD ? tab1[a + 128] + tab2[b + 128] : tab1[a + 128] * tab2[b + 128]);
     q = v / p->out_scale;
     r = round_sat(q) + p->out_zp;
   }

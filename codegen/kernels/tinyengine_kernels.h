@@ -487,12 +487,14 @@ void te_mul_s8(const te_mul_params* p, const te_bcast_params* b, const int8_t* i
 void te_add_bcast_s8(const te_add_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,
                      int8_t* out);
 
-/* MUL / SUB in onnxruntime's arithmetic (binary_s8_f32.c): unfused float Mul / Sub between DequantizeLinear
- * tables and QuantizeLinear, or the fused uint8 QLinearMul. */
-enum { TE_BINARY_F32_MUL = 0, TE_BINARY_F32_SUB = 1, TE_BINARY_F32_QLINEAR_MUL = 2 };
+/* MUL / SUB / broadcast ADD in onnxruntime's arithmetic (binary_s8_f32.c): unfused float Mul / Sub / Add between
+ * DequantizeLinear tables and QuantizeLinear, or the fused uint8 QLinearMul / QLinearAdd (ratio, ratio2, fixed:
+ * codegen/quant.py ort_qlinearadd_params). */
+enum { TE_BINARY_F32_MUL = 0, TE_BINARY_F32_SUB = 1, TE_BINARY_F32_QLINEAR_MUL = 2, TE_BINARY_F32_ADD = 3,
+       TE_BINARY_F32_QLINEAR_ADD = 4 };
 typedef struct {
   int32_t mode, in1_zp, in2_zp, out_zp, act_min, act_max;
-  float out_scale, ratio, zp_f;
+  float out_scale, ratio, zp_f, ratio2, fixed;
 } te_binary_f32_params;
 
 void te_binary_s8_f32(const te_binary_f32_params* p, const te_bcast_params* b, const int8_t* in1, const int8_t* in2,

@@ -45,6 +45,9 @@ SUPPORTED_OPS = frozenset({
 }) | {"Concat"}  # detection heads / topology (relay_passes/layout_nhwc.py: concat of NHWC maps)
 # SE blocks, as onnxruntime computes them (codegen/lut.py ort_unary_table, kernels/binary_s8_f32.c)
 SUPPORTED_OPS = SUPPORTED_OPS | frozenset({"Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Sub"})
+# element moves between a DequantizeLinear and a QuantizeLinear of the same parameters (int8 slice / transpose
+# kernels; relay_passes/layout_nhwc.py moves their axes, simplify_qdq.py drops the identity pair)
+SUPPORTED_OPS = SUPPORTED_OPS | frozenset({"Split", "Slice", "Transpose"})
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16"}
 

@@ -333,6 +333,35 @@ def _converter_class():
                     w.qnn_params["axis"] = 0
             return wrappers
 
+        def convert_reshape(self, op):
+            """A float32 RESHAPE of a DEQUANTIZE output (TFLite's converter leaves a Keras Flatten after the last int8
+            op as DEQUANTIZE -> RESHAPE) reshapes the int8 tensor and dequantizes that: with one scale and zero
+            point dequantize is elementwise, so the floats are the same, and an int8 reshape is a view."""
+            from tvm import relax
+
+            inp = self.get_input_tensors(op)[0]
+            src = self._dequantized_source(inp.tensor_idx) if inp.tensor.Type() == 0 else None
+            if src is None:
+                return super().convert_reshape(op)
+            shape = [int(d) for d in self.get_tensor_shape(self.get_output_tensors(op)[0])]
+            return self.dequantize(relax.op.reshape(self.get_tensor_expr(src), shape), src)
+
+        def _dequantized_source(self, tensor_idx):
+            """The int8 per-tensor quantized input of the DEQUANTIZE writing tensor_idx, or None."""
+            names = _builtin_names()
+            for i in range(self.subgraph.OperatorsLength()):
+                o = self.subgraph.Operators(i)
+                if tensor_idx not in o.OutputsAsNumpy():
+                    continue
+                oc = self.model.OperatorCodes(o.OpcodeIndex())
+                if names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())) != "DEQUANTIZE":
+                    return None
+                src = self.get_input_tensors(o)[0]
+                q = src.tensor.Quantization()
+                ok = src.tensor.Type() == 9 and src.qnn_params and q is not None and q.ScaleLength() == 1
+                return src if ok else None
+            return None
+
         def convert_fully_connected(self, op):
             """TFLite's FULLY_CONNECTED flattens an input of any rank to [size / in_n, in_n] (a Keras Flatten
             folded into the layer); the stock converter multiplies it unflattened. With keep_num_dims

@@ -37,21 +37,29 @@ STAGE_FN = "te_stream_stage"  # pseudo function of a stream_stage op (codegen/st
 _ONE_BY_ONE = (1, 1, 1, 1, 0, 0)
 
 
+def is_pointwise(p) -> bool:
+    """A conv the te_conv2d_1x1 kernels compute: 1x1, stride 1, no padding on any side. They read pad_top /
+    pad_left only, and a patch or band of a conv padded at the bottom / right (a folded PAD) has pad_top =
+    pad_left = 0 but fewer input than output rows or columns there (fuzz seed 5000 model 310)."""
+    return ((p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]) == _ONE_BY_ONE
+            and int(p.get("in_h", p.get("out_h", 0))) == int(p.get("out_h", 0))
+            and int(p.get("in_w", p.get("out_w", 0))) == int(p.get("out_w", 0)))
+
+
 def kernel_function(op, target: str = "host") -> str | None:
     """Name of the portable C function the emitter calls for op (None: no modelled kernel)."""
     k, p = op.kernel, op.params
     if k == "stream_stage":  # a line-buffer stage (patch/): its schedule is its access model
         return STAGE_FN
     if k == "conv2d":
-        key = (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"])
         if p.get("ort_float"):  # onnxruntime's unfused float conv (emitter.ort_float_conv)
             return "te_conv2d_s8_f32" if p.get("ort_general") else "te_conv2d_1x1_s8_f32"
-        if key == _ONE_BY_ONE and not p.get("groups"):
+        if is_pointwise(p) and not p.get("groups"):
             return "te_conv2d_1x1_s8"
         return "te_conv2d_s8"
     if k == "depthwise_conv2d" and p.get("ort_float"):
         return "te_depthwise_conv2d_s8_f32"
-    if p.get("single_rounding") and k in ("mul", "sub"):  # onnxruntime's Mul / Sub (emitter.elementwise_call)
+    if p.get("single_rounding") and k in ("mul", "sub", "add_bcast"):  # onnxruntime's Mul / Sub / broadcast Add (emitter.elementwise_call)
         return "te_binary_s8_f32"
     if p.get("single_rounding") and k in ("fully_connected", "add"):  # onnxruntime arithmetic (emitter)
         return {"fully_connected": "te_fully_connected_s8", "add": "te_add_s8_f32"}[k]
