@@ -31,13 +31,17 @@ def test_wheel_contains_one_namespace_and_imports(tmp_path):
     assert tops == {"tinyengine_tvm"}  # no bare 'codegen' or 'relay_passes' packages
     assert "tinyengine_tvm/codegen/kernels/tinyengine_kernels.h" in names
     assert "tinyengine_tvm/relay_passes/partition.py" in names
+    shipped = sorted(f for f in os.listdir(os.path.join(ROOT, "autotune_logs")) if f.endswith(".jsonl"))
+    assert shipped and all(f"tinyengine_tvm/autotune_logs/{f}" in names for f in shipped)
     site = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(whl)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import tinyengine_tvm.codegen.emitter as e, tinyengine_tvm.relay_passes as p; "
             "import os; assert e.__file__.startswith(sys.argv[1]), e.__file__; "
-            "assert os.path.isfile(os.path.join(e.kernel_dir(), 'conv2d_s8.c')); print(p.pipeline().name if hasattr(p.pipeline(), 'name') else 'ok')")
+            "assert os.path.isfile(os.path.join(e.kernel_dir(), 'conv2d_s8.c')); "
+            "from tinyengine_tvm.tuner import log; assert log.default_path('cortex-m7').startswith(sys.argv[1]); "
+            "assert log.read(log.default_path('cortex-m7')), 'shipped tuning log missing'; print(p.pipeline().name if hasattr(p.pipeline(), 'name') else 'ok')")
     # run outside the source tree so the checkout cannot shadow the installed wheel
     r = subprocess.run([sys.executable, "-S", "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path,
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if "site-packages" in p and "tinyengine" not in p)))

@@ -14,7 +14,10 @@ import os
 
 from . import space
 
-LOG_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "autotune_logs"))
+from .. import autotune_logs as _shipped
+
+# the source tree's autotune_logs/, installed as the data package tinyengine_tvm.autotune_logs
+LOG_DIR = os.path.dirname(os.path.abspath(_shipped.__file__))
 
 
 def default_path(target: str) -> str:
