@@ -262,3 +262,19 @@ def test_cli_compile_json_predicts_lenet_and_no_tuning(tmp_path, capsys):
     assert abs(rep["predicted_instructions"] - measured) / measured < 0.05
     assert cli.main(["compile", lenet, "-o", str(tmp_path / "b"), "--target", "cortex-m7", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tuned_layers"] > 0
+
+
+def test_file_levels_stay_default_where_stage_band_calls_run():
+    """A kernel file's tuned -O level comes from whole-layer measurements; a line-buffer stage calls the same file
+    per band, unmeasured (vww's depthwise band file at the level its whole layers preferred cost the stages
+    1.0 M instructions on M7). Layer by layer the shipped log moves some file off the default level; with stages
+    every file keeps it, while the layers run whole keep their tuned variants."""
+    from tinyengine_tvm.codegen import variants
+
+    path = model_path("vww.tflite")
+    off = te.compile(path, target="cortex-m7", patch="off")
+    auto = te.compile(path, target="cortex-m7")
+    assert any(v != variants.DEFAULT_OPT for v in off.tuning["files"].values()), off.tuning["files"]
+    assert auto.report()["schedule"]
+    assert all(v == variants.DEFAULT_OPT for v in auto.tuning["files"].values()), auto.tuning["files"]
+    assert auto.tuning["layers"]

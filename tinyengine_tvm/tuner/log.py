@@ -105,9 +105,10 @@ def best_choice(cm, records) -> dict:
         src = variants.source_of(c["variant"])
         if src is not None:
             files.setdefault(src, []).append(n)
+    shared = _unmeasured_sources(em, cm.graph, choice)
     for src, names in files.items():
         best = None
-        for lvl in variants.OPT_LEVELS:
+        for lvl in (() if shared is None or src in shared else variants.OPT_LEVELS):
             total, picks = 0, {}
             for n in names:
                 under = [(cost, c) for cost, c in costs[n].values()
@@ -127,6 +128,27 @@ def best_choice(cm, records) -> dict:
                 under = [(cost, c) for cost, c in costs[n].values() if c.get("opt") == variants.DEFAULT_OPT]
                 choice[n] = min(under, key=lambda x: x[0])[1] if under else None
     return {n: c for n, c in choice.items() if c is not None}
+
+
+def _unmeasured_sources(em, graph, choice):
+    """Kernel files whose code also runs where the log has no measurement: the default file of every layer with no
+    logged configuration. None (every file) when the graph has line-buffer / patch stages: their band calls are
+    not what the tuner measured (a level right for a whole layer can be wrong for a band: vww's depthwise band
+    file at Os cost its stages 1.0 M instructions on M7). Such files keep the build's level."""
+    from ..codegen import variants
+
+    if any(op.kernel == "stream_stage" for op in graph.ops):
+        return None
+    out = set()
+    for op in graph.ops:
+        if op.name in choice:
+            continue
+        em.chosen = {}
+        variants.specialize(em, op)
+        src = variants.source_of(em.chosen.get(op.name, {}).get("variant", variants.PORTABLE))
+        if src is not None:
+            out.add(src)
+    return out
 
 
 def _exact(em, op, cfg) -> bool:
