@@ -1,6 +1,6 @@
 """onnxruntime-quantized MobileNetV2 0.35/96 on Cortex-M (QEMU), in both arithmetic modes.
 
-  python scripts/bench_ort_mcu.py [--targets cortex-m7] [--inputs 100] [--modes int8,onnxruntime] [--portable] [--json]
+  python scripts/bench_ort_mcu.py [--targets cortex-m7] [--inputs 100] [--modes int8,onnxruntime] [--portable] [--patch off|auto] [--json]
 
 Compiles onnxruntime's own QDQ model of the MobileNetV2 in ``scripts/mobilenetv2_torch_vs_ort.py``
 (random weights, BN statistics from real activations, ``quantize_static`` per-channel on 32 images)
@@ -11,6 +11,8 @@ mode: instructions of one timed inference (QEMU ``-icount shift=0``, after a war
 agreement with onnxruntime (outputs identical, within 1 LSB, same top-1) and top-1 agreement with the
 float PyTorch model (and onnxruntime's own top-1 agreement with it, for scale). ``--portable`` adds,
 per mode, the same build with every onnxruntime-arithmetic layer on the portable kernels (no DSP).
+``--patch`` is the compile's patch mode: ``off`` by default (layer by layer, as ``bench_mcu.py`` measures
+vww), so the figures are the kernels' speed; ``auto`` trades instructions for SRAM within its overhead budget.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ def main(argv=None):
     ap.add_argument("--inputs", type=int, default=100, help="images checked against onnxruntime (default 100)")
     ap.add_argument("--modes", default="int8,onnxruntime")
     ap.add_argument("--portable", action="store_true", help="also the build without DSP kernels (instructions only)")
+    ap.add_argument("--patch", default="off", help="the compile's patch mode (default off: layer by layer)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    r = bench(args.targets.split(","), args.inputs, args.modes.split(","), args.portable)
+    r = bench(args.targets.split(","), args.inputs, args.modes.split(","), args.portable, args.patch)
     print(json.dumps(r, indent=None if args.json else 2))
 
 
@@ -55,7 +58,7 @@ def agreement(outs, ref, float_top1) -> dict:
             "top1_vs_float": round(float((top1 == float_top1).mean()), 4)}
 
 
-def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False):
+def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False, patch="off"):
     import tinyengine_tvm as te
     from tinyengine_tvm.codegen import dsp
     from tinyengine_tvm.testing import onnx_models as om
@@ -75,7 +78,7 @@ def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False):
     try:
         for t in targets:
             for mode in modes:
-                cm = te.compile(qdq, target=t, arithmetic=mode)
+                cm = te.compile(qdq, target=t, arithmetic=mode, patch=patch)
                 outs = [cm.run([x])[0] for x in nhwc]
                 _, m = cm.measure([nhwc[0]])
                 row = {"target": t, "arithmetic": mode, "instructions": m["instructions"],
@@ -85,7 +88,7 @@ def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False):
                 if portable:
                     dsp.specialize = portable_ort
                     try:
-                        _, mp = te.compile(qdq, target=t, arithmetic=mode).measure([nhwc[0]])
+                        _, mp = te.compile(qdq, target=t, arithmetic=mode, patch=patch).measure([nhwc[0]])
                     finally:
                         dsp.specialize = specialize
                     row["portable_instructions"] = mp["instructions"]
@@ -94,7 +97,7 @@ def bench(targets, n_inputs=100, modes=("int8", "onnxruntime"), portable=False):
     finally:
         dsp.specialize = specialize
     return {"model": "onnxruntime QDQ MobileNetV2 0.35/96 (per-channel, 32 calibration images)",
-            "inputs_checked": n_inputs, "onnxruntime_top1_vs_float": ort_vs_float, "rows": rows}
+            "patch": patch, "inputs_checked": n_inputs, "onnxruntime_top1_vs_float": ort_vs_float, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -246,7 +246,8 @@ def test_pytorch_module_int8_mode():
 def test_mobilenet_v2_figures_on_cortex_m7():
     """Issue 14's acceptance, measured by scripts/bench_ort_mcu.py: onnxruntime's QDQ MobileNetV2 0.35/96 on M7
     in int8 mode <= 25 M instructions with top-1 agreement >= 98 % over 100 inputs, and <= 50 M in onnxruntime
-    mode with onnxruntime's bytes on all 100."""
+    mode with onnxruntime's bytes on all 100; layer by layer (the benchmark's default ``--patch off``, as the
+    README's vww figures)."""
     require_arm_tools()
     import importlib.util
     from pathlib import Path

@@ -204,8 +204,10 @@ def test_vww_auto_on_cortex_m7_exact_within_overhead():
     path = model_path("vww.tflite")
     x = np.random.default_rng(0).uniform(-1, 1, (1, 80, 80, 3)).astype(np.float32)
     ref = run_litert(path, [x])[0]
-    on = te.compile(path, target="cortex-m7")
-    off = te.compile(path, target="cortex-m7", patch="off")
+    # untuned on both sides: the shipped logs' configurations reach layers run whole, not the band calls of a
+    # stage, so with them the ratio measures the tuner's reach, not the schedule (README: both figures)
+    on = te.compile(path, target="cortex-m7", tuning=False)
+    off = te.compile(path, target="cortex-m7", patch="off", tuning=False)
     (y_on,), m_on = on.measure([x])
     (y_off,), m_off = off.measure([x])
     assert y_on.tobytes() == ref.tobytes() == y_off.tobytes()
