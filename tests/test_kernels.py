@@ -82,7 +82,8 @@ def random_quant(rng, lo=0.01, hi=0.1):
 
 def test_each_source_compiles_clean_and_uses_allowed_headers():
     allowed = {"<stdint.h>", "<string.h>", '"tinyengine_kernels.h"', '"te_dsp.h"', '"te_mve.h"'}
-    libm = {"log_softmax_f32.c", "conv2d_1x1_s8_f32.c", "conv2d_s8_f32.c", "add_s8_f32.c"}  # expf/logf; fmaf (onnxruntime's arithmetic)
+    libm = {"log_softmax_f32.c", "conv2d_1x1_s8_f32.c", "conv2d_s8_f32.c", "add_s8_f32.c",
+            "add_s8_f32_fpu.c", "conv2d_1x1_s8_f32_fpu.c", "binary_s8_f32.c"}  # expf/logf; fmaf (onnxruntime's arithmetic)
     for src in kh.kernel_sources():
         for mode in ([], ["-DTE_SINGLE_ROUNDING=1"]):  # TFLite and onnxruntime arithmetic
             res = subprocess.run(["gcc", *kh.WARN_FLAGS, *mode, "-O2", "-c", str(src), "-o", "/dev/null"],

@@ -154,7 +154,7 @@ def test_byoc_one_kernel_view_takes_the_whole_graphs_route():
     block = quant.ort_nchwc_block()
     unfused = quant.ORT_POOL_FLOAT_ROWS if block > 1 and 8 % block == 0 else quant.ORT_POOL_FLOAT_COLS
     assert standalone == [quant.ORT_POOL_QLINEAR, unfused]
-    pm = byoc.partition_for_tinyengine(mod)
+    pm = byoc.partition_for_tinyengine(mod, arithmetic="onnxruntime")
     routes = []
     for _, f in pm.functions.items():
         if isinstance(f, relax.Function) and f.attrs is not None and str(f.attrs.get("Codegen", "")) == "tinyengine":
