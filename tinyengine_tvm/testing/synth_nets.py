@@ -74,6 +74,12 @@ def mbnet(res=48, in_c=3, stem=8, blocks=((1, 8, 3, 1), (4, 16, 3, 2), (4, 16, 3
         y, _, _ = net.conv(x, shape, q, 4 + classes, 3, 1, act="NONE")
         mb.output(y)
         return mb.finish()
+    return _classifier_head(net, x, shape, q, classes)
+
+
+def _classifier_head(net, x, shape, q, classes):
+    """Global MEAN -> RESHAPE -> FULLY_CONNECTED to ``classes`` logits (the model's output); returns the model."""
+    mb = net.mb
     net.n += 1
     pooled = mb.tensor(f"t{net.n}", (1, 1, 1, shape[3]), "int8", q[0], q[1])
     mb.op("MEAN", [x], [pooled], keep_dims=True, axis=[1, 2])
@@ -164,18 +170,4 @@ def mobilenetv2(res: int = 224, width: float = 1.0, classes: int = 1000, float_i
             if stride == 1 and ishape == shape:
                 x, q = net.add(x, inp, shape, q, iq)
     x, shape, q = net.conv(x, shape, q, _divisible(1280 * max(1.0, width)), 1, 1)
-    mb = net.mb
-    net.n += 1
-    pooled = mb.tensor(f"t{net.n}", (1, 1, 1, shape[3]), "int8", q[0], q[1])
-    mb.op("MEAN", [x], [pooled], keep_dims=True, axis=[1, 2])
-    flat = mb.tensor("flat", (1, shape[3]), "int8", q[0], q[1])
-    mb.op("RESHAPE", [pooled], [flat], new_shape=[1, shape[3]])
-    wi = net.rng.integers(-127, 128, size=(classes, shape[3])).astype(np.int8)
-    ws = np.float32(0.005)
-    wt = mb.const("fc_w", wi, scale=[ws], zero_point=0)
-    bt = mb.const("fc_b", np.zeros(classes, np.int32), scale=choose_bias_scale(q[0], [ws])[0], zero_point=0)
-    oq = _auto_out_quant(_weight_sigma(q, wi, np.array([ws]), shape[3]), "NONE")
-    y = mb.tensor("logits", (1, classes), "int8", oq[0], oq[1])
-    mb.op("FULLY_CONNECTED", [flat, wt, bt], [y], fused_activation="NONE")
-    mb.output(y)
-    return mb.finish()
+    return _classifier_head(net, x, shape, q, classes)
